@@ -1,0 +1,25 @@
+//! Tasker configuration: the layered TOML loader (base → environment → role), `${VAR}`
+//! interpolation, the seed's environment overrides, the typed model for both roles, startup
+//! validation, and the redacted view served by `/config` and `tasker-ctl config show`.
+
+mod env;
+mod error;
+mod interpolate;
+mod layers;
+mod loader;
+mod model;
+mod redact;
+mod secret;
+mod validate;
+
+pub use env::Env;
+pub use error::ConfigError;
+pub use loader::{LoadOptions, Loaded, RoleConfig, load_merged_table};
+pub use model::{
+    ApiKeyConfig, AuthConfig, BackoffConfig, CommonLayer, DatabaseConfig, DlqConfig, EngineConfig,
+    LogFormat, LoggingConfig, OrchestrationConfig, OrchestrationSection, Role, StalenessConfig,
+    TemplatesConfig, VerificationMethod, WebConfig, WorkerConfig, WorkerSection,
+};
+pub use redact::{REDACTED, RedactedView, redacted_view};
+pub use secret::{DatabaseUrl, Secret};
+pub use validate::{ALLOWED_ALGORITHMS, parse_key_hash};

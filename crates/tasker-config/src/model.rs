@@ -1,0 +1,130 @@
+//! The typed configuration model of both roles. Every struct denies unknown keys and has the
+//! documented defaults, so any layer (or none) deserializes on its own.
+
+mod auth;
+mod engine;
+
+use serde::{Deserialize, Serialize};
+
+pub use auth::{ApiKeyConfig, AuthConfig, VerificationMethod};
+pub use engine::{
+    BackoffConfig, DatabaseConfig, DlqConfig, EngineConfig, LogFormat, LoggingConfig,
+    OrchestrationSection, StalenessConfig, TemplatesConfig, WorkerSection,
+};
+
+/// Which process a configuration is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// `tasker-server`: `orchestration.toml`.
+    Orchestration,
+    /// `tasker-worker`: `worker.toml`.
+    Worker,
+}
+
+impl Role {
+    /// File stem of the role's files (`orchestration` / `worker`).
+    pub fn file_stem(self) -> &'static str {
+        match self {
+            Role::Orchestration => "orchestration",
+            Role::Worker => "worker",
+        }
+    }
+
+    /// Listen address used when `web.bind_address` is not set.
+    pub fn default_bind_address(self) -> &'static str {
+        match self {
+            Role::Orchestration => "127.0.0.1:8080",
+            Role::Worker => "127.0.0.1:8081",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.file_stem())
+    }
+}
+
+/// `[web]` of either role.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebConfig {
+    /// Listen address; the role's default when unset.
+    pub bind_address: Option<String>,
+    /// Whether `GET /config` is registered (default false: 404).
+    pub config_endpoint_enabled: bool,
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: Option<usize>,
+    /// Per-request timeout in seconds.
+    pub request_timeout_seconds: Option<u64>,
+    /// `[web.auth]`.
+    pub auth: AuthConfig,
+}
+
+impl WebConfig {
+    /// The listen address (set by the loader to the role default when absent).
+    pub fn bind_address(&self) -> &str {
+        self.bind_address.as_deref().unwrap_or("127.0.0.1:8080")
+    }
+}
+
+/// The sections a `common.toml` layer may contain.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CommonLayer {
+    /// `[database]`
+    pub database: DatabaseConfig,
+    /// `[engine]`
+    pub engine: EngineConfig,
+    /// `[backoff]`
+    pub backoff: BackoffConfig,
+    /// `[templates]`
+    pub templates: TemplatesConfig,
+    /// `[logging]`
+    pub logging: LoggingConfig,
+}
+
+/// Effective configuration of `tasker-server`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrchestrationConfig {
+    /// `[database]`
+    pub database: DatabaseConfig,
+    /// `[engine]`
+    pub engine: EngineConfig,
+    /// `[backoff]`
+    pub backoff: BackoffConfig,
+    /// `[templates]`
+    pub templates: TemplatesConfig,
+    /// `[logging]`
+    pub logging: LoggingConfig,
+    /// `[web]` and `[web.auth]`
+    pub web: WebConfig,
+    /// `[orchestration]`
+    pub orchestration: OrchestrationSection,
+    /// `[dlq]`
+    pub dlq: DlqConfig,
+    /// `[worker]`: settings of the embedded worker.
+    pub worker: WorkerSection,
+}
+
+/// Effective configuration of `tasker-worker`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// `[database]`
+    pub database: DatabaseConfig,
+    /// `[engine]`
+    pub engine: EngineConfig,
+    /// `[backoff]`
+    pub backoff: BackoffConfig,
+    /// `[templates]`
+    pub templates: TemplatesConfig,
+    /// `[logging]`
+    pub logging: LoggingConfig,
+    /// `[web]` and `[web.auth]`
+    pub web: WebConfig,
+    /// `[worker]`
+    pub worker: WorkerSection,
+}

@@ -1,0 +1,189 @@
+//! Sections beyond `[web]`: database, engine defaults, backoff, templates, logging,
+//! orchestration loop, DLQ staleness and worker settings.
+
+use serde::{Deserialize, Serialize};
+
+use crate::secret::DatabaseUrl;
+
+/// `[database]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://data/tasker.db` (default) or `postgres://…`.
+    pub url: DatabaseUrl,
+    /// Pool size; backend default when unset.
+    pub max_connections: Option<u32>,
+}
+
+/// `[engine]`: defaults applied to template steps that do not set their own.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// Attempts per step, the first included.
+    pub default_max_attempts: u32,
+    /// Step timeout when the template sets none.
+    pub default_step_timeout_seconds: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            default_max_attempts: 3,
+            default_step_timeout_seconds: 300,
+        }
+    }
+}
+
+/// `[backoff]`: retry delay `min(base · 2^(attempt-1), max)` with jitter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackoffConfig {
+    /// First retry delay.
+    pub base_ms: u64,
+    /// Upper bound of the delay.
+    pub max_ms: u64,
+    /// Random spread added to each delay, in percent of it.
+    pub jitter_percent: u8,
+}
+
+impl Default for BackoffConfig {
+    fn default() -> Self {
+        Self {
+            base_ms: 1000,
+            max_ms: 60_000,
+            jitter_percent: 10,
+        }
+    }
+}
+
+/// `[templates]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TemplatesConfig {
+    /// Directories searched recursively for `*.yaml` / `*.yml` templates.
+    pub search_paths: Vec<String>,
+}
+
+impl Default for TemplatesConfig {
+    fn default() -> Self {
+        Self {
+            search_paths: vec!["config/tasks".to_owned()],
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[logging]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace` or a tracing filter directive.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// `[orchestration]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OrchestrationSection {
+    /// Run a worker inside `tasker-server`.
+    pub embedded_worker: bool,
+    /// Fallback polling interval when no event arrives.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for OrchestrationSection {
+    fn default() -> Self {
+        Self {
+            embedded_worker: true,
+            poll_interval_ms: 500,
+        }
+    }
+}
+
+/// `[dlq]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DlqConfig {
+    /// `[dlq.staleness]`
+    pub staleness: StalenessConfig,
+}
+
+/// `[dlq.staleness]`: how long a task may wait in a state before a DLQ entry is opened.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StalenessConfig {
+    /// Run the staleness detector.
+    pub enabled: bool,
+    /// Detector period.
+    pub detector_interval_seconds: u64,
+    /// Threshold for `pending` tasks.
+    pub pending_threshold_minutes: u64,
+    /// Threshold for `steps_in_process` tasks.
+    pub steps_in_process_threshold_minutes: u64,
+    /// Threshold for `waiting_for_retry` tasks.
+    pub waiting_for_retry_threshold_minutes: u64,
+}
+
+impl Default for StalenessConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            detector_interval_seconds: 60,
+            pending_threshold_minutes: 60,
+            steps_in_process_threshold_minutes: 120,
+            waiting_for_retry_threshold_minutes: 60,
+        }
+    }
+}
+
+/// `[worker]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerSection {
+    /// Worker id; host name + pid when unset.
+    pub id: Option<String>,
+    /// Namespaces served; empty = every namespace.
+    pub namespaces: Vec<String>,
+    /// Steps run at once.
+    pub concurrency: usize,
+    /// Claim lease, renewed while a step runs.
+    pub lease_seconds: u64,
+    /// Fallback polling interval when no event arrives.
+    pub poll_interval_ms: u64,
+    /// Grace period for running steps at shutdown.
+    pub shutdown_timeout_seconds: u64,
+}
+
+impl Default for WorkerSection {
+    fn default() -> Self {
+        Self {
+            id: None,
+            namespaces: Vec::new(),
+            concurrency: 8,
+            lease_seconds: 30,
+            poll_interval_ms: 500,
+            shutdown_timeout_seconds: 30,
+        }
+    }
+}

@@ -1,0 +1,258 @@
+//! Startup validation: every rule names the key, where it was set and why, and never a
+//! configured secret. Returns the non-fatal warnings.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use sha2::{Digest, Sha256};
+use tasker_proto::PermissionSet;
+
+use crate::env::Env;
+use crate::error::ConfigError;
+use crate::loader::{Loaded, RoleConfig};
+use crate::model::{ApiKeyConfig, AuthConfig, VerificationMethod};
+
+/// JWS algorithms a deployment may allow: asymmetric only.
+pub const ALLOWED_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
+pub(crate) fn validate<C: RoleConfig>(
+    config: &C,
+    loaded: &Loaded<C>,
+    env: &Env,
+) -> Result<Vec<String>, ConfigError> {
+    let mut warnings = Vec::new();
+    let web = config.web();
+    let bind = web.bind_address();
+    if bind.parse::<SocketAddr>().is_err() && !is_host_port(bind) {
+        return Err(loaded.error_at("web.bind_address", "expected host:port, e.g. 127.0.0.1:8080"));
+    }
+    let url = config.database_url();
+    if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(loaded.error_at(
+            "database.url",
+            "expected a sqlite:… or postgres://… URL",
+        ));
+    }
+    let auth = &web.auth;
+    validate_auth(auth, loaded, &mut warnings)?;
+    if loaded.environment == "production"
+        && !auth.enabled
+        && env.get("TASKER_ALLOW_INSECURE") != Some("1")
+    {
+        return Err(loaded.error_at(
+            "web.auth.enabled",
+            "authentication must be enabled in the production environment \
+             (set TASKER_ALLOW_INSECURE=1 to override)",
+        ));
+    }
+    Ok(warnings)
+}
+
+fn validate_auth<C: RoleConfig>(
+    auth: &AuthConfig,
+    loaded: &Loaded<C>,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let err = |key: &str, reason: String| loaded.error_at(&format!("web.auth.{key}"), reason);
+    if auth.jwt_allowed_algorithms.is_empty() {
+        return Err(err("jwt_allowed_algorithms", "must list at least one algorithm".into()));
+    }
+    for alg in &auth.jwt_allowed_algorithms {
+        if !ALLOWED_ALGORITHMS.contains(&alg.as_str()) {
+            let why = if alg.eq_ignore_ascii_case("none") {
+                "`none` (unsigned tokens) is never accepted".to_owned()
+            } else if alg.to_ascii_uppercase().starts_with("HS") {
+                format!("`{alg}` is an HMAC algorithm; only asymmetric algorithms are accepted")
+            } else {
+                format!("unknown algorithm `{alg}`; expected one of {}", ALLOWED_ALGORITHMS.join(", "))
+            };
+            return Err(err("jwt_allowed_algorithms", why));
+        }
+    }
+    if auth.jwt_token_expiry_hours == 0 {
+        return Err(err("jwt_token_expiry_hours", "must be at least 1".into()));
+    }
+    for (key, value) in [
+        ("jwks_refresh_interval_seconds", auth.jwks_refresh_interval_seconds),
+        ("jwks_fetch_timeout_seconds", auth.jwks_fetch_timeout_seconds),
+    ] {
+        if value == 0 {
+            return Err(err(key, "must be at least 1".into()));
+        }
+    }
+    if auth.permissions_claim.trim().is_empty() {
+        return Err(err("permissions_claim", "must name a claim".into()));
+    }
+    if !is_header_name(&auth.api_key_header) {
+        return Err(err("api_key_header", "is not a valid HTTP header name".into()));
+    }
+    validate_api_keys(auth, loaded)?;
+    if auth.api_keys_enabled == Some(false) && !auth.api_keys.is_empty() {
+        warnings.push(format!(
+            "web.auth.api_keys_enabled = false: the {} configured API key(s) are ignored",
+            auth.api_keys.len()
+        ));
+    }
+    if auth.enabled {
+        match auth.jwt_verification_method {
+            VerificationMethod::PublicKey => check_public_key(auth, loaded)?,
+            VerificationMethod::Jwks => check_jwks_url(&auth.jwks_url)
+                .map_err(|why| err("jwks_url", why))?,
+        }
+    }
+    Ok(())
+}
+
+fn check_public_key<C: RoleConfig>(auth: &AuthConfig, loaded: &Loaded<C>) -> Result<(), ConfigError> {
+    if !auth.jwt_public_key_path.is_empty() {
+        let key = "web.auth.jwt_public_key_path";
+        let text = std::fs::read_to_string(&auth.jwt_public_key_path).map_err(|e| {
+            loaded.error_at(key, format!("cannot read {}: {e}", auth.jwt_public_key_path))
+        })?;
+        if !looks_like_public_key_pem(&text) {
+            return Err(loaded.error_at(
+                key,
+                format!("{} is not a PEM public key (BEGIN PUBLIC KEY or BEGIN RSA PUBLIC KEY)", auth.jwt_public_key_path),
+            ));
+        }
+        return Ok(());
+    }
+    if auth.jwt_public_key.trim().is_empty() {
+        return Err(loaded.error_at(
+            "web.auth.jwt_public_key_path",
+            "jwt_verification_method = \"public_key\" needs jwt_public_key_path or jwt_public_key",
+        ));
+    }
+    if !looks_like_public_key_pem(&auth.jwt_public_key) {
+        return Err(loaded.error_at(
+            "web.auth.jwt_public_key",
+            "is not a PEM public key (BEGIN PUBLIC KEY or BEGIN RSA PUBLIC KEY)",
+        ));
+    }
+    Ok(())
+}
+
+fn looks_like_public_key_pem(text: &str) -> bool {
+    text.contains("-----BEGIN PUBLIC KEY-----") || text.contains("-----BEGIN RSA PUBLIC KEY-----")
+}
+
+fn check_jwks_url(url: &str) -> Result<(), String> {
+    if url.trim().is_empty() {
+        return Err("jwt_verification_method = \"jwks\" needs jwks_url".into());
+    }
+    if url.starts_with("https://") {
+        return Ok(());
+    }
+    if let Some(rest) = url.strip_prefix("http://") {
+        let host = rest.split(['/', '?']).next().unwrap_or_default();
+        let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+        let hostname = if host.starts_with('[') {
+            host.split(']').next().map(|h| h.trim_start_matches('[')).unwrap_or_default()
+        } else {
+            host.split(':').next().unwrap_or_default()
+        };
+        let loopback = hostname == "localhost"
+            || hostname.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if loopback {
+            return Ok(());
+        }
+        return Err("http:// is allowed only for loopback hosts; use https://".into());
+    }
+    Err("must be an https:// URL".into())
+}
+
+fn validate_api_keys<C: RoleConfig>(auth: &AuthConfig, loaded: &Loaded<C>) -> Result<(), ConfigError> {
+    let mut seen: HashMap<[u8; 32], String> = HashMap::new();
+    for (index, entry) in auth.api_keys.iter().enumerate() {
+        let path = format!("web.auth.api_keys[{index}]");
+        let label = entry.label(index);
+        let hash = entry_hash(entry).map_err(|why| loaded.error_at(&path, format!("{label}: {why}")))?;
+        if let Some(previous) = seen.insert(hash, label.clone()) {
+            return Err(loaded.error_at(&path, format!("{label}: duplicates the key of {previous}")));
+        }
+        let permissions = PermissionSet::parse(&entry.permissions);
+        if auth.strict_validation && !permissions.unknown().is_empty() {
+            return Err(loaded.error_at(
+                &format!("{path}.permissions"),
+                format!(
+                    "{label}: unknown permissions: {} (strict_validation = true)",
+                    permissions.unknown().join(", ")
+                ),
+            ));
+        }
+        if let Some(expires) = &entry.expires_at {
+            chrono::DateTime::parse_from_rfc3339(expires).map_err(|e| {
+                loaded.error_at(&format!("{path}.expires_at"), format!("{label}: not an RFC 3339 instant: {e}"))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// SHA-256 of the entry's key, from `key` or `key_hash`.
+fn entry_hash(entry: &ApiKeyConfig) -> Result<[u8; 32], String> {
+    match (&entry.key, &entry.key_hash) {
+        (Some(_), Some(_)) => Err("set either key or key_hash, not both".into()),
+        (None, None) => Err("has no key (set key, key_hash or key_file)".into()),
+        (Some(key), None) if key.is_empty() => Err("key is empty".into()),
+        (Some(key), None) => Ok(Sha256::digest(key.expose().as_bytes()).into()),
+        (None, Some(hash)) => parse_key_hash(hash.expose()),
+    }
+}
+
+/// Parses `sha256:<64 hex digits>`.
+pub fn parse_key_hash(text: &str) -> Result<[u8; 32], String> {
+    let hex_part = text
+        .strip_prefix("sha256:")
+        .ok_or_else(|| "key_hash must look like sha256:<64 hex digits>".to_owned())?;
+    let bytes = hex::decode(hex_part).map_err(|_| "key_hash is not valid hex".to_owned())?;
+    bytes
+        .try_into()
+        .map_err(|_| "key_hash must hold 32 bytes (64 hex digits)".to_owned())
+}
+
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+fn is_host_port(text: &str) -> bool {
+    text.rsplit_once(':')
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jwks_url_rules() {
+        assert!(check_jwks_url("https://auth.example.com/.well-known/jwks.json").is_ok());
+        assert!(check_jwks_url("http://127.0.0.1:9000/jwks").is_ok());
+        assert!(check_jwks_url("http://localhost/jwks").is_ok());
+        assert!(check_jwks_url("http://[::1]:80/jwks").is_ok());
+        assert!(check_jwks_url("http://auth.example.com/jwks").is_err());
+        assert!(check_jwks_url("ftp://x").is_err());
+        assert!(check_jwks_url("").is_err());
+    }
+
+    #[test]
+    fn key_hash_format() {
+        let hex = "a".repeat(64);
+        assert!(parse_key_hash(&format!("sha256:{hex}")).is_ok());
+        assert!(parse_key_hash(&hex).is_err());
+        assert!(parse_key_hash("sha256:abcd").is_err());
+        assert!(parse_key_hash(&format!("sha256:{}", "z".repeat(64))).is_err());
+    }
+
+    #[test]
+    fn header_names() {
+        assert!(is_header_name("X-API-Key"));
+        assert!(!is_header_name("X API Key"));
+        assert!(!is_header_name(""));
+    }
+}

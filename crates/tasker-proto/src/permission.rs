@@ -1,0 +1,257 @@
+//! The fixed permission vocabulary (`resource:action`), its wildcards, and permission sets.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! permissions {
+    ($($variant:ident => $text:literal),+ $(,)?) => {
+        /// One permission of the vocabulary. Serialized as its `resource:action` string.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Permission {
+            $(#[doc = $text] $variant,)+
+        }
+
+        impl Permission {
+            /// Every permission of the vocabulary, in documentation order.
+            pub const ALL: &'static [Permission] = &[$(Permission::$variant,)+];
+
+            /// The `resource:action` string.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Permission::$variant => $text,)+
+                }
+            }
+        }
+    };
+}
+
+permissions! {
+    TasksCreate => "tasks:create",
+    TasksRead => "tasks:read",
+    TasksList => "tasks:list",
+    TasksCancel => "tasks:cancel",
+    TasksContextRead => "tasks:context_read",
+    StepsRead => "steps:read",
+    StepsResolve => "steps:resolve",
+    DlqRead => "dlq:read",
+    DlqUpdate => "dlq:update",
+    DlqStats => "dlq:stats",
+    TemplatesRead => "templates:read",
+    TemplatesValidate => "templates:validate",
+    SystemConfigRead => "system:config_read",
+    SystemHandlersRead => "system:handlers_read",
+    SystemAnalyticsRead => "system:analytics_read",
+    WorkerConfigRead => "worker:config_read",
+    WorkerTemplatesRead => "worker:templates_read",
+}
+
+impl Permission {
+    /// The resource part (`tasks` for `tasks:create`).
+    pub fn resource(self) -> &'static str {
+        let text = self.as_str();
+        text.split_once(':').map_or(text, |(resource, _)| resource)
+    }
+
+    /// The distinct resources of the vocabulary, in documentation order.
+    pub fn resources() -> Vec<&'static str> {
+        let mut seen = Vec::new();
+        for permission in Self::ALL {
+            if !seen.contains(&permission.resource()) {
+                seen.push(permission.resource());
+            }
+        }
+        seen
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is neither a permission of the vocabulary nor a valid wildcard.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown permission `{0}`")]
+pub struct UnknownPermission(pub String);
+
+impl FromStr for Permission {
+    type Err = UnknownPermission;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| UnknownPermission(s.to_owned()))
+    }
+}
+
+impl Serialize for Permission {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Permission {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What one permission string grants: everything, one resource, or one permission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PermissionGrant {
+    /// `*`
+    All,
+    /// `resource:*`, holding the resource name from the vocabulary.
+    Resource(&'static str),
+    /// One permission.
+    One(Permission),
+}
+
+impl PermissionGrant {
+    /// Whether this grant covers `permission`.
+    pub fn covers(self, permission: Permission) -> bool {
+        match self {
+            PermissionGrant::All => true,
+            PermissionGrant::Resource(resource) => permission.resource() == resource,
+            PermissionGrant::One(granted) => granted == permission,
+        }
+    }
+}
+
+impl FromStr for PermissionGrant {
+    type Err = UnknownPermission;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "*" {
+            return Ok(PermissionGrant::All);
+        }
+        if let Some(resource) = s.strip_suffix(":*") {
+            return Permission::resources()
+                .into_iter()
+                .find(|known| *known == resource)
+                .map(PermissionGrant::Resource)
+                .ok_or_else(|| UnknownPermission(s.to_owned()));
+        }
+        s.parse().map(PermissionGrant::One)
+    }
+}
+
+impl fmt::Display for PermissionGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PermissionGrant::All => f.write_str("*"),
+            PermissionGrant::Resource(resource) => write!(f, "{resource}:*"),
+            PermissionGrant::One(permission) => f.write_str(permission.as_str()),
+        }
+    }
+}
+
+/// The grants a credential carries, plus the strings that were not recognized.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PermissionSet {
+    grants: BTreeSet<PermissionGrant>,
+    unknown: Vec<String>,
+}
+
+impl PermissionSet {
+    /// Parses every string; unrecognized ones are kept aside in [`PermissionSet::unknown`].
+    pub fn parse<I, S>(items: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut set = PermissionSet::default();
+        for item in items {
+            let text = item.as_ref();
+            match text.parse::<PermissionGrant>() {
+                Ok(grant) => {
+                    set.grants.insert(grant);
+                }
+                Err(_) => set.unknown.push(text.to_owned()),
+            }
+        }
+        set
+    }
+
+    /// A set granting everything.
+    pub fn all() -> Self {
+        Self::parse(["*"])
+    }
+
+    /// Whether some grant covers `permission`.
+    pub fn allows(&self, permission: Permission) -> bool {
+        self.grants.iter().any(|grant| grant.covers(permission))
+    }
+
+    /// Strings that were neither a permission nor a valid wildcard.
+    pub fn unknown(&self) -> &[String] {
+        &self.unknown
+    }
+
+    /// The recognized grants.
+    pub fn grants(&self) -> impl Iterator<Item = PermissionGrant> + '_ {
+        self.grants.iter().copied()
+    }
+
+    /// Forgets the unrecognized strings (non-strict validation ignores them).
+    pub fn without_unknown(mut self) -> Self {
+        self.unknown.clear();
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vocabulary_has_the_seventeen_permissions() {
+        assert_eq!(Permission::ALL.len(), 17);
+        for permission in Permission::ALL {
+            assert_eq!(permission.as_str().parse::<Permission>(), Ok(*permission));
+        }
+        assert_eq!(
+            Permission::resources(),
+            ["tasks", "steps", "dlq", "templates", "system", "worker"]
+        );
+    }
+
+    #[test]
+    fn wildcards_cover_their_scope_only() {
+        let set = PermissionSet::parse(["dlq:*"]);
+        assert!(set.allows(Permission::DlqRead));
+        assert!(set.allows(Permission::DlqUpdate));
+        assert!(!set.allows(Permission::TasksRead));
+        let all = PermissionSet::all();
+        assert!(Permission::ALL.iter().all(|p| all.allows(*p)));
+    }
+
+    #[test]
+    fn unknown_strings_are_kept_aside() {
+        let set = PermissionSet::parse(["tasks:read", "tasks:fly", "nope:*", "tasks", ""]);
+        assert!(set.allows(Permission::TasksRead));
+        assert_eq!(set.unknown(), ["tasks:fly", "nope:*", "tasks", ""]);
+        assert!(set.clone().without_unknown().unknown().is_empty());
+    }
+
+    #[test]
+    fn exact_permission_does_not_grant_siblings() {
+        let set = PermissionSet::parse(["tasks:create"]);
+        assert!(set.allows(Permission::TasksCreate));
+        assert!(!set.allows(Permission::TasksList));
+    }
+
+    #[test]
+    fn permission_serializes_as_its_string() {
+        let json = serde_json::to_string(&Permission::SystemConfigRead).unwrap();
+        assert_eq!(json, "\"system:config_read\"");
+        assert!(serde_json::from_str::<Permission>("\"system:root\"").is_err());
+    }
+}
