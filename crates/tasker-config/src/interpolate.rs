@@ -90,7 +90,9 @@ fn substitute(expr: &str, env: &Env) -> Result<String, String> {
     match default {
         Some(default) => Ok(env.get(name).unwrap_or(default).to_owned()),
         None => env.get_raw(name).map(str::to_owned).ok_or_else(|| {
-            format!("environment variable {name} is not set (use `${{{name}:-default}}` for a default)")
+            format!(
+                "environment variable {name} is not set (use `${{{name}:-default}}` for a default)"
+            )
         }),
     }
 }
@@ -107,7 +109,10 @@ mod tests {
     fn substitutes_variables_and_defaults() {
         let env = env();
         assert_eq!(interpolate("pg://${HOST}/x", &env).unwrap(), "pg://db/x");
-        assert_eq!(interpolate("${MISSING:-fallback}", &env).unwrap(), "fallback");
+        assert_eq!(
+            interpolate("${MISSING:-fallback}", &env).unwrap(),
+            "fallback"
+        );
         assert_eq!(interpolate("${EMPTY:-fallback}", &env).unwrap(), "fallback");
         assert_eq!(interpolate("${EMPTY}", &env).unwrap(), "");
         assert_eq!(interpolate("${HOST:-x}", &env).unwrap(), "db");

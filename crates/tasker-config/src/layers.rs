@@ -136,7 +136,13 @@ fn scrub(message: &str) -> String {
 
 /// Merges `layer` over `base`: tables merge recursively, everything else (arrays included) is
 /// replaced. Records the origin of every key the layer sets.
-pub(crate) fn merge(base: &mut Table, layer: Table, prefix: &str, origin: &str, prov: &mut Provenance) {
+pub(crate) fn merge(
+    base: &mut Table,
+    layer: Table,
+    prefix: &str,
+    origin: &str,
+    prov: &mut Provenance,
+) {
     for (key, value) in layer {
         let path = if prefix.is_empty() {
             key.clone()
@@ -207,7 +213,8 @@ mod tests {
         let mut base: Table = toml::from_str("[a]\nx = 1\nlist = [1, 2]\n[a.b]\ny = 2").unwrap();
         let layer: Table = toml::from_str("[a]\nlist = [3]\n[a.b]\nz = 3").unwrap();
         merge(&mut base, layer, "", "env.toml", &mut prov);
-        let expected: Table = toml::from_str("[a]\nx = 1\nlist = [3]\n[a.b]\ny = 2\nz = 3").unwrap();
+        let expected: Table =
+            toml::from_str("[a]\nx = 1\nlist = [3]\n[a.b]\ny = 2\nz = 3").unwrap();
         assert_eq!(base, expected);
         assert_eq!(prov.origin_of("a.list"), "env.toml");
         assert_eq!(prov.origin_of("a.list[0].key"), "env.toml");
@@ -222,9 +229,12 @@ mod tests {
 
     #[test]
     fn syntax_errors_name_line_without_excerpt() {
-        let err = parse_layer("a = 1\nkey = \"sk-unterminated-secret\n", Path::new("f.toml"))
-            .unwrap_err()
-            .to_string();
+        let err = parse_layer(
+            "a = 1\nkey = \"sk-unterminated-secret\n",
+            Path::new("f.toml"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("f.toml: invalid TOML at line 2"), "{err}");
         assert!(!err.contains("sk-unterminated-secret"), "{err}");
     }

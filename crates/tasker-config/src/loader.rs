@@ -171,7 +171,10 @@ impl<C: RoleConfig> Loaded<C> {
         if let Some(path) = auth.jwt_private_key_file.clone() {
             let key = "web.auth.jwt_private_key_file";
             if !auth.jwt_private_key.is_empty() {
-                return Err(self.error_at(key, "set either jwt_private_key or jwt_private_key_file, not both"));
+                return Err(self.error_at(
+                    key,
+                    "set either jwt_private_key or jwt_private_key_file, not both",
+                ));
             }
             auth.jwt_private_key = Secret::new(self.read_secret_file(key, &path)?);
         }
@@ -184,7 +187,10 @@ impl<C: RoleConfig> Loaded<C> {
             if entry.key.is_some() || entry.key_hash.is_some() {
                 return Err(self.error_at(
                     &key,
-                    format!("{}: set only one of key, key_hash and key_file", entry.label(index)),
+                    format!(
+                        "{}: set only one of key, key_hash and key_file",
+                        entry.label(index)
+                    ),
                 ));
             }
             let value = self.read_secret_file(&key, &path)?;
@@ -202,7 +208,10 @@ impl<C: RoleConfig> Loaded<C> {
 
 /// The merged table of `role` before interpolation and overrides (`config generate` writes it,
 /// so `${VAR}` references stay references).
-pub fn load_merged_table(options: &LoadOptions, role: Role) -> Result<(Table, Vec<PathBuf>), ConfigError> {
+pub fn load_merged_table(
+    options: &LoadOptions,
+    role: Role,
+) -> Result<(Table, Vec<PathBuf>), ConfigError> {
     let (table, files, _) = match role {
         Role::Orchestration => merged_table::<OrchestrationConfig>(options)?,
         Role::Worker => merged_table::<WorkerConfig>(options)?,
@@ -210,13 +219,18 @@ pub fn load_merged_table(options: &LoadOptions, role: Role) -> Result<(Table, Ve
     Ok((table, files))
 }
 
-fn merged_table<C: RoleConfig>(options: &LoadOptions) -> Result<(Table, Vec<PathBuf>, Provenance), ConfigError> {
+fn merged_table<C: RoleConfig>(
+    options: &LoadOptions,
+) -> Result<(Table, Vec<PathBuf>, Provenance), ConfigError> {
     let mut provenance = Provenance::default();
     let mut table = Table::new();
     let mut files = Vec::new();
     if let Some(path) = &options.config_path {
         let layer = read_layer(path)?.ok_or_else(|| {
-            ConfigError::NotFound(format!("TASKER_CONFIG_PATH file {} does not exist", path.display()))
+            ConfigError::NotFound(format!(
+                "TASKER_CONFIG_PATH file {} does not exist",
+                path.display()
+            ))
         })?;
         let origin = path.display().to_string();
         typed::<C>(&layer, &origin)?;
@@ -230,7 +244,10 @@ fn merged_table<C: RoleConfig>(options: &LoadOptions) -> Result<(Table, Vec<Path
             options.config_root.display()
         )));
     }
-    let env_dir = options.config_root.join("environments").join(&options.environment);
+    let env_dir = options
+        .config_root
+        .join("environments")
+        .join(&options.environment);
     if options.environment.is_empty()
         || options.environment.contains(['/', '\\'])
         || (options.environment != "development" && !env_dir.is_dir())
@@ -241,7 +258,11 @@ fn merged_table<C: RoleConfig>(options: &LoadOptions) -> Result<(Table, Vec<Path
             env_dir.display()
         )));
     }
-    for (path, is_common) in layer_paths(&options.config_root, &options.environment, C::ROLE.file_stem()) {
+    for (path, is_common) in layer_paths(
+        &options.config_root,
+        &options.environment,
+        C::ROLE.file_stem(),
+    ) {
         let Some(layer) = read_layer(&path)? else {
             continue;
         };

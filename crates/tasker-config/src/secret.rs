@@ -164,7 +164,8 @@ mod tests {
             format!("postgres://tasker:{REDACTED}@db.internal:5432/tasker")
         );
         assert!(!format!("{url:?}").contains("hunter2"));
-        let query = DatabaseUrl::new("postgres://db/tasker?user=a&password=hunter2&sslmode=require");
+        let query =
+            DatabaseUrl::new("postgres://db/tasker?user=a&password=hunter2&sslmode=require");
         assert!(!query.redacted().contains("hunter2"));
         assert!(query.redacted().contains("sslmode=require"));
         let sqlite = DatabaseUrl::default();

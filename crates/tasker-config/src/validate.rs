@@ -26,14 +26,17 @@ pub(crate) fn validate<C: RoleConfig>(
     let web = config.web();
     let bind = web.bind_address();
     if bind.parse::<SocketAddr>().is_err() && !is_host_port(bind) {
-        return Err(loaded.error_at("web.bind_address", "expected host:port, e.g. 127.0.0.1:8080"));
+        return Err(loaded.error_at(
+            "web.bind_address",
+            "expected host:port, e.g. 127.0.0.1:8080",
+        ));
     }
     let url = config.database_url();
-    if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(loaded.error_at(
-            "database.url",
-            "expected a sqlite:… or postgres://… URL",
-        ));
+    if !(url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://"))
+    {
+        return Err(loaded.error_at("database.url", "expected a sqlite:… or postgres://… URL"));
     }
     let auth = &web.auth;
     validate_auth(auth, loaded, &mut warnings)?;
@@ -57,7 +60,10 @@ fn validate_auth<C: RoleConfig>(
 ) -> Result<(), ConfigError> {
     let err = |key: &str, reason: String| loaded.error_at(&format!("web.auth.{key}"), reason);
     if auth.jwt_allowed_algorithms.is_empty() {
-        return Err(err("jwt_allowed_algorithms", "must list at least one algorithm".into()));
+        return Err(err(
+            "jwt_allowed_algorithms",
+            "must list at least one algorithm".into(),
+        ));
     }
     for alg in &auth.jwt_allowed_algorithms {
         if !ALLOWED_ALGORITHMS.contains(&alg.as_str()) {
@@ -66,7 +72,10 @@ fn validate_auth<C: RoleConfig>(
             } else if alg.to_ascii_uppercase().starts_with("HS") {
                 format!("`{alg}` is an HMAC algorithm; only asymmetric algorithms are accepted")
             } else {
-                format!("unknown algorithm `{alg}`; expected one of {}", ALLOWED_ALGORITHMS.join(", "))
+                format!(
+                    "unknown algorithm `{alg}`; expected one of {}",
+                    ALLOWED_ALGORITHMS.join(", ")
+                )
             };
             return Err(err("jwt_allowed_algorithms", why));
         }
@@ -75,8 +84,14 @@ fn validate_auth<C: RoleConfig>(
         return Err(err("jwt_token_expiry_hours", "must be at least 1".into()));
     }
     for (key, value) in [
-        ("jwks_refresh_interval_seconds", auth.jwks_refresh_interval_seconds),
-        ("jwks_fetch_timeout_seconds", auth.jwks_fetch_timeout_seconds),
+        (
+            "jwks_refresh_interval_seconds",
+            auth.jwks_refresh_interval_seconds,
+        ),
+        (
+            "jwks_fetch_timeout_seconds",
+            auth.jwks_fetch_timeout_seconds,
+        ),
     ] {
         if value == 0 {
             return Err(err(key, "must be at least 1".into()));
@@ -86,7 +101,10 @@ fn validate_auth<C: RoleConfig>(
         return Err(err("permissions_claim", "must name a claim".into()));
     }
     if !is_header_name(&auth.api_key_header) {
-        return Err(err("api_key_header", "is not a valid HTTP header name".into()));
+        return Err(err(
+            "api_key_header",
+            "is not a valid HTTP header name".into(),
+        ));
     }
     validate_api_keys(auth, loaded)?;
     if auth.api_keys_enabled == Some(false) && !auth.api_keys.is_empty() {
@@ -98,23 +116,33 @@ fn validate_auth<C: RoleConfig>(
     if auth.enabled {
         match auth.jwt_verification_method {
             VerificationMethod::PublicKey => check_public_key(auth, loaded)?,
-            VerificationMethod::Jwks => check_jwks_url(&auth.jwks_url)
-                .map_err(|why| err("jwks_url", why))?,
+            VerificationMethod::Jwks => {
+                check_jwks_url(&auth.jwks_url).map_err(|why| err("jwks_url", why))?
+            }
         }
     }
     Ok(())
 }
 
-fn check_public_key<C: RoleConfig>(auth: &AuthConfig, loaded: &Loaded<C>) -> Result<(), ConfigError> {
+fn check_public_key<C: RoleConfig>(
+    auth: &AuthConfig,
+    loaded: &Loaded<C>,
+) -> Result<(), ConfigError> {
     if !auth.jwt_public_key_path.is_empty() {
         let key = "web.auth.jwt_public_key_path";
         let text = std::fs::read_to_string(&auth.jwt_public_key_path).map_err(|e| {
-            loaded.error_at(key, format!("cannot read {}: {e}", auth.jwt_public_key_path))
+            loaded.error_at(
+                key,
+                format!("cannot read {}: {e}", auth.jwt_public_key_path),
+            )
         })?;
         if !looks_like_public_key_pem(&text) {
             return Err(loaded.error_at(
                 key,
-                format!("{} is not a PEM public key (BEGIN PUBLIC KEY or BEGIN RSA PUBLIC KEY)", auth.jwt_public_key_path),
+                format!(
+                    "{} is not a PEM public key (BEGIN PUBLIC KEY or BEGIN RSA PUBLIC KEY)",
+                    auth.jwt_public_key_path
+                ),
             ));
         }
         return Ok(());
@@ -149,12 +177,17 @@ fn check_jwks_url(url: &str) -> Result<(), String> {
         let host = rest.split(['/', '?']).next().unwrap_or_default();
         let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
         let hostname = if host.starts_with('[') {
-            host.split(']').next().map(|h| h.trim_start_matches('[')).unwrap_or_default()
+            host.split(']')
+                .next()
+                .map(|h| h.trim_start_matches('['))
+                .unwrap_or_default()
         } else {
             host.split(':').next().unwrap_or_default()
         };
         let loopback = hostname == "localhost"
-            || hostname.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            || hostname
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
         if loopback {
             return Ok(());
         }
@@ -163,14 +196,20 @@ fn check_jwks_url(url: &str) -> Result<(), String> {
     Err("must be an https:// URL".into())
 }
 
-fn validate_api_keys<C: RoleConfig>(auth: &AuthConfig, loaded: &Loaded<C>) -> Result<(), ConfigError> {
+fn validate_api_keys<C: RoleConfig>(
+    auth: &AuthConfig,
+    loaded: &Loaded<C>,
+) -> Result<(), ConfigError> {
     let mut seen: HashMap<[u8; 32], String> = HashMap::new();
     for (index, entry) in auth.api_keys.iter().enumerate() {
         let path = format!("web.auth.api_keys[{index}]");
         let label = entry.label(index);
-        let hash = entry_hash(entry).map_err(|why| loaded.error_at(&path, format!("{label}: {why}")))?;
+        let hash =
+            entry_hash(entry).map_err(|why| loaded.error_at(&path, format!("{label}: {why}")))?;
         if let Some(previous) = seen.insert(hash, label.clone()) {
-            return Err(loaded.error_at(&path, format!("{label}: duplicates the key of {previous}")));
+            return Err(
+                loaded.error_at(&path, format!("{label}: duplicates the key of {previous}"))
+            );
         }
         let permissions = PermissionSet::parse(&entry.permissions);
         if auth.strict_validation && !permissions.unknown().is_empty() {
@@ -184,7 +223,10 @@ fn validate_api_keys<C: RoleConfig>(auth: &AuthConfig, loaded: &Loaded<C>) -> Re
         }
         if let Some(expires) = &entry.expires_at {
             chrono::DateTime::parse_from_rfc3339(expires).map_err(|e| {
-                loaded.error_at(&format!("{path}.expires_at"), format!("{label}: not an RFC 3339 instant: {e}"))
+                loaded.error_at(
+                    &format!("{path}.expires_at"),
+                    format!("{label}: not an RFC 3339 instant: {e}"),
+                )
             })?;
         }
     }
