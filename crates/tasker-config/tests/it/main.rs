@@ -1,4 +1,5 @@
 //! Integration tests of the configuration loader against real files in temporary roots.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
 mod errors;
 mod interpolation;
