@@ -1,1 +1,73 @@
-fn main() {}
+//! `tasker-server`: loads the orchestration configuration, authenticates every protected
+//! route, and serves the orchestration API.
+
+mod routes;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use serde_json::json;
+use tasker_auth::perm;
+use tasker_config::OrchestrationConfig;
+use tasker_http::{CommonState, ConfigFlags, apply_layers, boot, common_routes, metrics_handle, serve, shutdown_signal};
+
+/// Tasker orchestration server.
+#[derive(Debug, Parser)]
+#[command(name = "tasker-server", version, about)]
+struct Args {
+    #[command(flatten)]
+    config: ConfigFlags,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let booted = match boot::<OrchestrationConfig>(&args.config, |c| &c.logging) {
+        Ok(booted) => booted,
+        Err(message) => {
+            eprintln!("tasker-server: configuration error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("tasker-server: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(booted)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("tasker-server: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(booted: tasker_http::Booted<OrchestrationConfig>) -> Result<(), String> {
+    let config = &booted.loaded.config;
+    let common = CommonState {
+        auth: booted.auth.clone(),
+        metrics: metrics_handle(),
+        config_view: Arc::new(booted.config_view.clone()),
+        readiness: Arc::new(|| Box::pin(async { Ok(json!({})) })),
+        health: Arc::new(|| json!({"role": "orchestration"})),
+    };
+    let router = routes::router(booted.auth.clone())
+        .merge(common_routes::<perm::SystemConfigRead>(common, config.web.config_endpoint_enabled));
+    let router = apply_layers(
+        router,
+        booted.auth.api_key_header().clone(),
+        config.web.max_body_bytes,
+        config.web.request_timeout_seconds,
+    );
+    let bind = config.web.bind_address();
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(address = %local, "orchestration API listening");
+    println!("tasker-server listening on http://{local}");
+    serve(listener, router, shutdown_signal()).await.map_err(|e| e.to_string())
+}

@@ -1,0 +1,69 @@
+//! Process startup shared by the server binaries: config flags, loading and validating the
+//! role's configuration, logging, and building the authenticator. Any failure is one line
+//! naming the file, key and reason.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tasker_auth::Authenticator;
+use tasker_config::{Env, LoadOptions, Loaded, RoleConfig, redacted_view};
+
+use crate::telemetry::init_logging;
+
+/// `--config-root`, `--env` and `--config`, over `TASKER_CONFIG_ROOT`, `TASKER_ENV` and
+/// `TASKER_CONFIG_PATH`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigFlags {
+    /// Root of base/ and environments/ (default: ./config/tasker).
+    #[arg(long)]
+    pub config_root: Option<PathBuf>,
+    /// Environment name (default: development).
+    #[arg(long)]
+    pub env: Option<String>,
+    /// One merged configuration file instead of the layers.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigFlags {
+    /// Load options from the environment with these flags applied.
+    pub fn options(&self, env: &Env) -> LoadOptions {
+        LoadOptions::from_env(env).with_flags(self.config_root.clone(), self.env.clone(), self.config.clone())
+    }
+}
+
+/// A started process's configuration and authenticator.
+#[derive(Debug)]
+pub struct Booted<C> {
+    /// The loaded configuration.
+    pub loaded: Loaded<C>,
+    /// The authenticator built from `[web.auth]`.
+    pub auth: Arc<Authenticator>,
+    /// The redacted configuration served by `/config`.
+    pub config_view: tasker_config::RedactedView,
+}
+
+/// Loads and validates the configuration, sets up logging and builds the authenticator.
+pub fn boot<C: RoleConfig>(flags: &ConfigFlags, logging: impl Fn(&C) -> &tasker_config::LoggingConfig) -> Result<Booted<C>, String> {
+    let env = Env::from_process();
+    let loaded = Loaded::<C>::load(&flags.options(&env), &env).map_err(|e| e.to_string())?;
+    init_logging(logging(&loaded.config))?;
+    let auth = Authenticator::from_config(&loaded.config.web().auth)
+        .map_err(|e| loaded.error_at(&e.key, e.reason).to_string())?;
+    for warning in &loaded.warnings {
+        tracing::warn!("{warning}");
+    }
+    tracing::info!(
+        role = %C::ROLE,
+        environment = %loaded.environment,
+        files = ?loaded.files,
+        "{}",
+        auth.summary()
+    );
+    let config_view = redacted_view(&loaded.config).map_err(|e| format!("cannot render configuration: {e}"))?;
+    Ok(Booted {
+        loaded,
+        auth: Arc::new(auth),
+        config_view,
+    })
+}

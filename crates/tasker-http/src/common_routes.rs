@@ -1,0 +1,93 @@
+//! Routes every Tasker server has: public `/health`, `/health/live`, `/health/ready` and
+//! `/metrics`, and `/config` (registered only when `web.config_endpoint_enabled`, guarded by
+//! the role's config permission).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::{Value, json};
+use tasker_auth::{Authenticator, Authorized, RequiredPermission};
+use tasker_config::RedactedView;
+
+/// A readiness probe (store reachable, key set loaded, ...): `Ok(details)` or `Err(details)`.
+pub type Readiness = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Value, Value>> + Send>> + Send + Sync>;
+
+/// State of the common routes.
+#[derive(Clone)]
+pub struct CommonState {
+    /// The server's authenticator.
+    pub auth: Arc<Authenticator>,
+    /// Prometheus exposition.
+    pub metrics: PrometheusHandle,
+    /// The redacted effective configuration.
+    pub config_view: Arc<RedactedView>,
+    /// Readiness probe.
+    pub readiness: Readiness,
+    /// Extra fields of `/health` (role, worker id, ...).
+    pub health: Arc<dyn Fn() -> Value + Send + Sync>,
+}
+
+impl FromRef<CommonState> for Arc<Authenticator> {
+    fn from_ref(state: &CommonState) -> Self {
+        state.auth.clone()
+    }
+}
+
+/// The common routes; `P` is the permission `/config` requires.
+pub fn common_routes<P: RequiredPermission>(state: CommonState, config_endpoint_enabled: bool) -> Router {
+    let mut router = Router::new()
+        .route("/health", get(health))
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .route("/metrics", get(metrics));
+    if config_endpoint_enabled {
+        router = router.route("/config", get(config::<P>));
+    }
+    router.with_state(state)
+}
+
+async fn health(State(state): State<CommonState>) -> Response {
+    let ready = (state.readiness)().await;
+    let mut body = (state.health)();
+    let healthy = ready.is_ok();
+    if let Value::Object(map) = &mut body {
+        map.insert("status".into(), json!(if healthy { "healthy" } else { "degraded" }));
+        map.insert("checks".into(), ready.unwrap_or_else(|e| e));
+    }
+    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(body)).into_response()
+}
+
+async fn live() -> Json<Value> {
+    Json(json!({"status": "alive"}))
+}
+
+async fn ready(State(state): State<CommonState>) -> Response {
+    match (state.readiness)().await {
+        Ok(checks) => (StatusCode::OK, Json(json!({"status": "ready", "checks": checks}))).into_response(),
+        Err(checks) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "checks": checks})),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<CommonState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn config<P: RequiredPermission>(_auth: Authorized<P>, State(state): State<CommonState>) -> Json<RedactedView> {
+    Json(state.config_view.as_ref().clone())
+}

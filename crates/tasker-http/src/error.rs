@@ -1,0 +1,45 @@
+//! The one place API errors become HTTP responses. Client mistakes get a 4xx with the
+//! `{"error","message"}` envelope; server faults get a generic 500 body and the cause is
+//! logged once.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tasker_proto::ErrorBody;
+
+/// An API failure other than authentication (see `tasker_auth::AuthError` for those).
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400
+    #[error("{0}")]
+    BadRequest(String),
+    /// 404
+    #[error("{0}")]
+    NotFound(String),
+    /// 409
+    #[error("{0}")]
+    Conflict(String),
+    /// 422
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 500; the message is logged, never returned.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            ApiError::Internal(cause) => {
+                tracing::error!(cause = %cause, "internal error");
+                let body = ErrorBody::new("internal", "Internal server error");
+                return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
+            }
+        };
+        (status, Json(ErrorBody::new(code, self.to_string()))).into_response()
+    }
+}

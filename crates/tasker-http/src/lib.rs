@@ -1,0 +1,20 @@
+//! HTTP scaffolding both Tasker servers share: the API error envelope and the JSON/path/query
+//! extractors that use it, the public health and metrics routes, the opt-in `/config` route,
+//! the middleware stack (request ids, body limit, timeout, sensitive headers, tracing),
+//! logging setup, and serving with graceful shutdown.
+
+mod boot;
+mod common_routes;
+mod error;
+mod extract;
+mod layers;
+mod serve;
+mod telemetry;
+
+pub use boot::{Booted, ConfigFlags, boot};
+pub use common_routes::{CommonState, Readiness, common_routes};
+pub use error::ApiError;
+pub use extract::{ApiJson, ApiPath, ApiQuery};
+pub use layers::apply_layers;
+pub use serve::{serve, shutdown_signal};
+pub use telemetry::{init_logging, metrics_handle};

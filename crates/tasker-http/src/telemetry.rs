@@ -1,0 +1,37 @@
+//! Logging setup from `[logging]` and the process-wide Prometheus recorder.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tasker_config::{LogFormat, LoggingConfig};
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber. `RUST_LOG` is not consulted: `[logging] level` is the
+/// single source. Fails when the level is not a valid filter.
+pub fn init_logging(logging: &LoggingConfig) -> Result<(), String> {
+    let filter = EnvFilter::try_new(&logging.level).map_err(|e| format!("`logging.level`: {e}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = match logging.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+    // A second initialisation (tests start several servers in one process) keeps the first.
+    let _ = result;
+    Ok(())
+}
+
+/// The Prometheus handle, installing the global recorder on first use.
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1])
+                .map(|b| b.build_recorder())
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
