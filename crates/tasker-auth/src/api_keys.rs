@@ -26,14 +26,27 @@ impl ApiKeyRegistry {
             let path = format!("web.auth.api_keys[{index}]");
             let label = entry.label(index);
             let digest = match (&entry.key, &entry.key_hash) {
-                (Some(key), None) if !key.is_empty() => Sha256::digest(key.expose().as_bytes()).into(),
-                (None, Some(hash)) => parse_key_hash(hash.expose()).map_err(|why| SetupError::new(&path, format!("{label}: {why}")))?,
-                _ => return Err(SetupError::new(&path, format!("{label}: needs exactly one of key or key_hash"))),
+                (Some(key), None) if !key.is_empty() => {
+                    Sha256::digest(key.expose().as_bytes()).into()
+                }
+                (None, Some(hash)) => parse_key_hash(hash.expose())
+                    .map_err(|why| SetupError::new(&path, format!("{label}: {why}")))?,
+                _ => {
+                    return Err(SetupError::new(
+                        &path,
+                        format!("{label}: needs exactly one of key or key_hash"),
+                    ));
+                }
             };
             let expires_at = match &entry.expires_at {
                 Some(text) => Some(
                     chrono::DateTime::parse_from_rfc3339(text)
-                        .map_err(|_| SetupError::new(format!("{path}.expires_at"), format!("{label}: not an RFC 3339 instant")))?
+                        .map_err(|_| {
+                            SetupError::new(
+                                format!("{path}.expires_at"),
+                                format!("{label}: not an RFC 3339 instant"),
+                            )
+                        })?
                         .timestamp(),
                 ),
                 None => None,

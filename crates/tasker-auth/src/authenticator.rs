@@ -28,7 +28,9 @@ pub struct Authenticator {
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Authenticator").field("summary", &self.summary).finish_non_exhaustive()
+        f.debug_struct("Authenticator")
+            .field("summary", &self.summary)
+            .finish_non_exhaustive()
     }
 }
 
@@ -51,8 +53,10 @@ impl Authenticator {
         if !auth.enabled {
             return Ok(Self::disabled());
         }
-        let api_key_header = HeaderName::from_bytes(auth.api_key_header.as_bytes())
-            .map_err(|_| SetupError::new("web.auth.api_key_header", "is not a valid HTTP header name"))?;
+        let api_key_header =
+            HeaderName::from_bytes(auth.api_key_header.as_bytes()).map_err(|_| {
+                SetupError::new("web.auth.api_key_header", "is not a valid HTTP header name")
+            })?;
         let registry = if auth.api_key_registry_active() {
             Some(ApiKeyRegistry::from_config(&auth.api_keys)?)
         } else {
@@ -110,7 +114,11 @@ impl Authenticator {
     }
 
     /// Authenticates and checks `permission`, recording metrics and logs.
-    pub fn authorize(&self, headers: &HeaderMap, permission: Permission) -> Result<Arc<Principal>, AuthError> {
+    pub fn authorize(
+        &self,
+        headers: &HeaderMap,
+        permission: Permission,
+    ) -> Result<Arc<Principal>, AuthError> {
         let principal = self.authenticate(headers)?;
         if principal.allows(permission) {
             return Ok(principal);
@@ -179,7 +187,11 @@ impl Authenticator {
         }
         let key = registry.find(presented).ok_or_else(invalid)?;
         if key.expires_at.is_some_and(|at| at <= now()) {
-            return Err(AuthError::unauthorized(FailureReason::Expired, "API key has expired", false));
+            return Err(AuthError::unauthorized(
+                FailureReason::Expired,
+                "API key has expired",
+                false,
+            ));
         }
         let permissions = match &self.jwt {
             Some(jwt) => jwt.check_permissions(key.permissions.clone(), &key.description)?,
@@ -196,7 +208,10 @@ impl Authenticator {
 fn static_key(auth: &AuthConfig) -> Result<VerificationKey, SetupError> {
     let (key, pem) = if !auth.jwt_public_key_path.is_empty() {
         let pem = std::fs::read_to_string(&auth.jwt_public_key_path).map_err(|e| {
-            SetupError::new("web.auth.jwt_public_key_path", format!("cannot read {}: {e}", auth.jwt_public_key_path))
+            SetupError::new(
+                "web.auth.jwt_public_key_path",
+                format!("cannot read {}: {e}", auth.jwt_public_key_path),
+            )
         })?;
         ("web.auth.jwt_public_key_path", pem)
     } else if !auth.jwt_public_key.trim().is_empty() {
@@ -217,7 +232,9 @@ fn bearer_token(value: &[u8]) -> Result<&str, AuthError> {
         .ok_or_else(|| malformed("Malformed Authorization header"))?;
     let (scheme, token) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(malformed("Unsupported Authorization scheme (expected Bearer)"));
+        return Err(malformed(
+            "Unsupported Authorization scheme (expected Bearer)",
+        ));
     }
     let token = token.trim();
     if token.is_empty() {

@@ -28,7 +28,12 @@ impl TokenCache {
         }
     }
 
-    pub(crate) fn get(&self, digest: &[u8; 32], now: i64, generation: u64) -> Option<Arc<Principal>> {
+    pub(crate) fn get(
+        &self,
+        digest: &[u8; 32],
+        now: i64,
+        generation: u64,
+    ) -> Option<Arc<Principal>> {
         let mut entries = self.entries.lock();
         match entries.get(digest) {
             Some(entry) if entry.expires_at > now && entry.generation == generation => {
@@ -42,7 +47,14 @@ impl TokenCache {
         }
     }
 
-    pub(crate) fn insert(&self, digest: [u8; 32], principal: Arc<Principal>, expires_at: i64, now: i64, generation: u64) {
+    pub(crate) fn insert(
+        &self,
+        digest: [u8; 32],
+        principal: Arc<Principal>,
+        expires_at: i64,
+        now: i64,
+        generation: u64,
+    ) {
         if self.capacity == 0 {
             return;
         }
@@ -81,7 +93,10 @@ mod tests {
         assert!(cache.get(&[1; 32], 99, 1).is_some());
         assert!(cache.get(&[1; 32], 100, 1).is_none(), "expired at exp");
         cache.insert([2; 32], p.clone(), 100, 0, 1);
-        assert!(cache.get(&[2; 32], 50, 2).is_none(), "stale after a key-set swap");
+        assert!(
+            cache.get(&[2; 32], 50, 2).is_none(),
+            "stale after a key-set swap"
+        );
     }
 
     #[test]

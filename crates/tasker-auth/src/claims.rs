@@ -47,8 +47,14 @@ mod tests {
             "weird": 5,
             "mixed": ["a", 1]
         }));
-        assert_eq!(permissions_at(&c, "permissions").unwrap(), ["tasks:read", "dlq:*"]);
-        assert_eq!(permissions_at(&c, "scope").unwrap(), ["tasks:read", "tasks:list"]);
+        assert_eq!(
+            permissions_at(&c, "permissions").unwrap(),
+            ["tasks:read", "dlq:*"]
+        );
+        assert_eq!(
+            permissions_at(&c, "scope").unwrap(),
+            ["tasks:read", "tasks:list"]
+        );
         assert_eq!(permissions_at(&c, "realm_access.roles").unwrap(), ["*"]);
         assert_eq!(permissions_at(&c, "absent").unwrap(), Vec::<String>::new());
         assert!(permissions_at(&c, "weird").is_none());
@@ -58,6 +64,9 @@ mod tests {
     #[test]
     fn literal_dotted_claim_name_wins() {
         let c = claims(json!({"https://tasker.io.perms": ["tasks:read"]}));
-        assert_eq!(permissions_at(&c, "https://tasker.io.perms").unwrap(), ["tasks:read"]);
+        assert_eq!(
+            permissions_at(&c, "https://tasker.io.perms").unwrap(),
+            ["tasks:read"]
+        );
     }
 }

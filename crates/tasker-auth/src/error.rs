@@ -59,7 +59,11 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    pub(crate) fn unauthorized(reason: FailureReason, message: impl Into<String>, token_sent: bool) -> Self {
+    pub(crate) fn unauthorized(
+        reason: FailureReason,
+        message: impl Into<String>,
+        token_sent: bool,
+    ) -> Self {
         AuthError::Unauthorized {
             reason,
             message: message.into(),
@@ -68,7 +72,11 @@ impl AuthError {
     }
 
     pub(crate) fn missing() -> Self {
-        Self::unauthorized(FailureReason::Missing, "Missing authentication credentials", false)
+        Self::unauthorized(
+            FailureReason::Missing,
+            "Missing authentication credentials",
+            false,
+        )
     }
 
     /// The failure category (for metrics); `None` for 403.
@@ -102,15 +110,23 @@ impl IntoResponse for AuthError {
                 "forbidden",
                 Some(r#"Bearer realm="tasker", error="insufficient_scope""#),
             ),
-            AuthError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", None),
+            AuthError::Unavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", None)
+            }
         };
         let mut response = (status, Json(ErrorBody::new(code, message))).into_response();
         let headers = response.headers_mut();
         if let Some(challenge) = challenge {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
         }
         response
     }

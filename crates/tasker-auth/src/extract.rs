@@ -36,9 +36,23 @@ pub mod perm {
     }
 
     markers!(
-        TasksCreate, TasksRead, TasksList, TasksCancel, TasksContextRead, StepsRead, StepsResolve,
-        DlqRead, DlqUpdate, DlqStats, TemplatesRead, TemplatesValidate, SystemConfigRead,
-        SystemHandlersRead, SystemAnalyticsRead, WorkerConfigRead, WorkerTemplatesRead,
+        TasksCreate,
+        TasksRead,
+        TasksList,
+        TasksCancel,
+        TasksContextRead,
+        StepsRead,
+        StepsResolve,
+        DlqRead,
+        DlqUpdate,
+        DlqStats,
+        TemplatesRead,
+        TemplatesValidate,
+        SystemConfigRead,
+        SystemHandlersRead,
+        SystemAnalyticsRead,
+        WorkerConfigRead,
+        WorkerTemplatesRead,
     );
 }
 

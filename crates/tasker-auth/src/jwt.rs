@@ -51,7 +51,10 @@ pub struct JwtVerifier {
 impl std::fmt::Debug for JwtVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwtVerifier")
-            .field("algorithms", &self.validations.iter().map(|(a, _)| *a).collect::<Vec<_>>())
+            .field(
+                "algorithms",
+                &self.validations.iter().map(|(a, _)| *a).collect::<Vec<_>>(),
+            )
             .field("permissions_claim", &self.permissions_claim)
             .field("strict", &self.strict)
             .finish_non_exhaustive()
@@ -63,11 +66,17 @@ impl JwtVerifier {
     pub fn new(auth: &AuthConfig, keys: Arc<KeyStore>) -> Result<Self, SetupError> {
         let mut validations = Vec::new();
         for name in &auth.jwt_allowed_algorithms {
-            let alg: Algorithm = name
-                .parse()
-                .map_err(|_| SetupError::new("web.auth.jwt_allowed_algorithms", format!("unknown algorithm `{name}`")))?;
+            let alg: Algorithm = name.parse().map_err(|_| {
+                SetupError::new(
+                    "web.auth.jwt_allowed_algorithms",
+                    format!("unknown algorithm `{name}`"),
+                )
+            })?;
             if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
-                return Err(SetupError::new("web.auth.jwt_allowed_algorithms", "HMAC algorithms are not accepted"));
+                return Err(SetupError::new(
+                    "web.auth.jwt_allowed_algorithms",
+                    "HMAC algorithms are not accepted",
+                ));
             }
             let mut validation = Validation::new(alg);
             validation.leeway = auth.jwt_leeway_seconds;
@@ -96,10 +105,16 @@ impl JwtVerifier {
     /// Verifies `token` at Unix time `now`, using the verified-token cache.
     pub fn authenticate(&self, token: &str, now: i64) -> Result<Arc<Principal>, AuthError> {
         if token.len() > MAX_TOKEN_BYTES {
-            return Err(AuthError::unauthorized(FailureReason::Malformed, "Token exceeds 8 KiB", true));
+            return Err(AuthError::unauthorized(
+                FailureReason::Malformed,
+                "Token exceeds 8 KiB",
+                true,
+            ));
         }
         if !self.keys.is_loaded() {
-            return Err(AuthError::Unavailable("Token verification keys are not available yet; retry shortly".into()));
+            return Err(AuthError::Unavailable(
+                "Token verification keys are not available yet; retry shortly".into(),
+            ));
         }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let generation = self.keys.snapshot().generation();
@@ -113,7 +128,10 @@ impl JwtVerifier {
         let raw = permissions_at(&claims, &self.permissions_claim).ok_or_else(|| {
             AuthError::unauthorized(
                 FailureReason::Invalid,
-                format!("Claim `{}` must be an array of strings or a space-delimited string", self.permissions_claim),
+                format!(
+                    "Claim `{}` must be an array of strings or a space-delimited string",
+                    self.permissions_claim
+                ),
                 true,
             )
         })?;
@@ -125,7 +143,8 @@ impl JwtVerifier {
             permissions,
         });
         let expires_at = claims.get("exp").and_then(Value::as_i64).unwrap_or(now);
-        self.cache.insert(digest, principal.clone(), expires_at, now, generation);
+        self.cache
+            .insert(digest, principal.clone(), expires_at, now, generation);
         Ok(principal)
     }
 
@@ -134,7 +153,11 @@ impl JwtVerifier {
         let (claims, _) = self.verify(token, now)?;
         let audience = match claims.get("aud") {
             Some(Value::String(aud)) => vec![aud.clone()],
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
             _ => Vec::new(),
         };
         let permissions = permissions_at(&claims, &self.permissions_claim).unwrap_or_default();
@@ -142,13 +165,20 @@ impl JwtVerifier {
             subject: string_claim(&claims, "sub").unwrap_or_default(),
             issuer: string_claim(&claims, "iss").unwrap_or_default(),
             audience,
-            expires_at: claims.get("exp").and_then(Value::as_i64).unwrap_or_default(),
+            expires_at: claims
+                .get("exp")
+                .and_then(Value::as_i64)
+                .unwrap_or_default(),
             permissions,
         })
     }
 
     /// Applies strict / lenient handling of unrecognized permission strings.
-    pub(crate) fn check_permissions(&self, set: PermissionSet, subject: &str) -> Result<PermissionSet, AuthError> {
+    pub(crate) fn check_permissions(
+        &self,
+        set: PermissionSet,
+        subject: &str,
+    ) -> Result<PermissionSet, AuthError> {
         if set.unknown().is_empty() {
             return Ok(set);
         }
@@ -167,14 +197,24 @@ impl JwtVerifier {
     }
 
     fn verify(&self, token: &str, now: i64) -> Result<(Map<String, Value>, u64), AuthError> {
-        let invalid = |message: &str| AuthError::unauthorized(FailureReason::Invalid, message, true);
+        let invalid =
+            |message: &str| AuthError::unauthorized(FailureReason::Invalid, message, true);
         if token.len() > MAX_TOKEN_BYTES {
-            return Err(AuthError::unauthorized(FailureReason::Malformed, "Token exceeds 8 KiB", true));
+            return Err(AuthError::unauthorized(
+                FailureReason::Malformed,
+                "Token exceeds 8 KiB",
+                true,
+            ));
         }
-        let header = decode_header(token)
-            .map_err(|_| AuthError::unauthorized(FailureReason::Malformed, "Malformed token", true))?;
-        let Some((_, validation)) = self.validations.iter().find(|(alg, _)| *alg == header.alg) else {
-            return Err(invalid(&format!("Token algorithm {:?} is not allowed", header.alg)));
+        let header = decode_header(token).map_err(|_| {
+            AuthError::unauthorized(FailureReason::Malformed, "Malformed token", true)
+        })?;
+        let Some((_, validation)) = self.validations.iter().find(|(alg, _)| *alg == header.alg)
+        else {
+            return Err(invalid(&format!(
+                "Token algorithm {:?} is not allowed",
+                header.alg
+            )));
         };
         if let Some(typ) = header.typ.as_deref() {
             let typ = typ.to_ascii_lowercase();
@@ -189,9 +229,14 @@ impl JwtVerifier {
         if !key.family.accepts(header.alg) || key.alg.is_some_and(|alg| alg != header.alg) {
             return Err(invalid("Token algorithm does not match the signing key"));
         }
-        let data = decode::<Map<String, Value>>(token, &key.key, validation).map_err(|err| map_decode_error(err.kind()))?;
+        let data = decode::<Map<String, Value>>(token, &key.key, validation)
+            .map_err(|err| map_decode_error(err.kind()))?;
         let claims = data.claims;
-        if claims.get("iat").and_then(Value::as_i64).is_some_and(|iat| iat > now + self.leeway) {
+        if claims
+            .get("iat")
+            .and_then(Value::as_i64)
+            .is_some_and(|iat| iat > now + self.leeway)
+        {
             return Err(invalid("Token was issued in the future"));
         }
         if string_claim(&claims, "sub").is_none_or(|s| s.is_empty()) {
@@ -208,16 +253,30 @@ fn string_claim(claims: &Map<String, Value>, name: &str) -> Option<String> {
 fn map_decode_error(kind: &ErrorKind) -> AuthError {
     let (reason, message) = match kind {
         ErrorKind::ExpiredSignature => (FailureReason::Expired, "Token has expired".to_owned()),
-        ErrorKind::ImmatureSignature => (FailureReason::Invalid, "Token is not yet valid".to_owned()),
+        ErrorKind::ImmatureSignature => {
+            (FailureReason::Invalid, "Token is not yet valid".to_owned())
+        }
         ErrorKind::InvalidIssuer => (FailureReason::Invalid, "Invalid token issuer".to_owned()),
         ErrorKind::InvalidAudience => (FailureReason::Invalid, "Invalid token audience".to_owned()),
-        ErrorKind::InvalidSignature => (FailureReason::Invalid, "Invalid token signature".to_owned()),
-        ErrorKind::MissingRequiredClaim(claim) => (FailureReason::Invalid, format!("Token is missing the `{claim}` claim")),
-        ErrorKind::InvalidClaimFormat(claim) => (FailureReason::Invalid, format!("Token claim `{claim}` has an invalid format")),
-        ErrorKind::InvalidAlgorithm => (FailureReason::Invalid, "Token algorithm does not match the signing key".to_owned()),
-        ErrorKind::Base64(_) | ErrorKind::Json(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken => {
-            (FailureReason::Malformed, "Malformed token".to_owned())
+        ErrorKind::InvalidSignature => {
+            (FailureReason::Invalid, "Invalid token signature".to_owned())
         }
+        ErrorKind::MissingRequiredClaim(claim) => (
+            FailureReason::Invalid,
+            format!("Token is missing the `{claim}` claim"),
+        ),
+        ErrorKind::InvalidClaimFormat(claim) => (
+            FailureReason::Invalid,
+            format!("Token claim `{claim}` has an invalid format"),
+        ),
+        ErrorKind::InvalidAlgorithm => (
+            FailureReason::Invalid,
+            "Token algorithm does not match the signing key".to_owned(),
+        ),
+        ErrorKind::Base64(_)
+        | ErrorKind::Json(_)
+        | ErrorKind::Utf8(_)
+        | ErrorKind::InvalidToken => (FailureReason::Malformed, "Malformed token".to_owned()),
         _ => (FailureReason::Invalid, "Invalid token".to_owned()),
     };
     AuthError::unauthorized(reason, message, true)

@@ -40,7 +40,8 @@ pub struct VerificationKey {
 impl VerificationKey {
     /// An RSA public key from PEM (SPKI `PUBLIC KEY` or PKCS#1 `RSA PUBLIC KEY`).
     pub fn rsa_pem(pem: &str, kid: Option<String>) -> Result<Self, String> {
-        let key = DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| "not a valid RSA public key in PEM form".to_owned())?;
+        let key = DecodingKey::from_rsa_pem(pem.as_bytes())
+            .map_err(|_| "not a valid RSA public key in PEM form".to_owned())?;
         Ok(Self {
             kid,
             family: KeyFamily::Rsa,
@@ -63,7 +64,9 @@ impl VerificationKey {
                 EllipticCurve::P384 => KeyFamily::EcP384,
                 _ => return None,
             },
-            AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => KeyFamily::Ed25519,
+            AlgorithmParameters::OctetKeyPair(okp) if okp.curve == EllipticCurve::Ed25519 => {
+                KeyFamily::Ed25519
+            }
             _ => return None,
         };
         let alg = match jwk.common.key_algorithm {
@@ -113,10 +116,10 @@ impl KeySet {
     /// The key for a token's `kid`: by id, or the only key when the set has exactly one key
     /// and either side has no id.
     pub(crate) fn find(&self, kid: Option<&str>) -> Option<&VerificationKey> {
-        if let Some(kid) = kid {
-            if let Some(key) = self.keys.iter().find(|k| k.kid.as_deref() == Some(kid)) {
-                return Some(key);
-            }
+        if let Some(key) =
+            kid.and_then(|kid| self.keys.iter().find(|k| k.kid.as_deref() == Some(kid)))
+        {
+            return Some(key);
         }
         match self.keys.as_slice() {
             [only] if only.kid.is_none() || kid.is_none() => Some(only),

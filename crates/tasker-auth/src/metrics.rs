@@ -10,7 +10,8 @@ use crate::error::FailureReason;
 use crate::principal::AuthMethod;
 
 pub(crate) fn success(method: AuthMethod) {
-    counter!("tasker_auth_requests_total", "method" => method.as_str(), "result" => "success").increment(1);
+    counter!("tasker_auth_requests_total", "method" => method.as_str(), "result" => "success")
+        .increment(1);
 }
 
 pub(crate) fn failure(method: &'static str, reason: FailureReason) {

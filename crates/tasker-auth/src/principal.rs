@@ -58,7 +58,14 @@ impl fmt::Debug for Principal {
         f.debug_struct("Principal")
             .field("subject", &self.subject)
             .field("method", &self.method)
-            .field("grants", &self.permissions.grants().map(|g| g.to_string()).collect::<Vec<_>>())
+            .field(
+                "grants",
+                &self
+                    .permissions
+                    .grants()
+                    .map(|g| g.to_string())
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }

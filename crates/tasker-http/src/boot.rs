@@ -28,7 +28,11 @@ pub struct ConfigFlags {
 impl ConfigFlags {
     /// Load options from the environment with these flags applied.
     pub fn options(&self, env: &Env) -> LoadOptions {
-        LoadOptions::from_env(env).with_flags(self.config_root.clone(), self.env.clone(), self.config.clone())
+        LoadOptions::from_env(env).with_flags(
+            self.config_root.clone(),
+            self.env.clone(),
+            self.config.clone(),
+        )
     }
 }
 
@@ -44,7 +48,10 @@ pub struct Booted<C> {
 }
 
 /// Loads and validates the configuration, sets up logging and builds the authenticator.
-pub fn boot<C: RoleConfig>(flags: &ConfigFlags, logging: impl Fn(&C) -> &tasker_config::LoggingConfig) -> Result<Booted<C>, String> {
+pub fn boot<C: RoleConfig>(
+    flags: &ConfigFlags,
+    logging: impl Fn(&C) -> &tasker_config::LoggingConfig,
+) -> Result<Booted<C>, String> {
     let env = Env::from_process();
     let loaded = Loaded::<C>::load(&flags.options(&env), &env).map_err(|e| e.to_string())?;
     init_logging(logging(&loaded.config))?;
@@ -60,7 +67,8 @@ pub fn boot<C: RoleConfig>(flags: &ConfigFlags, logging: impl Fn(&C) -> &tasker_
         "{}",
         auth.summary()
     );
-    let config_view = redacted_view(&loaded.config).map_err(|e| format!("cannot render configuration: {e}"))?;
+    let config_view =
+        redacted_view(&loaded.config).map_err(|e| format!("cannot render configuration: {e}"))?;
     Ok(Booted {
         loaded,
         auth: Arc::new(auth),

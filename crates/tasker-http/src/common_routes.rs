@@ -17,7 +17,8 @@ use tasker_auth::{Authenticator, Authorized, RequiredPermission};
 use tasker_config::RedactedView;
 
 /// A readiness probe (store reachable, key set loaded, ...): `Ok(details)` or `Err(details)`.
-pub type Readiness = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Value, Value>> + Send>> + Send + Sync>;
+pub type Readiness =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Value, Value>> + Send>> + Send + Sync>;
 
 /// State of the common routes.
 #[derive(Clone)]
@@ -41,7 +42,10 @@ impl FromRef<CommonState> for Arc<Authenticator> {
 }
 
 /// The common routes; `P` is the permission `/config` requires.
-pub fn common_routes<P: RequiredPermission>(state: CommonState, config_endpoint_enabled: bool) -> Router {
+pub fn common_routes<P: RequiredPermission>(
+    state: CommonState,
+    config_endpoint_enabled: bool,
+) -> Router {
     let mut router = Router::new()
         .route("/health", get(health))
         .route("/health/live", get(live))
@@ -58,10 +62,17 @@ async fn health(State(state): State<CommonState>) -> Response {
     let mut body = (state.health)();
     let healthy = ready.is_ok();
     if let Value::Object(map) = &mut body {
-        map.insert("status".into(), json!(if healthy { "healthy" } else { "degraded" }));
+        map.insert(
+            "status".into(),
+            json!(if healthy { "healthy" } else { "degraded" }),
+        );
         map.insert("checks".into(), ready.unwrap_or_else(|e| e));
     }
-    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body)).into_response()
 }
 
@@ -71,7 +82,11 @@ async fn live() -> Json<Value> {
 
 async fn ready(State(state): State<CommonState>) -> Response {
     match (state.readiness)().await {
-        Ok(checks) => (StatusCode::OK, Json(json!({"status": "ready", "checks": checks}))).into_response(),
+        Ok(checks) => (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "checks": checks})),
+        )
+            .into_response(),
         Err(checks) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "not_ready", "checks": checks})),
@@ -88,6 +103,9 @@ async fn metrics(State(state): State<CommonState>) -> Response {
         .into_response()
 }
 
-async fn config<P: RequiredPermission>(_auth: Authorized<P>, State(state): State<CommonState>) -> Json<RedactedView> {
+async fn config<P: RequiredPermission>(
+    _auth: Authorized<P>,
+    State(state): State<CommonState>,
+) -> Json<RedactedView> {
     Json(state.config_view.as_ref().clone())
 }

@@ -31,8 +31,12 @@ where
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
     match rejection {
-        JsonRejection::JsonDataError(err) => ApiError::Unprocessable(format!("Invalid request body: {}", err.body_text())),
-        JsonRejection::JsonSyntaxError(err) => ApiError::BadRequest(format!("Malformed JSON body: {}", err.body_text())),
+        JsonRejection::JsonDataError(err) => {
+            ApiError::Unprocessable(format!("Invalid request body: {}", err.body_text()))
+        }
+        JsonRejection::JsonSyntaxError(err) => {
+            ApiError::BadRequest(format!("Malformed JSON body: {}", err.body_text()))
+        }
         JsonRejection::MissingJsonContentType(_) => {
             ApiError::BadRequest("Expected a JSON body with Content-Type: application/json".into())
         }
@@ -61,7 +65,9 @@ where
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Path(value)| Self(value))
-            .map_err(|rejection: PathRejection| ApiError::BadRequest(format!("Invalid path: {}", rejection.body_text())))
+            .map_err(|rejection: PathRejection| {
+                ApiError::BadRequest(format!("Invalid path: {}", rejection.body_text()))
+            })
     }
 }
 
@@ -80,6 +86,8 @@ where
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|axum::extract::Query(value)| Self(value))
-            .map_err(|rejection: QueryRejection| ApiError::BadRequest(format!("Invalid query: {}", rejection.body_text())))
+            .map_err(|rejection: QueryRejection| {
+                ApiError::BadRequest(format!("Invalid query: {}", rejection.body_text()))
+            })
     }
 }

@@ -28,7 +28,9 @@ pub fn apply_layers(
     let sensitive = [axum::http::header::AUTHORIZATION, api_key_header];
     router
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(max_body_bytes.unwrap_or(DEFAULT_BODY_LIMIT)))
+        .layer(DefaultBodyLimit::max(
+            max_body_bytes.unwrap_or(DEFAULT_BODY_LIMIT),
+        ))
         .layer(
             ServiceBuilder::new()
                 .layer(SetSensitiveRequestHeadersLayer::new(sensitive))

@@ -10,7 +10,10 @@ use clap::Parser;
 use serde_json::json;
 use tasker_auth::perm;
 use tasker_config::OrchestrationConfig;
-use tasker_http::{CommonState, ConfigFlags, apply_layers, boot, common_routes, metrics_handle, serve, shutdown_signal};
+use tasker_http::{
+    CommonState, ConfigFlags, apply_layers, boot, common_routes, metrics_handle, serve,
+    shutdown_signal,
+};
 
 /// Tasker orchestration server.
 #[derive(Debug, Parser)]
@@ -29,7 +32,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("tasker-server: cannot start the async runtime: {err}");
@@ -54,8 +60,9 @@ async fn run(booted: tasker_http::Booted<OrchestrationConfig>) -> Result<(), Str
         readiness: Arc::new(|| Box::pin(async { Ok(json!({})) })),
         health: Arc::new(|| json!({"role": "orchestration"})),
     };
-    let router = routes::router(booted.auth.clone())
-        .merge(common_routes::<perm::SystemConfigRead>(common, config.web.config_endpoint_enabled));
+    let router = routes::router(booted.auth.clone()).merge(
+        common_routes::<perm::SystemConfigRead>(common, config.web.config_endpoint_enabled),
+    );
     let router = apply_layers(
         router,
         booted.auth.api_key_header().clone(),
@@ -69,5 +76,7 @@ async fn run(booted: tasker_http::Booted<OrchestrationConfig>) -> Result<(), Str
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, "orchestration API listening");
     println!("tasker-server listening on http://{local}");
-    serve(listener, router, shutdown_signal()).await.map_err(|e| e.to_string())
+    serve(listener, router, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }

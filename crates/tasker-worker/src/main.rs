@@ -8,7 +8,10 @@ use clap::Parser;
 use serde_json::json;
 use tasker_auth::perm;
 use tasker_config::WorkerConfig;
-use tasker_http::{CommonState, ConfigFlags, apply_layers, boot, common_routes, metrics_handle, serve, shutdown_signal};
+use tasker_http::{
+    CommonState, ConfigFlags, apply_layers, boot, common_routes, metrics_handle, serve,
+    shutdown_signal,
+};
 
 /// Tasker worker.
 #[derive(Debug, Parser)]
@@ -27,7 +30,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("tasker-worker: cannot start the async runtime: {err}");
@@ -56,9 +62,12 @@ async fn run(booted: tasker_http::Booted<WorkerConfig>) -> Result<(), String> {
         metrics: metrics_handle(),
         config_view: Arc::new(booted.config_view.clone()),
         readiness: Arc::new(|| Box::pin(async { Ok(json!({})) })),
-        health: Arc::new(move || json!({"role": "worker", "worker_id": worker_id, "namespaces": namespaces})),
+        health: Arc::new(
+            move || json!({"role": "worker", "worker_id": worker_id, "namespaces": namespaces}),
+        ),
     };
-    let router = common_routes::<perm::WorkerConfigRead>(common, config.web.config_endpoint_enabled);
+    let router =
+        common_routes::<perm::WorkerConfigRead>(common, config.web.config_endpoint_enabled);
     let router = apply_layers(
         router,
         booted.auth.api_key_header().clone(),
@@ -72,7 +81,9 @@ async fn run(booted: tasker_http::Booted<WorkerConfig>) -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, "worker API listening");
     println!("tasker-worker listening on http://{local}");
-    serve(listener, router, shutdown_signal()).await.map_err(|e| e.to_string())
+    serve(listener, router, shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 fn hostname() -> String {

@@ -1,0 +1,94 @@
+//! Integration tests of the orchestration server binary: real process, real port, real keys.
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
+mod auth_matrix;
+mod config_endpoint;
+mod startup;
+
+use reqwest::{Client, Response, StatusCode};
+use serde_json::Value;
+use tasker_testkit::{ServerProcess, TestConfig, fixture};
+
+pub(crate) const SERVER: &str = env!("CARGO_BIN_EXE_tasker-server");
+
+/// Both roles' binaries and the permission their `/config` needs.
+pub(crate) fn binaries() -> Vec<(&'static str, &'static str, &'static str)> {
+    vec![
+        (SERVER, "orchestration", "system:config_read"),
+        (worker_binary(), "worker", "worker:config_read"),
+    ]
+}
+
+fn worker_binary() -> &'static str {
+    // The worker binary is built next to this crate's binary by `cargo test --workspace`.
+    let path = std::path::Path::new(SERVER).with_file_name("tasker-worker");
+    Box::leak(path.display().to_string().into_boxed_str())
+}
+
+/// A role file enabling auth with the fixture key and two API keys.
+pub(crate) fn auth_config(extra_auth: &str, extra_top: &str) -> String {
+    format!(
+        r#"{extra_top}
+[web]
+config_endpoint_enabled = true
+[web.auth]
+enabled = true
+jwt_verification_method = "public_key"
+jwt_public_key_path = "{}"
+{extra_auth}
+[[web.auth.api_keys]]
+key = "sk-test-admin-key"
+permissions = ["*"]
+description = "Admin key"
+[[web.auth.api_keys]]
+key = "sk-test-monitor-key"
+permissions = ["tasks:read", "dlq:stats"]
+description = "Monitor key"
+[[web.auth.api_keys]]
+key = "sk-test-expired-key"
+permissions = ["*"]
+description = "Expired key"
+expires_at = "2020-01-01T00:00:00Z"
+"#,
+        fixture("rsa-a-public.pem").display()
+    )
+}
+
+/// Starts `binary` with `role_file` as its role configuration.
+pub(crate) fn start(binary: &str, role: &str, role_file: &str) -> (ServerProcess, TestConfig) {
+    let config = TestConfig::new();
+    config.write(&format!("base/{role}.toml"), role_file);
+    let server = ServerProcess::start(binary, &config, &[]);
+    (server, config)
+}
+
+pub(crate) async fn get(server: &ServerProcess, path: &str, headers: &[(&str, &str)]) -> Response {
+    let mut request = Client::new().get(server.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+/// Asserts status, the error envelope and the challenge header.
+pub(crate) async fn assert_error(
+    response: Response,
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    challenge: Option<&str>,
+) {
+    assert_eq!(response.status(), status);
+    let header = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(header.as_deref(), challenge);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], code, "{body}");
+    assert_eq!(body["message"], message, "{body}");
+}
+
+pub(crate) const NO_TOKEN_CHALLENGE: &str = r#"Bearer realm="tasker""#;
+pub(crate) const BAD_TOKEN_CHALLENGE: &str = r#"Bearer realm="tasker", error="invalid_token""#;
+pub(crate) const SCOPE_CHALLENGE: &str = r#"Bearer realm="tasker", error="insufficient_scope""#;

@@ -1,0 +1,171 @@
+//! Runs a server binary as a real process on `127.0.0.1:0` with a temporary config root, and
+//! keeps its stderr in a file so tests can scan the logs.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A temporary config root with `base/` and `environments/`.
+#[derive(Debug)]
+pub struct TestConfig {
+    dir: tempfile::TempDir,
+}
+
+impl Default for TestConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestConfig {
+    /// An empty root (every default applies).
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        for sub in [
+            "base",
+            "environments/development",
+            "environments/test",
+            "environments/production",
+        ] {
+            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("base/common.toml"),
+            format!(
+                "[database]\nurl = \"sqlite://{}/tasker.db\"\n[templates]\nsearch_paths = []\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        Self { dir }
+    }
+
+    /// Writes a file under the root and returns its path.
+    pub fn write(&self, relative: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// A running server process, killed on drop.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base_url: String,
+    /// File receiving the process's stderr (its logs).
+    pub log_path: PathBuf,
+    _log_dir: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// Starts `binary` with `config` and extra environment variables; panics with the log if it
+    /// does not report its address within 30 s.
+    pub fn start(binary: &str, config: &TestConfig, env: &[(&str, &str)]) -> Self {
+        match Self::try_start(binary, config, env) {
+            Ok(server) => server,
+            Err(log) => panic!("{binary} did not start:\n{log}"),
+        }
+    }
+
+    /// Starts `binary`; `Err(log)` when it exits or stays silent.
+    pub fn try_start(
+        binary: &str,
+        config: &TestConfig,
+        env: &[(&str, &str)],
+    ) -> Result<Self, String> {
+        let log_dir = tempfile::tempdir().unwrap();
+        let log_path = log_dir.path().join("stderr.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut command = Command::new(binary);
+        command
+            .arg("--config-root")
+            .arg(config.root())
+            .env_remove("TASKER_ENV")
+            .env_remove("TASKER_CONFIG_PATH")
+            .env_remove("DATABASE_URL")
+            .env_remove("TASKER_JWT_PUBLIC_KEY_PATH")
+            .env_remove("TASKER_JWT_PUBLIC_KEY")
+            .env("TASKER_WEB_BIND_ADDRESS", "127.0.0.1:0")
+            .current_dir(config.root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Some(Ok(line)) = lines.next() {
+                if let Some((_, url)) = line.split_once(" listening on ") {
+                    let _ = tx.send(url.trim().to_owned());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(base_url) => Ok(Self {
+                child,
+                base_url,
+                log_path,
+                _log_dir: log_dir,
+            }),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                Err(std::fs::read_to_string(&log_path).unwrap_or_default())
+            }
+        }
+    }
+
+    /// `base_url` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// Everything the process logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `binary` to completion (for startup failures): exit code and stderr.
+pub fn run_to_exit(
+    binary: &str,
+    config: &TestConfig,
+    env: &[(&str, &str)],
+) -> (Option<i32>, String) {
+    let mut command = Command::new(binary);
+    command
+        .arg("--config-root")
+        .arg(config.root())
+        .env("TASKER_WEB_BIND_ADDRESS", "127.0.0.1:0")
+        .current_dir(config.root())
+        .stdin(Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
