@@ -1,0 +1,21 @@
+//! The Tasker domain, free of I/O: task templates (parsing, validation, DAG checks), the task
+//! and step state machines, readiness, retry backoff, JSON-schema validation of task contexts,
+//! and the `Store` trait the persistence layer implements. Time and randomness are parameters.
+
+pub mod backoff;
+pub mod dag;
+pub mod readiness;
+pub mod schema;
+pub mod state;
+pub mod store;
+pub mod template;
+
+pub use backoff::{BackoffSettings, backoff_delay_ms};
+pub use readiness::{StepView, derive_task_state, ready_steps};
+pub use schema::validate_context;
+pub use state::{StepState, TaskState, TransitionError};
+pub use store::{Store, StoreError};
+pub use template::{
+    HandlerSpec, RetrySpec, StepTemplate, TaskTemplate, TemplateError, TemplateErrors,
+    parse_template,
+};

@@ -1,0 +1,149 @@
+//! The persistence contract. Implementations (SQLite, PostgreSQL) make every operation here
+//! atomic: a state change, its audit rows and the enqueueing of newly ready steps commit
+//! together or not at all.
+
+mod records;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::state::{TaskState, TransitionError};
+use crate::template::TaskTemplate;
+
+pub use records::*;
+
+/// Errors of a store operation.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The named entity does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A task with the same idempotency key already exists for the template.
+    #[error("idempotency key already used by task {existing}")]
+    DuplicateIdempotencyKey {
+        /// The task created earlier with the key.
+        existing: Uuid,
+    },
+    /// The operation conflicts with the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The lifecycle refuses the change.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// Stored data could not be decoded.
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// The database failed.
+    #[error("database error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Persistence of templates, tasks, steps, audit trail, leases and the DLQ.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Notified (within this process, and across processes where the backend can) whenever
+    /// steps become claimable or the orchestration loop has work.
+    fn work_signal(&self) -> Arc<tokio::sync::Notify>;
+    /// Readiness probe: one round trip to the database.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Registers or replaces a template version.
+    async fn upsert_template(
+        &self,
+        template: &TaskTemplate,
+        now: DateTime<Utc>,
+    ) -> Result<TemplateRecord, StoreError>;
+    /// All registered templates, ordered by namespace, name, version.
+    async fn list_templates(&self) -> Result<Vec<TemplateRecord>, StoreError>;
+
+    /// Creates a task with its steps and edges, records the creation transitions and
+    /// enqueues the root steps.
+    async fn create_task(
+        &self,
+        task: NewTask,
+        now: DateTime<Utc>,
+    ) -> Result<TaskRecord, StoreError>;
+    /// One task with its step counts.
+    async fn get_task(&self, task_uuid: Uuid) -> Result<Option<TaskRecord>, StoreError>;
+    /// A page of tasks (newest first) and the total count matching the filter.
+    async fn list_tasks(&self, filter: &TaskFilter) -> Result<(Vec<TaskRecord>, u64), StoreError>;
+    /// Steps of a task in creation (topological) order.
+    async fn list_steps(&self, task_uuid: Uuid) -> Result<Vec<StepRecord>, StoreError>;
+    /// Transitions of one task and its steps (`step_uuid = None`), or of one step, oldest first.
+    async fn audit_trail(
+        &self,
+        task_uuid: Uuid,
+        step_uuid: Option<Uuid>,
+    ) -> Result<Vec<TransitionRecord>, StoreError>;
+    /// Cancels the task and every unfinished step; refused when the task already ended.
+    async fn cancel_task(
+        &self,
+        task_uuid: Uuid,
+        actor: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<TaskRecord, StoreError>;
+    /// Applies an operator action to a step and resumes the task when it can go on.
+    async fn manual_step_action(
+        &self,
+        task_uuid: Uuid,
+        step_uuid: Uuid,
+        action: &ManualAction,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StepRecord, StoreError>;
+
+    /// Claims up to `limit` enqueued steps of the given namespaces with a lease.
+    async fn claim_steps(
+        &self,
+        request: &ClaimRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ClaimedStep>, StoreError>;
+    /// Extends a lease; `false` when the caller no longer holds it.
+    async fn renew_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Records an attempt's outcome if `lease` is still the current lease, then advances the
+    /// task (enqueue dependents, schedule retry, block on permanent failure, complete).
+    async fn record_result(
+        &self,
+        lease: &Lease,
+        report: StepReport,
+        now: DateTime<Utc>,
+    ) -> Result<RecordOutcome, StoreError>;
+
+    /// Enqueues `waiting_for_retry` steps whose time has come; returns how many.
+    async fn enqueue_due_retries(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// The earliest pending retry time, if any.
+    async fn next_retry_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Takes steps whose lease expired away from their worker (re-enqueued, or failed when
+    /// out of attempts); returns how many.
+    async fn expire_leases(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Opens `staleness_timeout` DLQ entries for tasks that have been in one of the given
+    /// states longer than its threshold and have no pending entry yet.
+    async fn open_stale_entries(
+        &self,
+        thresholds: &[(TaskState, chrono::Duration)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DlqEntry>, StoreError>;
+
+    /// DLQ entries matching the filter, newest first.
+    async fn list_dlq(&self, filter: &DlqFilter) -> Result<Vec<DlqEntry>, StoreError>;
+    /// Changes an entry's resolution status and notes.
+    async fn update_dlq_entry(
+        &self,
+        dlq_entry_uuid: Uuid,
+        update: &DlqUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<DlqEntry, StoreError>;
+    /// Entry counts per reason and resolution status.
+    async fn dlq_stats(&self) -> Result<Vec<DlqStat>, StoreError>;
+
+    /// Task and step execution figures since `since`.
+    async fn performance(&self, since: DateTime<Utc>) -> Result<PerformanceStats, StoreError>;
+    /// Per template step: executions, failures and durations, slowest first.
+    async fn step_statistics(&self, limit: u32) -> Result<Vec<StepStatistics>, StoreError>;
+}

@@ -1,0 +1,187 @@
+//! Task templates: the YAML model of a workflow (steps, handlers, dependencies, retry policy)
+//! and parsing from YAML or JSON text into a validated template.
+
+mod validate;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use validate::{TemplateError, TemplateErrors};
+
+/// A workflow definition: a DAG of steps, each run by a named handler.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskTemplate {
+    /// Template name, unique within its namespace and version.
+    pub name: String,
+    /// Namespace the template (and its steps) belong to; workers serve namespaces.
+    pub namespace: String,
+    /// Semantic version.
+    pub version: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// JSON Schema every task context must satisfy.
+    #[serde(default)]
+    pub input_schema: Option<Value>,
+    /// The steps, in any order; edges come from `depends_on`.
+    pub steps: Vec<StepTemplate>,
+}
+
+/// One node of the DAG.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepTemplate {
+    /// Unique within the template.
+    pub name: String,
+    /// Which handler runs the step, and its static configuration.
+    pub handler: HandlerSpec,
+    /// Names of the steps that must finish first.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    /// Retry policy; unset fields take the engine defaults.
+    #[serde(default)]
+    pub retry: RetrySpec,
+    /// Per-attempt time limit; engine default when unset.
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+}
+
+/// A handler reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandlerSpec {
+    /// Registered handler name, e.g. `builtin.echo`.
+    pub callable: String,
+    /// Static configuration handed to the handler on every attempt.
+    #[serde(default)]
+    pub initialization: Value,
+}
+
+/// Retry settings of a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Whether failures may be retried at all.
+    #[serde(default = "default_true")]
+    pub retryable: bool,
+    /// Attempts including the first.
+    #[serde(default)]
+    pub max_attempts: Option<u32>,
+    /// First retry delay in milliseconds.
+    #[serde(default)]
+    pub backoff_base_ms: Option<u64>,
+    /// Upper bound of the retry delay in milliseconds.
+    #[serde(default)]
+    pub max_backoff_ms: Option<u64>,
+}
+
+impl Default for RetrySpec {
+    fn default() -> Self {
+        Self {
+            retryable: true,
+            max_attempts: None,
+            backoff_base_ms: None,
+            max_backoff_ms: None,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Parses a template from YAML (JSON is valid YAML) and validates its structure.
+/// Handler names are not checked here; see [`TaskTemplate::unknown_handlers`].
+pub fn parse_template(text: &str) -> Result<TaskTemplate, TemplateErrors> {
+    let template: TaskTemplate = serde_yaml::from_str(text)
+        .map_err(|e| TemplateErrors::single(TemplateError::Syntax(e.to_string())))?;
+    template.validate()?;
+    Ok(template)
+}
+
+impl TaskTemplate {
+    /// Structural validation: names, semver, dependencies, cycles, retry settings, schema.
+    pub fn validate(&self) -> Result<(), TemplateErrors> {
+        validate::validate(self)
+    }
+
+    /// Handler names used by this template that `known` does not recognise.
+    pub fn unknown_handlers(&self, known: impl Fn(&str) -> bool) -> Vec<String> {
+        let mut missing: Vec<String> = self
+            .steps
+            .iter()
+            .map(|s| s.handler.callable.clone())
+            .filter(|h| !known(h))
+            .collect();
+        missing.sort();
+        missing.dedup();
+        missing
+    }
+
+    /// Looks a step up by name.
+    pub fn step(&self, name: &str) -> Option<&StepTemplate> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+
+    /// Parsed semantic version (valid after [`TaskTemplate::validate`]).
+    pub fn semver(&self) -> Option<semver::Version> {
+        semver::Version::parse(&self.version).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIAMOND: &str = r#"
+name: diamond
+namespace: examples
+version: 1.0.0
+steps:
+  - name: a
+    handler: { callable: builtin.echo }
+  - name: b
+    handler: { callable: builtin.echo }
+    depends_on: [a]
+  - name: c
+    handler: { callable: builtin.echo, initialization: { x: 1 } }
+    depends_on: [a]
+    retry: { retryable: false, max_attempts: 2 }
+  - name: d
+    handler: { callable: builtin.echo }
+    depends_on: [b, c]
+    timeout_seconds: 5
+"#;
+
+    #[test]
+    fn parses_a_diamond() {
+        let t = parse_template(DIAMOND).unwrap();
+        assert_eq!(t.steps.len(), 4);
+        let c = t.step("c").unwrap();
+        assert!(!c.retry.retryable);
+        assert_eq!(c.retry.max_attempts, Some(2));
+        assert_eq!(c.handler.initialization["x"], 1);
+        assert_eq!(t.step("d").unwrap().timeout_seconds, Some(5));
+        assert!(t.step("a").unwrap().retry.retryable);
+    }
+
+    #[test]
+    fn bad_yaml_is_an_error_not_a_panic() {
+        let err = parse_template("name: [unclosed").unwrap_err();
+        assert!(matches!(err.errors()[0], TemplateError::Syntax(_)));
+        let err = parse_template("name: x\nnamespace: y\nversion: 1.0.0\nsteps: []\nbogus: 1")
+            .unwrap_err();
+        assert!(err.to_string().contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn unknown_handlers_are_listed_once() {
+        let t = parse_template(DIAMOND).unwrap();
+        assert_eq!(
+            t.unknown_handlers(|_| false),
+            vec!["builtin.echo".to_owned()]
+        );
+        assert!(t.unknown_handlers(|h| h == "builtin.echo").is_empty());
+    }
+}
