@@ -129,10 +129,8 @@ pub(super) fn validate(t: &TaskTemplate) -> Result<(), TemplateErrors> {
     if t.steps.is_empty() {
         errors.push(TemplateError::NoSteps);
     }
-    if let Some(schema) = &t.input_schema {
-        if let Err(e) = jsonschema::validator_for(schema) {
-            errors.push(TemplateError::InvalidInputSchema(e.to_string()));
-        }
+    if let Some(Err(e)) = t.input_schema.as_ref().map(jsonschema::validator_for) {
+        errors.push(TemplateError::InvalidInputSchema(e.to_string()));
     }
     let mut seen = HashSet::new();
     for step in &t.steps {
@@ -192,14 +190,12 @@ fn retry_problem(step: &super::StepTemplate) -> Option<String> {
     if r.max_attempts == Some(0) {
         return Some("max_attempts must be at least 1".to_owned());
     }
-    if let (Some(base), Some(max)) = (r.backoff_base_ms, r.max_backoff_ms) {
-        if max < base {
-            return Some(format!(
-                "max_backoff_ms ({max}) is smaller than backoff_base_ms ({base})"
-            ));
-        }
+    match (r.backoff_base_ms, r.max_backoff_ms) {
+        (Some(base), Some(max)) if max < base => Some(format!(
+            "max_backoff_ms ({max}) is smaller than backoff_base_ms ({base})"
+        )),
+        _ => None,
     }
-    None
 }
 
 #[cfg(test)]
