@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use criterion::{Criterion, criterion_group, criterion_main};
+use futures::FutureExt;
 use tasker_auth::Authenticator;
 use tasker_config::{ApiKeyConfig, AuthConfig, Secret};
 use tasker_testkit::{Token, fixture, fixture_text};
@@ -50,10 +51,20 @@ fn bench(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("auth_path");
     group.bench_function("api_key", |b| {
-        b.iter(|| auth.authenticate(black_box(&api_key)).unwrap())
+        b.iter(|| {
+            auth.authenticate(black_box(&api_key))
+                .now_or_never()
+                .unwrap()
+                .unwrap()
+        })
     });
     group.bench_function("jwt_cached", |b| {
-        b.iter(|| auth.authenticate(black_box(&bearer)).unwrap())
+        b.iter(|| {
+            auth.authenticate(black_box(&bearer))
+                .now_or_never()
+                .unwrap()
+                .unwrap()
+        })
     });
     let verifier = auth.jwt().unwrap();
     group.bench_function("jwt_cold_rs256", |b| {

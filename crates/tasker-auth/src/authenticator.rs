@@ -11,7 +11,8 @@ use tasker_proto::Permission;
 
 use crate::api_keys::ApiKeyRegistry;
 use crate::error::{AuthError, FailureReason, SetupError};
-use crate::jwt::JwtVerifier;
+use crate::jwks::JwksSource;
+use crate::jwt::{JwtVerifier, VerifyError};
 use crate::keys::{KeyStore, VerificationKey};
 use crate::metrics;
 use crate::principal::{AuthMethod, Principal};
@@ -22,6 +23,7 @@ pub struct Authenticator {
     api_key_header: HeaderName,
     registry: Option<ApiKeyRegistry>,
     jwt: Option<JwtVerifier>,
+    jwks: Option<Arc<JwksSource>>,
     anonymous: Arc<Principal>,
     summary: String,
 }
@@ -42,6 +44,7 @@ impl Authenticator {
             api_key_header: HeaderName::from_static("x-api-key"),
             registry: None,
             jwt: None,
+            jwks: None,
             anonymous: Arc::new(Principal::anonymous()),
             summary: "auth disabled: every route is open".to_owned(),
         }
@@ -66,6 +69,10 @@ impl Authenticator {
             VerificationMethod::PublicKey => Arc::new(KeyStore::with_keys(vec![static_key(auth)?])),
             VerificationMethod::Jwks => Arc::new(KeyStore::unloaded()),
         };
+        let jwks = match auth.jwt_verification_method {
+            VerificationMethod::Jwks => Some(Arc::new(JwksSource::new(auth, keys.clone())?)),
+            VerificationMethod::PublicKey => None,
+        };
         let jwt = JwtVerifier::new(auth, keys)?;
         let method = match auth.jwt_verification_method {
             VerificationMethod::PublicKey => "public_key",
@@ -88,6 +95,7 @@ impl Authenticator {
             api_key_header,
             registry,
             jwt: Some(jwt),
+            jwks,
             anonymous: Arc::new(Principal::anonymous()),
             summary,
         })
@@ -108,18 +116,34 @@ impl Authenticator {
         self.jwt.as_ref()
     }
 
+    /// Starts background work (the JWKS loader and refresher). Call once, inside the Tokio
+    /// runtime; does nothing for a static key.
+    pub fn start_background(&self) {
+        if let Some(jwks) = &self.jwks {
+            tokio::spawn(jwks.clone().run());
+        }
+    }
+
+    /// `Some((loaded, key count))` when keys come from a JWKS.
+    pub fn jwks_status(&self) -> Option<(bool, usize)> {
+        let keys = self.jwt.as_ref()?.keys();
+        self.jwks
+            .as_ref()
+            .map(|_| (keys.is_loaded(), keys.snapshot().len()))
+    }
+
     /// The header API keys are read from.
     pub fn api_key_header(&self) -> &HeaderName {
         &self.api_key_header
     }
 
     /// Authenticates and checks `permission`, recording metrics and logs.
-    pub fn authorize(
+    pub async fn authorize(
         &self,
         headers: &HeaderMap,
         permission: Permission,
     ) -> Result<Arc<Principal>, AuthError> {
-        let principal = self.authenticate(headers)?;
+        let principal = self.authenticate(headers).await?;
         if principal.allows(permission) {
             return Ok(principal);
         }
@@ -129,11 +153,11 @@ impl Authenticator {
     }
 
     /// Authenticates a request from its headers.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthError> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthError> {
         if !self.enabled {
             return Ok(self.anonymous.clone());
         }
-        let (method, result) = self.credential(headers);
+        let (method, result) = self.credential(headers).await;
         match &result {
             Ok(principal) => {
                 metrics::success(principal.method);
@@ -148,13 +172,19 @@ impl Authenticator {
         result
     }
 
-    fn credential(&self, headers: &HeaderMap) -> (&'static str, Result<Arc<Principal>, AuthError>) {
+    async fn credential(
+        &self,
+        headers: &HeaderMap,
+    ) -> (&'static str, Result<Arc<Principal>, AuthError>) {
         let mut authorization = headers.get_all(AUTHORIZATION).iter();
         if let Some(value) = authorization.next() {
             if authorization.next().is_some() {
                 return ("jwt", Err(malformed("Multiple Authorization headers")));
             }
-            let result = bearer_token(value.as_bytes()).and_then(|token| self.verify_bearer(token));
+            let result = match bearer_token(value.as_bytes()) {
+                Ok(token) => self.verify_bearer(token).await,
+                Err(err) => Err(err),
+            };
             return ("jwt", result);
         }
         let mut api_keys = headers.get_all(&self.api_key_header).iter();
@@ -167,9 +197,20 @@ impl Authenticator {
         ("none", Err(AuthError::missing()))
     }
 
-    fn verify_bearer(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
+    async fn verify_bearer(&self, token: &str) -> Result<Arc<Principal>, AuthError> {
         let jwt = self.jwt.as_ref().ok_or_else(AuthError::missing)?;
-        jwt.authenticate(token, now())
+        let seen = jwt.keys().snapshot().generation();
+        match jwt.try_authenticate(token, now()) {
+            Err(VerifyError::UnknownKid) => {
+                if let Some(jwks) = &self.jwks {
+                    if jwks.refresh_for_unknown_kid(seen).await {
+                        return jwt.authenticate(token, now());
+                    }
+                }
+                Err(VerifyError::UnknownKid.into_auth())
+            }
+            other => other.map_err(VerifyError::into_auth),
+        }
     }
 
     fn verify_api_key(&self, presented: &[u8]) -> Result<Arc<Principal>, AuthError> {

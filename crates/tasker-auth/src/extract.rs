@@ -81,7 +81,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let authenticator = Arc::<Authenticator>::from_ref(state);
-        let principal = authenticator.authorize(&parts.headers, P::PERMISSION)?;
+        let principal = authenticator
+            .authorize(&parts.headers, P::PERMISSION)
+            .await?;
         Ok(Self {
             principal,
             marker: PhantomData,

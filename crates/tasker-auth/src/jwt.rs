@@ -104,17 +104,30 @@ impl JwtVerifier {
 
     /// Verifies `token` at Unix time `now`, using the verified-token cache.
     pub fn authenticate(&self, token: &str, now: i64) -> Result<Arc<Principal>, AuthError> {
+        self.try_authenticate(token, now)
+            .map_err(VerifyError::into_auth)
+    }
+
+    /// Like [`JwtVerifier::authenticate`], telling an unknown `kid` apart so the caller can
+    /// refresh the key set and retry.
+    pub(crate) fn try_authenticate(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<Arc<Principal>, VerifyError> {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::unauthorized(
                 FailureReason::Malformed,
                 "Token exceeds 8 KiB",
                 true,
-            ));
+            )
+            .into());
         }
         if !self.keys.is_loaded() {
             return Err(AuthError::Unavailable(
                 "Token verification keys are not available yet; retry shortly".into(),
-            ));
+            )
+            .into());
         }
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let generation = self.keys.snapshot().generation();
@@ -125,18 +138,21 @@ impl JwtVerifier {
         let verified = self.verify(token, now);
         metrics::verification_time(started.elapsed());
         let (claims, generation) = verified?;
+        let auth_err = VerifyError::Auth;
         let raw = permissions_at(&claims, &self.permissions_claim).ok_or_else(|| {
-            AuthError::unauthorized(
+            auth_err(AuthError::unauthorized(
                 FailureReason::Invalid,
                 format!(
                     "Claim `{}` must be an array of strings or a space-delimited string",
                     self.permissions_claim
                 ),
                 true,
-            )
+            ))
         })?;
         let subject = string_claim(&claims, "sub").unwrap_or_default();
-        let permissions = self.check_permissions(PermissionSet::parse(&raw), &subject)?;
+        let permissions = self
+            .check_permissions(PermissionSet::parse(&raw), &subject)
+            .map_err(auth_err)?;
         let principal = Arc::new(Principal {
             subject,
             method: AuthMethod::Jwt,
@@ -150,7 +166,7 @@ impl JwtVerifier {
 
     /// Verifies `token` without the cache and reports its claims.
     pub fn inspect(&self, token: &str, now: i64) -> Result<VerifiedToken, AuthError> {
-        let (claims, _) = self.verify(token, now)?;
+        let (claims, _) = self.verify(token, now).map_err(VerifyError::into_auth)?;
         let audience = match claims.get("aud") {
             Some(Value::String(aud)) => vec![aud.clone()],
             Some(Value::Array(items)) => items
@@ -196,15 +212,21 @@ impl JwtVerifier {
         Ok(set.without_unknown())
     }
 
-    fn verify(&self, token: &str, now: i64) -> Result<(Map<String, Value>, u64), AuthError> {
-        let invalid =
-            |message: &str| AuthError::unauthorized(FailureReason::Invalid, message, true);
+    fn verify(&self, token: &str, now: i64) -> Result<(Map<String, Value>, u64), VerifyError> {
+        let invalid = |message: &str| {
+            VerifyError::Auth(AuthError::unauthorized(
+                FailureReason::Invalid,
+                message,
+                true,
+            ))
+        };
         if token.len() > MAX_TOKEN_BYTES {
             return Err(AuthError::unauthorized(
                 FailureReason::Malformed,
                 "Token exceeds 8 KiB",
                 true,
-            ));
+            )
+            .into());
         }
         let header = decode_header(token).map_err(|_| {
             AuthError::unauthorized(FailureReason::Malformed, "Malformed token", true)
@@ -223,9 +245,15 @@ impl JwtVerifier {
             }
         }
         let keys = self.keys.snapshot();
-        let key = keys
-            .find(header.kid.as_deref())
-            .ok_or_else(|| invalid("Token signing key is unknown"))?;
+        let key = match keys.find(header.kid.as_deref()) {
+            Some(key) => key,
+            None if header.kid.is_none() => {
+                return Err(invalid(
+                    "Token has no key id (kid) and the key set has several keys",
+                ));
+            }
+            None => return Err(VerifyError::UnknownKid),
+        };
         if !key.family.accepts(header.alg) || key.alg.is_some_and(|alg| alg != header.alg) {
             return Err(invalid("Token algorithm does not match the signing key"));
         }
@@ -243,6 +271,32 @@ impl JwtVerifier {
             return Err(invalid("Token has no subject"));
         }
         Ok((claims, keys.generation()))
+    }
+}
+
+/// A verification failure; an unknown `kid` may succeed after a key-set refresh.
+#[derive(Debug)]
+pub(crate) enum VerifyError {
+    UnknownKid,
+    Auth(AuthError),
+}
+
+impl From<AuthError> for VerifyError {
+    fn from(err: AuthError) -> Self {
+        VerifyError::Auth(err)
+    }
+}
+
+impl VerifyError {
+    pub(crate) fn into_auth(self) -> AuthError {
+        match self {
+            VerifyError::UnknownKid => AuthError::unauthorized(
+                FailureReason::Invalid,
+                "Token signing key is unknown",
+                true,
+            ),
+            VerifyError::Auth(err) => err,
+        }
     }
 }
 

@@ -55,6 +55,8 @@ pub fn boot<C: RoleConfig>(
     let env = Env::from_process();
     let loaded = Loaded::<C>::load(&flags.options(&env), &env).map_err(|e| e.to_string())?;
     init_logging(logging(&loaded.config))?;
+    // Install the metrics recorder before any background task can record.
+    let _ = crate::telemetry::metrics_handle();
     let auth = Authenticator::from_config(&loaded.config.web().auth)
         .map_err(|e| loaded.error_at(&e.key, e.reason).to_string())?;
     for warning in &loaded.warnings {

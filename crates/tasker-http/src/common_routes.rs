@@ -81,7 +81,11 @@ async fn live() -> Json<Value> {
 }
 
 async fn ready(State(state): State<CommonState>) -> Response {
-    match (state.readiness)().await {
+    let result = (state.readiness)()
+        .await
+        .map(|checks| with_jwks(checks, &state))
+        .map_err(|checks| with_jwks(checks, &state));
+    match result {
         Ok(checks) => (
             StatusCode::OK,
             Json(json!({"status": "ready", "checks": checks})),
@@ -93,6 +97,15 @@ async fn ready(State(state): State<CommonState>) -> Response {
         )
             .into_response(),
     }
+}
+
+/// Adds the JWKS state (loaded, key count) to the checks; a JWKS still loading does not make
+/// the server unready, since API keys keep working.
+fn with_jwks(mut checks: Value, state: &CommonState) -> Value {
+    if let (Some((loaded, keys)), Value::Object(map)) = (state.auth.jwks_status(), &mut checks) {
+        map.insert("jwks".into(), json!({"loaded": loaded, "keys": keys}));
+    }
+    checks
 }
 
 async fn metrics(State(state): State<CommonState>) -> Response {

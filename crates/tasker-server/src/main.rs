@@ -53,6 +53,7 @@ fn main() -> ExitCode {
 
 async fn run(booted: tasker_http::Booted<OrchestrationConfig>) -> Result<(), String> {
     let config = &booted.loaded.config;
+    booted.auth.start_background();
     let common = CommonState {
         auth: booted.auth.clone(),
         metrics: metrics_handle(),

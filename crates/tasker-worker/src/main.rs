@@ -51,6 +51,7 @@ fn main() -> ExitCode {
 
 async fn run(booted: tasker_http::Booted<WorkerConfig>) -> Result<(), String> {
     let config = &booted.loaded.config;
+    booted.auth.start_background();
     let worker_id = config
         .worker
         .id

@@ -428,3 +428,58 @@ async fn metrics_count_successes_failures_and_denials() {
         "cold verifications are timed"
     );
 }
+
+#[tokio::test]
+async fn unreachable_jwks_gives_503_with_retry_after_and_api_keys_still_work() {
+    // A loopback port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let role = format!(
+        "[web]\nconfig_endpoint_enabled = true\n[web.auth]\nenabled = true\njwt_verification_method = \"jwks\"\njwks_url = \"http://127.0.0.1:{port}/jwks\"\n[[web.auth.api_keys]]\nkey = \"sk-jwks-api\"\npermissions = [\"*\"]\ndescription = \"ops\"\n"
+    );
+    for (binary, role_name, _) in binaries() {
+        let (server, _config) = start(binary, role_name, &role);
+        let token = Token::with_permissions(&["*"])
+            .header(|h| h.kid = Some("k1".into()))
+            .sign();
+        let response = get(&server, "/config", &[("Authorization", &bearer(&token))]).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "5");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "service_unavailable");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("not available yet")
+        );
+        assert_eq!(
+            get(&server, "/config", &[("X-API-Key", "sk-jwks-api")])
+                .await
+                .status(),
+            StatusCode::OK
+        );
+        let ready: serde_json::Value = get(&server, "/health/ready", &[])
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            ready["checks"]["jwks"],
+            json!({"loaded": false, "keys": 0}),
+            "{role_name}"
+        );
+        let metrics = get(&server, "/metrics", &[]).await.text().await.unwrap();
+        assert!(
+            metrics.contains(r#"tasker_auth_failures_total{reason="jwks_unavailable"} 1"#),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains(r#"tasker_jwks_refresh_total{result="failure"}"#),
+            "{metrics}"
+        );
+    }
+}

@@ -22,6 +22,11 @@ pub(crate) fn binaries() -> Vec<(&'static str, &'static str, &'static str)> {
 fn worker_binary() -> &'static str {
     // The worker binary is built next to this crate's binary by `cargo test --workspace`.
     let path = std::path::Path::new(SERVER).with_file_name("tasker-worker");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test --workspace` (or build tasker-worker first)",
+        path.display()
+    );
     Box::leak(path.display().to_string().into_boxed_str())
 }
 
