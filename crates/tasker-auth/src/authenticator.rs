@@ -202,10 +202,10 @@ impl Authenticator {
         let seen = jwt.keys().snapshot().generation();
         match jwt.try_authenticate(token, now()) {
             Err(VerifyError::UnknownKid) => {
-                if let Some(jwks) = &self.jwks {
-                    if jwks.refresh_for_unknown_kid(seen).await {
-                        return jwt.authenticate(token, now());
-                    }
+                if let Some(jwks) = &self.jwks
+                    && jwks.refresh_for_unknown_kid(seen).await
+                {
+                    return jwt.authenticate(token, now());
                 }
                 Err(VerifyError::UnknownKid.into_auth())
             }
