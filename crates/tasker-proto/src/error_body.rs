@@ -1,9 +1,10 @@
 //! The `{"error": "<snake_case_code>", "message": "..."}` envelope of every API error.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Body of every non-2xx API response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// Machine-readable snake_case code: `unauthorized`, `forbidden`, `not_found`, ...
     pub error: String,

@@ -1,6 +1,7 @@
 //! Wire types shared by the Tasker servers, the worker and the client: the fixed permission
 //! vocabulary and the JSON error envelope every API error uses.
 
+pub mod api;
 mod error_body;
 mod permission;
 

@@ -1,0 +1,15 @@
+//! Request and response bodies of the orchestration and worker APIs. States and enums travel
+//! as snake_case strings.
+
+mod dlq;
+mod system;
+mod tasks;
+mod templates;
+
+pub use dlq::{DlqEntryView, DlqListQuery, DlqStatView, DlqUpdateRequest, StalenessView};
+pub use system::{BottleneckView, HandlerNamespace, PerformanceView};
+pub use tasks::{
+    CreateTaskRequest, Pagination, StepActionRequest, StepCountsView, StepView, TaskContextView,
+    TaskList, TaskListQuery, TaskView, TransitionView,
+};
+pub use templates::{TemplateStepView, TemplateSummary, TemplateView, ValidationReport};

@@ -1,0 +1,90 @@
+//! Dead-letter queue bodies.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// A DLQ entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct DlqEntryView {
+    /// Id.
+    pub dlq_entry_uuid: Uuid,
+    /// Task.
+    pub task_uuid: Uuid,
+    /// The failing step, when one.
+    pub step_uuid: Option<Uuid>,
+    /// `max_retries_exceeded`, `staleness_timeout` or `manual`.
+    pub dlq_reason: String,
+    /// `pending`, `manually_resolved`, `permanently_failed` or `cancelled`.
+    pub resolution_status: String,
+    /// Operator notes.
+    pub notes: Option<String>,
+    /// Who resolved it (authenticated subject).
+    pub resolver: Option<String>,
+    /// The task as it was when the entry opened.
+    pub task_snapshot: Value,
+    /// Investigation priority (higher first).
+    pub priority: i32,
+    /// Opened at.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// Resolved at.
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// `PATCH /v1/dlq/entry/{dlq_entry_uuid}`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DlqUpdateRequest {
+    /// New resolution status.
+    pub resolution_status: String,
+    /// Notes to record.
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// Filters of `GET /v1/dlq`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DlqListQuery {
+    /// Resolution status.
+    pub resolution_status: Option<String>,
+    /// DLQ reason.
+    pub dlq_reason: Option<String>,
+    /// Most entries to return (default 50, ≤ 100).
+    pub limit: Option<u64>,
+}
+
+/// Entry count for one reason and resolution status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct DlqStatView {
+    /// Reason.
+    pub dlq_reason: String,
+    /// Resolution status.
+    pub resolution_status: String,
+    /// Entries.
+    pub count: u64,
+}
+
+/// A task waiting in one state for long (staleness monitoring).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StalenessView {
+    /// Task.
+    pub task_uuid: Uuid,
+    /// Template namespace.
+    pub namespace: String,
+    /// Template name.
+    pub name: String,
+    /// Current state.
+    pub status: String,
+    /// Minutes in that state.
+    pub minutes_in_state: i64,
+    /// The configured threshold for that state.
+    pub threshold_minutes: u64,
+    /// Whether the threshold is exceeded.
+    pub stale: bool,
+}

@@ -1,0 +1,231 @@
+//! Tasks, steps and the audit trail.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// `POST /v1/tasks`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTaskRequest {
+    /// Template namespace.
+    pub namespace: String,
+    /// Template name.
+    pub name: String,
+    /// Template version; the latest when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Inputs (a JSON object), validated against the template's `input_schema`.
+    #[serde(default = "empty_object")]
+    pub context: Value,
+    /// Who or what asked for the task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiator: Option<String>,
+    /// Originating system.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_system: Option<String>,
+    /// Why the task runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Free-form labels.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Higher runs first in the DLQ investigation queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    /// Correlation id for tracing across systems.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+    /// A repeated key for the same template is refused with 409.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
+}
+
+/// Step counts of a task per state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StepCountsView {
+    /// All steps.
+    pub total: u64,
+    /// Steps per state (`pending`, `complete`, ...); absent states count 0.
+    pub by_status: BTreeMap<String, u64>,
+}
+
+/// A task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskView {
+    /// Id.
+    pub task_uuid: Uuid,
+    /// Template namespace.
+    pub namespace: String,
+    /// Template name.
+    pub name: String,
+    /// Template version.
+    pub version: String,
+    /// `pending`, `steps_in_process`, `waiting_for_retry`, `blocked_by_failures`, `complete`,
+    /// `error`, `cancelled` or `resolved_manually`.
+    pub status: String,
+    /// Inputs.
+    pub context: Value,
+    /// The authenticated subject that created it.
+    pub created_by: String,
+    /// Who or what asked for the task.
+    pub initiator: Option<String>,
+    /// Originating system.
+    pub source_system: Option<String>,
+    /// Why the task runs.
+    pub reason: Option<String>,
+    /// Labels.
+    pub tags: Vec<String>,
+    /// Priority.
+    pub priority: i32,
+    /// Correlation id.
+    pub correlation_id: Option<String>,
+    /// Idempotency key.
+    pub idempotency_key: Option<String>,
+    /// Steps per state.
+    pub step_counts: StepCountsView,
+    /// Share of finished steps, 0–100.
+    pub completion_percentage: f64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// When it reached a final state.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// Paging of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Pagination {
+    /// 1-based page.
+    pub page: u64,
+    /// Items per page (≤ 100).
+    pub per_page: u64,
+    /// Items matching the filter.
+    pub total_count: u64,
+    /// Pages.
+    pub total_pages: u64,
+}
+
+/// `GET /v1/tasks`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskList {
+    /// The page.
+    pub tasks: Vec<TaskView>,
+    /// Paging.
+    pub pagination: Pagination,
+}
+
+/// Filters of `GET /v1/tasks`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TaskListQuery {
+    /// Template namespace.
+    pub namespace: Option<String>,
+    /// Template name.
+    pub name: Option<String>,
+    /// Task state.
+    pub status: Option<String>,
+    /// 1-based page (default 1).
+    pub page: Option<u64>,
+    /// Items per page, 1–100 (default 25).
+    pub per_page: Option<u64>,
+}
+
+/// A workflow step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct StepView {
+    /// Id.
+    pub step_uuid: Uuid,
+    /// Its task.
+    pub task_uuid: Uuid,
+    /// Step name in the template.
+    pub name: String,
+    /// Handler callable.
+    pub handler: String,
+    /// `pending`, `enqueued`, `in_progress`, `waiting_for_retry`, `complete`, `error`,
+    /// `cancelled` or `resolved_manually`.
+    pub status: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// Attempts allowed, the first included.
+    pub max_attempts: u32,
+    /// Whether failures are retried.
+    pub retryable: bool,
+    /// Parent steps.
+    pub depends_on: Vec<String>,
+    /// The result, once complete.
+    pub results: Option<Value>,
+    /// The last failure.
+    pub last_error: Option<Value>,
+    /// Next retry time.
+    pub retry_at: Option<DateTime<Utc>>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+    /// When it finished.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// One recorded state change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TransitionView {
+    /// Task.
+    pub task_uuid: Uuid,
+    /// Step, or none for a task transition.
+    pub step_uuid: Option<Uuid>,
+    /// Previous state (none at creation).
+    pub from_state: Option<String>,
+    /// New state.
+    pub to_state: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who (an authenticated subject, a worker id or `orchestrator`).
+    pub actor: String,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+/// `GET /v1/tasks/{task_uuid}/context`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TaskContextView {
+    /// Task.
+    pub task_uuid: Uuid,
+    /// Inputs.
+    pub context: Value,
+    /// Results of finished steps by step name.
+    pub step_results: BTreeMap<String, Value>,
+}
+
+/// `PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "action_type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StepActionRequest {
+    /// Close the step without a result; dependents proceed.
+    ResolveManually {
+        /// Why.
+        reason: String,
+    },
+    /// Close the step with a result dependents will see.
+    CompleteManually {
+        /// The result.
+        result: Value,
+        /// Why.
+        reason: String,
+    },
+    /// Run the step again with a fresh attempt budget.
+    ResetForRetry {
+        /// Why.
+        reason: String,
+    },
+}
