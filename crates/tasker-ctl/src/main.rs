@@ -1,1 +1,89 @@
-fn main() {}
+//! `tasker-ctl`, the operator CLI: key pairs, tokens and API keys for authentication, and
+//! checks of the layered configuration with the servers' own loader.
+//!
+//! Exit status: 0 on success, 1 on failure (one line on stderr), 2 on usage errors.
+
+mod api_key;
+mod auth_cmd;
+mod auth_defaults;
+mod config_cmd;
+mod files;
+mod keys;
+mod permissions;
+mod token;
+mod toml_value;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tasker_config::{Env, LoadOptions};
+
+/// Tasker operator CLI.
+#[derive(Debug, Parser)]
+#[command(name = "tasker-ctl", version, about)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where configuration is read from; each flag overrides its environment variable.
+#[derive(Debug, clap::Args)]
+struct GlobalArgs {
+    /// Configuration root holding base/ and environments/ [env: TASKER_CONFIG_ROOT]
+    #[arg(long, global = true, value_name = "PATH")]
+    config_root: Option<PathBuf>,
+    /// Environment name [env: TASKER_ENV; default: development]
+    #[arg(long = "env", global = true, value_name = "NAME")]
+    environment: Option<String>,
+    /// One already-merged configuration file instead of the layers [env: TASKER_CONFIG_PATH]
+    #[arg(long = "config", global = true, value_name = "FILE")]
+    config_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Key pairs, tokens, API keys and the permission vocabulary.
+    #[command(subcommand)]
+    Auth(auth_cmd::AuthCommand),
+    /// Validate, show or write the merged configuration.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+}
+
+/// What every command may need from its surroundings: the configuration sources and the
+/// process environment, captured once in `main`.
+#[derive(Debug)]
+struct Context {
+    options: LoadOptions,
+    env: Env,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version exit 0, usage errors exit 2.
+        Err(err) => err.exit(),
+    };
+    let env = Env::from_process();
+    let options = LoadOptions::from_env(&env).with_flags(
+        cli.global.config_root,
+        cli.global.environment,
+        cli.global.config_path,
+    );
+    let context = Context { options, env };
+    let result = match cli.command {
+        Command::Auth(command) => auth_cmd::run(command, &context),
+        Command::Config(command) => config_cmd::run(command, &context),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! `auth show-permissions`.
+
+use tasker_proto::Permission;
+use tempfile::TempDir;
+
+use crate::support::Ctl;
+
+#[test]
+fn lists_the_seventeen_permissions_grouped_by_resource_with_wildcards() {
+    let cwd = TempDir::new().unwrap();
+    let out = Ctl::new(cwd.path())
+        .args(["auth", "show-permissions"])
+        .run()
+        .expect_code(0);
+    let lines: Vec<&str> = out.stdout.lines().map(str::trim).collect();
+    assert_eq!(Permission::ALL.len(), 17);
+    for permission in Permission::ALL {
+        let at = lines
+            .iter()
+            .position(|l| *l == permission.as_str())
+            .unwrap_or_else(|| panic!("{permission} missing:\n{}", out.stdout));
+        // The nearest heading above it is its resource.
+        let heading = lines[..at]
+            .iter()
+            .rev()
+            .find(|l| !l.is_empty() && !l.contains(':'))
+            .unwrap();
+        assert_eq!(*heading, permission.resource());
+    }
+    assert!(lines.iter().any(|l| l.starts_with("* ")));
+    for resource in Permission::resources() {
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("{resource}:* "))),
+            "{resource}:* missing"
+        );
+    }
+}
