@@ -5,5 +5,5 @@
 mod server;
 mod tokens;
 
-pub use server::{ServerProcess, TestConfig, run_to_exit};
+pub use server::{ServerProcess, TestConfig, binary, run_to_exit};
 pub use tokens::{Token, fixture, fixture_text};

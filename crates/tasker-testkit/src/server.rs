@@ -169,3 +169,17 @@ pub fn run_to_exit(
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// Path of a workspace binary built next to the running test (`cargo test --workspace`
+/// builds every binary before running tests).
+pub fn binary(name: &str) -> String {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test --workspace` (or `cargo build --bin {name}`)",
+        path.display()
+    );
+    path.display().to_string()
+}
