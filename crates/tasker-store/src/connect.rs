@@ -1,0 +1,113 @@
+//! Opening a store from a database URL: backend choice by scheme, SQLite file creation and WAL,
+//! pool sizing, migrations, and the PostgreSQL notification listener.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tasker_config::DatabaseUrl;
+use tasker_core::StoreError;
+use tokio::sync::{Mutex, Notify};
+
+use crate::db::{Pool, db_err};
+use crate::sql::{SqlStore, WORK_CHANNEL};
+
+/// Connects to the database named by `url` (`sqlite:` or `postgres://`), creating the SQLite
+/// file and its directory when missing, and applies pending migrations.
+pub async fn connect(
+    url: &DatabaseUrl,
+    max_connections: Option<u32>,
+) -> Result<SqlStore, StoreError> {
+    let signal = Arc::new(Notify::new());
+    if url.is_sqlite() {
+        let pool = sqlite_pool(url.expose(), max_connections.unwrap_or(8)).await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        tracing::info!(database = %url.redacted(), "SQLite store ready");
+        Ok(SqlStore::new(
+            Pool::Sqlite(pool, Arc::new(Mutex::new(()))),
+            signal,
+        ))
+    } else if url.is_postgres() {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.unwrap_or(16))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url.expose())
+            .await
+            .map_err(db_err)?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        let mut listener = PgListener::connect_with(&pool).await.map_err(db_err)?;
+        listener.listen(WORK_CHANNEL).await.map_err(db_err)?;
+        let wake = signal.clone();
+        tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(_) => wake.notify_waiters(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "work notification listener failed; relying on polling");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+        tracing::info!(database = %url.redacted(), "PostgreSQL store ready");
+        Ok(SqlStore::new(Pool::Pg(pool), signal))
+    } else {
+        Err(StoreError::Backend(
+            format!("unsupported database URL scheme: {}", url.redacted()).into(),
+        ))
+    }
+}
+
+async fn sqlite_pool(url: &str, max: u32) -> Result<sqlx::SqlitePool, StoreError> {
+    if let Some(dir) = sqlite_file(url).and_then(|p| p.parent().map(ToOwned::to_owned))
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::Backend(Box::new(e)))?;
+    }
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(db_err)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true);
+    SqlitePoolOptions::new()
+        .max_connections(max.max(2))
+        .connect_with(options)
+        .await
+        .map_err(db_err)
+}
+
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then(|| path.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_file;
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(
+            sqlite_file("sqlite://data/tasker.db").unwrap(),
+            std::path::Path::new("data/tasker.db")
+        );
+        assert_eq!(
+            sqlite_file("sqlite:/tmp/x.db?mode=rwc").unwrap(),
+            std::path::Path::new("/tmp/x.db")
+        );
+        assert!(sqlite_file("sqlite::memory:").is_none());
+    }
+}

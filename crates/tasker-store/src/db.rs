@@ -1,0 +1,318 @@
+//! A thin runtime switch over the two sqlx backends. The engine's SQL is written once (`$N`
+//! placeholders, TEXT ids, BIGINT millisecond times) and runs through these types on either.
+//! SQLite write transactions are serialised in-process and start with `BEGIN IMMEDIATE`, so
+//! there is a single writer; PostgreSQL relies on row locks.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{Postgres, Row as _, Sqlite, Transaction};
+use tasker_core::StoreError;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+use uuid::Uuid;
+
+/// A bound parameter.
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Float(f64),
+}
+
+impl From<&str> for Arg {
+    fn from(v: &str) -> Self {
+        Arg::Text(Some(v.to_owned()))
+    }
+}
+impl From<String> for Arg {
+    fn from(v: String) -> Self {
+        Arg::Text(Some(v))
+    }
+}
+impl From<&String> for Arg {
+    fn from(v: &String) -> Self {
+        Arg::Text(Some(v.clone()))
+    }
+}
+impl From<Option<String>> for Arg {
+    fn from(v: Option<String>) -> Self {
+        Arg::Text(v)
+    }
+}
+impl From<Option<&str>> for Arg {
+    fn from(v: Option<&str>) -> Self {
+        Arg::Text(v.map(str::to_owned))
+    }
+}
+impl From<i64> for Arg {
+    fn from(v: i64) -> Self {
+        Arg::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Arg {
+    fn from(v: Option<i64>) -> Self {
+        Arg::Int(v)
+    }
+}
+impl From<f64> for Arg {
+    fn from(v: f64) -> Self {
+        Arg::Float(v)
+    }
+}
+impl From<Uuid> for Arg {
+    fn from(v: Uuid) -> Self {
+        Arg::Text(Some(v.to_string()))
+    }
+}
+impl From<Option<Uuid>> for Arg {
+    fn from(v: Option<Uuid>) -> Self {
+        Arg::Text(v.map(|u| u.to_string()))
+    }
+}
+impl From<DateTime<Utc>> for Arg {
+    fn from(v: DateTime<Utc>) -> Self {
+        Arg::Int(Some(v.timestamp_millis()))
+    }
+}
+impl From<Option<DateTime<Utc>>> for Arg {
+    fn from(v: Option<DateTime<Utc>>) -> Self {
+        Arg::Int(v.map(|t| t.timestamp_millis()))
+    }
+}
+
+/// Builds a `Vec<Arg>` from heterogeneous values.
+macro_rules! args {
+    ($($v:expr),* $(,)?) => { vec![$($crate::db::Arg::from($v)),*] };
+}
+pub(crate) use args;
+
+macro_rules! bind_args {
+    ($sql:expr, $args:expr) => {{
+        let mut q = sqlx::query($sql);
+        for a in $args {
+            q = match a {
+                Arg::Text(v) => q.bind(v),
+                Arg::Int(v) => q.bind(v),
+                Arg::Float(v) => q.bind(v),
+            };
+        }
+        q
+    }};
+}
+
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &e
+        && d.is_unique_violation()
+    {
+        return StoreError::Conflict(format!("unique constraint violated: {}", d.message()));
+    }
+    StoreError::Backend(Box::new(e))
+}
+
+/// A connection pool of either backend.
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool, Arc<Mutex<()>>),
+    Pg(PgPool),
+}
+
+/// A write transaction.
+pub(crate) enum Tx {
+    Sqlite(Transaction<'static, Sqlite>, OwnedMutexGuard<()>),
+    Pg(Transaction<'static, Postgres>),
+}
+
+/// A result row.
+pub(crate) enum Row {
+    Sqlite(SqliteRow),
+    Pg(PgRow),
+}
+
+impl Pool {
+    pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
+        match self {
+            Pool::Sqlite(pool, lock) => {
+                let guard = lock.clone().lock_owned().await;
+                let tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+                Ok(Tx::Sqlite(tx, guard))
+            }
+            Pool::Pg(pool) => Ok(Tx::Pg(pool.begin().await.map_err(db_err)?)),
+        }
+    }
+
+    pub(crate) async fn all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        match self {
+            Pool::Sqlite(pool, _) => Ok(bind_args!(sql, args)
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?
+                .into_iter()
+                .map(Row::Sqlite)
+                .collect()),
+            Pool::Pg(pool) => Ok(bind_args!(sql, args)
+                .fetch_all(pool)
+                .await
+                .map_err(db_err)?
+                .into_iter()
+                .map(Row::Pg)
+                .collect()),
+        }
+    }
+
+    pub(crate) async fn one(&self, sql: &str, args: Vec<Arg>) -> Result<Option<Row>, StoreError> {
+        Ok(self.all(sql, args).await?.into_iter().next())
+    }
+}
+
+impl Tx {
+    /// ` FOR UPDATE` on PostgreSQL; SQLite already holds the single write lock.
+    pub(crate) fn for_update(&self) -> &'static str {
+        match self {
+            Tx::Sqlite(..) => "",
+            Tx::Pg(_) => " FOR UPDATE",
+        }
+    }
+
+    /// ` FOR UPDATE SKIP LOCKED` on PostgreSQL.
+    pub(crate) fn skip_locked(&self) -> &'static str {
+        match self {
+            Tx::Sqlite(..) => "",
+            Tx::Pg(_) => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
+    pub(crate) fn is_pg(&self) -> bool {
+        matches!(self, Tx::Pg(_))
+    }
+
+    pub(crate) async fn exec(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        match self {
+            Tx::Sqlite(tx, _) => Ok(bind_args!(sql, args)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected()),
+            Tx::Pg(tx) => Ok(bind_args!(sql, args)
+                .execute(&mut **tx)
+                .await
+                .map_err(db_err)?
+                .rows_affected()),
+        }
+    }
+
+    pub(crate) async fn all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        match self {
+            Tx::Sqlite(tx, _) => Ok(bind_args!(sql, args)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(db_err)?
+                .into_iter()
+                .map(Row::Sqlite)
+                .collect()),
+            Tx::Pg(tx) => Ok(bind_args!(sql, args)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(db_err)?
+                .into_iter()
+                .map(Row::Pg)
+                .collect()),
+        }
+    }
+
+    pub(crate) async fn one(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> Result<Option<Row>, StoreError> {
+        Ok(self.all(sql, args).await?.into_iter().next())
+    }
+
+    pub(crate) async fn commit(self) -> Result<(), StoreError> {
+        match self {
+            Tx::Sqlite(tx, _guard) => tx.commit().await.map_err(db_err),
+            Tx::Pg(tx) => tx.commit().await.map_err(db_err),
+        }
+    }
+}
+
+fn corrupt(col: &str, e: sqlx::Error) -> StoreError {
+    StoreError::Corrupt(format!("column `{col}`: {e}"))
+}
+
+macro_rules! get {
+    ($row:expr, $col:expr, $t:ty) => {
+        match $row {
+            Row::Sqlite(r) => r.try_get::<$t, _>($col).map_err(|e| corrupt($col, e)),
+            Row::Pg(r) => r.try_get::<$t, _>($col).map_err(|e| corrupt($col, e)),
+        }
+    };
+}
+
+impl Row {
+    pub(crate) fn text(&self, col: &str) -> Result<String, StoreError> {
+        get!(self, col, String)
+    }
+    pub(crate) fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+        get!(self, col, Option<String>)
+    }
+    pub(crate) fn int(&self, col: &str) -> Result<i64, StoreError> {
+        get!(self, col, i64)
+    }
+    pub(crate) fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
+        get!(self, col, Option<i64>)
+    }
+    pub(crate) fn opt_float(&self, col: &str) -> Result<Option<f64>, StoreError> {
+        get!(self, col, Option<f64>)
+    }
+    pub(crate) fn uuid(&self, col: &str) -> Result<Uuid, StoreError> {
+        parse_uuid(&self.text(col)?)
+    }
+    pub(crate) fn opt_uuid(&self, col: &str) -> Result<Option<Uuid>, StoreError> {
+        self.opt_text(col)?.as_deref().map(parse_uuid).transpose()
+    }
+    pub(crate) fn time(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
+        millis(self.int(col)?)
+    }
+    pub(crate) fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.opt_int(col)?.map(millis).transpose()
+    }
+    pub(crate) fn json(&self, col: &str) -> Result<serde_json::Value, StoreError> {
+        serde_json::from_str(&self.text(col)?)
+            .map_err(|e| StoreError::Corrupt(format!("column `{col}`: {e}")))
+    }
+    pub(crate) fn opt_json(&self, col: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        match self.opt_text(col)? {
+            Some(t) => serde_json::from_str(&t)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("column `{col}`: {e}"))),
+            None => Ok(None),
+        }
+    }
+    pub(crate) fn parsed<T: std::str::FromStr>(&self, col: &str) -> Result<T, StoreError> {
+        let text = self.text(col)?;
+        text.parse()
+            .map_err(|_| StoreError::Corrupt(format!("column `{col}`: unexpected value `{text}`")))
+    }
+}
+
+pub(crate) fn parse_uuid(s: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(format!("uuid `{s}`: {e}")))
+}
+
+pub(crate) fn millis(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_millis(ms).ok_or_else(|| StoreError::Corrupt(format!("time {ms}")))
+}
+
+pub(crate) fn json_text(v: &serde_json::Value) -> String {
+    v.to_string()
+}
+
+/// `$first, $first+1, …` placeholders for an `IN (...)` list of `n` values.
+pub(crate) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

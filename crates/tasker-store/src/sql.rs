@@ -1,0 +1,207 @@
+//! `SqlStore`: the `Store` implementation shared by both backends. Each operation lives in the
+//! submodule named for what it owns; this file wires them to the trait.
+
+mod dlq;
+mod engine;
+mod rows;
+mod stats;
+mod tasks;
+mod work;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tasker_core::store::{
+    ClaimRequest, ClaimedStep, DlqEntry, DlqFilter, DlqStat, DlqUpdate, Lease, ManualAction,
+    NewTask, PerformanceStats, RecordOutcome, StepRecord, StepReport, StepStatistics, TaskFilter,
+    TaskRecord, TemplateRecord, TransitionRecord,
+};
+use tasker_core::{Store, StoreError, TaskState, TaskTemplate};
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use crate::db::{Pool, Tx};
+
+/// PostgreSQL channel announcing claimable work to other processes.
+pub(crate) const WORK_CHANNEL: &str = "tasker_work";
+
+/// A SQLite- or PostgreSQL-backed store. Create it with [`crate::connect`].
+pub struct SqlStore {
+    pool: Pool,
+    signal: Arc<Notify>,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("backend", &self.backend())
+            .finish()
+    }
+}
+
+impl SqlStore {
+    pub(crate) fn new(pool: Pool, signal: Arc<Notify>) -> Self {
+        Self { pool, signal }
+    }
+}
+
+fn notify_work(signal: &Notify) {
+    signal.notify_waiters();
+}
+
+/// Tells other processes (PostgreSQL only) that work became claimable; delivered on commit.
+async fn announce(tx: &mut Tx) -> Result<(), StoreError> {
+    if tx.is_pg() {
+        tx.exec("SELECT pg_notify($1, '')", crate::db::args![WORK_CHANNEL])
+            .await?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(..) => "sqlite",
+            Pool::Pg(_) => "postgres",
+        }
+    }
+
+    fn work_signal(&self) -> Arc<Notify> {
+        self.signal.clone()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.pool.one("SELECT 1 AS one", vec![]).await.map(|_| ())
+    }
+
+    async fn upsert_template(
+        &self,
+        template: &TaskTemplate,
+        now: DateTime<Utc>,
+    ) -> Result<TemplateRecord, StoreError> {
+        self.upsert_template_impl(template, now).await
+    }
+
+    async fn list_templates(&self) -> Result<Vec<TemplateRecord>, StoreError> {
+        self.list_templates_impl().await
+    }
+
+    async fn create_task(
+        &self,
+        task: NewTask,
+        now: DateTime<Utc>,
+    ) -> Result<TaskRecord, StoreError> {
+        self.create_task_impl(task, now).await
+    }
+
+    async fn get_task(&self, task_uuid: Uuid) -> Result<Option<TaskRecord>, StoreError> {
+        rows::load_task(&self.pool, task_uuid).await
+    }
+
+    async fn list_tasks(&self, filter: &TaskFilter) -> Result<(Vec<TaskRecord>, u64), StoreError> {
+        self.list_tasks_impl(filter).await
+    }
+
+    async fn list_steps(&self, task_uuid: Uuid) -> Result<Vec<StepRecord>, StoreError> {
+        rows::load_steps(&self.pool, task_uuid, None).await
+    }
+
+    async fn audit_trail(
+        &self,
+        task_uuid: Uuid,
+        step_uuid: Option<Uuid>,
+    ) -> Result<Vec<TransitionRecord>, StoreError> {
+        self.audit_trail_impl(task_uuid, step_uuid).await
+    }
+
+    async fn cancel_task(
+        &self,
+        task_uuid: Uuid,
+        actor: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<TaskRecord, StoreError> {
+        self.cancel_task_impl(task_uuid, actor, reason, now).await
+    }
+
+    async fn manual_step_action(
+        &self,
+        task_uuid: Uuid,
+        step_uuid: Uuid,
+        action: &ManualAction,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StepRecord, StoreError> {
+        self.manual_step_action_impl(task_uuid, step_uuid, action, actor, now)
+            .await
+    }
+
+    async fn claim_steps(
+        &self,
+        request: &ClaimRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ClaimedStep>, StoreError> {
+        self.claim_steps_impl(request, now).await
+    }
+
+    async fn renew_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.renew_lease_impl(lease, until).await
+    }
+
+    async fn record_result(
+        &self,
+        lease: &Lease,
+        report: StepReport,
+        now: DateTime<Utc>,
+    ) -> Result<RecordOutcome, StoreError> {
+        self.record_result_impl(lease, report, now).await
+    }
+
+    async fn enqueue_due_retries(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.enqueue_due_retries_impl(now).await
+    }
+
+    async fn next_retry_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.next_retry_at_impl().await
+    }
+
+    async fn expire_leases(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.expire_leases_impl(now).await
+    }
+
+    async fn open_stale_entries(
+        &self,
+        thresholds: &[(TaskState, chrono::Duration)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DlqEntry>, StoreError> {
+        self.open_stale_entries_impl(thresholds, now).await
+    }
+
+    async fn list_dlq(&self, filter: &DlqFilter) -> Result<Vec<DlqEntry>, StoreError> {
+        self.list_dlq_impl(filter).await
+    }
+
+    async fn update_dlq_entry(
+        &self,
+        dlq_entry_uuid: Uuid,
+        update: &DlqUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<DlqEntry, StoreError> {
+        self.update_dlq_entry_impl(dlq_entry_uuid, update, now)
+            .await
+    }
+
+    async fn dlq_stats(&self) -> Result<Vec<DlqStat>, StoreError> {
+        self.dlq_stats_impl().await
+    }
+
+    async fn performance(&self, since: DateTime<Utc>) -> Result<PerformanceStats, StoreError> {
+        self.performance_impl(since).await
+    }
+
+    async fn step_statistics(&self, limit: u32) -> Result<Vec<StepStatistics>, StoreError> {
+        self.step_statistics_impl(limit).await
+    }
+}

@@ -1,0 +1,326 @@
+//! State changes inside a write transaction: guarded task/step transitions with their audit
+//! rows, and `advance`, which enqueues newly ready steps and moves the task to the state its
+//! steps imply. Every write path ends by calling `advance` in the same transaction.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tasker_core::store::{DlqEntry, DlqReason, ResolutionStatus};
+use tasker_core::{StepState, StepView, StoreError, TaskState, derive_task_state, ready_steps};
+use uuid::Uuid;
+
+use crate::db::{Tx, args, parse_uuid};
+
+/// Actor recorded for changes the engine makes on its own.
+pub(crate) const SYSTEM: &str = "system";
+
+/// Locks the task row (PostgreSQL) and returns its state.
+pub(crate) async fn lock_task(tx: &mut Tx, task_uuid: Uuid) -> Result<TaskState, StoreError> {
+    let sql = format!(
+        "SELECT status FROM tasks WHERE task_uuid = $1{}",
+        tx.for_update()
+    );
+    let row = tx
+        .one(&sql, args![task_uuid])
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("task {task_uuid}")))?;
+    row.parsed("status")
+}
+
+pub(crate) async fn set_task_state(
+    tx: &mut Tx,
+    task_uuid: Uuid,
+    from: TaskState,
+    to: TaskState,
+    actor: &str,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    from.transition(to)?;
+    let completed = to.is_terminal().then_some(now);
+    let n = tx
+        .exec(
+            "UPDATE tasks SET status = $1, updated_at = $2, status_changed_at = $2, completed_at = $3 \
+             WHERE task_uuid = $4 AND status = $5",
+            args![to.as_str(), now, completed, task_uuid, from.as_str()],
+        )
+        .await?;
+    if n != 1 {
+        return Err(StoreError::Conflict(format!(
+            "task {task_uuid} changed concurrently"
+        )));
+    }
+    audit(
+        tx,
+        task_uuid,
+        None,
+        Some(from.as_str()),
+        to.as_str(),
+        actor,
+        reason,
+        now,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn set_step_state(
+    tx: &mut Tx,
+    task_uuid: Uuid,
+    step_uuid: Uuid,
+    from: StepState,
+    to: StepState,
+    actor: &str,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    from.transition(to)?;
+    let completed = to.is_terminal().then_some(now);
+    let n = tx
+        .exec(
+            "UPDATE steps SET status = $1, updated_at = $2, completed_at = $3 \
+             WHERE step_uuid = $4 AND status = $5",
+            args![to.as_str(), now, completed, step_uuid, from.as_str()],
+        )
+        .await?;
+    if n != 1 {
+        return Err(StoreError::Conflict(format!(
+            "step {step_uuid} changed concurrently"
+        )));
+    }
+    audit(
+        tx,
+        task_uuid,
+        Some(step_uuid),
+        Some(from.as_str()),
+        to.as_str(),
+        actor,
+        reason,
+        now,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn audit(
+    tx: &mut Tx,
+    task_uuid: Uuid,
+    step_uuid: Option<Uuid>,
+    from: Option<&str>,
+    to: &str,
+    actor: &str,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    tx.exec(
+        "INSERT INTO transitions (task_uuid, step_uuid, from_state, to_state, at, actor, reason) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        args![task_uuid, step_uuid, from, to, now, actor, reason],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// What `advance` did.
+pub(crate) struct Advance {
+    /// Steps moved to `enqueued`.
+    pub(crate) enqueued: usize,
+}
+
+/// Enqueues every ready step of the task and moves the task to the state its steps imply.
+pub(crate) async fn advance(
+    tx: &mut Tx,
+    task_uuid: Uuid,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Advance, StoreError> {
+    let state = lock_task(tx, task_uuid).await?;
+    if state.is_terminal() {
+        return Ok(Advance { enqueued: 0 });
+    }
+    let mut views = step_views(tx, task_uuid).await?;
+    let ready = ready_steps(&views, now);
+    for id in &ready {
+        let Some(view) = views.iter_mut().find(|v| v.id == *id) else {
+            continue;
+        };
+        let reason = if view.state == StepState::WaitingForRetry {
+            "retry time reached"
+        } else {
+            "dependencies satisfied"
+        };
+        set_step_state(
+            tx,
+            task_uuid,
+            *id,
+            view.state,
+            StepState::Enqueued,
+            actor,
+            Some(reason),
+            now,
+        )
+        .await?;
+        tx.exec(
+            "UPDATE steps SET ready_at = $1, retry_at = NULL WHERE step_uuid = $2",
+            args![now, *id],
+        )
+        .await?;
+        view.state = StepState::Enqueued;
+    }
+    let states: Vec<StepState> = views.iter().map(|v| v.state).collect();
+    let derived = derive_task_state(&states);
+    if derived != state {
+        let reason = match derived {
+            TaskState::Complete => "all steps finished",
+            TaskState::BlockedByFailures => "a step failed permanently",
+            TaskState::WaitingForRetry => "steps waiting for retry",
+            _ => "steps in process",
+        };
+        set_task_state(tx, task_uuid, state, derived, actor, Some(reason), now).await?;
+        if derived == TaskState::Complete && state == TaskState::BlockedByFailures {
+            tx.exec(
+                "UPDATE dlq_entries SET resolution_status = $1, resolver = $2, resolved_at = $3, \
+                 updated_at = $3 WHERE task_uuid = $4 AND resolution_status = $5",
+                args![
+                    ResolutionStatus::ManuallyResolved.as_str(),
+                    actor,
+                    now,
+                    task_uuid,
+                    ResolutionStatus::Pending.as_str()
+                ],
+            )
+            .await?;
+        }
+    }
+    Ok(Advance {
+        enqueued: ready.len(),
+    })
+}
+
+async fn step_views(tx: &mut Tx, task_uuid: Uuid) -> Result<Vec<StepView>, StoreError> {
+    let rows = tx
+        .all(
+            "SELECT step_uuid, status, retry_at FROM steps WHERE task_uuid = $1 ORDER BY position",
+            args![task_uuid],
+        )
+        .await?;
+    let mut views = Vec::with_capacity(rows.len());
+    for r in &rows {
+        views.push(StepView {
+            id: r.uuid("step_uuid")?,
+            state: r.parsed("status")?,
+            parents: Vec::new(),
+            retry_at: r.opt_time("retry_at")?,
+        });
+    }
+    let edges = tx
+        .all(
+            "SELECT parent_uuid, child_uuid FROM step_edges WHERE task_uuid = $1",
+            args![task_uuid],
+        )
+        .await?;
+    for e in &edges {
+        let child = e.uuid("child_uuid")?;
+        let parent = e.uuid("parent_uuid")?;
+        if let Some(v) = views.iter_mut().find(|v| v.id == child) {
+            v.parents.push(parent);
+        }
+    }
+    Ok(views)
+}
+
+/// Opens a pending DLQ entry unless one with the same reason is already pending for the task.
+pub(crate) async fn open_dlq(
+    tx: &mut Tx,
+    task_uuid: Uuid,
+    step_uuid: Option<Uuid>,
+    reason: DlqReason,
+    now: DateTime<Utc>,
+) -> Result<Option<DlqEntry>, StoreError> {
+    let existing = tx
+        .one(
+            "SELECT dlq_entry_uuid FROM dlq_entries WHERE task_uuid = $1 AND dlq_reason = $2 \
+             AND resolution_status = $3",
+            args![
+                task_uuid,
+                reason.as_str(),
+                ResolutionStatus::Pending.as_str()
+            ],
+        )
+        .await?;
+    if existing.is_some() {
+        return Ok(None);
+    }
+    let (snapshot, priority) = snapshot(tx, task_uuid).await?;
+    let entry = DlqEntry {
+        dlq_entry_uuid: Uuid::new_v4(),
+        task_uuid,
+        step_uuid,
+        dlq_reason: reason,
+        resolution_status: ResolutionStatus::Pending,
+        notes: None,
+        resolver: None,
+        task_snapshot: snapshot,
+        priority,
+        created_at: now,
+        updated_at: now,
+        resolved_at: None,
+    };
+    tx.exec(
+        "INSERT INTO dlq_entries (dlq_entry_uuid, task_uuid, step_uuid, dlq_reason, \
+         resolution_status, notes, resolver, task_snapshot, priority, created_at, updated_at, \
+         resolved_at) VALUES ($1, $2, $3, $4, $5, NULL, NULL, $6, $7, $8, $8, NULL)",
+        args![
+            entry.dlq_entry_uuid,
+            task_uuid,
+            step_uuid,
+            reason.as_str(),
+            entry.resolution_status.as_str(),
+            entry.task_snapshot.to_string(),
+            i64::from(priority),
+            now
+        ],
+    )
+    .await?;
+    Ok(Some(entry))
+}
+
+async fn snapshot(tx: &mut Tx, task_uuid: Uuid) -> Result<(Value, i32), StoreError> {
+    let task = tx
+        .one(
+            "SELECT namespace, name, version, status, context, priority, created_at FROM tasks \
+             WHERE task_uuid = $1",
+            args![task_uuid],
+        )
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("task {task_uuid}")))?;
+    let steps = tx
+        .all(
+            "SELECT step_uuid, name, status, attempts, max_attempts, last_error FROM steps \
+             WHERE task_uuid = $1 ORDER BY position",
+            args![task_uuid],
+        )
+        .await?;
+    let mut step_values = Vec::with_capacity(steps.len());
+    for s in &steps {
+        step_values.push(json!({
+            "step_uuid": parse_uuid(&s.text("step_uuid")?)?,
+            "name": s.text("name")?,
+            "status": s.text("status")?,
+            "attempts": s.int("attempts")?,
+            "max_attempts": s.int("max_attempts")?,
+            "last_error": s.opt_json("last_error")?,
+        }));
+    }
+    let priority = i32::try_from(task.int("priority")?).unwrap_or_default();
+    let value = json!({
+        "task_uuid": task_uuid,
+        "namespace": task.text("namespace")?,
+        "name": task.text("name")?,
+        "version": task.text("version")?,
+        "status": task.text("status")?,
+        "context": task.json("context")?,
+        "created_at": task.time("created_at")?,
+        "steps": step_values,
+    });
+    Ok((value, priority))
+}

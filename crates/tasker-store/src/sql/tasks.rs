@@ -1,0 +1,346 @@
+//! Templates and the task lifecycle outside of step execution: create (with idempotency),
+//! list, audit trail, cancel.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use tasker_core::store::{
+    NewTask, ResolutionStatus, TaskFilter, TaskRecord, TemplateRecord, TransitionRecord,
+};
+use tasker_core::{StepState, StoreError, TaskState, TaskTemplate};
+use uuid::Uuid;
+
+use super::engine::{SYSTEM, advance, audit, lock_task, set_step_state, set_task_state};
+use super::rows::{self, TASK_COLUMNS, load_task, u64_arg, with_counts};
+use super::{SqlStore, notify_work};
+use crate::db::{Arg, args, json_text};
+
+impl SqlStore {
+    pub(super) async fn upsert_template_impl(
+        &self,
+        t: &TaskTemplate,
+        now: DateTime<Utc>,
+    ) -> Result<TemplateRecord, StoreError> {
+        let definition =
+            serde_json::to_string(t).map_err(|e| StoreError::Corrupt(format!("template: {e}")))?;
+        let mut tx = self.pool.begin().await?;
+        tx.exec(
+            "INSERT INTO templates (namespace, name, version, definition, registered_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (namespace, name, version) \
+             DO UPDATE SET definition = excluded.definition, registered_at = excluded.registered_at",
+            args![&t.namespace, &t.name, &t.version, definition, now],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(TemplateRecord {
+            template: t.clone(),
+            registered_at: now,
+        })
+    }
+
+    pub(super) async fn list_templates_impl(&self) -> Result<Vec<TemplateRecord>, StoreError> {
+        let rows = self
+            .pool
+            .all(
+                "SELECT definition, registered_at FROM templates ORDER BY namespace, name, version",
+                vec![],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let template = serde_json::from_str(&r.text("definition")?)
+                    .map_err(|e| StoreError::Corrupt(format!("template definition: {e}")))?;
+                Ok(TemplateRecord {
+                    template,
+                    registered_at: r.time("registered_at")?,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn create_task_impl(
+        &self,
+        task: NewTask,
+        now: DateTime<Utc>,
+    ) -> Result<TaskRecord, StoreError> {
+        if let Some(existing) = self.find_idempotent(&task).await? {
+            return Err(StoreError::DuplicateIdempotencyKey { existing });
+        }
+        match self.insert_task(&task, now).await {
+            Err(StoreError::Conflict(_)) => match self.find_idempotent(&task).await? {
+                Some(existing) => Err(StoreError::DuplicateIdempotencyKey { existing }),
+                None => Err(StoreError::Conflict(format!(
+                    "task {} already exists",
+                    task.task_uuid
+                ))),
+            },
+            Err(e) => Err(e),
+            Ok(()) => {
+                notify_work(&self.signal);
+                load_task(&self.pool, task.task_uuid)
+                    .await?
+                    .ok_or_else(|| StoreError::NotFound(format!("task {}", task.task_uuid)))
+            }
+        }
+    }
+
+    async fn find_idempotent(&self, task: &NewTask) -> Result<Option<Uuid>, StoreError> {
+        let Some(key) = &task.meta.idempotency_key else {
+            return Ok(None);
+        };
+        let row = self
+            .pool
+            .one(
+                "SELECT task_uuid FROM tasks WHERE namespace = $1 AND name = $2 AND idempotency_key = $3",
+                args![&task.namespace, &task.name, key],
+            )
+            .await?;
+        row.map(|r| r.uuid("task_uuid")).transpose()
+    }
+
+    async fn insert_task(&self, t: &NewTask, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let tags = serde_json::Value::from(t.meta.tags.clone());
+        tx.exec(
+            &format!(
+                "INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                 $10, $11, $12, $13, $14, $15, $15, $15, NULL)"
+            ),
+            args![
+                t.task_uuid,
+                &t.namespace,
+                &t.name,
+                &t.version,
+                TaskState::Pending.as_str(),
+                json_text(&t.context),
+                &t.created_by,
+                t.meta.initiator.clone(),
+                t.meta.source_system.clone(),
+                t.meta.reason.clone(),
+                json_text(&tags),
+                i64::from(t.meta.priority),
+                t.meta.correlation_id.clone(),
+                t.meta.idempotency_key.clone(),
+                now
+            ],
+        )
+        .await?;
+        audit(
+            &mut tx,
+            t.task_uuid,
+            None,
+            None,
+            "pending",
+            &t.created_by,
+            Some("task created"),
+            now,
+        )
+        .await?;
+        let ids: HashMap<&str, Uuid> = t
+            .steps
+            .iter()
+            .map(|s| (s.name.as_str(), s.step_uuid))
+            .collect();
+        for (position, s) in t.steps.iter().enumerate() {
+            tx.exec(
+                "INSERT INTO steps (step_uuid, task_uuid, position, namespace, name, handler, \
+                 initialization, status, attempts, max_attempts, retryable, backoff_base_ms, \
+                 backoff_max_ms, jitter_percent, timeout_seconds, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9, $10, $11, $12, $13, $14, $15, $15)",
+                args![
+                    s.step_uuid,
+                    t.task_uuid,
+                    i64::try_from(position).unwrap_or(i64::MAX),
+                    &t.namespace,
+                    &s.name,
+                    &s.handler,
+                    json_text(&s.initialization),
+                    StepState::Pending.as_str(),
+                    i64::from(s.max_attempts),
+                    i64::from(s.retryable),
+                    u64_arg(s.backoff.base_ms),
+                    u64_arg(s.backoff.max_ms),
+                    i64::from(s.backoff.jitter_percent),
+                    u64_arg(s.timeout_seconds),
+                    now
+                ],
+            )
+            .await?;
+            audit(
+                &mut tx,
+                t.task_uuid,
+                Some(s.step_uuid),
+                None,
+                "pending",
+                SYSTEM,
+                Some("step created"),
+                now,
+            )
+            .await?;
+        }
+        for s in &t.steps {
+            for parent in &s.depends_on {
+                let parent_uuid = ids.get(parent.as_str()).ok_or_else(|| {
+                    StoreError::Conflict(format!(
+                        "step `{}` depends on unknown step `{parent}`",
+                        s.name
+                    ))
+                })?;
+                tx.exec(
+                    "INSERT INTO step_edges (task_uuid, parent_uuid, child_uuid) VALUES ($1, $2, $3)",
+                    args![t.task_uuid, *parent_uuid, s.step_uuid],
+                )
+                .await?;
+            }
+        }
+        advance(&mut tx, t.task_uuid, SYSTEM, now).await?;
+        tx.commit().await
+    }
+
+    pub(super) async fn list_tasks_impl(
+        &self,
+        f: &TaskFilter,
+    ) -> Result<(Vec<TaskRecord>, u64), StoreError> {
+        let mut clauses = Vec::new();
+        let mut a: Vec<Arg> = Vec::new();
+        for (col, value) in [
+            ("namespace", f.namespace.clone()),
+            ("name", f.name.clone()),
+            ("status", f.status.map(|s| s.as_str().to_owned())),
+        ] {
+            if let Some(v) = value {
+                a.push(v.into());
+                clauses.push(format!("{col} = ${}", a.len()));
+            }
+        }
+        let filter = if clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", clauses.join(" AND "))
+        };
+        let total = self
+            .pool
+            .one(
+                &format!("SELECT COUNT(*) AS n FROM tasks{filter}"),
+                a.clone(),
+            )
+            .await?
+            .map(|r| r.int("n"))
+            .transpose()?
+            .unwrap_or(0);
+        let n = a.len();
+        a.push(u64_arg(f.limit));
+        a.push(u64_arg(f.offset));
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks{filter} ORDER BY created_at DESC, task_uuid \
+             LIMIT ${} OFFSET ${}",
+            n + 1,
+            n + 2
+        );
+        let tasks = self
+            .pool
+            .all(&sql, a)
+            .await?
+            .iter()
+            .map(rows::task)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((
+            with_counts(&self.pool, tasks).await?,
+            u64::try_from(total).unwrap_or(0),
+        ))
+    }
+
+    pub(super) async fn audit_trail_impl(
+        &self,
+        task_uuid: Uuid,
+        step_uuid: Option<Uuid>,
+    ) -> Result<Vec<TransitionRecord>, StoreError> {
+        let rows = match step_uuid {
+            Some(step) => self
+                .pool
+                .all(
+                    "SELECT * FROM transitions WHERE task_uuid = $1 AND step_uuid = $2 ORDER BY id",
+                    args![task_uuid, step],
+                )
+                .await?,
+            None => {
+                self.pool
+                    .all(
+                        "SELECT * FROM transitions WHERE task_uuid = $1 ORDER BY id",
+                        args![task_uuid],
+                    )
+                    .await?
+            }
+        };
+        rows.iter().map(rows::transition).collect()
+    }
+
+    pub(super) async fn cancel_task_impl(
+        &self,
+        task_uuid: Uuid,
+        actor: &str,
+        reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<TaskRecord, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let state = lock_task(&mut tx, task_uuid).await?;
+        if state.is_terminal() {
+            return Err(StoreError::Conflict(format!(
+                "task {task_uuid} is already {state} and cannot be cancelled"
+            )));
+        }
+        let reason = reason.unwrap_or("cancelled");
+        let sql = format!(
+            "SELECT step_uuid, status FROM steps WHERE task_uuid = $1 ORDER BY position{}",
+            tx.for_update()
+        );
+        for r in tx.all(&sql, args![task_uuid]).await? {
+            let status: StepState = r.parsed("status")?;
+            if status.is_unfinished() {
+                let step = r.uuid("step_uuid")?;
+                set_step_state(
+                    &mut tx,
+                    task_uuid,
+                    step,
+                    status,
+                    StepState::Cancelled,
+                    actor,
+                    Some(reason),
+                    now,
+                )
+                .await?;
+            }
+        }
+        tx.exec(
+            "DELETE FROM step_leases WHERE task_uuid = $1",
+            args![task_uuid],
+        )
+        .await?;
+        set_task_state(
+            &mut tx,
+            task_uuid,
+            state,
+            TaskState::Cancelled,
+            actor,
+            Some(reason),
+            now,
+        )
+        .await?;
+        tx.exec(
+            "UPDATE dlq_entries SET resolution_status = $1, resolver = $2, resolved_at = $3, \
+             updated_at = $3 WHERE task_uuid = $4 AND resolution_status = $5",
+            args![
+                ResolutionStatus::Cancelled.as_str(),
+                actor,
+                now,
+                task_uuid,
+                ResolutionStatus::Pending.as_str()
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        load_task(&self.pool, task_uuid)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("task {task_uuid}")))
+    }
+}

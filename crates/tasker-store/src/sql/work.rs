@@ -1,0 +1,562 @@
+//! Step execution: claims with leases, lease renewal and expiry, result recording by the lease
+//! holder only, retry promotion, and operator actions on steps.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use tasker_core::store::{
+    ClaimRequest, ClaimedStep, DlqReason, Lease, ManualAction, RecordOutcome, StepOutcome,
+    StepRecord, StepReport,
+};
+use tasker_core::{StepState, StoreError, backoff_delay_ms};
+use uuid::Uuid;
+
+use super::engine::{SYSTEM, advance, lock_task, open_dlq, set_step_state};
+use super::rows::load_steps;
+use super::{SqlStore, announce, notify_work};
+use crate::db::{Arg, Tx, args, json_text, placeholders};
+
+impl SqlStore {
+    pub(super) async fn claim_steps_impl(
+        &self,
+        req: &ClaimRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ClaimedStep>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut a: Vec<Arg> = args![StepState::Enqueued.as_str()];
+        let mut sql =
+            "SELECT step_uuid, task_uuid, attempts FROM steps WHERE status = $1".to_owned();
+        if !req.namespaces.is_empty() {
+            sql.push_str(&format!(
+                " AND namespace IN ({})",
+                placeholders(2, req.namespaces.len())
+            ));
+            a.extend(req.namespaces.iter().map(Arg::from));
+        }
+        sql.push_str(&format!(
+            " ORDER BY ready_at, position LIMIT ${}{}",
+            a.len() + 1,
+            tx.skip_locked()
+        ));
+        a.push(i64::from(req.limit).into());
+        let expires = now + req.lease;
+        let mut leases = Vec::new();
+        for r in tx.all(&sql, a).await? {
+            let step_uuid = r.uuid("step_uuid")?;
+            let task_uuid = r.uuid("task_uuid")?;
+            let attempt = u32::try_from(r.int("attempts")? + 1).unwrap_or(u32::MAX);
+            let reason = format!("claimed for attempt {attempt}");
+            set_step_state(
+                &mut tx,
+                task_uuid,
+                step_uuid,
+                StepState::Enqueued,
+                StepState::InProgress,
+                &req.worker_id,
+                Some(&reason),
+                now,
+            )
+            .await?;
+            tx.exec(
+                "UPDATE steps SET attempts = $1 WHERE step_uuid = $2",
+                args![i64::from(attempt), step_uuid],
+            )
+            .await?;
+            let token = Uuid::new_v4();
+            tx.exec(
+                "DELETE FROM step_leases WHERE step_uuid = $1",
+                args![step_uuid],
+            )
+            .await?;
+            tx.exec(
+                "INSERT INTO step_leases (step_uuid, task_uuid, worker_id, token, attempt, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                args![step_uuid, task_uuid, &req.worker_id, token, i64::from(attempt), expires],
+            )
+            .await?;
+            leases.push((
+                task_uuid,
+                Lease {
+                    step_uuid,
+                    worker_id: req.worker_id.clone(),
+                    token,
+                    attempt,
+                    expires_at: expires,
+                },
+            ));
+        }
+        tx.commit().await?;
+        let mut claimed = Vec::with_capacity(leases.len());
+        for (task_uuid, lease) in leases {
+            claimed.push(self.claimed_step(task_uuid, lease).await?);
+        }
+        Ok(claimed)
+    }
+
+    async fn claimed_step(&self, task_uuid: Uuid, lease: Lease) -> Result<ClaimedStep, StoreError> {
+        let step = load_steps(&self.pool, task_uuid, Some(lease.step_uuid))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(format!("step {}", lease.step_uuid)))?;
+        let context = self
+            .pool
+            .one(
+                "SELECT context FROM tasks WHERE task_uuid = $1",
+                args![task_uuid],
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("task {task_uuid}")))?
+            .json("context")?;
+        let mut parent_results = BTreeMap::new();
+        let rows = self
+            .pool
+            .all(
+                "SELECT p.name, p.results FROM step_edges e JOIN steps p ON p.step_uuid = e.parent_uuid \
+                 WHERE e.child_uuid = $1",
+                args![lease.step_uuid],
+            )
+            .await?;
+        for r in &rows {
+            parent_results.insert(
+                r.text("name")?,
+                r.opt_json("results")?.unwrap_or(Value::Null),
+            );
+        }
+        Ok(ClaimedStep {
+            lease,
+            step,
+            context,
+            parent_results,
+        })
+    }
+
+    pub(super) async fn renew_lease_impl(
+        &self,
+        lease: &Lease,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = tx
+            .exec(
+                "UPDATE step_leases SET expires_at = $1 WHERE step_uuid = $2 AND token = $3",
+                args![until, lease.step_uuid, lease.token],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    pub(super) async fn record_result_impl(
+        &self,
+        lease: &Lease,
+        report: StepReport,
+        now: DateTime<Utc>,
+    ) -> Result<RecordOutcome, StoreError> {
+        let Some(task_uuid) = self.task_of_step(lease.step_uuid).await? else {
+            return Ok(RecordOutcome::Discarded);
+        };
+        let mut tx = self.pool.begin().await?;
+        lock_task(&mut tx, task_uuid).await?;
+        let held = tx
+            .one(
+                "SELECT l.token, s.status FROM step_leases l JOIN steps s ON s.step_uuid = l.step_uuid \
+                 WHERE l.step_uuid = $1",
+                args![lease.step_uuid],
+            )
+            .await?;
+        let holds = match &held {
+            Some(r) => {
+                r.text("token")? == lease.token.to_string() && r.text("status")? == "in_progress"
+            }
+            None => false,
+        };
+        if !holds {
+            tracing::info!(step = %lease.step_uuid, worker = %lease.worker_id, "stale result discarded");
+            return Ok(RecordOutcome::Discarded);
+        }
+        tx.exec(
+            "DELETE FROM step_leases WHERE step_uuid = $1",
+            args![lease.step_uuid],
+        )
+        .await?;
+        let step = load_step_tx(&mut tx, lease.step_uuid).await?;
+        let (success, payload) = match &report.outcome {
+            StepOutcome::Success(v) => (true, v.clone()),
+            StepOutcome::Failure { error, .. } => (false, error.clone()),
+        };
+        let outcome = match report.outcome {
+            StepOutcome::Success(result) => {
+                tx.exec(
+                    "UPDATE steps SET results = $1 WHERE step_uuid = $2",
+                    args![json_text(&result), lease.step_uuid],
+                )
+                .await?;
+                set_step_state(
+                    &mut tx,
+                    task_uuid,
+                    lease.step_uuid,
+                    StepState::InProgress,
+                    StepState::Complete,
+                    &lease.worker_id,
+                    Some(&format!("attempt {} succeeded", lease.attempt)),
+                    now,
+                )
+                .await?;
+                RecordOutcome::Completed
+            }
+            StepOutcome::Failure { error, retryable } => {
+                tx.exec(
+                    "UPDATE steps SET last_error = $1 WHERE step_uuid = $2",
+                    args![json_text(&error), lease.step_uuid],
+                )
+                .await?;
+                let message = error_message(&error);
+                if retryable && step.retryable && lease.attempt < step.max_attempts {
+                    let delay_ms =
+                        backoff_delay_ms(step.backoff, lease.attempt, report.jitter_sample);
+                    let retry_at = now
+                        + chrono::Duration::milliseconds(
+                            i64::try_from(delay_ms).unwrap_or(i64::MAX),
+                        );
+                    tx.exec(
+                        "UPDATE steps SET retry_at = $1 WHERE step_uuid = $2",
+                        args![retry_at, lease.step_uuid],
+                    )
+                    .await?;
+                    let reason = format!(
+                        "attempt {} of {} failed: {message}; retry in {delay_ms} ms",
+                        lease.attempt, step.max_attempts
+                    );
+                    set_step_state(
+                        &mut tx,
+                        task_uuid,
+                        lease.step_uuid,
+                        StepState::InProgress,
+                        StepState::WaitingForRetry,
+                        &lease.worker_id,
+                        Some(&reason),
+                        now,
+                    )
+                    .await?;
+                    RecordOutcome::RetryScheduled { retry_at, delay_ms }
+                } else {
+                    let why = if retryable && step.retryable {
+                        "attempts exhausted"
+                    } else {
+                        "not retryable"
+                    };
+                    let reason = format!(
+                        "attempt {} of {} failed: {message} ({why})",
+                        lease.attempt, step.max_attempts
+                    );
+                    set_step_state(
+                        &mut tx,
+                        task_uuid,
+                        lease.step_uuid,
+                        StepState::InProgress,
+                        StepState::Error,
+                        &lease.worker_id,
+                        Some(&reason),
+                        now,
+                    )
+                    .await?;
+                    RecordOutcome::FailedPermanently
+                }
+            }
+        };
+        let backoff = match &outcome {
+            RecordOutcome::RetryScheduled { delay_ms, .. } => {
+                Some(i64::try_from(*delay_ms).unwrap_or(i64::MAX))
+            }
+            _ => None,
+        };
+        let duration = (now - report.started_at).num_milliseconds().max(0);
+        tx.exec(
+            "INSERT INTO step_results (step_uuid, task_uuid, attempt, worker_id, success, payload, \
+             backoff_ms, started_at, finished_at, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            args![lease.step_uuid, task_uuid, i64::from(lease.attempt), &lease.worker_id, i64::from(success),
+                json_text(&payload), backoff, report.started_at, now, duration],
+        )
+        .await?;
+        let adv = advance(&mut tx, task_uuid, &lease.worker_id, now).await?;
+        if outcome == RecordOutcome::FailedPermanently {
+            open_dlq(
+                &mut tx,
+                task_uuid,
+                Some(lease.step_uuid),
+                DlqReason::MaxRetriesExceeded,
+                now,
+            )
+            .await?;
+        }
+        if adv.enqueued > 0 {
+            announce(&mut tx).await?;
+        }
+        tx.commit().await?;
+        notify_work(&self.signal);
+        Ok(outcome)
+    }
+
+    async fn task_of_step(&self, step_uuid: Uuid) -> Result<Option<Uuid>, StoreError> {
+        self.pool
+            .one(
+                "SELECT task_uuid FROM steps WHERE step_uuid = $1",
+                args![step_uuid],
+            )
+            .await?
+            .map(|r| r.uuid("task_uuid"))
+            .transpose()
+    }
+
+    pub(super) async fn enqueue_due_retries_impl(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let rows = self
+            .pool
+            .all(
+                "SELECT DISTINCT task_uuid FROM steps WHERE status = $1 AND retry_at <= $2",
+                args![StepState::WaitingForRetry.as_str(), now],
+            )
+            .await?;
+        let mut total = 0u64;
+        for r in &rows {
+            let task_uuid = r.uuid("task_uuid")?;
+            let mut tx = self.pool.begin().await?;
+            let adv = advance(&mut tx, task_uuid, SYSTEM, now).await?;
+            if adv.enqueued > 0 {
+                announce(&mut tx).await?;
+            }
+            tx.commit().await?;
+            total += adv.enqueued as u64;
+        }
+        if total > 0 {
+            notify_work(&self.signal);
+        }
+        Ok(total)
+    }
+
+    pub(super) async fn next_retry_at_impl(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.pool
+            .one(
+                "SELECT MIN(retry_at) AS at FROM steps WHERE status = $1",
+                args![StepState::WaitingForRetry.as_str()],
+            )
+            .await?
+            .map(|r| r.opt_time("at"))
+            .transpose()
+            .map(Option::flatten)
+    }
+
+    pub(super) async fn expire_leases_impl(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let rows = self
+            .pool
+            .all(
+                "SELECT step_uuid, task_uuid FROM step_leases WHERE expires_at < $1",
+                args![now],
+            )
+            .await?;
+        let mut expired = 0;
+        for r in &rows {
+            let (step_uuid, task_uuid) = (r.uuid("step_uuid")?, r.uuid("task_uuid")?);
+            let mut tx = self.pool.begin().await?;
+            lock_task(&mut tx, task_uuid).await?;
+            let Some(lease) = tx
+                .one(
+                    "SELECT worker_id, attempt FROM step_leases WHERE step_uuid = $1 AND expires_at < $2",
+                    args![step_uuid, now],
+                )
+                .await?
+            else {
+                continue;
+            };
+            tx.exec(
+                "DELETE FROM step_leases WHERE step_uuid = $1",
+                args![step_uuid],
+            )
+            .await?;
+            let step = load_step_tx(&mut tx, step_uuid).await?;
+            if step.status == StepState::InProgress {
+                let worker = lease.text("worker_id")?;
+                let exhausted = step.attempts >= step.max_attempts;
+                let reason = format!(
+                    "lease of worker {worker} expired during attempt {}",
+                    step.attempts
+                );
+                let to = if exhausted {
+                    StepState::Error
+                } else {
+                    StepState::Enqueued
+                };
+                set_step_state(
+                    &mut tx,
+                    task_uuid,
+                    step_uuid,
+                    StepState::InProgress,
+                    to,
+                    SYSTEM,
+                    Some(&reason),
+                    now,
+                )
+                .await?;
+                if exhausted {
+                    tx.exec(
+                        "UPDATE steps SET last_error = $1 WHERE step_uuid = $2",
+                        args![json!({"message": reason}).to_string(), step_uuid],
+                    )
+                    .await?;
+                } else {
+                    tx.exec(
+                        "UPDATE steps SET ready_at = $1 WHERE step_uuid = $2",
+                        args![now, step_uuid],
+                    )
+                    .await?;
+                    announce(&mut tx).await?;
+                }
+                advance(&mut tx, task_uuid, SYSTEM, now).await?;
+                if exhausted {
+                    open_dlq(
+                        &mut tx,
+                        task_uuid,
+                        Some(step_uuid),
+                        DlqReason::MaxRetriesExceeded,
+                        now,
+                    )
+                    .await?;
+                }
+                expired += 1;
+            }
+            tx.commit().await?;
+        }
+        if expired > 0 {
+            notify_work(&self.signal);
+        }
+        Ok(expired)
+    }
+
+    pub(super) async fn manual_step_action_impl(
+        &self,
+        task_uuid: Uuid,
+        step_uuid: Uuid,
+        action: &ManualAction,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StepRecord, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let task_state = lock_task(&mut tx, task_uuid).await?;
+        if task_state.is_terminal() {
+            return Err(StoreError::Conflict(format!(
+                "task {task_uuid} is {task_state}; steps can no longer change"
+            )));
+        }
+        let step = load_step_tx(&mut tx, step_uuid).await?;
+        if step.task_uuid != task_uuid {
+            return Err(StoreError::NotFound(format!(
+                "step {step_uuid} of task {task_uuid}"
+            )));
+        }
+        if step.status == StepState::InProgress {
+            return Err(StoreError::Conflict(format!(
+                "step `{}` is in_progress under a worker lease; act once the attempt ends",
+                step.name
+            )));
+        }
+        match action {
+            ManualAction::ResolveManually { reason } => {
+                set_step_state(
+                    &mut tx,
+                    task_uuid,
+                    step_uuid,
+                    step.status,
+                    StepState::ResolvedManually,
+                    actor,
+                    Some(reason),
+                    now,
+                )
+                .await?;
+            }
+            ManualAction::CompleteManually { result, reason } => {
+                step.status.transition(StepState::Complete)?;
+                tx.exec(
+                    "UPDATE steps SET results = $1 WHERE step_uuid = $2",
+                    args![json_text(result), step_uuid],
+                )
+                .await?;
+                set_step_state(
+                    &mut tx,
+                    task_uuid,
+                    step_uuid,
+                    step.status,
+                    StepState::Complete,
+                    actor,
+                    Some(reason),
+                    now,
+                )
+                .await?;
+            }
+            ManualAction::ResetForRetry { reason } => match step.status {
+                StepState::Error => {
+                    set_step_state(
+                        &mut tx,
+                        task_uuid,
+                        step_uuid,
+                        StepState::Error,
+                        StepState::Pending,
+                        actor,
+                        Some(reason),
+                        now,
+                    )
+                    .await?;
+                    tx.exec(
+                        "UPDATE steps SET attempts = 0, retry_at = NULL WHERE step_uuid = $1",
+                        args![step_uuid],
+                    )
+                    .await?;
+                }
+                StepState::WaitingForRetry => {
+                    tx.exec(
+                        "UPDATE steps SET retry_at = $1 WHERE step_uuid = $2",
+                        args![now, step_uuid],
+                    )
+                    .await?;
+                }
+                other => {
+                    return Err(StoreError::Conflict(format!(
+                        "step `{}` is {other}; only failed steps can be reset for retry",
+                        step.name
+                    )));
+                }
+            },
+        }
+        let adv = advance(&mut tx, task_uuid, actor, now).await?;
+        if adv.enqueued > 0 {
+            announce(&mut tx).await?;
+        }
+        tx.commit().await?;
+        notify_work(&self.signal);
+        load_steps(&self.pool, task_uuid, Some(step_uuid))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(format!("step {step_uuid}")))
+    }
+}
+
+async fn load_step_tx(tx: &mut Tx, step_uuid: Uuid) -> Result<StepRecord, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM steps WHERE step_uuid = $1",
+        super::rows::STEP_COLUMNS
+    );
+    let row = tx
+        .one(&sql, args![step_uuid])
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("step {step_uuid}")))?;
+    super::rows::step(&row)
+}
+
+fn error_message(error: &Value) -> String {
+    match error.get("message").and_then(Value::as_str) {
+        Some(m) => m.to_owned(),
+        None => error.to_string(),
+    }
+}

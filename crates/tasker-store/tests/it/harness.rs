@@ -1,0 +1,161 @@
+//! Per-test stores on both backends, and helpers to build tasks and drive steps by hand.
+#![allow(clippy::unwrap_used)]
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{Value, json};
+use tasker_config::DatabaseUrl;
+use tasker_core::store::{
+    ClaimRequest, ClaimedStep, Lease, NewStep, NewTask, RecordOutcome, StepDefaults, StepOutcome,
+    StepReport, TaskMeta, TaskRecord,
+};
+use tasker_core::{BackoffSettings, Store, parse_template};
+use uuid::Uuid;
+
+pub(crate) fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).unwrap()
+}
+
+pub(crate) fn at(ms: i64) -> DateTime<Utc> {
+    t0() + Duration::milliseconds(ms)
+}
+
+/// Runs `test` once per available backend with a fresh, migrated store.
+pub(crate) async fn on_each_store<F, Fut>(test: F)
+where
+    F: Fn(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::new(format!("sqlite://{}/t.db", dir.path().display()));
+    let store = tasker_store::connect(&url, Some(4)).await.unwrap();
+    test(Arc::new(store)).await;
+    match std::env::var("TASKER_TEST_DATABASE_URL") {
+        Ok(base) if !base.is_empty() => {
+            let store = tasker_store::connect(&fresh_pg_schema(&base).await, Some(8))
+                .await
+                .unwrap();
+            test(Arc::new(store)).await;
+        }
+        _ => eprintln!(
+            "!!! TASKER_TEST_DATABASE_URL is not set: PostgreSQL store tests are SKIPPED !!!"
+        ),
+    }
+}
+
+async fn fresh_pg_schema(base: &str) -> DatabaseUrl {
+    let schema = format!("t_{}", Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(base).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    DatabaseUrl::new(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+pub(crate) const DEFAULTS: StepDefaults = StepDefaults {
+    max_attempts: 3,
+    timeout_seconds: 30,
+    backoff: BackoffSettings {
+        base_ms: 100,
+        max_ms: 1000,
+        jitter_percent: 0,
+    },
+};
+
+pub(crate) fn new_task(yaml: &str, context: Value, key: Option<&str>) -> NewTask {
+    let template = parse_template(yaml).unwrap();
+    NewTask {
+        task_uuid: Uuid::new_v4(),
+        namespace: template.namespace.clone(),
+        name: template.name.clone(),
+        version: template.version.clone(),
+        context,
+        created_by: "alice".into(),
+        meta: TaskMeta {
+            idempotency_key: key.map(str::to_owned),
+            ..TaskMeta::default()
+        },
+        steps: NewStep::plan(&template, &DEFAULTS, Uuid::new_v4),
+    }
+}
+
+pub(crate) const LINEAR: &str = "name: linear\nnamespace: ns\nversion: 1.0.0\nsteps:\n\
+  - {name: a, handler: {callable: h}}\n\
+  - {name: b, handler: {callable: h}, depends_on: [a]}\n\
+  - {name: c, handler: {callable: h}, depends_on: [b]}\n";
+
+pub(crate) const DIAMOND: &str = "name: diamond\nnamespace: ns\nversion: 1.0.0\nsteps:\n\
+  - {name: a, handler: {callable: h}}\n\
+  - {name: b, handler: {callable: h}, depends_on: [a]}\n\
+  - {name: c, handler: {callable: h}, depends_on: [a]}\n\
+  - {name: d, handler: {callable: h}, depends_on: [b, c]}\n";
+
+pub(crate) const SINGLE: &str = "name: single\nnamespace: ns\nversion: 1.0.0\nsteps:\n\
+  - {name: only, handler: {callable: h}}\n";
+
+pub(crate) async fn create(store: &Arc<dyn Store>, yaml: &str) -> TaskRecord {
+    store
+        .create_task(new_task(yaml, json!({"n": 1}), None), t0())
+        .await
+        .unwrap()
+}
+
+pub(crate) async fn claim(
+    store: &Arc<dyn Store>,
+    worker: &str,
+    now: DateTime<Utc>,
+) -> Vec<ClaimedStep> {
+    let req = ClaimRequest {
+        worker_id: worker.into(),
+        namespaces: vec![],
+        limit: 10,
+        lease: Duration::seconds(30),
+    };
+    store.claim_steps(&req, now).await.unwrap()
+}
+
+pub(crate) async fn succeed(
+    store: &Arc<dyn Store>,
+    lease: &Lease,
+    v: Value,
+    now: DateTime<Utc>,
+) -> RecordOutcome {
+    let report = StepReport {
+        outcome: StepOutcome::Success(v),
+        started_at: now,
+        jitter_sample: 0.0,
+    };
+    store.record_result(lease, report, now).await.unwrap()
+}
+
+pub(crate) async fn fail(
+    store: &Arc<dyn Store>,
+    lease: &Lease,
+    retryable: bool,
+    now: DateTime<Utc>,
+) -> RecordOutcome {
+    let report = StepReport {
+        outcome: StepOutcome::Failure {
+            error: json!({"message": "boom"}),
+            retryable,
+        },
+        started_at: now,
+        jitter_sample: 0.0,
+    };
+    store.record_result(lease, report, now).await.unwrap()
+}
+
+pub(crate) async fn status(store: &Arc<dyn Store>, task: Uuid) -> String {
+    store
+        .get_task(task)
+        .await
+        .unwrap()
+        .unwrap()
+        .status
+        .to_string()
+}
