@@ -112,6 +112,9 @@ fn validate<C: RoleConfig>(context: &Context) -> Result<()> {
 
 fn show<C: RoleConfig>(context: &Context, format: Format) -> Result<()> {
     let loaded = load::<C>(context)?;
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
     let view = redacted_view(&loaded.config).context("cannot serialize the configuration")?;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&view.config)?),
@@ -138,9 +141,11 @@ fn generate(context: &Context, args: &GenerateArgs) -> Result<()> {
     let body = toml::to_string_pretty(&table).context("cannot serialize the merged table")?;
     let text = format!(
         "# Merged {role} configuration for environment {}, from: {}\n\
-         # ${{VAR}} references are kept; load with TASKER_CONFIG_PATH or --config.\n\n{body}",
+         # ${{VAR}} references are kept. Load with TASKER_CONFIG_PATH=<this file> (or --config)\n\
+         # and TASKER_ENV={env} so the environment's own rules apply.\n\n{body}",
         context.options.environment,
-        file_list(&files)
+        file_list(&files),
+        env = context.options.environment,
     );
     write_file(&args.output, text.as_bytes(), 0o600, args.force)?;
     println!(

@@ -82,8 +82,41 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", one_line(&err));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes on one line. Causes whose text the message already quotes (many
+/// errors embed their source) are not repeated.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = err.to_string();
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+    }
+    line.replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_lines_hold_each_cause_once() {
+        let source = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let err = anyhow::Error::new(tasker_config::ConfigError::Read {
+            path: "a.toml".into(),
+            source,
+        })
+        .context("loading\nconfiguration");
+        assert_eq!(
+            one_line(&err),
+            "loading configuration: cannot read a.toml: gone"
+        );
     }
 }

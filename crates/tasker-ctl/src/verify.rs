@@ -18,8 +18,8 @@ use crate::{Context, auth_defaults};
 /// Tokens above this size are refused before parsing, as the servers do.
 const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
-/// Arguments of `auth validate-token`.
-#[derive(Debug, Args)]
+/// Arguments of `auth validate-token`. `Debug` leaves the token out.
+#[derive(Args)]
 pub(crate) struct ValidateTokenArgs {
     /// The token; read from stdin when absent.
     #[arg(long)]
@@ -34,6 +34,17 @@ pub(crate) struct ValidateTokenArgs {
     /// Required audience [default: jwt_audience, else tasker-api]
     #[arg(long)]
     audience: Option<String>,
+}
+
+impl std::fmt::Debug for ValidateTokenArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValidateTokenArgs")
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("public_key", &self.public_key)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .finish()
+    }
 }
 
 /// Verifies the token; prints its claims, or fails with the reason.
