@@ -232,14 +232,20 @@ fn a_generated_token_validates_through_stdin() {
 fn invalid_tokens_fail_with_the_reason_and_never_echo_the_token() {
     let expired = mint(keys(), "svc", &["tasks:read"], now() - 3 * 3600, 1);
     let wrong_key = mint(other_keys(), "svc", &["tasks:read"], now(), 1);
+    let future = mint(keys(), "svc", &["tasks:read"], now() + 2 * 3600, 1);
+    let confused = hmac_with_public_key();
+    let unsigned = unsigned_token();
     let cases = [
-        (expired.as_str(), vec![], "expired"),
-        (wrong_key.as_str(), vec![], "signature"),
-        ("not-a-token", vec![], "malformed"),
-        ("a.b.c", vec![], "malformed"),
+        (expired.as_str(), "expired"),
+        (wrong_key.as_str(), "signature"),
+        (future.as_str(), "not valid yet"),
+        (confused.as_str(), "algorithm"),
+        (unsigned.as_str(), "malformed"),
+        ("not-a-token", "malformed"),
+        ("a.b.c", "malformed"),
     ];
-    for (token, extra, reason) in cases {
-        let out = validate(token, &keys().public_path, &extra).expect_code(1);
+    for (token, reason) in cases {
+        let out = validate(token, &keys().public_path, &[]).expect_code(1);
         assert!(out.stderr.contains("invalid token"), "{}", out.stderr);
         assert!(out.stderr.contains(reason), "{reason}: {}", out.stderr);
         assert!(!out.stderr.contains(token), "token echoed: {}", out.stderr);
@@ -268,4 +274,29 @@ fn validate_without_a_token_or_key_fails_clearly() {
         .run()
         .expect_code(1);
     assert!(out.stderr.contains("no public key"), "{}", out.stderr);
+}
+
+fn claims_json() -> serde_json::Value {
+    serde_json::json!({
+        "sub": "svc", "iss": "tasker-core", "aud": "tasker-api",
+        "exp": now() + 3600, "permissions": ["*"],
+    })
+}
+
+/// HS256 with the public key's PEM as the HMAC secret (algorithm confusion).
+fn hmac_with_public_key() -> String {
+    let key = jsonwebtoken::EncodingKey::from_secret(keys().public_pem.as_bytes());
+    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    jsonwebtoken::encode(&header, &claims_json(), &key).unwrap()
+}
+
+/// `alg: none` with an empty signature.
+fn unsigned_token() -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!(
+        "{}.{}.",
+        b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        b64.encode(claims_json().to_string())
+    )
 }
