@@ -1,6 +1,8 @@
 //! `auth generate-api-key`: a random key, shown once, and the `[[web.auth.api_keys]]` entry
 //! that stores only its SHA-256 hash.
 
+use std::io::Write;
+
 use anyhow::Result;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -25,7 +27,7 @@ pub(crate) struct GenerateApiKeyArgs {
 }
 
 /// Prints the new key and the configuration entry to paste.
-pub(crate) fn generate(args: &GenerateApiKeyArgs) -> Result<()> {
+pub(crate) fn generate(args: &GenerateApiKeyArgs, out: &mut dyn Write) -> Result<()> {
     let permissions = permissions::normalize(&args.permissions);
     permissions::warn_unknown(&permissions);
     if permissions.is_empty() {
@@ -38,13 +40,19 @@ pub(crate) fn generate(args: &GenerateApiKeyArgs) -> Result<()> {
         )
     });
     let key = new_key();
-    println!("API key (shown only now; store it in a secret manager):");
-    println!();
-    println!("  {key}");
-    println!();
-    println!("Add to [web.auth] in orchestration.toml and/or worker.toml:");
-    println!();
-    print!("{}", config_entry(&key, &permissions, &description));
+    writeln!(
+        out,
+        "API key (shown only now; store it in a secret manager):"
+    )?;
+    writeln!(out)?;
+    writeln!(out, "  {key}")?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Add to [web.auth] in orchestration.toml and/or worker.toml:"
+    )?;
+    writeln!(out)?;
+    write!(out, "{}", config_entry(&key, &permissions, &description))?;
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! `tasker-ctl auth …`: the subcommands and what each one runs.
 
+use std::io::Write;
+
 use anyhow::Result;
 use clap::Subcommand;
 
@@ -22,15 +24,12 @@ pub(crate) enum AuthCommand {
 }
 
 /// Runs one `auth` subcommand.
-pub(crate) fn run(command: AuthCommand, context: &Context) -> Result<()> {
+pub(crate) fn run(command: AuthCommand, context: &Context, out: &mut dyn Write) -> Result<()> {
     match command {
-        AuthCommand::GenerateKeys(args) => keys::generate(&args),
-        AuthCommand::GenerateToken(args) => token::generate(&args, context),
-        AuthCommand::ValidateToken(args) => verify::validate(&args, context),
-        AuthCommand::ShowPermissions => {
-            permissions::show();
-            Ok(())
-        }
-        AuthCommand::GenerateApiKey(args) => api_key::generate(&args),
+        AuthCommand::GenerateKeys(args) => keys::generate(&args, out),
+        AuthCommand::GenerateToken(args) => token::generate(&args, context, out),
+        AuthCommand::ValidateToken(args) => verify::validate(&args, context, out),
+        AuthCommand::ShowPermissions => Ok(permissions::show(out)?),
+        AuthCommand::GenerateApiKey(args) => api_key::generate(&args, out),
     }
 }

@@ -1,6 +1,7 @@
 //! `tasker-ctl config …`: validate, show (redacted) or write the merged configuration of a
 //! role, always through the servers' own loader.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
@@ -77,17 +78,17 @@ enum Format {
 }
 
 /// Runs one `config` subcommand.
-pub(crate) fn run(command: ConfigCommand, context: &Context) -> Result<()> {
+pub(crate) fn run(command: ConfigCommand, context: &Context, out: &mut dyn Write) -> Result<()> {
     match command {
         ConfigCommand::Validate(args) => match args.role {
-            RoleArg::Orchestration => validate::<OrchestrationConfig>(context),
-            RoleArg::Worker => validate::<WorkerConfig>(context),
+            RoleArg::Orchestration => validate::<OrchestrationConfig>(context, out),
+            RoleArg::Worker => validate::<WorkerConfig>(context, out),
         },
         ConfigCommand::Show(args) => match args.role.role {
-            RoleArg::Orchestration => show::<OrchestrationConfig>(context, args.format),
-            RoleArg::Worker => show::<WorkerConfig>(context, args.format),
+            RoleArg::Orchestration => show::<OrchestrationConfig>(context, args.format, out),
+            RoleArg::Worker => show::<WorkerConfig>(context, args.format, out),
         },
-        ConfigCommand::Generate(args) => generate(context, &args),
+        ConfigCommand::Generate(args) => generate(context, &args, out),
     }
 }
 
@@ -96,45 +97,47 @@ fn load<C: RoleConfig>(context: &Context) -> Result<Loaded<C>> {
     Ok(Loaded::<C>::load(&context.options, &context.env)?)
 }
 
-fn validate<C: RoleConfig>(context: &Context) -> Result<()> {
+fn validate<C: RoleConfig>(context: &Context, out: &mut dyn Write) -> Result<()> {
     let loaded = load::<C>(context)?;
-    println!(
+    writeln!(
+        out,
         "OK: {} configuration for environment {} ({})",
         C::ROLE,
         loaded.environment,
         file_list(&loaded.files)
-    );
+    )?;
     for warning in &loaded.warnings {
-        println!("warning: {warning}");
+        writeln!(out, "warning: {warning}")?;
     }
     Ok(())
 }
 
-fn show<C: RoleConfig>(context: &Context, format: Format) -> Result<()> {
+fn show<C: RoleConfig>(context: &Context, format: Format, out: &mut dyn Write) -> Result<()> {
     let loaded = load::<C>(context)?;
     for warning in &loaded.warnings {
         eprintln!("warning: {warning}");
     }
     let view = redacted_view(&loaded.config).context("cannot serialize the configuration")?;
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&view.config)?),
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&view.config)?)?,
         Format::Toml => {
             let Some(toml::Value::Table(table)) = toml_value::from_json(&view.config) else {
                 bail!("the configuration did not serialize to a table");
             };
-            println!(
+            writeln!(
+                out,
                 "# {} configuration for environment {}, secrets redacted",
                 C::ROLE,
                 loaded.environment
-            );
-            println!("# from: {}", file_list(&loaded.files));
-            print!("{}", toml::to_string_pretty(&table)?);
+            )?;
+            writeln!(out, "# from: {}", file_list(&loaded.files))?;
+            write!(out, "{}", toml::to_string_pretty(&table)?)?;
         }
     }
     Ok(())
 }
 
-fn generate(context: &Context, args: &GenerateArgs) -> Result<()> {
+fn generate(context: &Context, args: &GenerateArgs, out: &mut dyn Write) -> Result<()> {
     let role = Role::from(args.role.role);
     refuse_existing(&[&args.output], args.force)?;
     let (table, files) = load_merged_table(&context.options, role)?;
@@ -148,12 +151,13 @@ fn generate(context: &Context, args: &GenerateArgs) -> Result<()> {
         env = context.options.environment,
     );
     write_file(&args.output, text.as_bytes(), 0o600, args.force)?;
-    println!(
+    writeln!(
+        out,
         "wrote {} ({role}, environment {}, {} file(s) merged)",
         args.output.display(),
         context.options.environment,
         files.len()
-    );
+    )?;
     Ok(())
 }
 

@@ -34,8 +34,16 @@ pub(crate) fn write_file(path: &Path, contents: &[u8], mode: u32, force: bool) -
             std::fs::rename(&temp, path)
         } else {
             // A hard link fails when `path` exists, so a file appearing since the check is
-            // not replaced either.
-            std::fs::hard_link(&temp, path)
+            // not replaced either. File systems without hard links get a checked rename.
+            match std::fs::hard_link(&temp, path) {
+                Err(err)
+                    if err.kind() != std::io::ErrorKind::AlreadyExists
+                        && path.symlink_metadata().is_err() =>
+                {
+                    std::fs::rename(&temp, path)
+                }
+                linked => linked,
+            }
         }
     });
     let _ = std::fs::remove_file(&temp);

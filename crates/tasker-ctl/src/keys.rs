@@ -1,5 +1,6 @@
 //! `auth generate-keys`: an RSA key pair on disk, and the configuration that uses it.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
@@ -33,7 +34,7 @@ fn parse_key_size(text: &str) -> Result<u32, String> {
 
 /// Generates and writes the pair; prints the paths and configuration lines, never key
 /// material.
-pub(crate) fn generate(args: &GenerateKeysArgs) -> Result<()> {
+pub(crate) fn generate(args: &GenerateKeysArgs, out: &mut dyn Write) -> Result<()> {
     let dir = std::path::absolute(&args.output_dir)
         .with_context(|| format!("invalid output directory {}", args.output_dir.display()))?;
     let private_path = dir.join(PRIVATE_KEY_FILE);
@@ -54,30 +55,49 @@ pub(crate) fn generate(args: &GenerateKeysArgs) -> Result<()> {
         0o644,
         args.force,
     )?;
-    print_usage(&private_path, &public_path, args.key_size);
+    print_usage(out, &private_path, &public_path, args.key_size)?;
     Ok(())
 }
 
-fn print_usage(private_path: &Path, public_path: &Path, bits: u32) {
+fn print_usage(
+    out: &mut dyn Write,
+    private_path: &Path,
+    public_path: &Path,
+    bits: u32,
+) -> std::io::Result<()> {
     let public_toml = toml::Value::String(public_path.display().to_string());
-    println!("Generated a {bits}-bit RSA key pair:");
-    println!(
+    writeln!(out, "Generated a {bits}-bit RSA key pair:")?;
+    writeln!(
+        out,
         "  {}  (private, mode 0600: keep secret, used to sign tokens)",
         private_path.display()
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "  {}  (public: distribute to servers for verification)",
         public_path.display()
-    );
-    println!();
-    println!("Server configuration, [web.auth] in orchestration.toml and worker.toml:");
-    println!("  jwt_verification_method = \"public_key\"");
-    println!("  jwt_public_key_path = {public_toml}");
-    println!(
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Server configuration, [web.auth] in orchestration.toml and worker.toml:"
+    )?;
+    writeln!(out, "  jwt_verification_method = \"public_key\"")?;
+    writeln!(out, "  jwt_public_key_path = {public_toml}")?;
+    writeln!(
+        out,
         "or the environment: TASKER_JWT_PUBLIC_KEY_PATH={}",
         public_path.display()
-    );
-    println!();
-    println!("Token minting (tasker-ctl auth generate-token, tasker-client):");
-    println!("  TASKER_JWT_PRIVATE_KEY_PATH={}", private_path.display());
+    )?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Token minting (tasker-ctl auth generate-token, tasker-client):"
+    )?;
+    writeln!(
+        out,
+        "  TASKER_JWT_PRIVATE_KEY_PATH={}",
+        private_path.display()
+    )?;
+    Ok(())
 }

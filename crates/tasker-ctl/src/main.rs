@@ -14,6 +14,7 @@ mod token;
 mod toml_value;
 mod verify;
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -75,17 +76,30 @@ fn main() -> ExitCode {
         cli.global.config_path,
     );
     let context = Context { options, env };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     let result = match cli.command {
-        Command::Auth(command) => auth_cmd::run(command, &context),
-        Command::Config(command) => config_cmd::run(command, &context),
-    };
+        Command::Auth(command) => auth_cmd::run(command, &context, &mut out),
+        Command::Config(command) => config_cmd::run(command, &context, &mut out),
+    }
+    .and_then(|()| Ok(out.flush()?));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`| head`): nothing left to say to it.
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {}", one_line(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// The error and its causes on one line. Causes whose text the message already quotes (many

@@ -1,30 +1,35 @@
 //! `auth show-permissions`, and the warning other commands give for strings outside the
 //! vocabulary.
 
+use std::io::Write;
+
 use tasker_proto::{Permission, PermissionSet};
 
 /// Prints the vocabulary grouped by resource, then the wildcards.
-pub(crate) fn show() {
-    println!(
+pub(crate) fn show(out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
         "Permissions ({} in all), by resource:",
         Permission::ALL.len()
-    );
+    )?;
     for resource in Permission::resources() {
-        println!();
-        println!("{resource}");
+        writeln!(out)?;
+        writeln!(out, "{resource}")?;
         for permission in Permission::ALL.iter().filter(|p| p.resource() == resource) {
-            println!("  {permission}");
+            writeln!(out, "  {permission}")?;
         }
     }
-    println!();
-    println!("Wildcards");
-    println!("  {:<12} every permission", "*");
+    writeln!(out)?;
+    writeln!(out, "Wildcards")?;
+    writeln!(out, "  {:<12} every permission", "*")?;
     for resource in Permission::resources() {
-        println!(
+        writeln!(
+            out,
             "  {:<12} every {resource} permission",
             format!("{resource}:*")
-        );
+        )?;
     }
+    Ok(())
 }
 
 /// Warns on stderr about each string that is neither a permission nor a valid wildcard.

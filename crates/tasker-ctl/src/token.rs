@@ -1,5 +1,6 @@
 //! `auth generate-token`: mints an RS256 token and prints only the token.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -38,7 +39,11 @@ pub(crate) struct GenerateTokenArgs {
 }
 
 /// Mints the token and prints it, alone, on stdout.
-pub(crate) fn generate(args: &GenerateTokenArgs, context: &Context) -> Result<()> {
+pub(crate) fn generate(
+    args: &GenerateTokenArgs,
+    context: &Context,
+    out: &mut dyn Write,
+) -> Result<()> {
     let defaults = auth_defaults::load(context);
     let (private_key, key_source) = private_key(args, context, defaults.jwt_private_key.expose())?;
     let permissions = permissions::normalize(&args.permissions);
@@ -60,7 +65,7 @@ pub(crate) fn generate(args: &GenerateTokenArgs, context: &Context) -> Result<()
     .with_jti(token_id());
     let token = mint_token(&private_key, &claims, args.kid.as_deref())
         .with_context(|| format!("cannot sign with {key_source}"))?;
-    println!("{token}");
+    writeln!(out, "{token}")?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! required, issuer and audience checked, `nbf` honoured with the configured leeway) and
 //! prints its claims.
 
-use std::io::{IsTerminal as _, Read as _};
+use std::io::{IsTerminal as _, Read as _, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -48,7 +48,11 @@ impl std::fmt::Debug for ValidateTokenArgs {
 }
 
 /// Verifies the token; prints its claims, or fails with the reason.
-pub(crate) fn validate(args: &ValidateTokenArgs, context: &Context) -> Result<()> {
+pub(crate) fn validate(
+    args: &ValidateTokenArgs,
+    context: &Context,
+    out: &mut dyn Write,
+) -> Result<()> {
     let auth = auth_defaults::load(context);
     let token = read_token(args)?;
     let (key, key_source) = decoding_key(args, &auth)?;
@@ -73,10 +77,11 @@ pub(crate) fn validate(args: &ValidateTokenArgs, context: &Context) -> Result<()
         )
     })?;
     print_claims(
+        out,
         &data.claims,
         &auth.permissions_claim,
         data.header.kid.as_deref(),
-    );
+    )?;
     Ok(())
 }
 
@@ -151,17 +156,22 @@ fn reason(err: &jsonwebtoken::errors::Error, issuer: &str, audience: &str, key: 
     }
 }
 
-fn print_claims(claims: &Map<String, Value>, permissions_claim: &str, kid: Option<&str>) {
+fn print_claims(
+    out: &mut dyn Write,
+    claims: &Map<String, Value>,
+    permissions_claim: &str,
+    kid: Option<&str>,
+) -> std::io::Result<()> {
     let text = |name: &str| match claims.get(name) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(items)) => strings(items).join(", "),
         Some(other) => other.to_string(),
         None => "-".to_owned(),
     };
-    println!("valid token");
-    println!("subject:     {}", text("sub"));
-    println!("issuer:      {}", text("iss"));
-    println!("audience:    {}", text("aud"));
+    writeln!(out, "valid token")?;
+    writeln!(out, "subject:     {}", text("sub"))?;
+    writeln!(out, "issuer:      {}", text("iss"))?;
+    writeln!(out, "audience:    {}", text("aud"))?;
     let expires = claims
         .get("exp")
         .and_then(Value::as_i64)
@@ -170,16 +180,17 @@ fn print_claims(claims: &Map<String, Value>, permissions_claim: &str, kid: Optio
             || "-".to_owned(),
             |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         );
-    println!("expires:     {expires}");
+    writeln!(out, "expires:     {expires}")?;
     if let Some(kid) = kid {
-        println!("key id:      {kid}");
+        writeln!(out, "key id:      {kid}")?;
     }
     let permissions = permissions_of(claims, permissions_claim);
-    println!("permissions: {}", permissions.join(", "));
+    writeln!(out, "permissions: {}", permissions.join(", "))?;
     let unknown = PermissionSet::parse(&permissions).unknown().to_vec();
     if !unknown.is_empty() {
-        println!("unknown:     {}", unknown.join(", "));
+        writeln!(out, "unknown:     {}", unknown.join(", "))?;
     }
+    Ok(())
 }
 
 /// The permissions claim: an array of strings or a space-delimited string, found by its

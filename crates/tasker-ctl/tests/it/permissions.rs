@@ -37,3 +37,18 @@ fn lists_the_seventeen_permissions_grouped_by_resource_with_wildcards() {
         );
     }
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_instead_of_panicking() {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tasker-ctl"))
+        .args(["auth", "show-permissions"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr, "");
+    assert_eq!(out.status.code(), Some(0));
+}
