@@ -1,0 +1,19 @@
+//! The Tasker worker library: the runtime that claims ready steps with leases, runs them with
+//! bounded concurrency and per-step timeouts, renews leases while handlers run and reports
+//! results; the [`StepHandler`] trait with its [`HandlerRegistry`]; and the built-in handlers.
+
+mod handlers {
+    //! The handler contract, the registry, and the built-in handlers.
+    pub(crate) mod arithmetic;
+    pub(crate) mod builtin;
+    pub(crate) mod registry;
+}
+
+mod runtime {
+    //! The claim/run/report loop and the execution of one claimed step.
+    pub(crate) mod execute;
+    pub(crate) mod worker;
+}
+
+pub use handlers::registry::{HandlerError, HandlerRegistry, StepHandler, StepInput};
+pub use runtime::worker::{RunningStep, WorkerRuntime, WorkerStatus};

@@ -1,0 +1,248 @@
+//! `WorkerRuntime`: claims ready steps of its namespaces while it has free slots, wakes on the
+//! store's work signal or the polling interval, and stops gracefully. Dropping the runtime
+//! aborts everything without reporting, exactly like a crashed process: leases then expire.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tasker_config::{EngineConfig, WorkerSection};
+use tasker_core::Store;
+use tasker_core::store::{ClaimRequest, ClaimedStep};
+use tokio::sync::{Notify, Semaphore};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use super::execute::Execution;
+use crate::handlers::registry::HandlerRegistry;
+
+/// A step currently running on this worker.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunningStep {
+    /// Task id.
+    pub task_uuid: Uuid,
+    /// Step id.
+    pub step_uuid: Uuid,
+    /// Step name.
+    pub name: String,
+    /// Handler name.
+    pub handler: String,
+    /// Attempt number.
+    pub attempt: u32,
+    /// When this worker started it.
+    pub started_at: DateTime<Utc>,
+}
+
+/// What the worker's health endpoint reports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct WorkerStatus {
+    /// Worker id (lease holder name).
+    pub worker_id: String,
+    /// Namespaces served; empty = all.
+    pub namespaces: Vec<String>,
+    /// Most steps run at once.
+    pub concurrency: usize,
+    /// Steps running now.
+    pub running_steps: Vec<RunningStep>,
+    /// Registered handler names.
+    pub handlers: Vec<String>,
+}
+
+struct Shared {
+    store: Arc<dyn Store>,
+    worker_id: String,
+    namespaces: Vec<String>,
+    concurrency: usize,
+    poll: Duration,
+    execution: Execution,
+    running: Mutex<HashMap<Uuid, RunningStep>>,
+    stopping: AtomicBool,
+    wake: Notify,
+}
+
+/// A running worker. Call [`WorkerRuntime::shutdown`] to stop it gracefully.
+pub struct WorkerRuntime {
+    shared: Arc<Shared>,
+    main: Option<tokio::task::JoinHandle<()>>,
+    shutdown_timeout: Duration,
+}
+
+impl std::fmt::Debug for WorkerRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerRuntime")
+            .field("worker_id", &self.shared.worker_id)
+            .finish()
+    }
+}
+
+impl WorkerRuntime {
+    /// Starts claiming and running steps. Must be called inside a Tokio runtime.
+    /// `engine` supplies the defaults applied when a step carries no timeout of its own.
+    pub fn start(
+        store: Arc<dyn Store>,
+        cfg: &WorkerSection,
+        engine: &EngineConfig,
+        registry: HandlerRegistry,
+    ) -> WorkerRuntime {
+        let worker_id = cfg.id.clone().unwrap_or_else(default_worker_id);
+        let lease =
+            chrono::Duration::seconds(i64::try_from(cfg.lease_seconds.max(1)).unwrap_or(30));
+        let shared = Arc::new(Shared {
+            store: store.clone(),
+            worker_id,
+            namespaces: cfg.namespaces.clone(),
+            concurrency: cfg.concurrency.max(1),
+            poll: Duration::from_millis(cfg.poll_interval_ms.max(10)),
+            execution: Execution {
+                store,
+                registry,
+                lease,
+                default_timeout_seconds: engine.default_step_timeout_seconds,
+            },
+            running: Mutex::new(HashMap::new()),
+            stopping: AtomicBool::new(false),
+            wake: Notify::new(),
+        });
+        let main = tokio::spawn(run(shared.clone()));
+        tracing::info!(worker = %shared.worker_id, namespaces = ?shared.namespaces, "worker started");
+        WorkerRuntime {
+            shared,
+            main: Some(main),
+            shutdown_timeout: Duration::from_secs(cfg.shutdown_timeout_seconds),
+        }
+    }
+
+    /// Id, namespaces and running steps.
+    pub fn status(&self) -> WorkerStatus {
+        let mut running: Vec<RunningStep> = self
+            .shared
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        running.sort_by_key(|r| r.started_at);
+        WorkerStatus {
+            worker_id: self.shared.worker_id.clone(),
+            namespaces: self.shared.namespaces.clone(),
+            concurrency: self.shared.concurrency,
+            running_steps: running,
+            handlers: self.shared.execution.registry.names(),
+        }
+    }
+
+    /// The worker id.
+    pub fn worker_id(&self) -> &str {
+        &self.shared.worker_id
+    }
+
+    /// Stops claiming, lets running steps finish (up to `shutdown_timeout_seconds`), then
+    /// abandons the rest; their leases expire and another worker picks them up.
+    pub async fn shutdown(mut self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        self.shared.wake.notify_one();
+        if let Some(main) = self.main.take() {
+            let abort = main.abort_handle();
+            if tokio::time::timeout(self.shutdown_timeout, main)
+                .await
+                .is_err()
+            {
+                tracing::warn!(worker = %self.shared.worker_id, "running steps did not finish in time; abandoning them");
+                abort.abort();
+            }
+        }
+        tracing::info!(worker = %self.shared.worker_id, "worker stopped");
+    }
+}
+
+impl Drop for WorkerRuntime {
+    fn drop(&mut self) {
+        if let Some(main) = self.main.take() {
+            main.abort();
+        }
+    }
+}
+
+async fn run(shared: Arc<Shared>) {
+    let slots = Arc::new(Semaphore::new(shared.concurrency));
+    let mut running: JoinSet<()> = JoinSet::new();
+    let signal = shared.store.work_signal();
+    while !shared.stopping.load(Ordering::SeqCst) {
+        let notified = signal.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let free = slots.available_permits();
+        let mut claimed_all = false;
+        if free > 0 {
+            let request = ClaimRequest {
+                worker_id: shared.worker_id.clone(),
+                namespaces: shared.namespaces.clone(),
+                limit: u32::try_from(free).unwrap_or(u32::MAX),
+                lease: shared.execution.lease,
+            };
+            match shared.store.claim_steps(&request, Utc::now()).await {
+                Ok(steps) => {
+                    claimed_all = steps.len() == free;
+                    for step in steps {
+                        let Ok(permit) = slots.clone().try_acquire_owned() else {
+                            break;
+                        };
+                        let shared = shared.clone();
+                        running.spawn(async move {
+                            execute(&shared, step).await;
+                            drop(permit);
+                            shared.wake.notify_one();
+                        });
+                    }
+                }
+                Err(e) => tracing::warn!(worker = %shared.worker_id, error = %e, "claim failed"),
+            }
+        }
+        while running.try_join_next().is_some() {}
+        if claimed_all {
+            continue;
+        }
+        tokio::select! {
+            () = &mut notified => {}
+            () = shared.wake.notified() => {}
+            () = tokio::time::sleep(shared.poll) => {}
+        }
+    }
+    while running.join_next().await.is_some() {}
+}
+
+async fn execute(shared: &Shared, step: ClaimedStep) {
+    let id = step.step.step_uuid;
+    let entry = RunningStep {
+        task_uuid: step.step.task_uuid,
+        step_uuid: id,
+        name: step.step.name.clone(),
+        handler: step.step.handler.clone(),
+        attempt: step.lease.attempt,
+        started_at: Utc::now(),
+    };
+    shared
+        .running
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(id, entry);
+    shared.execution.run(step).await;
+    shared
+        .running
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&id);
+}
+
+fn default_worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_owned());
+    format!("{host}-{}", std::process::id())
+}
