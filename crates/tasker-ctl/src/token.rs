@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use rand::RngCore as _;
-use tasker_jwt::{Claims, mint_token};
+use tasker_jwt::{Claims, PrivateKeyPem, mint_token};
 
 use crate::{Context, auth_defaults, permissions};
 
@@ -63,7 +63,7 @@ pub(crate) fn generate(
         now,
     )?
     .with_jti(token_id());
-    let token = mint_token(&private_key, &claims, args.kid.as_deref())
+    let token = mint_token(private_key.expose(), &claims, args.kid.as_deref())
         .with_context(|| format!("cannot sign with {key_source}"))?;
     writeln!(out, "{token}")?;
     Ok(())
@@ -75,7 +75,7 @@ fn private_key(
     args: &GenerateTokenArgs,
     context: &Context,
     configured: &str,
-) -> Result<(String, String)> {
+) -> Result<(PrivateKeyPem, String)> {
     let path = args.private_key.clone().or_else(|| {
         context
             .env
@@ -85,10 +85,16 @@ fn private_key(
     if let Some(path) = path {
         let pem = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read private key {}", path.display()))?;
-        return Ok((pem, format!("private key {}", path.display())));
+        return Ok((
+            PrivateKeyPem::new(pem),
+            format!("private key {}", path.display()),
+        ));
     }
     if !configured.trim().is_empty() {
-        return Ok((configured.to_owned(), "web.auth.jwt_private_key".to_owned()));
+        return Ok((
+            PrivateKeyPem::new(configured),
+            "web.auth.jwt_private_key".to_owned(),
+        ));
     }
     bail!(
         "no private key: pass --private-key PATH, set TASKER_JWT_PRIVATE_KEY_PATH, \
