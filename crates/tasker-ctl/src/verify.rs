@@ -215,3 +215,51 @@ fn strings(items: &[Value]) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn claims(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn permissions_come_from_arrays_scopes_and_dotted_paths() {
+        let array = claims(json!({"permissions": ["tasks:read", 3, "dlq:*"]}));
+        assert_eq!(
+            permissions_of(&array, "permissions"),
+            ["tasks:read", "dlq:*"]
+        );
+        let scope = claims(json!({"scope": "tasks:read  tasks:list"}));
+        assert_eq!(
+            permissions_of(&scope, "scope"),
+            ["tasks:read", "tasks:list"]
+        );
+        let nested = claims(json!({"realm_access": {"roles": ["*"]}}));
+        assert_eq!(permissions_of(&nested, "realm_access.roles"), ["*"]);
+        // A literal dotted key wins over the path.
+        let literal = claims(json!({"a.b": ["x"], "a": {"b": ["y"]}}));
+        assert_eq!(permissions_of(&literal, "a.b"), ["x"]);
+        assert!(permissions_of(&array, "missing").is_empty());
+    }
+
+    #[test]
+    fn printed_claims_name_every_field() {
+        let mut out = Vec::new();
+        let token = claims(json!({
+            "sub": "svc", "iss": "tasker-core", "aud": ["tasker-api", "other"],
+            "exp": 0, "permissions": ["tasks:read", "tasks:fly"],
+        }));
+        print_claims(&mut out, &token, "permissions", Some("k1")).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "valid token\nsubject:     svc\nissuer:      tasker-core\n\
+             audience:    tasker-api, other\nexpires:     1970-01-01T00:00:00Z\n\
+             key id:      k1\npermissions: tasks:read, tasks:fly\nunknown:     tasks:fly\n"
+        );
+    }
+}
