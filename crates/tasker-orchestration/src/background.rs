@@ -1,0 +1,94 @@
+//! Background work of a server: the orchestration loop (expire leases, enqueue due retries;
+//! woken by the store's work signal, by the next retry time, or by the polling interval) and
+//! the staleness detector.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tasker_core::TaskState;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::orchestrator::Inner;
+
+pub(crate) fn spawn(inner: &Arc<Inner>, stop: &watch::Sender<bool>) -> Vec<JoinHandle<()>> {
+    let mut handles = vec![tokio::spawn(orchestration_loop(
+        inner.clone(),
+        stop.subscribe(),
+    ))];
+    if inner.dlq.staleness.enabled {
+        handles.push(tokio::spawn(staleness_detector(
+            inner.clone(),
+            stop.subscribe(),
+        )));
+    }
+    handles
+}
+
+async fn orchestration_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    let poll = Duration::from_millis(inner.loop_cfg.poll_interval_ms.max(10));
+    let signal = inner.store.work_signal();
+    while !*stop.borrow() {
+        let notified = signal.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let now = Utc::now();
+        if let Err(e) = inner.store.expire_leases(now).await {
+            tracing::warn!(error = %e, "lease expiry failed");
+        }
+        if let Err(e) = inner.store.enqueue_due_retries(now).await {
+            tracing::warn!(error = %e, "retry promotion failed");
+        }
+        let wait = match inner.store.next_retry_at().await {
+            Ok(Some(at)) => (at - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .min(poll),
+            _ => poll,
+        };
+        tokio::select! {
+            () = &mut notified => {}
+            () = tokio::time::sleep(wait.max(Duration::from_millis(1))) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+pub(crate) fn thresholds(inner: &Inner) -> Vec<(TaskState, chrono::Duration)> {
+    let s = &inner.dlq.staleness;
+    let minutes = |m: u64| chrono::Duration::minutes(i64::try_from(m).unwrap_or(i64::MAX / 60_000));
+    vec![
+        (TaskState::Pending, minutes(s.pending_threshold_minutes)),
+        (
+            TaskState::StepsInProcess,
+            minutes(s.steps_in_process_threshold_minutes),
+        ),
+        (
+            TaskState::WaitingForRetry,
+            minutes(s.waiting_for_retry_threshold_minutes),
+        ),
+    ]
+}
+
+async fn staleness_detector(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    let every = Duration::from_secs(inner.dlq.staleness.detector_interval_seconds.max(1));
+    let thresholds = thresholds(&inner);
+    while !*stop.borrow() {
+        match inner
+            .store
+            .open_stale_entries(&thresholds, Utc::now())
+            .await
+        {
+            Ok(opened) if !opened.is_empty() => {
+                tracing::warn!(count = opened.len(), "stale tasks moved to the DLQ");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "staleness detection failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}

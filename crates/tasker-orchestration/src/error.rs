@@ -1,0 +1,39 @@
+//! The orchestration error type; each variant maps to one HTTP status.
+
+use tasker_core::StoreError;
+
+/// Why an orchestration operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The named task, step, template or entry does not exist (404).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request conflicts with the current state (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is well-formed but invalid; every problem is listed (422).
+    #[error("{}", .0.join("; "))]
+    Unprocessable(Vec<String>),
+    /// The request is malformed (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// Something failed inside; the cause is logged, not shown (500).
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Error::NotFound(what),
+            StoreError::DuplicateIdempotencyKey { existing } => {
+                Error::Conflict(format!("idempotency key already used by task {existing}"))
+            }
+            StoreError::Conflict(m) => Error::Conflict(m),
+            StoreError::Transition(t) => Error::Conflict(t.to_string()),
+            other @ (StoreError::Corrupt(_) | StoreError::Backend(_)) => {
+                Error::Internal(Box::new(other))
+            }
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! `Orchestrator`: owns the store handle, the template catalog, the engine defaults and the
+//! background tasks. API operations are implemented in the modules named for them.
+
+use std::sync::Arc;
+
+use tasker_config::{DlqConfig, OrchestrationConfig, OrchestrationSection};
+use tasker_core::store::StepDefaults;
+use tasker_core::{BackoffSettings, Store};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::catalog::{Catalog, load_search_paths, register_all};
+use crate::error::Error;
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) catalog: Catalog,
+    pub(crate) defaults: StepDefaults,
+    pub(crate) loop_cfg: OrchestrationSection,
+    pub(crate) dlq: DlqConfig,
+}
+
+/// The orchestration service. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct Orchestrator {
+    pub(crate) inner: Arc<Inner>,
+    background: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+    stop: watch::Sender<bool>,
+}
+
+impl std::fmt::Debug for Orchestrator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Orchestrator")
+            .field("backend", &self.inner.store.backend())
+            .finish()
+    }
+}
+
+impl Orchestrator {
+    /// Connects the configured database (creating and migrating it), registers the templates
+    /// found below `templates.search_paths`, and starts the orchestration loop and the
+    /// staleness detector.
+    pub async fn start(cfg: &OrchestrationConfig) -> Result<Orchestrator, Error> {
+        let store = tasker_store::connect(&cfg.database.url, cfg.database.max_connections).await?;
+        Self::with_store(Arc::new(store), cfg).await
+    }
+
+    /// Like [`Orchestrator::start`] over an existing store.
+    pub async fn with_store(
+        store: Arc<dyn Store>,
+        cfg: &OrchestrationConfig,
+    ) -> Result<Orchestrator, Error> {
+        let templates = load_search_paths(&cfg.templates.search_paths)?;
+        register_all(store.as_ref(), &templates).await?;
+        let defaults = StepDefaults {
+            max_attempts: cfg.engine.default_max_attempts.max(1),
+            timeout_seconds: cfg.engine.default_step_timeout_seconds.max(1),
+            backoff: BackoffSettings {
+                base_ms: cfg.backoff.base_ms,
+                max_ms: cfg.backoff.max_ms,
+                jitter_percent: cfg.backoff.jitter_percent,
+            },
+        };
+        let (stop, _) = watch::channel(false);
+        let orchestrator = Orchestrator {
+            inner: Arc::new(Inner {
+                store,
+                catalog: Catalog::default(),
+                defaults,
+                loop_cfg: cfg.orchestration.clone(),
+                dlq: cfg.dlq.clone(),
+            }),
+            background: Arc::new(std::sync::Mutex::new(Vec::new())),
+            stop,
+        };
+        orchestrator.refresh_catalog().await?;
+        let handles = crate::background::spawn(&orchestrator.inner, &orchestrator.stop);
+        orchestrator
+            .background
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(handles);
+        Ok(orchestrator)
+    }
+
+    /// The store, for an embedded worker and readiness checks.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.inner.store.clone()
+    }
+
+    /// Readiness: the database answers.
+    pub async fn ping(&self) -> Result<(), Error> {
+        Ok(self.inner.store.ping().await?)
+    }
+
+    /// Stops the background tasks and waits for them.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        let handles: Vec<JoinHandle<()>> = self
+            .background
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+            .collect();
+        for h in handles {
+            let _ = h.await;
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Task operations: create (template resolution, context validation, idempotency), list, get,
+//! cancel, context, steps, audit trail and manual step actions.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use tasker_core::store::{ManualAction, NewStep, NewTask, TaskFilter, TaskMeta, TransitionRecord};
+use tasker_core::validate_context;
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::orchestrator::Orchestrator;
+use crate::wire::{
+    CreateTaskRequest, ListTasksQuery, Pagination, StepView, TaskContextView, TaskList, TaskView,
+};
+
+const DEFAULT_PER_PAGE: u64 = 25;
+const MAX_PER_PAGE: u64 = 100;
+
+impl Orchestrator {
+    /// Creates a task; `created_by` is the authenticated subject.
+    pub async fn create_task(
+        &self,
+        request: CreateTaskRequest,
+        created_by: &str,
+    ) -> Result<TaskView, Error> {
+        let template = self
+            .resolve_template(
+                &request.namespace,
+                &request.name,
+                request.version.as_deref(),
+            )
+            .await?;
+        if !request.context.is_object() {
+            return Err(Error::Unprocessable(vec![
+                "context must be a JSON object".into(),
+            ]));
+        }
+        if let Some(schema) = &template.input_schema {
+            validate_context(schema, &request.context).map_err(Error::Unprocessable)?;
+        }
+        let task = NewTask {
+            task_uuid: Uuid::now_v7(),
+            namespace: template.namespace.clone(),
+            name: template.name.clone(),
+            version: template.version.clone(),
+            context: request.context,
+            created_by: created_by.to_owned(),
+            meta: TaskMeta {
+                initiator: request.initiator,
+                source_system: request.source_system,
+                reason: request.reason,
+                tags: request.tags,
+                priority: request.priority,
+                correlation_id: request.correlation_id,
+                idempotency_key: request.idempotency_key.clone(),
+            },
+            steps: NewStep::plan(&template, &self.inner.defaults, Uuid::now_v7),
+        };
+        match self.inner.store.create_task(task, Utc::now()).await {
+            Ok(record) => Ok(record.into()),
+            Err(tasker_core::StoreError::DuplicateIdempotencyKey { existing }) => {
+                Err(Error::Conflict(format!(
+                    "idempotency key `{}` was already used for {}/{} by task {existing}",
+                    request.idempotency_key.unwrap_or_default(),
+                    template.namespace,
+                    template.name
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A filtered page of tasks, newest first.
+    pub async fn list_tasks(&self, query: ListTasksQuery) -> Result<TaskList, Error> {
+        let page = query.page.unwrap_or(1);
+        let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
+        if page == 0 {
+            return Err(Error::BadRequest("page starts at 1".into()));
+        }
+        if !(1..=MAX_PER_PAGE).contains(&per_page) {
+            return Err(Error::BadRequest(format!(
+                "per_page must be between 1 and {MAX_PER_PAGE}"
+            )));
+        }
+        let filter = TaskFilter {
+            namespace: query.namespace,
+            name: query.name,
+            status: query.status,
+            offset: (page - 1).saturating_mul(per_page),
+            limit: per_page,
+        };
+        let (tasks, total_count) = self.inner.store.list_tasks(&filter).await?;
+        Ok(TaskList {
+            tasks: tasks.into_iter().map(TaskView::from).collect(),
+            pagination: Pagination {
+                page,
+                per_page,
+                total_count,
+                total_pages: total_count.div_ceil(per_page),
+            },
+        })
+    }
+
+    /// One task with step counts and completion percentage.
+    pub async fn get_task(&self, task_uuid: Uuid) -> Result<TaskView, Error> {
+        self.inner
+            .store
+            .get_task(task_uuid)
+            .await?
+            .map(TaskView::from)
+            .ok_or_else(|| Error::NotFound(format!("task {task_uuid}")))
+    }
+
+    /// Cancels the task and its unfinished steps; a second cancel is a conflict.
+    pub async fn cancel_task(&self, task_uuid: Uuid, actor: &str) -> Result<TaskView, Error> {
+        let record = self
+            .inner
+            .store
+            .cancel_task(task_uuid, actor, Some("cancelled by request"), Utc::now())
+            .await?;
+        Ok(record.into())
+    }
+
+    /// The task's input context and the results of its finished steps.
+    pub async fn task_context(&self, task_uuid: Uuid) -> Result<TaskContextView, Error> {
+        let task = self.get_task(task_uuid).await?;
+        let steps = self.inner.store.list_steps(task_uuid).await?;
+        let step_results: BTreeMap<String, serde_json::Value> = steps
+            .into_iter()
+            .filter_map(|s| s.results.map(|r| (s.name, r)))
+            .collect();
+        Ok(TaskContextView {
+            task_uuid,
+            context: task.context,
+            step_results,
+        })
+    }
+
+    /// The task's steps in dependency order.
+    pub async fn list_steps(&self, task_uuid: Uuid) -> Result<Vec<StepView>, Error> {
+        let steps = self.inner.store.list_steps(task_uuid).await?;
+        if steps.is_empty() {
+            self.get_task(task_uuid).await?;
+        }
+        Ok(steps.into_iter().map(StepView::from).collect())
+    }
+
+    /// One step of a task.
+    pub async fn get_step(&self, task_uuid: Uuid, step_uuid: Uuid) -> Result<StepView, Error> {
+        self.list_steps(task_uuid)
+            .await?
+            .into_iter()
+            .find(|s| s.step_uuid == step_uuid)
+            .ok_or_else(|| Error::NotFound(format!("step {step_uuid} of task {task_uuid}")))
+    }
+
+    /// Every recorded transition of one step, oldest first.
+    pub async fn step_audit(
+        &self,
+        task_uuid: Uuid,
+        step_uuid: Uuid,
+    ) -> Result<Vec<TransitionRecord>, Error> {
+        self.get_step(task_uuid, step_uuid).await?;
+        Ok(self
+            .inner
+            .store
+            .audit_trail(task_uuid, Some(step_uuid))
+            .await?)
+    }
+
+    /// Every recorded transition of the task and its steps, oldest first.
+    pub async fn task_audit(&self, task_uuid: Uuid) -> Result<Vec<TransitionRecord>, Error> {
+        self.get_task(task_uuid).await?;
+        Ok(self.inner.store.audit_trail(task_uuid, None).await?)
+    }
+
+    /// Applies an operator action; `actor` is the authenticated subject. A blocked task
+    /// resumes once its failed steps are resolved or completed.
+    pub async fn step_action(
+        &self,
+        task_uuid: Uuid,
+        step_uuid: Uuid,
+        action: ManualAction,
+        actor: &str,
+    ) -> Result<StepView, Error> {
+        let reason = match &action {
+            ManualAction::ResolveManually { reason }
+            | ManualAction::CompleteManually { reason, .. }
+            | ManualAction::ResetForRetry { reason } => reason,
+        };
+        if reason.trim().is_empty() {
+            return Err(Error::Unprocessable(vec![
+                "reason must not be empty".into(),
+            ]));
+        }
+        let step = self
+            .inner
+            .store
+            .manual_step_action(task_uuid, step_uuid, &action, actor, Utc::now())
+            .await?;
+        Ok(step.into())
+    }
+}
