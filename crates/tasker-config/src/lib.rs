@@ -22,4 +22,4 @@ pub use model::{
 };
 pub use redact::{REDACTED, RedactedView, redacted_view};
 pub use secret::{DatabaseUrl, Secret};
-pub use validate::{ALLOWED_ALGORITHMS, parse_key_hash};
+pub use validate::{ALLOWED_ALGORITHMS, check_jwks_url, parse_key_hash};

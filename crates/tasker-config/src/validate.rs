@@ -166,7 +166,8 @@ fn looks_like_public_key_pem(text: &str) -> bool {
     text.contains("-----BEGIN PUBLIC KEY-----") || text.contains("-----BEGIN RSA PUBLIC KEY-----")
 }
 
-fn check_jwks_url(url: &str) -> Result<(), String> {
+/// Checks a JWKS URL: https, or http to a loopback host.
+pub fn check_jwks_url(url: &str) -> Result<(), String> {
     if url.trim().is_empty() {
         return Err("jwt_verification_method = \"jwks\" needs jwks_url".into());
     }

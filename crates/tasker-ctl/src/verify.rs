@@ -1,22 +1,19 @@
-//! `auth validate-token`: verifies a token the way the servers do (RS256, `exp` and `sub`
-//! required, issuer and audience checked, `nbf` honoured with the configured leeway) and
-//! prints its claims.
+//! `auth validate-token`: verifies a token with exactly the servers' verifier (algorithm
+//! allow-list, `typ`, `exp`/`nbf`/`iat` with leeway, issuer, audience, `sub`), against a
+//! static public key or a JWKS URL, and prints its claims.
 
 use std::io::{IsTerminal as _, Read as _, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::Args;
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 use serde_json::{Map, Value};
+use tasker_auth::{JwksSource, JwtVerifier, KeyStore, MAX_TOKEN_BYTES, VerificationKey};
 use tasker_config::AuthConfig;
 use tasker_proto::PermissionSet;
 
 use crate::{Context, auth_defaults};
-
-/// Tokens above this size are refused before parsing, as the servers do.
-const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// Arguments of `auth validate-token`. `Debug` leaves the token out.
 #[derive(Args)]
@@ -26,8 +23,11 @@ pub(crate) struct ValidateTokenArgs {
     token: Option<String>,
     /// PEM public key (SPKI or PKCS#1) [default: the configured jwt_public_key_path or
     /// jwt_public_key]
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "jwks_url")]
     public_key: Option<PathBuf>,
+    /// Verify against this JWKS endpoint instead of a public key (https, or http on loopback)
+    #[arg(long, value_name = "URL")]
+    jwks_url: Option<String>,
     /// Required issuer [default: jwt_issuer, else tasker-core]
     #[arg(long)]
     issuer: Option<String>,
@@ -41,6 +41,7 @@ impl std::fmt::Debug for ValidateTokenArgs {
         f.debug_struct("ValidateTokenArgs")
             .field("token", &self.token.as_ref().map(|_| "***"))
             .field("public_key", &self.public_key)
+            .field("jwks_url", &self.jwks_url)
             .field("issuer", &self.issuer)
             .field("audience", &self.audience)
             .finish()
@@ -53,34 +54,29 @@ pub(crate) fn validate(
     context: &Context,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let auth = auth_defaults::load(context);
+    let mut auth = auth_defaults::load(context);
     let token = read_token(args)?;
-    let (key, key_source) = decoding_key(args, &auth)?;
-    let issuer = args
-        .issuer
-        .clone()
-        .unwrap_or_else(|| auth.jwt_issuer.clone());
-    let audience = args
-        .audience
-        .clone()
-        .unwrap_or_else(|| auth.jwt_audience.clone());
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_issuer(&[&issuer]);
-    validation.set_audience(&[&audience]);
-    validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-    validation.validate_nbf = true;
-    validation.leeway = auth.jwt_leeway_seconds;
-    let data = decode::<Map<String, Value>>(&token, &key, &validation).map_err(|err| {
-        anyhow!(
-            "invalid token: {}",
-            reason(&err, &issuer, &audience, &key_source)
-        )
-    })?;
+    if let Some(issuer) = &args.issuer {
+        auth.jwt_issuer = issuer.clone();
+    }
+    if let Some(audience) = &args.audience {
+        auth.jwt_audience = audience.clone();
+    }
+    let keys = match &args.jwks_url {
+        Some(url) => jwks_keys(&mut auth, url)?,
+        None => Arc::new(KeyStore::with_keys(vec![static_key(args, &auth)?])),
+    };
+    let verifier = JwtVerifier::new(&auth, keys).map_err(|e| anyhow!("{e}"))?;
+    let header = jsonwebtoken::decode_header(&token).ok();
+    verifier
+        .inspect(&token, chrono::Utc::now().timestamp())
+        .map_err(|err| anyhow!("invalid token: {err}"))?;
+    let claims = claims_of(&token)?;
     print_claims(
         out,
-        &data.claims,
+        &claims,
         &auth.permissions_claim,
-        data.header.kid.as_deref(),
+        header.as_ref().and_then(|h| h.kid.as_deref()),
     )?;
     Ok(())
 }
@@ -109,8 +105,8 @@ fn read_token(args: &ValidateTokenArgs) -> Result<String> {
     Ok(token)
 }
 
-/// The verification key: `--public-key`, else the configured path, else the inline PEM.
-fn decoding_key(args: &ValidateTokenArgs, auth: &AuthConfig) -> Result<(DecodingKey, String)> {
+/// The static key: `--public-key`, else the configured path, else the inline PEM.
+fn static_key(args: &ValidateTokenArgs, auth: &AuthConfig) -> Result<VerificationKey> {
     let configured_path =
         (!auth.jwt_public_key_path.is_empty()).then(|| PathBuf::from(&auth.jwt_public_key_path));
     let (pem, source) = match args.public_key.clone().or(configured_path) {
@@ -124,36 +120,54 @@ fn decoding_key(args: &ValidateTokenArgs, auth: &AuthConfig) -> Result<(Decoding
             "web.auth.jwt_public_key".to_owned(),
         ),
         None => {
-            bail!("no public key: pass --public-key PATH or configure web.auth.jwt_public_key_path")
+            bail!(
+                "no public key: pass --public-key PATH or --jwks-url URL, or configure web.auth.jwt_public_key_path"
+            )
         }
     };
     if pem.contains("PRIVATE KEY-----") {
         bail!("{source} is a private key; pass the public key");
     }
-    let key = DecodingKey::from_rsa_pem(pem.as_bytes())
-        .map_err(|err| anyhow!("{source} is not an RSA public key in PEM form: {err}"))?;
-    Ok((key, source))
+    VerificationKey::rsa_pem(&pem, None).map_err(|why| anyhow!("{source}: {why}"))
 }
 
-fn reason(err: &jsonwebtoken::errors::Error, issuer: &str, audience: &str, key: &str) -> String {
-    match err.kind() {
-        ErrorKind::ExpiredSignature => "token has expired".to_owned(),
-        ErrorKind::ImmatureSignature => "token is not valid yet (nbf)".to_owned(),
-        ErrorKind::InvalidIssuer => format!("issuer is not `{issuer}`"),
-        ErrorKind::InvalidAudience => format!("audience does not include `{audience}`"),
-        ErrorKind::InvalidSignature => format!("signature does not verify with {key}"),
-        ErrorKind::InvalidAlgorithm => "algorithm is not RS256".to_owned(),
-        ErrorKind::MissingRequiredClaim(claim) => format!("missing required claim `{claim}`"),
-        ErrorKind::InvalidClaimFormat(claim) => format!("claim `{claim}` has the wrong type"),
-        ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => {
-            format!("{key} is not a usable RSA public key")
-        }
-        ErrorKind::InvalidToken
-        | ErrorKind::Base64(_)
-        | ErrorKind::Json(_)
-        | ErrorKind::Utf8(_) => "malformed token".to_owned(),
-        _ => err.to_string(),
+/// Fetches the key set once from `url`.
+fn jwks_keys(auth: &mut AuthConfig, url: &str) -> Result<Arc<KeyStore>> {
+    tasker_config::check_jwks_url(url).map_err(|why| anyhow!("--jwks-url: {why}"))?;
+    auth.jwks_url = url.to_owned();
+    if auth.jwt_allowed_algorithms == ["RS256"] {
+        // Identity providers sign with any asymmetric algorithm; accept what the JWK says.
+        auth.jwt_allowed_algorithms = tasker_config::ALLOWED_ALGORITHMS
+            .iter()
+            .map(|a| (*a).to_owned())
+            .collect();
     }
+    let store = Arc::new(KeyStore::unloaded());
+    let source = JwksSource::new(auth, store.clone()).map_err(|e| anyhow!("{e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let count = runtime
+        .block_on(source.refresh())
+        .map_err(|e| anyhow!("cannot load keys from {url}: {e}"))?;
+    if count == 0 {
+        bail!("{url} has no usable signing key");
+    }
+    Ok(store)
+}
+
+/// The verified token's claims (already checked; decoded again only for display).
+fn claims_of(token: &str) -> Result<Map<String, Value>> {
+    use base64::Engine as _;
+    let payload = token
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| anyhow!("invalid token: malformed"))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| anyhow!("invalid token: malformed"))?;
+    serde_json::from_slice(&bytes).map_err(|_| anyhow!("invalid token: malformed"))
 }
 
 fn print_claims(

@@ -3,6 +3,7 @@
 
 mod api_keys;
 mod config;
+mod jwks;
 mod keys;
 mod permissions;
 mod support;
