@@ -3,6 +3,7 @@
 
 mod auth_matrix;
 mod config_endpoint;
+mod seed_pattern;
 mod startup;
 
 use reqwest::{Client, Response, StatusCode};
