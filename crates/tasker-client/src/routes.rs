@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::Value;
 use tasker_proto::api::{
-    BottleneckView, CreateTaskRequest, DlqEntryView, DlqListQuery, DlqStatView, DlqUpdateRequest,
+    BottlenecksView, CreateTaskRequest, DlqEntryView, DlqListQuery, DlqStatView, DlqUpdateRequest,
     HandlerNamespace, PerformanceView, StalenessView, StepActionRequest, StepView, TaskContextView,
     TaskList, TaskListQuery, TaskView, TemplateSummary, TemplateView, TransitionView,
     ValidationReport,
@@ -175,7 +175,7 @@ impl TaskerClient {
     }
 
     /// `GET /v1/analytics/bottlenecks`
-    pub async fn bottlenecks(&self) -> Result<Vec<BottleneckView>, ClientError> {
+    pub async fn bottlenecks(&self) -> Result<BottlenecksView, ClientError> {
         self.get(O, "/v1/analytics/bottlenecks").await
     }
 

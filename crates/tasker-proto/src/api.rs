@@ -7,9 +7,9 @@ mod tasks;
 mod templates;
 
 pub use dlq::{DlqEntryView, DlqListQuery, DlqStatView, DlqUpdateRequest, StalenessView};
-pub use system::{BottleneckView, HandlerNamespace, PerformanceView};
+pub use system::{BottlenecksView, HandlerNamespace, PerformanceView, StepBottleneck};
 pub use tasks::{
     CreateTaskRequest, Pagination, StepActionRequest, StepCountsView, StepView, TaskContextView,
     TaskList, TaskListQuery, TaskView, TransitionView,
 };
-pub use templates::{TemplateStepView, TemplateSummary, TemplateView, ValidationReport};
+pub use templates::{TemplateHandlerView, TemplateStepView, TemplateSummary, TemplateView, ValidationReport};

@@ -35,15 +35,17 @@ pub struct DlqEntryView {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
-/// `PATCH /v1/dlq/entry/{dlq_entry_uuid}`
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// `PATCH /v1/dlq/entry/{dlq_entry_uuid}` (at least one field).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DlqUpdateRequest {
-    /// New resolution status.
-    pub resolution_status: String,
-    /// Notes to record.
-    #[serde(default)]
-    pub notes: Option<String>,
+    /// New resolution status: `pending`, `manually_resolved`, `permanently_failed` or
+    /// `cancelled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution_status: Option<String>,
+    /// Replaces the notes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution_notes: Option<String>,
 }
 
 /// Filters of `GET /v1/dlq`.
@@ -57,17 +59,19 @@ pub struct DlqListQuery {
     pub dlq_reason: Option<String>,
     /// Most entries to return (default 50, ≤ 100).
     pub limit: Option<u64>,
+    /// Entries to skip.
+    pub offset: Option<u64>,
 }
 
-/// Entry count for one reason and resolution status.
+/// Entry counts for one reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct DlqStatView {
     /// Reason.
     pub dlq_reason: String,
-    /// Resolution status.
-    pub resolution_status: String,
-    /// Entries.
-    pub count: u64,
+    /// Entries with this reason.
+    pub total: u64,
+    /// Entries per resolution status.
+    pub by_status: std::collections::BTreeMap<String, u64>,
 }
 
 /// A task waiting in one state for long (staleness monitoring).
@@ -81,6 +85,8 @@ pub struct StalenessView {
     pub name: String,
     /// Current state.
     pub status: String,
+    /// When it entered that state.
+    pub status_changed_at: DateTime<Utc>,
     /// Minutes in that state.
     pub minutes_in_state: i64,
     /// The configured threshold for that state.

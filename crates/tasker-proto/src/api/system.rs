@@ -1,5 +1,7 @@
 //! Handler listings and analytics.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -17,29 +19,35 @@ pub struct HandlerNamespace {
 /// `GET /v1/analytics/performance`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PerformanceView {
-    /// Window start (hours back from now).
-    pub window_hours: u64,
+    /// Window length in hours.
+    pub window_hours: u32,
     /// Tasks created in the window.
     pub tasks_created: u64,
-    /// Of those, complete.
+    /// Of those, per state.
+    pub tasks_by_status: BTreeMap<String, u64>,
+    /// Tasks completed in the window.
     pub tasks_completed: u64,
-    /// Of those, failed (blocked or error).
-    pub tasks_failed: u64,
-    /// completed / created.
+    /// Completed ÷ created, 0–1.
     pub completion_rate: f64,
-    /// failed / created.
+    /// (blocked + error) ÷ created, 0–1.
     pub error_rate: f64,
-    /// Mean create→complete time of completed tasks.
-    pub average_task_duration_ms: Option<f64>,
-    /// Mean step attempt time.
-    pub average_step_duration_ms: Option<f64>,
+    /// Mean create→complete time.
+    pub avg_task_duration_ms: Option<f64>,
+    /// Step attempts finished.
+    pub step_attempts: u64,
+    /// Failed attempts.
+    pub step_failures: u64,
+    /// Failures ÷ attempts, 0–1.
+    pub step_error_rate: f64,
+    /// Mean attempt time.
+    pub avg_step_duration_ms: Option<f64>,
     /// Completed tasks per hour over the window.
-    pub throughput_per_hour: f64,
+    pub throughput_tasks_per_hour: f64,
 }
 
-/// One slow or failing template step.
+/// One template step's execution figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct BottleneckView {
+pub struct StepBottleneck {
     /// Namespace.
     pub namespace: String,
     /// Template name.
@@ -50,10 +58,19 @@ pub struct BottleneckView {
     pub executions: u64,
     /// Failed attempts.
     pub failures: u64,
-    /// failures / executions.
-    pub error_rate: f64,
     /// Mean attempt time.
-    pub average_duration_ms: f64,
+    pub avg_duration_ms: f64,
     /// Longest attempt time.
-    pub max_duration_ms: f64,
+    pub max_duration_ms: i64,
+    /// Failures ÷ executions, 0–1.
+    pub error_rate: f64,
+}
+
+/// `GET /v1/analytics/bottlenecks`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BottlenecksView {
+    /// Slowest steps by mean duration.
+    pub slowest_steps: Vec<StepBottleneck>,
+    /// Steps with failures, highest error rate first.
+    pub error_prone_steps: Vec<StepBottleneck>,
 }

@@ -34,9 +34,9 @@ pub struct CreateTaskRequest {
     /// Free-form labels.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
-    /// Higher runs first in the DLQ investigation queue.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority: Option<i32>,
+    /// Higher is investigated first in the DLQ.
+    #[serde(default)]
+    pub priority: i32,
     /// Correlation id for tracing across systems.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
@@ -54,8 +54,22 @@ fn empty_object() -> Value {
 pub struct StepCountsView {
     /// All steps.
     pub total: u64,
-    /// Steps per state (`pending`, `complete`, ...); absent states count 0.
-    pub by_status: BTreeMap<String, u64>,
+    /// `pending`
+    pub pending: u64,
+    /// `enqueued`
+    pub enqueued: u64,
+    /// `in_progress`
+    pub in_progress: u64,
+    /// `waiting_for_retry`
+    pub waiting_for_retry: u64,
+    /// `complete`
+    pub complete: u64,
+    /// `error`
+    pub error: u64,
+    /// `cancelled`
+    pub cancelled: u64,
+    /// `resolved_manually`
+    pub resolved_manually: u64,
 }
 
 /// A task.
@@ -163,6 +177,8 @@ pub struct StepView {
     pub retryable: bool,
     /// Parent steps.
     pub depends_on: Vec<String>,
+    /// Per-attempt time limit.
+    pub timeout_seconds: u64,
     /// The result, once complete.
     pub results: Option<Value>,
     /// The last failure.

@@ -15,8 +15,20 @@ pub struct TemplateSummary {
     pub version: String,
     /// Description.
     pub description: Option<String>,
-    /// Number of steps.
-    pub step_count: usize,
+    /// Step names in template order.
+    pub steps: Vec<String>,
+    /// Whether task contexts are validated against an input schema.
+    pub has_input_schema: bool,
+}
+
+/// The handler of a template step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct TemplateHandlerView {
+    /// Registered handler name (`builtin.echo`, ...).
+    pub callable: String,
+    /// Handler settings.
+    #[serde(default)]
+    pub initialization: Value,
 }
 
 /// One step of a template.
@@ -24,13 +36,20 @@ pub struct TemplateSummary {
 pub struct TemplateStepView {
     /// Step name.
     pub name: String,
-    /// Handler callable.
-    pub handler: String,
+    /// Handler.
+    pub handler: TemplateHandlerView,
     /// Parents.
+    #[serde(default)]
     pub depends_on: Vec<String>,
+    /// Retry policy (`retryable`, `max_attempts`, `backoff_base_ms`, `max_backoff_ms`).
+    #[serde(default)]
+    pub retry: Value,
+    /// Per-attempt time limit.
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
 }
 
-/// A registered template in full.
+/// A registered template in full (the YAML document as JSON).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TemplateView {
     /// Namespace.
@@ -40,13 +59,13 @@ pub struct TemplateView {
     /// Semver version.
     pub version: String,
     /// Description.
+    #[serde(default)]
     pub description: Option<String>,
     /// JSON Schema of the task context.
+    #[serde(default)]
     pub input_schema: Option<Value>,
     /// Steps.
     pub steps: Vec<TemplateStepView>,
-    /// The template document as registered.
-    pub definition: Value,
 }
 
 /// Outcome of validating a template.
