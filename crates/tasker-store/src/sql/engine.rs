@@ -176,20 +176,6 @@ pub(crate) async fn advance(
             _ => "steps in process",
         };
         set_task_state(tx, task_uuid, state, derived, actor, Some(reason), now).await?;
-        if derived == TaskState::Complete && state == TaskState::BlockedByFailures {
-            tx.exec(
-                "UPDATE dlq_entries SET resolution_status = $1, resolver = $2, resolved_at = $3, \
-                 updated_at = $3 WHERE task_uuid = $4 AND resolution_status = $5",
-                args![
-                    ResolutionStatus::ManuallyResolved.as_str(),
-                    actor,
-                    now,
-                    task_uuid,
-                    ResolutionStatus::Pending.as_str()
-                ],
-            )
-            .await?;
-        }
     }
     Ok(Advance {
         enqueued: ready.len(),

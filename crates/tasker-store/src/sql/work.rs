@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tasker_core::store::{
-    ClaimRequest, ClaimedStep, DlqReason, Lease, ManualAction, RecordOutcome, StepOutcome,
-    StepRecord, StepReport,
+    ClaimRequest, ClaimedStep, DlqReason, Lease, ManualAction, RecordOutcome, ResolutionStatus,
+    StepOutcome, StepRecord, StepReport,
 };
 use tasker_core::{StepState, StoreError, backoff_delay_ms};
 use uuid::Uuid;
@@ -529,6 +529,19 @@ impl SqlStore {
                 }
             },
         }
+        // The operator has dealt with this step's failure: close its open DLQ entries.
+        tx.exec(
+            "UPDATE dlq_entries SET resolution_status = $1, resolver = $2, resolved_at = $3, \
+             updated_at = $3 WHERE step_uuid = $4 AND resolution_status = $5",
+            args![
+                ResolutionStatus::ManuallyResolved.as_str(),
+                actor,
+                now,
+                step_uuid,
+                ResolutionStatus::Pending.as_str()
+            ],
+        )
+        .await?;
         let adv = advance(&mut tx, task_uuid, actor, now).await?;
         if adv.enqueued > 0 {
             announce(&mut tx).await?;

@@ -1,0 +1,163 @@
+//! A fresh store per backend, an orchestrator over it with the example templates plus the
+//! test templates, and helpers to start workers and wait for task states.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tasker_config::{DatabaseUrl, EngineConfig, OrchestrationConfig, WorkerSection};
+use tasker_core::{Store, TaskState};
+use tasker_orchestration::Orchestrator;
+use tasker_orchestration::wire::{CreateTaskRequest, TaskView};
+use tasker_worker::{HandlerRegistry, WorkerRuntime};
+use uuid::Uuid;
+
+const TEST_TEMPLATES: &[(&str, &str)] = &[
+    (
+        "blocked.yaml",
+        "name: blocked\nnamespace: tests\nversion: 1.0.0\nsteps:\n\
+         - {name: first, handler: {callable: builtin.echo}}\n\
+         - {name: breaks, handler: {callable: builtin.fail, initialization: {retryable: false}}, depends_on: [first]}\n\
+         - {name: last, handler: {callable: builtin.echo}, depends_on: [breaks]}\n",
+    ),
+    (
+        "slow.yaml",
+        "name: slow\nnamespace: tests\nversion: 1.0.0\nsteps:\n\
+         - {name: nap, handler: {callable: builtin.sleep, initialization: {ms: 400}}}\n\
+         - {name: after, handler: {callable: builtin.echo}, depends_on: [nap]}\n",
+    ),
+    (
+        "custom.yaml",
+        "name: custom\nnamespace: tests\nversion: 1.0.0\nsteps:\n\
+         - {name: work, handler: {callable: test.custom}, retry: {max_attempts: 5}}\n",
+    ),
+    (
+        "versions_v1.yaml",
+        "name: versioned\nnamespace: tests\nversion: 1.2.0\nsteps:\n\
+         - {name: one, handler: {callable: builtin.echo}}\n",
+    ),
+    (
+        "versions_v2.yml",
+        "name: versioned\nnamespace: tests\nversion: 1.10.0\nsteps:\n\
+         - {name: one, handler: {callable: builtin.echo}}\n\
+         - {name: two, handler: {callable: builtin.echo}, depends_on: [one]}\n",
+    ),
+];
+
+pub(crate) struct Env {
+    pub(crate) orch: Orchestrator,
+    pub(crate) store: Arc<dyn Store>,
+}
+
+fn examples_dir() -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../config/tasks")
+        .display()
+        .to_string()
+}
+
+pub(crate) fn config(extra: &std::path::Path) -> OrchestrationConfig {
+    let mut cfg = OrchestrationConfig::default();
+    cfg.templates.search_paths = vec![examples_dir(), extra.display().to_string()];
+    cfg.orchestration.poll_interval_ms = 50;
+    cfg.backoff.base_ms = 20;
+    cfg.backoff.max_ms = 100;
+    cfg.dlq.staleness.enabled = false;
+    cfg
+}
+
+/// Runs `test` on SQLite, then on PostgreSQL when configured.
+pub(crate) async fn on_each_backend<F, Fut>(test: F)
+where
+    F: Fn(Env) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    for (file, text) in TEST_TEMPLATES {
+        std::fs::write(templates.join(file), text).unwrap();
+    }
+    let cfg = config(&templates);
+    let sqlite = DatabaseUrl::new(format!("sqlite://{}/t.db", dir.path().display()));
+    run_on(&sqlite, &cfg, &test).await;
+    match std::env::var("TASKER_TEST_DATABASE_URL") {
+        Ok(base) if !base.is_empty() => run_on(&fresh_pg_schema(&base).await, &cfg, &test).await,
+        _ => eprintln!(
+            "!!! TASKER_TEST_DATABASE_URL is not set: PostgreSQL orchestration tests are SKIPPED !!!"
+        ),
+    }
+}
+
+async fn run_on<F, Fut>(url: &DatabaseUrl, cfg: &OrchestrationConfig, test: &F)
+where
+    F: Fn(Env) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let store: Arc<dyn Store> = Arc::new(tasker_store::connect(url, Some(8)).await.unwrap());
+    let orch = Orchestrator::with_store(store.clone(), cfg).await.unwrap();
+    test(Env {
+        orch: orch.clone(),
+        store,
+    })
+    .await;
+    orch.shutdown().await;
+}
+
+async fn fresh_pg_schema(base: &str) -> DatabaseUrl {
+    let schema = format!("t_{}", Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(base).await.unwrap();
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    DatabaseUrl::new(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+pub(crate) fn worker_cfg(id: &str, concurrency: usize, lease_seconds: u64) -> WorkerSection {
+    WorkerSection {
+        id: Some(id.to_owned()),
+        namespaces: Vec::new(),
+        concurrency,
+        lease_seconds,
+        poll_interval_ms: 50,
+        shutdown_timeout_seconds: 5,
+    }
+}
+
+pub(crate) fn worker(env: &Env, id: &str, registry: HandlerRegistry) -> WorkerRuntime {
+    WorkerRuntime::start(
+        env.store.clone(),
+        &worker_cfg(id, 4, 30),
+        &EngineConfig::default(),
+        registry,
+    )
+}
+
+pub(crate) fn request(namespace: &str, name: &str, context: Value) -> CreateTaskRequest {
+    serde_json::from_value(json!({"namespace": namespace, "name": name, "context": context}))
+        .unwrap()
+}
+
+/// Polls until the task reaches `state` (panics after 15 s with the task's audit trail).
+pub(crate) async fn wait_for(env: &Env, task: Uuid, state: TaskState) -> TaskView {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let view = env.orch.get_task(task).await.unwrap();
+        if view.status == state {
+            return view;
+        }
+        if tokio::time::Instant::now() > deadline {
+            let audit = env.orch.task_audit(task).await.unwrap();
+            panic!(
+                "task stuck in {} waiting for {state}: {audit:#?}",
+                view.status
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
