@@ -33,6 +33,8 @@ pub struct CommonState {
     pub readiness: Readiness,
     /// Extra fields of `/health` (role, worker id, ...).
     pub health: Arc<dyn Fn() -> Value + Send + Sync>,
+    /// The OpenAPI document served at `/api-docs/openapi.json`.
+    pub openapi: Arc<Value>,
 }
 
 impl FromRef<CommonState> for Arc<Authenticator> {
@@ -50,7 +52,8 @@ pub fn common_routes<P: RequiredPermission>(
         .route("/health", get(health))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(metrics))
+        .route("/api-docs/openapi.json", get(openapi));
     if config_endpoint_enabled {
         router = router.route("/config", get(config::<P>));
     }
@@ -106,6 +109,10 @@ fn with_jwks(mut checks: Value, state: &CommonState) -> Value {
         map.insert("jwks".into(), json!({"loaded": loaded, "keys": keys}));
     }
     checks
+}
+
+async fn openapi(State(state): State<CommonState>) -> Json<Value> {
+    Json(state.openapi.as_ref().clone())
 }
 
 async fn metrics(State(state): State<CommonState>) -> Response {

@@ -8,6 +8,7 @@ mod common_routes;
 mod error;
 mod extract;
 mod layers;
+mod openapi;
 mod serve;
 mod telemetry;
 
@@ -16,5 +17,6 @@ pub use common_routes::{CommonState, Readiness, common_routes};
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use layers::apply_layers;
+pub use openapi::finish_openapi;
 pub use serve::{serve, shutdown_signal};
 pub use telemetry::{init_logging, metrics_handle};

@@ -11,9 +11,10 @@ use serde_json::json;
 use tasker_auth::perm;
 use tasker_config::OrchestrationConfig;
 use tasker_http::{
-    CommonState, ConfigFlags, apply_layers, boot, common_routes, metrics_handle, serve,
-    shutdown_signal,
+    CommonState, ConfigFlags, apply_layers, boot, common_routes, finish_openapi, metrics_handle,
+    serve, shutdown_signal,
 };
+use tasker_orchestration::Orchestrator;
 
 /// Tasker orchestration server.
 #[derive(Debug, Parser)]
@@ -54,16 +55,46 @@ fn main() -> ExitCode {
 async fn run(booted: tasker_http::Booted<OrchestrationConfig>) -> Result<(), String> {
     let config = &booted.loaded.config;
     booted.auth.start_background();
+    let orchestrator = Orchestrator::start(config)
+        .await
+        .map_err(|e| format!("cannot start the orchestrator: {e}"))?;
+    tracing::info!(
+        database = %config.database.url.redacted(),
+        "orchestrator started"
+    );
+    let state = routes::AppState {
+        orchestrator: orchestrator.clone(),
+        auth: booted.auth.clone(),
+    };
+    let (api, doc) = routes::router(state);
+    let doc = serde_json::to_value(&doc).map_err(|e| e.to_string())?;
+    let openapi = finish_openapi(
+        doc,
+        routes::ROUTES,
+        booted.auth.api_key_header().as_str(),
+        config.web.config_endpoint_enabled,
+    );
+    let probe = orchestrator.clone();
     let common = CommonState {
         auth: booted.auth.clone(),
         metrics: metrics_handle(),
         config_view: Arc::new(booted.config_view.clone()),
-        readiness: Arc::new(|| Box::pin(async { Ok(json!({})) })),
+        readiness: Arc::new(move || {
+            let probe = probe.clone();
+            Box::pin(async move {
+                match probe.ping().await {
+                    Ok(()) => Ok(json!({"store": "ok"})),
+                    Err(_) => Err(json!({"store": "unreachable"})),
+                }
+            })
+        }),
         health: Arc::new(|| json!({"role": "orchestration"})),
+        openapi: Arc::new(openapi),
     };
-    let router = routes::router(booted.auth.clone()).merge(
-        common_routes::<perm::SystemConfigRead>(common, config.web.config_endpoint_enabled),
-    );
+    let router = api.merge(common_routes::<perm::SystemConfigRead>(
+        common,
+        config.web.config_endpoint_enabled,
+    ));
     let router = apply_layers(
         router,
         booted.auth.api_key_header().clone(),
@@ -77,7 +108,7 @@ async fn run(booted: tasker_http::Booted<OrchestrationConfig>) -> Result<(), Str
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, "orchestration API listening");
     println!("tasker-server listening on http://{local}");
-    serve(listener, router, shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())
+    let served = serve(listener, router, shutdown_signal()).await;
+    orchestrator.shutdown().await;
+    served.map_err(|e| e.to_string())
 }

@@ -9,8 +9,8 @@ use serde_json::json;
 use tasker_auth::perm;
 use tasker_config::WorkerConfig;
 use tasker_http::{
-    CommonState, ConfigFlags, apply_layers, boot, common_routes, metrics_handle, serve,
-    shutdown_signal,
+    CommonState, ConfigFlags, apply_layers, boot, common_routes, finish_openapi, metrics_handle,
+    serve, shutdown_signal,
 };
 
 /// Tasker worker.
@@ -66,6 +66,12 @@ async fn run(booted: tasker_http::Booted<WorkerConfig>) -> Result<(), String> {
         health: Arc::new(
             move || json!({"role": "worker", "worker_id": worker_id, "namespaces": namespaces}),
         ),
+        openapi: Arc::new(finish_openapi(
+            json!({"openapi": "3.1.0", "info": {"title": "Tasker worker API", "version": env!("CARGO_PKG_VERSION")}, "paths": {}}),
+            &[("GET", "/config", tasker_proto::Permission::WorkerConfigRead)],
+            booted.auth.api_key_header().as_str(),
+            config.web.config_endpoint_enabled,
+        )),
     };
     let router =
         common_routes::<perm::WorkerConfigRead>(common, config.web.config_endpoint_enabled);

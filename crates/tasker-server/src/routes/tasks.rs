@@ -1,0 +1,157 @@
+//! Tasks and their workflow steps.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use tasker_auth::{Authorized, perm};
+use tasker_http::{ApiError, ApiJson, ApiPath, ApiQuery};
+use tasker_orchestration::wire::{
+    AuditEntry, CreateTaskRequest, ListTasksQuery, StepAction, StepView, TaskContextView, TaskList,
+    TaskView,
+};
+use tasker_proto::ErrorBody;
+use tasker_proto::api as doc;
+use uuid::Uuid;
+
+use super::{AppState, fail};
+
+type Reply<T> = Result<ApiJson<T>, ApiError>;
+
+/// Create a task from a template.
+#[utoipa::path(post, path = "/v1/tasks", tag = "tasks", request_body = doc::CreateTaskRequest,
+    responses((status = 201, body = doc::TaskView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn create(
+    auth: Authorized<perm::TasksCreate>,
+    State(s): State<AppState>,
+    ApiJson(request): ApiJson<CreateTaskRequest>,
+) -> Result<(StatusCode, ApiJson<TaskView>), ApiError> {
+    let task = s
+        .orchestrator
+        .create_task(request, auth.subject())
+        .await
+        .map_err(fail)?;
+    Ok((StatusCode::CREATED, ApiJson(task)))
+}
+
+/// List tasks, filtered and paginated.
+#[utoipa::path(get, path = "/v1/tasks", tag = "tasks", params(doc::TaskListQuery),
+    responses((status = 200, body = doc::TaskList), (status = 400, body = ErrorBody)))]
+pub(crate) async fn list(
+    _auth: Authorized<perm::TasksList>,
+    State(s): State<AppState>,
+    ApiQuery(query): ApiQuery<ListTasksQuery>,
+) -> Reply<TaskList> {
+    s.orchestrator
+        .list_tasks(query)
+        .await
+        .map(ApiJson)
+        .map_err(fail)
+}
+
+/// One task with its step counts.
+#[utoipa::path(get, path = "/v1/tasks/{task_uuid}", tag = "tasks", params(("task_uuid" = Uuid, Path)),
+    responses((status = 200, body = doc::TaskView), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get(
+    _auth: Authorized<perm::TasksRead>,
+    State(s): State<AppState>,
+    ApiPath(task): ApiPath<Uuid>,
+) -> Reply<TaskView> {
+    s.orchestrator
+        .get_task(task)
+        .await
+        .map(ApiJson)
+        .map_err(fail)
+}
+
+/// Cancel a task and its unfinished steps.
+#[utoipa::path(delete, path = "/v1/tasks/{task_uuid}", tag = "tasks", params(("task_uuid" = Uuid, Path)),
+    responses((status = 200, body = doc::TaskView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub(crate) async fn cancel(
+    auth: Authorized<perm::TasksCancel>,
+    State(s): State<AppState>,
+    ApiPath(task): ApiPath<Uuid>,
+) -> Reply<TaskView> {
+    s.orchestrator
+        .cancel_task(task, auth.subject())
+        .await
+        .map(ApiJson)
+        .map_err(fail)
+}
+
+/// The task's inputs and its steps' results.
+#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/context", tag = "tasks", params(("task_uuid" = Uuid, Path)),
+    responses((status = 200, body = doc::TaskContextView), (status = 404, body = ErrorBody)))]
+pub(crate) async fn context(
+    _auth: Authorized<perm::TasksContextRead>,
+    State(s): State<AppState>,
+    ApiPath(task): ApiPath<Uuid>,
+) -> Reply<TaskContextView> {
+    s.orchestrator
+        .task_context(task)
+        .await
+        .map(ApiJson)
+        .map_err(fail)
+}
+
+/// The task's steps in template order.
+#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/workflow_steps", tag = "steps", params(("task_uuid" = Uuid, Path)),
+    responses((status = 200, body = Vec<doc::StepView>), (status = 404, body = ErrorBody)))]
+pub(crate) async fn steps(
+    _auth: Authorized<perm::StepsRead>,
+    State(s): State<AppState>,
+    ApiPath(task): ApiPath<Uuid>,
+) -> Reply<Vec<StepView>> {
+    s.orchestrator
+        .list_steps(task)
+        .await
+        .map(ApiJson)
+        .map_err(fail)
+}
+
+/// One step.
+#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}", tag = "steps",
+    params(("task_uuid" = Uuid, Path), ("step_uuid" = Uuid, Path)),
+    responses((status = 200, body = doc::StepView), (status = 404, body = ErrorBody)))]
+pub(crate) async fn step(
+    _auth: Authorized<perm::StepsRead>,
+    State(s): State<AppState>,
+    ApiPath((task, step)): ApiPath<(Uuid, Uuid)>,
+) -> Reply<StepView> {
+    s.orchestrator
+        .get_step(task, step)
+        .await
+        .map(ApiJson)
+        .map_err(fail)
+}
+
+/// A step's recorded transitions, oldest first.
+#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/audit", tag = "steps",
+    params(("task_uuid" = Uuid, Path), ("step_uuid" = Uuid, Path)),
+    responses((status = 200, body = Vec<doc::TransitionView>), (status = 404, body = ErrorBody)))]
+pub(crate) async fn step_audit(
+    _auth: Authorized<perm::StepsRead>,
+    State(s): State<AppState>,
+    ApiPath((task, step)): ApiPath<(Uuid, Uuid)>,
+) -> Reply<Vec<AuditEntry>> {
+    s.orchestrator
+        .step_audit(task, step)
+        .await
+        .map(ApiJson)
+        .map_err(fail)
+}
+
+/// Resolve, complete or reset a step; the caller is recorded as the actor.
+#[utoipa::path(patch, path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}", tag = "steps",
+    params(("task_uuid" = Uuid, Path), ("step_uuid" = Uuid, Path)), request_body = doc::StepActionRequest,
+    responses((status = 200, body = doc::StepView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub(crate) async fn step_action(
+    auth: Authorized<perm::StepsResolve>,
+    State(s): State<AppState>,
+    ApiPath((task, step)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(action): ApiJson<StepAction>,
+) -> Reply<StepView> {
+    s.orchestrator
+        .step_action(task, step, action, auth.subject())
+        .await
+        .map(ApiJson)
+        .map_err(fail)
+}

@@ -1,0 +1,56 @@
+//! Registered templates and template validation.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use tasker_auth::{Authorized, perm};
+use tasker_http::{ApiError, ApiJson, ApiPath};
+use tasker_orchestration::wire::{TaskTemplate, TemplateSummary, TemplateValidation};
+use tasker_proto::ErrorBody;
+use tasker_proto::api as doc;
+
+use super::{AppState, fail};
+
+type Reply<T> = Result<ApiJson<T>, ApiError>;
+
+/// Every registered template.
+#[utoipa::path(get, path = "/v1/templates", tag = "templates", responses((status = 200, body = Vec<doc::TemplateSummary>)))]
+pub(crate) async fn list(
+    _auth: Authorized<perm::TemplatesRead>,
+    State(s): State<AppState>,
+) -> Reply<Vec<TemplateSummary>> {
+    s.orchestrator
+        .list_templates()
+        .await
+        .map(ApiJson)
+        .map_err(fail)
+}
+
+/// One template version in full.
+#[utoipa::path(get, path = "/v1/templates/{namespace}/{name}/{version}", tag = "templates",
+    params(("namespace" = String, Path), ("name" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = doc::TemplateView), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get(
+    _auth: Authorized<perm::TemplatesRead>,
+    State(s): State<AppState>,
+    ApiPath((namespace, name, version)): ApiPath<(String, String, String)>,
+) -> Reply<TaskTemplate> {
+    s.orchestrator
+        .get_template(&namespace, &name, &version)
+        .await
+        .map(ApiJson)
+        .map_err(fail)
+}
+
+/// Validate a template document (YAML or JSON) without registering it.
+#[utoipa::path(post, path = "/v1/templates/validate", tag = "templates",
+    request_body(content = String, content_type = "application/yaml", description = "A template as YAML or JSON"),
+    responses((status = 200, body = doc::ValidationReport), (status = 400, body = ErrorBody)))]
+pub(crate) async fn validate(
+    _auth: Authorized<perm::TemplatesValidate>,
+    State(s): State<AppState>,
+    body: Bytes,
+) -> Reply<TemplateValidation> {
+    let text = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::BadRequest("The template must be UTF-8 text".into()))?;
+    Ok(ApiJson(s.orchestrator.validate_template(text)))
+}
