@@ -71,7 +71,7 @@ async fn run(booted: tasker_http::Booted<OrchestrationConfig>) -> Result<(), Str
     let openapi = finish_openapi(
         doc,
         routes::ROUTES,
-        booted.auth.api_key_header().as_str(),
+        config.web.auth.api_key_header.as_str(),
         config.web.config_endpoint_enabled,
     );
     let probe = orchestrator.clone();

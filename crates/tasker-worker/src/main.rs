@@ -69,7 +69,7 @@ async fn run(booted: tasker_http::Booted<WorkerConfig>) -> Result<(), String> {
         openapi: Arc::new(finish_openapi(
             json!({"openapi": "3.1.0", "info": {"title": "Tasker worker API", "version": env!("CARGO_PKG_VERSION")}, "paths": {}}),
             &[("GET", "/config", tasker_proto::Permission::WorkerConfigRead)],
-            booted.auth.api_key_header().as_str(),
+            config.web.auth.api_key_header.as_str(),
             config.web.config_endpoint_enabled,
         )),
     };

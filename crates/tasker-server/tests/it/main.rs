@@ -3,6 +3,7 @@
 
 mod auth_matrix;
 mod config_endpoint;
+mod route_table;
 mod seed_pattern;
 mod startup;
 
