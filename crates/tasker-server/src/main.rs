@@ -15,6 +15,7 @@ use tasker_http::{
     serve, shutdown_signal,
 };
 use tasker_orchestration::Orchestrator;
+use tasker_worker::{HandlerRegistry, WorkerRuntime};
 
 /// Tasker orchestration server.
 #[derive(Debug, Parser)]
@@ -62,6 +63,14 @@ async fn run(booted: tasker_http::Booted<OrchestrationConfig>) -> Result<(), Str
         database = %config.database.url.redacted(),
         "orchestrator started"
     );
+    let worker = config.orchestration.embedded_worker.then(|| {
+        Arc::new(WorkerRuntime::start(
+            orchestrator.store(),
+            &config.worker,
+            &config.engine,
+            HandlerRegistry::with_builtins(),
+        ))
+    });
     let state = routes::AppState {
         orchestrator: orchestrator.clone(),
         auth: booted.auth.clone(),
@@ -88,7 +97,15 @@ async fn run(booted: tasker_http::Booted<OrchestrationConfig>) -> Result<(), Str
                 }
             })
         }),
-        health: Arc::new(|| json!({"role": "orchestration"})),
+        health: {
+            let worker = worker.clone();
+            Arc::new(move || {
+                json!({
+                    "role": "orchestration",
+                    "embedded_worker": worker.as_ref().map(|w| w.status()),
+                })
+            })
+        },
         openapi: Arc::new(openapi),
     };
     let router = api.merge(common_routes::<perm::SystemConfigRead>(
@@ -109,6 +126,9 @@ async fn run(booted: tasker_http::Booted<OrchestrationConfig>) -> Result<(), Str
     tracing::info!(address = %local, "orchestration API listening");
     println!("tasker-server listening on http://{local}");
     let served = serve(listener, router, shutdown_signal()).await;
+    if let Some(worker) = worker.and_then(|w| Arc::try_unwrap(w).ok()) {
+        worker.shutdown().await;
+    }
     orchestrator.shutdown().await;
     served.map_err(|e| e.to_string())
 }
