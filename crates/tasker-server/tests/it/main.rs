@@ -1,6 +1,7 @@
 //! Integration tests of the orchestration server binary: real process, real port, real keys.
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
+mod api;
 mod auth_matrix;
 mod config_endpoint;
 mod route_table;
