@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
 mod api;
+mod api_docs;
 mod auth_matrix;
 mod config_endpoint;
 mod route_table;

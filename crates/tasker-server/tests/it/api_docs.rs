@@ -1,0 +1,364 @@
+//! `docs/api.md` is generated from a live run of every route, and checked against one: each
+//! documented example must have the shape (keys and JSON types) of what the server answers
+//! today. Regenerate with `TASKER_WRITE_API_DOCS=1 cargo test -p tasker-server api_docs`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tasker_testkit::{ServerProcess, TestConfig, Token};
+
+use crate::*;
+
+struct Example {
+    method: &'static str,
+    path: String,
+    request: Option<Value>,
+    status: u16,
+    response: Value,
+}
+
+struct Recorder {
+    base: String,
+    token: String,
+    examples: Vec<Example>,
+}
+
+impl Recorder {
+    async fn call(&mut self, method: &'static str, path: &str, request: Option<Value>) -> Value {
+        self.call_as(method, path, request, Some(self.token.clone()))
+            .await
+    }
+
+    async fn call_as(
+        &mut self,
+        method: &'static str,
+        path: &str,
+        request: Option<Value>,
+        token: Option<String>,
+    ) -> Value {
+        let mut builder = reqwest::Client::new().request(
+            Method::from_bytes(method.as_bytes()).unwrap(),
+            format!("{}{path}", self.base),
+        );
+        if let Some(token) = token {
+            builder = builder.bearer_auth(token);
+        }
+        if let Some(body) = &request {
+            builder = builder.json(body);
+        }
+        let response = builder.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        self.examples.push(Example {
+            method,
+            path: path.to_owned(),
+            request,
+            status,
+            response: body.clone(),
+        });
+        body
+    }
+
+    async fn wait(&self, task: &str, status: &str) {
+        for _ in 0..400 {
+            let body: Value = reqwest::Client::new()
+                .get(format!("{}/v1/tasks/{task}", self.base))
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if body["status"] == status {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{task} never reached {status}");
+    }
+}
+
+const BROKEN: &str = "name: broken\nnamespace: ops\nversion: 1.0.0\nsteps:\n  - name: explode\n    handler: { callable: builtin.fail, initialization: { times: 100, retryable: false } }\n    retry: { retryable: false, max_attempts: 1 }\n";
+
+async fn record() -> Vec<Example> {
+    let config = TestConfig::new();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/tasks");
+    config.write("tasks/broken.yaml", BROKEN);
+    config.write(
+        "base/common.toml",
+        &format!(
+            "[database]\nurl = \"sqlite://{root}/tasker.db\"\n[templates]\nsearch_paths = [\"{}\", \"{root}/tasks\"]\n",
+            examples.display(),
+            root = config.root().display()
+        ),
+    );
+    config.write(
+        "base/orchestration.toml",
+        &auth_config("", "[worker]\npoll_interval_ms = 50\n"),
+    );
+    let server = ServerProcess::start(SERVER, &config, &[]);
+    let mut r = Recorder {
+        base: server.base_url.clone(),
+        token: Token::with_permissions(&["*"]).sign(),
+        examples: Vec::new(),
+    };
+
+    let task = r.call("POST", "/v1/tasks", Some(json!({"namespace": "examples", "name": "diamond_math", "context": {"value": 5}, "initiator": "docs", "reason": "example"}))).await;
+    let id = task["task_uuid"].as_str().unwrap().to_owned();
+    r.wait(&id, "complete").await;
+    r.call("GET", "/v1/tasks?namespace=examples&per_page=10", None)
+        .await;
+    r.call("GET", &format!("/v1/tasks/{id}"), None).await;
+    r.call("GET", &format!("/v1/tasks/{id}/context"), None)
+        .await;
+    let steps = r
+        .call("GET", &format!("/v1/tasks/{id}/workflow_steps"), None)
+        .await;
+    let step = steps[3]["step_uuid"].as_str().unwrap().to_owned();
+    r.call(
+        "GET",
+        &format!("/v1/tasks/{id}/workflow_steps/{step}"),
+        None,
+    )
+    .await;
+    r.call(
+        "GET",
+        &format!("/v1/tasks/{id}/workflow_steps/{step}/audit"),
+        None,
+    )
+    .await;
+
+    let broken = r
+        .call(
+            "POST",
+            "/v1/tasks",
+            Some(json!({"namespace": "ops", "name": "broken"})),
+        )
+        .await;
+    let bid = broken["task_uuid"].as_str().unwrap().to_owned();
+    r.wait(&bid, "blocked_by_failures").await;
+    r.call("GET", "/v1/dlq", None).await;
+    let entries = r.call("GET", &format!("/v1/dlq/task/{bid}"), None).await;
+    r.call("GET", "/v1/dlq/investigation-queue", None).await;
+    r.call("GET", "/v1/dlq/staleness", None).await;
+    r.call("GET", "/v1/dlq/stats", None).await;
+    let bsteps: Value = reqwest::Client::new()
+        .get(format!("{}/v1/tasks/{bid}/workflow_steps", r.base))
+        .bearer_auth(&r.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bstep = bsteps[0]["step_uuid"].as_str().unwrap().to_owned();
+    r.call(
+        "PATCH",
+        &format!("/v1/tasks/{bid}/workflow_steps/{bstep}"),
+        Some(json!({"action_type": "resolve_manually", "reason": "upstream fixed"})),
+    )
+    .await;
+    let entry = entries[0]["dlq_entry_uuid"].as_str().unwrap().to_owned();
+    r.call("PATCH", &format!("/v1/dlq/entry/{entry}"), Some(json!({"resolution_status": "manually_resolved", "resolution_notes": "resolved the step by hand"}))).await;
+
+    let cancel = r
+        .call(
+            "POST",
+            "/v1/tasks",
+            Some(json!({"namespace": "examples", "name": "flaky_retry"})),
+        )
+        .await;
+    r.examples.pop();
+    let cid = cancel["task_uuid"].as_str().unwrap().to_owned();
+    r.call("DELETE", &format!("/v1/tasks/{cid}"), None).await;
+
+    r.call("GET", "/v1/templates", None).await;
+    r.call("GET", "/v1/templates/examples/diamond_math/1.0.0", None)
+        .await;
+    r.call("GET", "/v1/handlers", None).await;
+    r.call("GET", "/v1/handlers/examples", None).await;
+    r.call("GET", "/v1/analytics/performance", None).await;
+    r.call("GET", "/v1/analytics/bottlenecks", None).await;
+    r.call("GET", "/config", None).await;
+    r.call_as("GET", "/v1/tasks", None, None).await;
+    let weak = Token::with_permissions(&["tasks:read"]).sign();
+    r.call_as(
+        "POST",
+        "/v1/tasks",
+        Some(json!({"namespace": "examples", "name": "diamond_math"})),
+        Some(weak),
+    )
+    .await;
+    r.call(
+        "POST",
+        "/v1/tasks",
+        Some(json!({"namespace": "examples", "name": "linear_math", "context": {"value": "five"}})),
+    )
+    .await;
+
+    // Template validation takes YAML, not JSON.
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/templates/validate", r.base))
+        .bearer_auth(&r.token)
+        .header("content-type", "application/yaml")
+        .body("name: loop\nnamespace: x\nversion: 1.0.0\nsteps:\n  - name: a\n    handler: { callable: builtin.echo }\n    depends_on: [b]\n  - name: b\n    handler: { callable: builtin.echo }\n    depends_on: [a]\n")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body = response.json().await.unwrap();
+    r.examples.push(Example {
+        method: "POST",
+        path: "/v1/templates/validate".into(),
+        request: Some(json!(
+            "(YAML) a template whose steps a and b depend on each other"
+        )),
+        status,
+        response: body,
+    });
+    r.examples
+}
+
+/// Replaces ids and instants with stable placeholders.
+fn normalize(value: &Value, ids: &mut BTreeMap<String, String>) -> Value {
+    match value {
+        Value::String(s) if s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4 => {
+            let next = format!("00000000-0000-4000-8000-{:012}", ids.len() + 1);
+            Value::String(ids.entry(s.clone()).or_insert(next).clone())
+        }
+        Value::String(s)
+            if s.len() >= 20 && s.as_bytes().get(4) == Some(&b'-') && s.contains('T') =>
+        {
+            Value::String("2026-01-01T00:00:00Z".into())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| normalize(v, ids)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), normalize(v, ids)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn normalize_path(path: &str, ids: &BTreeMap<String, String>) -> String {
+    ids.iter()
+        .fold(path.to_owned(), |p, (real, fake)| p.replace(real, fake))
+}
+
+fn render(examples: &[Example]) -> String {
+    let mut ids = BTreeMap::new();
+    let mut out = String::from(
+        "# Orchestration API\n\nEvery route with an example request and response, recorded from a live server (auth enabled, a token \
+         holding `*`) and checked by `crates/tasker-server/tests/it/api_docs.rs`. Ids and times are placeholders. \
+         Permissions per route are in [auth.md](auth.md); the machine-readable description is served at \
+         `GET /api-docs/openapi.json`. Errors always use `{\"error\": \"<code>\", \"message\": \"...\"}`.\n",
+    );
+    for example in examples {
+        let request = example.request.as_ref().map(|r| normalize(r, &mut ids));
+        let response = normalize(&example.response, &mut ids);
+        let path = normalize_path(&example.path, &ids);
+        let _ = write!(out, "\n## {} {}\n\n", example.method, path);
+        if let Some(request) = request {
+            let _ = write!(
+                out,
+                "Request:\n\n```json\n{}\n```\n\n",
+                serde_json::to_string_pretty(&request).unwrap()
+            );
+        }
+        let _ = write!(
+            out,
+            "Response `{}`:\n\n```json\n{}\n```\n",
+            example.status,
+            serde_json::to_string_pretty(&response).unwrap()
+        );
+    }
+    out
+}
+
+/// The JSON type structure of a value: keys and types, not contents.
+fn shape(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), shape(v))).collect())
+        }
+        Value::Array(items) => json!([items.first().map(shape)]),
+        Value::String(_) => json!("string"),
+        Value::Number(_) => json!("number"),
+        Value::Bool(_) => json!("bool"),
+        Value::Null => json!("null"),
+    }
+}
+
+fn documented_responses(doc: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let mut heading = String::new();
+    let mut lines = doc.lines();
+    while let Some(line) = lines.next() {
+        if let Some(h) = line.strip_prefix("## ") {
+            heading = h.to_owned();
+        } else if line.starts_with("Response `") {
+            lines.next();
+            lines.next();
+            let block: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+            out.push((
+                heading.clone(),
+                serde_json::from_str(&block.join("\n")).unwrap(),
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn api_docs_match_the_live_server() {
+    let examples = record().await;
+    let rendered = render(&examples);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/api.md");
+    if std::env::var_os("TASKER_WRITE_API_DOCS").is_some() {
+        std::fs::write(&path, &rendered).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).expect("docs/api.md exists");
+    let live = documented_responses(&rendered);
+    let documented = documented_responses(&committed);
+    let regenerate = "regenerate with TASKER_WRITE_API_DOCS=1 cargo test -p tasker-server api_docs";
+    assert_eq!(
+        live.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>(),
+        documented
+            .iter()
+            .map(|(h, _)| h.clone())
+            .collect::<Vec<_>>(),
+        "documented routes differ; {regenerate}"
+    );
+    for ((heading, live), (_, documented)) in live.iter().zip(&documented) {
+        assert_eq!(
+            shape(live),
+            shape(documented),
+            "{heading}: response shape changed; {regenerate}"
+        );
+    }
+    let (server, _config) = crate::start(SERVER, "orchestration", &auth_config("", ""));
+    let doc: Value = reqwest::get(server.url("/api-docs/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for (method, template, _) in crate::route_table::protected_operations(&doc) {
+        let covered = documented.iter().any(|(heading, _)| {
+            let (m, path) = heading.split_once(' ').unwrap();
+            let path = path.split('?').next().unwrap();
+            let (a, b): (Vec<&str>, Vec<&str>) =
+                (path.split('/').collect(), template.split('/').collect());
+            m.eq_ignore_ascii_case(&method)
+                && a.len() == b.len()
+                && a.iter().zip(&b).all(|(x, y)| x == y || y.starts_with('{'))
+        });
+        assert!(covered, "docs/api.md has no example of {method} {template}");
+    }
+}
