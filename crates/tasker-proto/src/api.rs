@@ -12,4 +12,6 @@ pub use tasks::{
     CreateTaskRequest, Pagination, StepActionRequest, StepCountsView, StepView, TaskContextView,
     TaskList, TaskListQuery, TaskView, TransitionView,
 };
-pub use templates::{TemplateHandlerView, TemplateStepView, TemplateSummary, TemplateView, ValidationReport};
+pub use templates::{
+    TemplateHandlerView, TemplateStepView, TemplateSummary, TemplateView, ValidationReport,
+};
