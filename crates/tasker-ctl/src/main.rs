@@ -1,5 +1,6 @@
-//! `tasker-ctl`, the operator CLI: key pairs, tokens and API keys for authentication, and
-//! checks of the layered configuration with the servers' own loader.
+//! `tasker-ctl`, the operator CLI: key pairs, tokens and API keys for authentication, checks
+//! of the layered configuration with the servers' own loader, and day-to-day operations
+//! (tasks, templates, the DLQ, system state) over the orchestration and worker APIs.
 //!
 //! Exit status: 0 on success, 1 on failure (one line on stderr), 2 on usage errors.
 
@@ -7,9 +8,16 @@ mod api_key;
 mod auth_cmd;
 mod auth_defaults;
 mod config_cmd;
+mod dlq_cmd;
 mod files;
 mod keys;
+mod output;
 mod permissions;
+mod remote;
+mod system_cmd;
+mod task_cmd;
+mod task_wait;
+mod template_cmd;
 mod token;
 mod toml_value;
 mod verify;
@@ -27,6 +35,8 @@ use tasker_config::{Env, LoadOptions};
 struct Cli {
     #[command(flatten)]
     global: GlobalArgs,
+    #[command(flatten)]
+    remote: remote::RemoteArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,6 +63,14 @@ enum Command {
     /// Validate, show or write the merged configuration.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// Create, follow and inspect tasks; resolve, complete or retry their steps.
+    Task(task_cmd::TaskArgs),
+    /// Registered templates, and validation of a template file.
+    Template(template_cmd::TemplateArgs),
+    /// Dead-letter queue entries: list, inspect, resolve, stats.
+    Dlq(dlq_cmd::DlqArgs),
+    /// Health, analytics and handlers.
+    System(system_cmd::SystemArgs),
 }
 
 /// What every command may need from its surroundings: the configuration sources and the
@@ -81,6 +99,18 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Auth(command) => auth_cmd::run(command, &context, &mut out),
         Command::Config(command) => config_cmd::run(command, &context, &mut out),
+        Command::Task(args) => {
+            remote::run(&cli.remote, |client| task_cmd::run(args, client, &mut out))
+        }
+        Command::Template(args) => remote::run(&cli.remote, |client| {
+            template_cmd::run(args, client, &mut out)
+        }),
+        Command::Dlq(args) => {
+            remote::run(&cli.remote, |client| dlq_cmd::run(args, client, &mut out))
+        }
+        Command::System(args) => remote::run(&cli.remote, |client| {
+            system_cmd::run(args, client, &mut out)
+        }),
     }
     .and_then(|()| Ok(out.flush()?));
     match result {

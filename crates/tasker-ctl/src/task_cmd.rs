@@ -1,0 +1,442 @@
+//! `tasker-ctl task …`: create (optionally following the task to its end), list and inspect
+//! tasks, their steps and audit trails, and the manual step actions.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+use tasker_client::TaskerClient;
+use tasker_proto::api::{
+    CreateTaskRequest, StepActionRequest, StepView, TaskListQuery, TaskView, TransitionView,
+};
+use uuid::Uuid;
+
+use crate::output::{self, Format, FormatArg, Table};
+use crate::remote::Explained as _;
+use crate::task_wait;
+
+/// Task commands; `--format` applies to every one of them.
+#[derive(Debug, Args)]
+pub(crate) struct TaskArgs {
+    #[command(flatten)]
+    format: FormatArg,
+    #[command(subcommand)]
+    command: TaskCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum TaskCommand {
+    /// Create a task from a template, optionally waiting until it ends.
+    Create(CreateArgs),
+    /// List tasks, newest first.
+    List(ListArgs),
+    /// Show one task.
+    Get { task: Uuid },
+    /// Cancel a task and its unfinished steps.
+    Cancel { task: Uuid },
+    /// List a task's steps.
+    Steps { task: Uuid },
+    /// Show one step.
+    Step { task: Uuid, step: Uuid },
+    /// Show a step's state transitions.
+    Audit { task: Uuid, step: Uuid },
+    /// Close a step without a result; its dependents proceed.
+    ResolveStep {
+        task: Uuid,
+        step: Uuid,
+        /// Why (recorded in the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Close a step with a result its dependents will see.
+    CompleteStep {
+        task: Uuid,
+        step: Uuid,
+        /// The result, a JSON value.
+        #[arg(long, value_name = "JSON")]
+        result: String,
+        /// Why (recorded in the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Run a step again with a fresh attempt budget.
+    ResetStep {
+        task: Uuid,
+        step: Uuid,
+        /// Why (recorded in the audit trail).
+        #[arg(long)]
+        reason: String,
+    },
+    /// Show a task's inputs and its steps' results.
+    Context { task: Uuid },
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    /// Template namespace.
+    #[arg(long)]
+    namespace: String,
+    /// Template name.
+    #[arg(long)]
+    name: String,
+    /// Template version (default: the latest).
+    #[arg(long)]
+    version: Option<String>,
+    /// Task inputs, a JSON object.
+    #[arg(long, value_name = "JSON", conflicts_with = "context_file")]
+    context: Option<String>,
+    /// File holding the task inputs as a JSON object.
+    #[arg(long, value_name = "PATH")]
+    context_file: Option<PathBuf>,
+    /// Who or what asks for the task.
+    #[arg(long)]
+    initiator: Option<String>,
+    /// Originating system.
+    #[arg(long)]
+    source_system: Option<String>,
+    /// Why the task runs.
+    #[arg(long)]
+    reason: Option<String>,
+    /// Labels, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    tags: Vec<String>,
+    /// Priority (higher is investigated first in the DLQ).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    priority: i32,
+    /// Correlation id for tracing across systems.
+    #[arg(long)]
+    correlation_id: Option<String>,
+    /// A repeated key for the same template is refused (the task is not created twice).
+    #[arg(long)]
+    idempotency_key: Option<String>,
+    /// Follow the task until it ends; exit 0 only when it completes.
+    #[arg(long)]
+    wait: bool,
+    /// Longest wait with --wait.
+    #[arg(long, default_value_t = 300, value_name = "N", requires = "wait")]
+    timeout_seconds: u64,
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// Template namespace.
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Template name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Task state (pending, steps_in_process, complete, blocked_by_failures, ...).
+    #[arg(long)]
+    status: Option<String>,
+    /// 1-based page.
+    #[arg(long)]
+    page: Option<u64>,
+    /// Tasks per page (1–100).
+    #[arg(long)]
+    per_page: Option<u64>,
+}
+
+/// Runs one `task` subcommand.
+pub(crate) async fn run(args: TaskArgs, client: TaskerClient, out: &mut dyn Write) -> Result<()> {
+    let format = args.format.format;
+    match args.command {
+        TaskCommand::Create(create) => create_task(create, &client, format, out).await,
+        TaskCommand::List(list) => {
+            let query = TaskListQuery {
+                namespace: list.namespace,
+                name: list.name,
+                status: list.status,
+                page: list.page,
+                per_page: list.per_page,
+            };
+            let tasks = client.list_tasks(&query).await.explained()?;
+            if format == Format::Json {
+                return output::json(out, &tasks);
+            }
+            task_table(out, &tasks.tasks)?;
+            let page = tasks.pagination;
+            writeln!(
+                out,
+                "page {} of {} ({} tasks, {} per page)",
+                page.page,
+                page.total_pages.max(1),
+                page.total_count,
+                page.per_page
+            )?;
+            Ok(())
+        }
+        TaskCommand::Get { task } => {
+            let task = client.get_task(task).await.explained()?;
+            show_task(out, format, &task)
+        }
+        TaskCommand::Cancel { task } => {
+            let task = client.cancel_task(task).await.explained()?;
+            show_task(out, format, &task)
+        }
+        TaskCommand::Steps { task } => {
+            let steps = client.list_steps(task).await.explained()?;
+            match format {
+                Format::Json => output::json(out, &steps),
+                Format::Table => step_table(out, &steps),
+            }
+        }
+        TaskCommand::Step { task, step } => {
+            let step = client.get_step(task, step).await.explained()?;
+            show_step(out, format, &step)
+        }
+        TaskCommand::Audit { task, step } => {
+            let trail = client.step_audit(task, step).await.explained()?;
+            match format {
+                Format::Json => output::json(out, &trail),
+                Format::Table => audit_table(out, &trail),
+            }
+        }
+        TaskCommand::ResolveStep { task, step, reason } => {
+            let action = StepActionRequest::ResolveManually { reason };
+            let step = client.step_action(task, step, &action).await.explained()?;
+            show_step(out, format, &step)
+        }
+        TaskCommand::CompleteStep {
+            task,
+            step,
+            result,
+            reason,
+        } => {
+            let result: Value = serde_json::from_str(&result)
+                .map_err(|e| anyhow::anyhow!("invalid JSON in --result: {e}"))?;
+            let action = StepActionRequest::CompleteManually { result, reason };
+            let step = client.step_action(task, step, &action).await.explained()?;
+            show_step(out, format, &step)
+        }
+        TaskCommand::ResetStep { task, step, reason } => {
+            let action = StepActionRequest::ResetForRetry { reason };
+            let step = client.step_action(task, step, &action).await.explained()?;
+            show_step(out, format, &step)
+        }
+        TaskCommand::Context { task } => {
+            let context = client.task_context(task).await.explained()?;
+            if format == Format::Json {
+                return output::json(out, &context);
+            }
+            writeln!(out, "task:     {}", context.task_uuid)?;
+            writeln!(out, "context:  {}", context.context)?;
+            let mut table = Table::new(&["STEP", "RESULT"]);
+            for (step, result) in &context.step_results {
+                table.row(vec![step.clone(), result.to_string()]);
+            }
+            writeln!(out)?;
+            table.write(out, "no step results yet")
+        }
+    }
+}
+
+async fn create_task(
+    args: CreateArgs,
+    client: &TaskerClient,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let context = match (&args.context, &args.context_file) {
+        (Some(text), _) => parse_context(text, "--context")?,
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            parse_context(&text, &path.display().to_string())?
+        }
+        (None, None) => Value::Object(serde_json::Map::new()),
+    };
+    let request = CreateTaskRequest {
+        namespace: args.namespace,
+        name: args.name,
+        version: args.version,
+        context,
+        initiator: args.initiator,
+        source_system: args.source_system,
+        reason: args.reason,
+        tags: args.tags,
+        priority: args.priority,
+        correlation_id: args.correlation_id,
+        idempotency_key: args.idempotency_key,
+    };
+    let task = client.create_task(&request).await.explained()?;
+    if !args.wait {
+        return show_task(out, format, &task);
+    }
+    let timeout = Duration::from_secs(args.timeout_seconds);
+    let outcome = task_wait::follow(client, task, timeout).await?;
+    show_task(out, format, &outcome)?;
+    if outcome.status == "complete" {
+        Ok(())
+    } else {
+        bail!(
+            "task {} ended {} ({} of {} steps complete)",
+            outcome.task_uuid,
+            outcome.status,
+            outcome.step_counts.complete,
+            outcome.step_counts.total
+        )
+    }
+}
+
+fn parse_context(text: &str, source: &str) -> Result<Value> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| anyhow::anyhow!("invalid JSON in {source}: {e}"))?;
+    if !value.is_object() {
+        bail!("{source} must be a JSON object");
+    }
+    Ok(value)
+}
+
+/// Complete and total steps, e.g. `3/4`.
+pub(crate) fn progress(task: &TaskView) -> String {
+    let counts = &task.step_counts;
+    format!(
+        "{}/{}",
+        counts.complete + counts.resolved_manually,
+        counts.total
+    )
+}
+
+fn task_table(out: &mut dyn Write, tasks: &[TaskView]) -> Result<()> {
+    let mut table = Table::new(&[
+        "TASK_UUID",
+        "NAMESPACE",
+        "NAME",
+        "VERSION",
+        "STATUS",
+        "STEPS",
+        "CREATED_BY",
+        "CREATED_AT",
+        "COMPLETED_AT",
+    ]);
+    for task in tasks {
+        table.row(vec![
+            task.task_uuid.to_string(),
+            task.namespace.clone(),
+            task.name.clone(),
+            task.version.clone(),
+            task.status.clone(),
+            progress(task),
+            task.created_by.clone(),
+            output::time(&task.created_at),
+            output::maybe_time(task.completed_at.as_ref()),
+        ]);
+    }
+    table.write(out, "no tasks")
+}
+
+fn show_task(out: &mut dyn Write, format: Format, task: &TaskView) -> Result<()> {
+    if format == Format::Json {
+        return output::json(out, task);
+    }
+    let counts = &task.step_counts;
+    output::fields(
+        out,
+        &[
+            ("task", task.task_uuid.to_string()),
+            (
+                "template",
+                format!("{}/{} {}", task.namespace, task.name, task.version),
+            ),
+            ("status", task.status.clone()),
+            (
+                "steps",
+                format!(
+                    "{} complete ({:.0}%), {} in progress, {} pending, {} waiting for retry, {} error, {} resolved manually, {} cancelled",
+                    progress(task),
+                    task.completion_percentage,
+                    counts.enqueued + counts.in_progress,
+                    counts.pending,
+                    counts.waiting_for_retry,
+                    counts.error,
+                    counts.resolved_manually,
+                    counts.cancelled
+                ),
+            ),
+            ("created_by", task.created_by.clone()),
+            ("initiator", output::text(task.initiator.as_deref())),
+            ("reason", output::text(task.reason.as_deref())),
+            ("tags", output::list(&task.tags)),
+            ("priority", task.priority.to_string()),
+            ("context", task.context.to_string()),
+            ("created_at", output::time(&task.created_at)),
+            ("updated_at", output::time(&task.updated_at)),
+            (
+                "completed_at",
+                output::maybe_time(task.completed_at.as_ref()),
+            ),
+        ],
+    )
+}
+
+fn step_table(out: &mut dyn Write, steps: &[StepView]) -> Result<()> {
+    let mut table = Table::new(&[
+        "STEP_UUID",
+        "NAME",
+        "HANDLER",
+        "STATUS",
+        "ATTEMPTS",
+        "DEPENDS_ON",
+        "COMPLETED_AT",
+    ]);
+    for step in steps {
+        table.row(vec![
+            step.step_uuid.to_string(),
+            step.name.clone(),
+            step.handler.clone(),
+            step.status.clone(),
+            format!("{}/{}", step.attempts, step.max_attempts),
+            output::list(&step.depends_on),
+            output::maybe_time(step.completed_at.as_ref()),
+        ]);
+    }
+    table.write(out, "no steps")
+}
+
+fn show_step(out: &mut dyn Write, format: Format, step: &StepView) -> Result<()> {
+    if format == Format::Json {
+        return output::json(out, step);
+    }
+    output::fields(
+        out,
+        &[
+            ("step", step.step_uuid.to_string()),
+            ("task", step.task_uuid.to_string()),
+            ("name", step.name.clone()),
+            ("handler", step.handler.clone()),
+            ("status", step.status.clone()),
+            (
+                "attempts",
+                format!("{}/{}", step.attempts, step.max_attempts),
+            ),
+            ("retryable", step.retryable.to_string()),
+            ("depends_on", output::list(&step.depends_on)),
+            ("results", output::compact(step.results.as_ref())),
+            ("last_error", output::compact(step.last_error.as_ref())),
+            ("retry_at", output::maybe_time(step.retry_at.as_ref())),
+            ("created_at", output::time(&step.created_at)),
+            ("updated_at", output::time(&step.updated_at)),
+            (
+                "completed_at",
+                output::maybe_time(step.completed_at.as_ref()),
+            ),
+        ],
+    )
+}
+
+fn audit_table(out: &mut dyn Write, trail: &[TransitionView]) -> Result<()> {
+    let mut table = Table::new(&["AT", "FROM", "TO", "ACTOR", "REASON"]);
+    for transition in trail {
+        table.row(vec![
+            output::time(&transition.at),
+            output::text(transition.from_state.as_deref()),
+            transition.to_state.clone(),
+            transition.actor.clone(),
+            output::text(transition.reason.as_deref()),
+        ]);
+    }
+    table.write(out, "no transitions")
+}

@@ -1,0 +1,141 @@
+//! `tasker-ctl template …`: the templates the orchestration server has registered, and
+//! validation of a template file by the server (which registers nothing).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand};
+use tasker_client::TaskerClient;
+
+use crate::output::{self, Format, FormatArg, Table};
+use crate::remote::Explained as _;
+
+/// Template commands; `--format` applies to every one of them.
+#[derive(Debug, Args)]
+pub(crate) struct TemplateArgs {
+    #[command(flatten)]
+    format: FormatArg,
+    #[command(subcommand)]
+    command: TemplateCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum TemplateCommand {
+    /// List registered templates.
+    List,
+    /// Show one template in full.
+    Get {
+        namespace: String,
+        name: String,
+        version: String,
+    },
+    /// Validate a template file (YAML or JSON) with the server; exit 1 when it is invalid.
+    Validate { file: PathBuf },
+}
+
+/// Runs one `template` subcommand.
+pub(crate) async fn run(
+    args: TemplateArgs,
+    client: TaskerClient,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let format = args.format.format;
+    match args.command {
+        TemplateCommand::List => {
+            let templates = client.list_templates().await.explained()?;
+            if format == Format::Json {
+                return output::json(out, &templates);
+            }
+            let mut table = Table::new(&[
+                "NAMESPACE",
+                "NAME",
+                "VERSION",
+                "STEPS",
+                "INPUT_SCHEMA",
+                "DESCRIPTION",
+            ]);
+            for template in &templates {
+                table.row(vec![
+                    template.namespace.clone(),
+                    template.name.clone(),
+                    template.version.clone(),
+                    template.steps.len().to_string(),
+                    if template.has_input_schema {
+                        "yes"
+                    } else {
+                        "no"
+                    }
+                    .to_owned(),
+                    output::text(template.description.as_deref()),
+                ]);
+            }
+            table.write(out, "no templates")
+        }
+        TemplateCommand::Get {
+            namespace,
+            name,
+            version,
+        } => {
+            let template = client
+                .get_template(&namespace, &name, &version)
+                .await
+                .explained()?;
+            if format == Format::Json {
+                return output::json(out, &template);
+            }
+            output::fields(
+                out,
+                &[
+                    (
+                        "template",
+                        format!(
+                            "{}/{} {}",
+                            template.namespace, template.name, template.version
+                        ),
+                    ),
+                    ("description", output::text(template.description.as_deref())),
+                    (
+                        "input_schema",
+                        output::compact(template.input_schema.as_ref()),
+                    ),
+                ],
+            )?;
+            writeln!(out)?;
+            let mut table = Table::new(&["STEP", "HANDLER", "DEPENDS_ON", "RETRY"]);
+            for step in &template.steps {
+                table.row(vec![
+                    step.name.clone(),
+                    step.handler.callable.clone(),
+                    output::list(&step.depends_on),
+                    output::compact(Some(&step.retry)),
+                ]);
+            }
+            table.write(out, "no steps")
+        }
+        TemplateCommand::Validate { file } => {
+            let document = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let report = client.validate_template(&document).await.explained()?;
+            if format == Format::Json {
+                output::json(out, &report)?;
+            } else if report.valid {
+                writeln!(out, "{}: valid", file.display())?;
+            } else {
+                writeln!(out, "{}: invalid", file.display())?;
+                for error in &report.errors {
+                    writeln!(out, "  - {error}")?;
+                }
+            }
+            if !report.valid {
+                bail!(
+                    "{} is not a valid template ({} problem{})",
+                    file.display(),
+                    report.errors.len(),
+                    if report.errors.len() == 1 { "" } else { "s" }
+                );
+            }
+            Ok(())
+        }
+    }
+}
