@@ -52,7 +52,7 @@ impl Catalog {
 
 /// Reads and validates every template below the search paths. Missing directories are
 /// skipped with a warning; any invalid file or duplicate version is an error naming the file.
-pub(crate) fn load_search_paths(paths: &[String]) -> Result<Vec<TaskTemplate>, Error> {
+pub fn load_templates(paths: &[String]) -> Result<Vec<TaskTemplate>, Error> {
     let mut files = Vec::new();
     for p in paths {
         let path = Path::new(p);
@@ -243,7 +243,8 @@ impl Orchestrator {
     }
 }
 
-pub(crate) async fn register_all(
+/// Registers (upserts) templates in the store.
+pub async fn register_templates(
     store: &dyn Store,
     templates: &[TaskTemplate],
 ) -> Result<(), Error> {

@@ -17,8 +17,9 @@ pub enum Error {
     /// The request is malformed (400).
     #[error("{0}")]
     BadRequest(String),
-    /// Something failed inside; the cause is logged, not shown (500).
-    #[error("internal error")]
+    /// Something failed inside (500). The message includes the cause, for logs; HTTP bodies
+    /// must use a generic message instead.
+    #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 

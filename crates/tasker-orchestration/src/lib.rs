@@ -12,6 +12,7 @@ mod orchestrator;
 mod tasks;
 pub mod wire;
 
+pub use catalog::{load_templates, register_templates};
 pub use error::Error;
 pub use orchestrator::Orchestrator;
 pub use tasker_core::Store;

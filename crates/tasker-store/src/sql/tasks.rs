@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::engine::{SYSTEM, advance, audit, lock_task, set_step_state, set_task_state};
 use super::rows::{self, TASK_COLUMNS, load_task, u64_arg, with_counts};
-use super::{SqlStore, notify_work};
+use super::{SqlStore, announce, notify_work};
 use crate::db::{Arg, args, json_text};
 
 impl SqlStore {
@@ -194,6 +194,7 @@ impl SqlStore {
             }
         }
         advance(&mut tx, t.task_uuid, SYSTEM, now).await?;
+        announce(&mut tx).await?;
         tx.commit().await
     }
 

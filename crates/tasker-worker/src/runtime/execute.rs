@@ -42,7 +42,7 @@ impl Execution {
             parent_results: claimed.parent_results.clone(),
             initialization: step.initialization.clone(),
         };
-        let mut call = tokio::spawn(async move { handler.call(input).await });
+        let mut call = AbortOnDrop(tokio::spawn(async move { handler.call(input).await }));
         let timeout_seconds = match step.timeout_seconds {
             0 => self.default_timeout_seconds.max(1),
             n => n,
@@ -54,13 +54,12 @@ impl Execution {
             tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
         let outcome = loop {
             tokio::select! {
-                joined = &mut call => break match joined {
+                joined = &mut call.0 => break match joined {
                     Ok(Ok(value)) => StepOutcome::Success(value),
                     Ok(Err(error)) => failure(&error),
                     Err(join) => failure(&HandlerError::retryable(format!("handler panicked: {join}"))),
                 },
                 () = &mut timeout => {
-                    call.abort();
                     break failure(&HandlerError::retryable(format!(
                         "timed out after {timeout_seconds} s"
                     )));
@@ -69,7 +68,6 @@ impl Execution {
                     match self.store.renew_lease(&lease, Utc::now() + self.lease).await {
                         Ok(true) => {}
                         Ok(false) => {
-                            call.abort();
                             tracing::warn!(step = %step.step_uuid, "lease lost; abandoning the attempt");
                             return;
                         }
@@ -112,6 +110,15 @@ impl Execution {
                 }
             }
         }
+    }
+}
+
+/// Aborts the handler task when the attempt ends early (timeout, lost lease, worker dropped).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -106,6 +106,7 @@ impl WorkerRuntime {
             stopping: AtomicBool::new(false),
             wake: Notify::new(),
         });
+        tokio::spawn(warn_missing_handlers(shared.clone()));
         let main = tokio::spawn(run(shared.clone()));
         tracing::info!(worker = %shared.worker_id, namespaces = ?shared.namespaces, "worker started");
         WorkerRuntime {
@@ -213,6 +214,31 @@ async fn run(shared: Arc<Shared>) {
         }
     }
     while running.join_next().await.is_some() {}
+}
+
+/// Logs every registered template step of this worker's namespaces whose handler is missing.
+async fn warn_missing_handlers(shared: Arc<Shared>) {
+    let templates = match shared.store.list_templates().await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list templates to check handlers");
+            return;
+        }
+    };
+    let registry = &shared.execution.registry;
+    for t in templates.iter().map(|r| &r.template) {
+        if !shared.namespaces.is_empty() && !shared.namespaces.contains(&t.namespace) {
+            continue;
+        }
+        if let Err(problems) = t.check_handlers(|h| registry.contains(h)) {
+            tracing::warn!(
+                worker = %shared.worker_id,
+                template = %format!("{}/{}@{}", t.namespace, t.name, t.version),
+                problems = %problems,
+                "template uses handlers this worker does not have"
+            );
+        }
+    }
 }
 
 async fn execute(shared: &Shared, step: ClaimedStep) {
