@@ -184,15 +184,14 @@ impl Orchestrator {
         action: ManualAction,
         actor: &str,
     ) -> Result<StepView, Error> {
-        let reason = match &action {
-            ManualAction::ResolveManually { reason }
-            | ManualAction::CompleteManually { reason, .. }
-            | ManualAction::ResetForRetry { reason } => reason,
+        let mut action = action;
+        let (reason, fallback) = match &mut action {
+            ManualAction::ResolveManually { reason } => (reason, "resolved manually"),
+            ManualAction::CompleteManually { reason, .. } => (reason, "completed manually"),
+            ManualAction::ResetForRetry { reason } => (reason, "reset for retry"),
         };
         if reason.trim().is_empty() {
-            return Err(Error::Unprocessable(vec![
-                "reason must not be empty".into(),
-            ]));
+            *reason = fallback.to_owned();
         }
         let step = self
             .inner

@@ -253,6 +253,7 @@ pub enum ManualAction {
     /// Close the step without a result; dependents proceed.
     ResolveManually {
         /// Why.
+        #[serde(default)]
         reason: String,
     },
     /// Close the step with the given result.
@@ -260,11 +261,13 @@ pub enum ManualAction {
         /// The result dependents will see.
         result: Value,
         /// Why.
+        #[serde(default)]
         reason: String,
     },
     /// Run the step again with a fresh attempt budget.
     ResetForRetry {
         /// Why.
+        #[serde(default)]
         reason: String,
     },
 }
@@ -515,4 +518,56 @@ pub struct StepStatistics {
     pub avg_duration_ms: f64,
     /// Longest attempt.
     pub max_duration_ms: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn manual_actions_parse_from_the_wire_shape() {
+        let a: ManualAction = serde_json::from_value(
+            json!({"action_type": "complete_manually", "result": {"x": 1}, "reason": "fixed"}),
+        )
+        .unwrap();
+        assert_eq!(
+            a,
+            ManualAction::CompleteManually {
+                result: json!({"x": 1}),
+                reason: "fixed".into()
+            }
+        );
+        let a: ManualAction =
+            serde_json::from_value(json!({"action_type": "reset_for_retry"})).unwrap();
+        assert_eq!(
+            a,
+            ManualAction::ResetForRetry {
+                reason: String::new()
+            }
+        );
+        for bad in [
+            json!({"action_type": "resolve_manually", "reason": "x", "actor": "mallory"}),
+            json!({"action_type": "delete"}),
+            json!({"action_type": "complete_manually", "reason": "no result"}),
+        ] {
+            assert!(
+                serde_json::from_value::<ManualAction>(bad.clone()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn dlq_enums_use_snake_case() {
+        assert_eq!(
+            serde_json::to_value(DlqReason::MaxRetriesExceeded).unwrap(),
+            "max_retries_exceeded"
+        );
+        assert_eq!(
+            ResolutionStatus::parse("manually_resolved"),
+            Some(ResolutionStatus::ManuallyResolved)
+        );
+        assert_eq!(DlqReason::parse("bogus"), None);
+    }
 }
