@@ -28,17 +28,28 @@ where
     F: Fn(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let dir = tempfile::tempdir().unwrap();
-    let url = DatabaseUrl::new(format!("sqlite://{}/t.db", dir.path().display()));
-    let store = tasker_store::connect(&url, Some(4)).await.unwrap();
-    test(Arc::new(store)).await;
-    match std::env::var("TASKER_TEST_DATABASE_URL") {
-        Ok(base) if !base.is_empty() => {
-            let store = tasker_store::connect(&fresh_pg_schema(&base).await, Some(8))
-                .await
-                .unwrap();
+    on_each_url(|url| {
+        let test = &test;
+        async move {
+            let store = tasker_store::connect(&url, Some(8)).await.unwrap();
             test(Arc::new(store)).await;
         }
+    })
+    .await;
+}
+
+/// Runs `test` once per available backend with the URL of a fresh database, so a test can
+/// open several independent stores (as separate processes would).
+pub(crate) async fn on_each_url<F, Fut>(test: F)
+where
+    F: Fn(DatabaseUrl) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::new(format!("sqlite://{}/t.db", dir.path().display()));
+    test(url).await;
+    match std::env::var("TASKER_TEST_DATABASE_URL") {
+        Ok(base) if !base.is_empty() => test(fresh_pg_schema(&base).await).await,
         _ => eprintln!(
             "!!! TASKER_TEST_DATABASE_URL is not set: PostgreSQL store tests are SKIPPED !!!"
         ),

@@ -144,3 +144,56 @@ async fn namespace_filter_limits_claims() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn claimers_in_separate_stores_never_share_a_step() {
+    on_each_url(|url| async move {
+        let creator: Arc<dyn Store> = Arc::new(tasker_store::connect(&url, Some(2)).await.unwrap());
+        for _ in 0..24 {
+            create(&creator, DIAMOND).await;
+        }
+        let mut handles = Vec::new();
+        for w in 0..3 {
+            let url = url.clone();
+            handles.push(tokio::spawn(async move {
+                let store: Arc<dyn Store> =
+                    Arc::new(tasker_store::connect(&url, Some(2)).await.unwrap());
+                let mut mine: Vec<Uuid> = Vec::new();
+                let mut idle = 0;
+                while idle < 3 {
+                    let got = claim(&store, &format!("p{w}"), at(1)).await;
+                    if got.is_empty() {
+                        idle += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        continue;
+                    }
+                    idle = 0;
+                    for c in got {
+                        mine.push(c.step.step_uuid);
+                        assert_eq!(
+                            succeed(&store, &c.lease, json!(w), at(2)).await,
+                            RecordOutcome::Completed
+                        );
+                    }
+                }
+                mine
+            }));
+        }
+        let mut all = Vec::new();
+        for h in handles {
+            all.extend(h.await.unwrap());
+        }
+        let unique: HashSet<Uuid> = all.iter().copied().collect();
+        assert_eq!((all.len(), unique.len()), (24 * 4, 24 * 4));
+        let (tasks, total) = creator
+            .list_tasks(&tasker_core::store::TaskFilter {
+                status: Some(tasker_core::TaskState::Complete),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!((tasks.len(), total), (24, 24));
+    })
+    .await;
+}
