@@ -55,6 +55,8 @@ pub(crate) async fn run(args: SystemArgs, client: TaskerClient, out: &mut dyn Wr
             }
             let mut pairs = Vec::new();
             flatten("", &health, &mut pairs);
+            // The verdict first, details after.
+            pairs.sort_by_key(|(name, _)| name != "status");
             let pairs: Vec<(&str, String)> =
                 pairs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
             output::fields(out, &pairs)
@@ -176,6 +178,16 @@ fn flatten(prefix: &str, value: &Value, pairs: &mut Vec<(String, String)>) {
             }
         }
         Value::String(text) => pairs.push((prefix.to_owned(), text.clone())),
+        Value::Array(items) => {
+            let items: Vec<String> = items
+                .iter()
+                .map(|item| match item {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            pairs.push((prefix.to_owned(), output::list(&items)));
+        }
         other => pairs.push((prefix.to_owned(), other.to_string())),
     }
 }
@@ -197,5 +209,18 @@ mod tests {
         assert!(names.contains(&"status"));
         assert!(names.contains(&"checks.store"));
         assert!(names.contains(&"checks.jwks.loaded"));
+        let mut pairs = Vec::new();
+        flatten(
+            "",
+            &json!({"handlers": ["a", "b"], "running": []}),
+            &mut pairs,
+        );
+        assert_eq!(
+            pairs,
+            [
+                ("handlers".to_owned(), "a,b".to_owned()),
+                ("running".to_owned(), "-".to_owned())
+            ]
+        );
     }
 }

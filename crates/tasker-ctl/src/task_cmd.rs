@@ -160,10 +160,11 @@ pub(crate) async fn run(args: TaskArgs, client: TaskerClient, out: &mut dyn Writ
             let page = tasks.pagination;
             writeln!(
                 out,
-                "page {} of {} ({} tasks, {} per page)",
+                "page {} of {} ({} task{}, {} per page)",
                 page.page,
                 page.total_pages.max(1),
                 page.total_count,
+                if page.total_count == 1 { "" } else { "s" },
                 page.per_page
             )?;
             Ok(())
@@ -332,7 +333,6 @@ fn show_task(out: &mut dyn Write, format: Format, task: &TaskView) -> Result<()>
     if format == Format::Json {
         return output::json(out, task);
     }
-    let counts = &task.step_counts;
     output::fields(
         out,
         &[
@@ -342,20 +342,7 @@ fn show_task(out: &mut dyn Write, format: Format, task: &TaskView) -> Result<()>
                 format!("{}/{} {}", task.namespace, task.name, task.version),
             ),
             ("status", task.status.clone()),
-            (
-                "steps",
-                format!(
-                    "{} complete ({:.0}%), {} in progress, {} pending, {} waiting for retry, {} error, {} resolved manually, {} cancelled",
-                    progress(task),
-                    task.completion_percentage,
-                    counts.enqueued + counts.in_progress,
-                    counts.pending,
-                    counts.waiting_for_retry,
-                    counts.error,
-                    counts.resolved_manually,
-                    counts.cancelled
-                ),
-            ),
+            ("steps", step_summary(task)),
             ("created_by", task.created_by.clone()),
             ("initiator", output::text(task.initiator.as_deref())),
             ("reason", output::text(task.reason.as_deref())),
@@ -370,6 +357,30 @@ fn show_task(out: &mut dyn Write, format: Format, task: &TaskView) -> Result<()>
             ),
         ],
     )
+}
+
+/// `3/4 complete (75%), 1 error`: finished steps, then every other non-empty state.
+fn step_summary(task: &TaskView) -> String {
+    let counts = &task.step_counts;
+    let mut summary = format!(
+        "{} complete ({:.0}%)",
+        progress(task),
+        task.completion_percentage
+    );
+    for (count, state) in [
+        (counts.pending, "pending"),
+        (counts.enqueued, "enqueued"),
+        (counts.in_progress, "in progress"),
+        (counts.waiting_for_retry, "waiting for retry"),
+        (counts.error, "error"),
+        (counts.cancelled, "cancelled"),
+        (counts.resolved_manually, "resolved manually"),
+    ] {
+        if count > 0 {
+            summary.push_str(&format!(", {count} {state}"));
+        }
+    }
+    summary
 }
 
 fn step_table(out: &mut dyn Write, steps: &[StepView]) -> Result<()> {

@@ -108,7 +108,7 @@ pub(crate) async fn run(
                     step.name.clone(),
                     step.handler.callable.clone(),
                     output::list(&step.depends_on),
-                    output::compact(Some(&step.retry)),
+                    settings(&step.retry),
                 ]);
             }
             table.write(out, "no steps")
@@ -137,5 +137,22 @@ pub(crate) async fn run(
             }
             Ok(())
         }
+    }
+}
+
+/// `key=value` pairs of an object's set fields (`-` when none), e.g. the retry policy.
+fn settings(value: &serde_json::Value) -> String {
+    let Some(map) = value.as_object() else {
+        return output::compact(Some(value));
+    };
+    let pairs: Vec<String> = map
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if pairs.is_empty() {
+        "-".to_owned()
+    } else {
+        pairs.join(" ")
     }
 }

@@ -1,10 +1,15 @@
-//! Runs the real `tasker-ctl` binary in temporary directories.
+//! Runs the real `tasker-ctl` binary in temporary directories, and against real servers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api_keys;
+mod bad_input;
 mod config;
+mod failures;
 mod jwks;
 mod keys;
+mod live;
 mod permissions;
 mod support;
+mod tasks;
+mod templates_system;
 mod tokens;
