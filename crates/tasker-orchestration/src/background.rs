@@ -9,6 +9,7 @@ use chrono::Utc;
 use tasker_core::TaskState;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::orchestrator::Inner;
 
@@ -29,29 +30,38 @@ pub(crate) fn spawn(inner: &Arc<Inner>, stop: &watch::Sender<bool>) -> Vec<JoinH
 async fn orchestration_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
     let poll = Duration::from_millis(inner.loop_cfg.poll_interval_ms.max(10));
     let signal = inner.store.work_signal();
+    let mut next_sweep = Instant::now();
     while !*stop.borrow() {
         let notified = signal.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let now = Utc::now();
-        if let Err(e) = inner.store.expire_leases(now).await {
-            tracing::warn!(error = %e, "lease expiry failed");
+        if Instant::now() >= next_sweep {
+            sweep(&inner).await;
+            next_sweep = Instant::now() + poll;
         }
-        if let Err(e) = inner.store.enqueue_due_retries(now).await {
-            tracing::warn!(error = %e, "retry promotion failed");
+        // A wake-up only re-reads the earliest retry time; the sweep runs when it is due.
+        if let Ok(Some(at)) = inner.store.next_retry_at().await {
+            let due = Instant::now()
+                + (at - Utc::now()).to_std().unwrap_or(Duration::ZERO)
+                + Duration::from_millis(1);
+            next_sweep = next_sweep.min(due);
         }
-        let wait = match inner.store.next_retry_at().await {
-            Ok(Some(at)) => (at - Utc::now())
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-                .min(poll),
-            _ => poll,
-        };
         tokio::select! {
             () = &mut notified => {}
-            () = tokio::time::sleep(wait.max(Duration::from_millis(1))) => {}
+            () = tokio::time::sleep_until(next_sweep) => {}
             _ = stop.changed() => {}
         }
+    }
+}
+
+/// Takes expired leases back and enqueues steps whose retry time has come.
+async fn sweep(inner: &Inner) {
+    let now = Utc::now();
+    if let Err(e) = inner.store.expire_leases(now).await {
+        tracing::warn!(error = %e, "lease expiry failed");
+    }
+    if let Err(e) = inner.store.enqueue_due_retries(now).await {
+        tracing::warn!(error = %e, "retry promotion failed");
     }
 }
 

@@ -63,6 +63,9 @@ pub(crate) async fn set_task_state(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Moves a step from `from` to `to` and records the transition. Entering `in_progress`
+/// starts an attempt (`attempts + 1`); entering `enqueued` sets the queue time and clears the
+/// retry time.
 pub(crate) async fn set_step_state(
     tx: &mut Tx,
     task_uuid: Uuid,
@@ -77,7 +80,10 @@ pub(crate) async fn set_step_state(
     let completed = to.is_terminal().then_some(now);
     let n = tx
         .exec(
-            "UPDATE steps SET status = $1, updated_at = $2, completed_at = $3 \
+            "UPDATE steps SET status = $1, updated_at = $2, completed_at = $3, \
+             attempts = attempts + CASE WHEN $1 = 'in_progress' THEN 1 ELSE 0 END, \
+             ready_at = CASE WHEN $1 = 'enqueued' THEN $2 ELSE ready_at END, \
+             retry_at = CASE WHEN $1 = 'enqueued' THEN NULL ELSE retry_at END \
              WHERE step_uuid = $4 AND status = $5",
             args![to.as_str(), now, completed, step_uuid, from.as_str()],
         )
@@ -157,11 +163,6 @@ pub(crate) async fn advance(
             actor,
             Some(reason),
             now,
-        )
-        .await?;
-        tx.exec(
-            "UPDATE steps SET ready_at = $1, retry_at = NULL WHERE step_uuid = $2",
-            args![now, *id],
         )
         .await?;
         view.state = StepState::Enqueued;

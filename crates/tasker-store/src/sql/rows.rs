@@ -24,6 +24,15 @@ pub(crate) const DLQ_COLUMNS: &str = "dlq_entry_uuid, task_uuid, step_uuid, dlq_
     resolution_status, notes, resolver, task_snapshot, priority, created_at, updated_at, \
     resolved_at";
 
+/// `STEP_COLUMNS` qualified with a table alias, for joins.
+pub(crate) fn qualified_step_columns(alias: &str) -> String {
+    STEP_COLUMNS
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn small<T: TryFrom<i64>>(r: &Row, col: &str) -> Result<T, StoreError> {
     let v = r.int(col)?;
     T::try_from(v).map_err(|_| StoreError::Corrupt(format!("column `{col}`: {v} out of range")))

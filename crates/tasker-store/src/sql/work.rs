@@ -58,20 +58,12 @@ impl SqlStore {
                 now,
             )
             .await?;
-            tx.exec(
-                "UPDATE steps SET attempts = $1 WHERE step_uuid = $2",
-                args![i64::from(attempt), step_uuid],
-            )
-            .await?;
             let token = Uuid::new_v4();
             tx.exec(
-                "DELETE FROM step_leases WHERE step_uuid = $1",
-                args![step_uuid],
-            )
-            .await?;
-            tx.exec(
                 "INSERT INTO step_leases (step_uuid, task_uuid, worker_id, token, attempt, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (step_uuid) DO UPDATE SET \
+                 task_uuid = excluded.task_uuid, worker_id = excluded.worker_id, \
+                 token = excluded.token, attempt = excluded.attempt, expires_at = excluded.expires_at",
                 args![step_uuid, task_uuid, &req.worker_id, token, i64::from(attempt), expires],
             )
             .await?;
@@ -158,29 +150,26 @@ impl SqlStore {
         };
         let mut tx = self.pool.begin().await?;
         lock_task(&mut tx, task_uuid).await?;
-        let held = tx
-            .one(
-                "SELECT l.token, s.status FROM step_leases l JOIN steps s ON s.step_uuid = l.step_uuid \
-                 WHERE l.step_uuid = $1",
-                args![lease.step_uuid],
-            )
-            .await?;
-        let holds = match &held {
-            Some(r) => {
-                r.text("token")? == lease.token.to_string() && r.text("status")? == "in_progress"
-            }
-            None => false,
-        };
-        if !holds {
+        let sql = format!(
+            "SELECT l.token, {} FROM step_leases l JOIN steps s ON s.step_uuid = l.step_uuid \
+             WHERE l.step_uuid = $1",
+            super::rows::qualified_step_columns("s")
+        );
+        let held = tx.one(&sql, args![lease.step_uuid]).await?;
+        let step = match &held {
+            Some(r) if r.text("token")? == lease.token.to_string() => Some(super::rows::step(r)?),
+            _ => None,
+        }
+        .filter(|s| s.status == StepState::InProgress);
+        let Some(step) = step else {
             tracing::info!(step = %lease.step_uuid, worker = %lease.worker_id, "stale result discarded");
             return Ok(RecordOutcome::Discarded);
-        }
+        };
         tx.exec(
             "DELETE FROM step_leases WHERE step_uuid = $1",
             args![lease.step_uuid],
         )
         .await?;
-        let step = load_step_tx(&mut tx, lease.step_uuid).await?;
         let (success, payload) = match &report.outcome {
             StepOutcome::Success(v) => (true, v.clone()),
             StepOutcome::Failure { error, .. } => (false, error.clone()),
@@ -407,11 +396,6 @@ impl SqlStore {
                     )
                     .await?;
                 } else {
-                    tx.exec(
-                        "UPDATE steps SET ready_at = $1 WHERE step_uuid = $2",
-                        args![now, step_uuid],
-                    )
-                    .await?;
                     announce(&mut tx).await?;
                 }
                 advance(&mut tx, task_uuid, SYSTEM, now).await?;
