@@ -559,6 +559,53 @@ mod tests {
     }
 
     #[test]
+    fn plan_orders_steps_and_applies_defaults() {
+        let t = crate::parse_template(
+            "name: t\nnamespace: n\nversion: 1.0.0\nsteps:\n\
+             - {name: b, handler: {callable: h}, depends_on: [a], timeout_seconds: 9}\n\
+             - {name: a, handler: {callable: h}, retry: {retryable: false, max_attempts: 5, backoff_base_ms: 7}}\n",
+        )
+        .unwrap();
+        let defaults = StepDefaults {
+            max_attempts: 3,
+            timeout_seconds: 60,
+            backoff: BackoffSettings {
+                base_ms: 100,
+                max_ms: 1000,
+                jitter_percent: 10,
+            },
+        };
+        let mut n = 0u128;
+        let steps = NewStep::plan(&t, &defaults, || {
+            n += 1;
+            Uuid::from_u128(n)
+        });
+        assert_eq!(
+            steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        let (a, b) = (&steps[0], &steps[1]);
+        assert_eq!(
+            (a.max_attempts, a.retryable, a.timeout_seconds),
+            (5, false, 60)
+        );
+        assert_eq!(
+            (
+                a.backoff.base_ms,
+                a.backoff.max_ms,
+                a.backoff.jitter_percent
+            ),
+            (7, 1000, 10)
+        );
+        assert_eq!(
+            (b.max_attempts, b.retryable, b.timeout_seconds),
+            (3, true, 9)
+        );
+        assert_eq!(b.depends_on, ["a"]);
+        assert_eq!(a.step_uuid, Uuid::from_u128(1));
+    }
+
+    #[test]
     fn dlq_enums_use_snake_case() {
         assert_eq!(
             serde_json::to_value(DlqReason::MaxRetriesExceeded).unwrap(),

@@ -49,6 +49,7 @@ const TEST_TEMPLATES: &[(&str, &str)] = &[
 pub(crate) struct Env {
     pub(crate) orch: Orchestrator,
     pub(crate) store: Arc<dyn Store>,
+    pub(crate) url: DatabaseUrl,
 }
 
 fn examples_dir() -> String {
@@ -101,6 +102,7 @@ where
     test(Env {
         orch: orch.clone(),
         store,
+        url: url.clone(),
     })
     .await;
     orch.shutdown().await;

@@ -169,3 +169,41 @@ async fn unknown_handler_fails_the_step_permanently() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_worker_in_another_process_is_woken_by_postgres_notifications() {
+    on_each_backend(|env| async move {
+        if env.store.backend() != "postgres" {
+            return;
+        }
+        let remote: Arc<dyn tasker_core::Store> =
+            Arc::new(tasker_store::connect(&env.url, Some(2)).await.unwrap());
+        let mut cfg = worker_cfg("remote", 2, 30);
+        cfg.poll_interval_ms = 60_000;
+        let w = WorkerRuntime::start(
+            remote,
+            &cfg,
+            &EngineConfig::default(),
+            HandlerRegistry::with_builtins(),
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = std::time::Instant::now();
+        let task = env
+            .orch
+            .create_task(
+                request("examples", "linear_math", json!({"value": 1})),
+                "alice",
+            )
+            .await
+            .unwrap();
+        wait_for(&env, task.task_uuid, TaskState::Complete).await;
+        // Polling alone would need a minute per step.
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        w.shutdown().await;
+    })
+    .await;
+}
