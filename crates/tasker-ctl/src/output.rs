@@ -50,7 +50,8 @@ impl Table {
     }
 
     pub(crate) fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        self.rows
+            .push(cells.iter().map(|cell| clean(cell)).collect());
     }
 
     /// Writes the table; an empty table writes `empty` instead of a lone header.
@@ -102,10 +103,19 @@ pub(crate) fn fields(out: &mut dyn Write, pairs: &[(&str, String)]) -> Result<()
             out,
             "{name:<width$}  {value}",
             name = format!("{name}:"),
+            value = clean(value),
             width = width + 1
         )?;
     }
     Ok(())
+}
+
+/// Server-supplied text made safe for one terminal line: control characters (newlines, escape
+/// sequences) become spaces.
+pub(crate) fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// A timestamp to the second, in UTC.
@@ -165,6 +175,16 @@ mod tests {
         table.row(vec!["long-id".into(), "-".into()]);
         let text = render(|out| table.write(out, "none"));
         assert_eq!(text, "ID       STATUS\na        complete\nlong-id  -\n");
+    }
+
+    #[test]
+    fn control_characters_cannot_break_lines_or_drive_the_terminal() {
+        let mut table = Table::new(&["REASON"]);
+        table.row(vec!["two\nlines \u{1b}[31mred".into()]);
+        let text = render(|out| table.write(out, "none"));
+        assert_eq!(text, "REASON\ntwo lines  [31mred\n");
+        let text = render(|out| fields(out, &[("notes", "a\rb".into())]));
+        assert_eq!(text, "notes:  a b\n");
     }
 
     #[test]

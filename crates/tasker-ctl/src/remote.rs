@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use anyhow::{Result, anyhow};
-use tasker_client::{Api, ClientEnv, ClientError, TaskerClient};
+use tasker_client::{Api, ClientEnv, ClientError, Credential, TaskerClient};
 
 /// Where the APIs are; each flag overrides its environment variable.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -33,14 +33,61 @@ where
 }
 
 fn client(remote: &RemoteArgs) -> Result<TaskerClient> {
-    let mut client = TaskerClient::from_client_env(&ClientEnv::from_process()).map_err(explain)?;
-    if let Some(url) = &remote.url {
-        client = client.with_url(Api::Orchestration, url).map_err(explain)?;
+    let env = ClientEnv::from_process();
+    let orchestration = endpoint(
+        Api::Orchestration,
+        &env,
+        remote.url.as_deref(),
+        "TASKER_ORCHESTRATION_URL",
+        "http://127.0.0.1:8080",
+    )?;
+    let worker = endpoint(
+        Api::Worker,
+        &env,
+        remote.worker_url.as_deref(),
+        "TASKER_WORKER_URL",
+        "http://127.0.0.1:8081",
+    )?;
+    TaskerClient::new(&orchestration.0, orchestration.1, &worker.0, worker.1).map_err(explain)
+}
+
+/// An API's base URL (flag, then variable, then default) and its credential, warning on
+/// stderr when that credential would cross the network in plain text.
+fn endpoint(
+    api: Api,
+    env: &ClientEnv,
+    flag: Option<&str>,
+    variable: &str,
+    default: &str,
+) -> Result<(String, Credential)> {
+    let url = flag.or_else(|| env.get(variable)).unwrap_or(default).trim();
+    let credential = Credential::resolve(api, env).map_err(explain)?;
+    if credential.is_some() && exposes_credentials(url) {
+        eprintln!(
+            "warning: credentials will be sent over plain HTTP to {url}; use https for non-local servers"
+        );
     }
-    if let Some(url) = &remote.worker_url {
-        client = client.with_url(Api::Worker, url).map_err(explain)?;
-    }
-    Ok(client)
+    Ok((url.to_owned(), credential))
+}
+
+/// Whether `url` is plain HTTP to a host other than this machine.
+fn exposes_credentials(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
 }
 
 /// Where credentials come from, for 401 explanations.
@@ -131,6 +178,16 @@ mod tests {
             .to_string(),
             "forbidden (403): Missing required permission: tasks:create"
         );
+    }
+
+    #[test]
+    fn plain_http_beyond_this_machine_is_flagged() {
+        assert!(exposes_credentials("http://tasker.internal:8080"));
+        assert!(exposes_credentials("http://10.0.0.5/"));
+        assert!(!exposes_credentials("https://tasker.internal"));
+        assert!(!exposes_credentials("http://127.0.0.1:8080"));
+        assert!(!exposes_credentials("http://localhost:8080/x"));
+        assert!(!exposes_credentials("http://[::1]:8081"));
     }
 
     #[test]

@@ -6,10 +6,10 @@ use std::io::{IsTerminal as _, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use tasker_client::TaskerClient;
+use tasker_client::{ClientError, TaskerClient};
 use tasker_proto::api::TaskView;
 
-use crate::remote::Explained as _;
+use crate::remote::explain;
 use crate::task_cmd::progress;
 
 /// States after which the task does not move without an operator.
@@ -23,6 +23,9 @@ const END_STATES: &[&str] = &[
 
 const POLL_INTERVAL: Duration = Duration::from_millis(150);
 
+/// Consecutive polls that may fail to reach the server before the wait gives up.
+const MAX_MISSED_POLLS: u32 = 20;
+
 const BAR_WIDTH: usize = 24;
 
 /// Follows `task` until it reaches an end state or `timeout` passes; returns the last view.
@@ -34,6 +37,7 @@ pub(crate) async fn follow(
     let stderr = std::io::stderr();
     let mut reporter = Reporter::new(stderr.is_terminal());
     let started = Instant::now();
+    let mut missed = 0;
     loop {
         reporter.show(&mut stderr.lock(), &task);
         if END_STATES.contains(&task.status.as_str()) {
@@ -51,7 +55,21 @@ pub(crate) async fn follow(
             );
         }
         tokio::time::sleep(POLL_INTERVAL).await;
-        task = client.get_task(task.task_uuid).await.explained()?;
+        match client.get_task(task.task_uuid).await {
+            Ok(view) => {
+                task = view;
+                missed = 0;
+            }
+            // A dropped connection or a restarting server does not end the wait at once.
+            Err(ClientError::Transport { .. }) if missed < MAX_MISSED_POLLS => missed += 1,
+            Err(err) => {
+                reporter.finish(&mut stderr.lock());
+                return Err(explain(err).context(format!(
+                    "task {} was created, but following it failed",
+                    task.task_uuid
+                )));
+            }
+        }
     }
 }
 

@@ -124,7 +124,7 @@ pub(crate) async fn run(
             } else {
                 writeln!(out, "{}: invalid", file.display())?;
                 for error in &report.errors {
-                    writeln!(out, "  - {error}")?;
+                    writeln!(out, "  - {}", output::clean(error))?;
                 }
             }
             if !report.valid {

@@ -131,6 +131,35 @@ fn bad_input_and_refusals_are_one_line_each() {
         "error: forbidden (403): Missing required permission: dlq:read"
     );
 
+    // Created, but the token cannot read it back: the line says the task exists.
+    let creator = token(&["tasks:create"]);
+    let out = live
+        .ctl(
+            &creator,
+            &[
+                "task",
+                "create",
+                "--namespace",
+                "examples",
+                "--name",
+                "diamond_math",
+                "--context",
+                r#"{"value": 5}"#,
+                "--wait",
+            ],
+        )
+        .expect_code(1);
+    // The creation's progress line, then the error.
+    let line = out.stderr.lines().last().unwrap();
+    assert!(line.starts_with("error: task "), "{line}");
+    assert!(
+        line.ends_with(
+            " was created, but following it failed: forbidden (403): Missing required \
+             permission: tasks:read"
+        ),
+        "{line}"
+    );
+
     // No credentials at all.
     let out = Ctl::new(live.config.root())
         .args(["--url", &live.server.base_url, "task", "list"])
@@ -192,6 +221,35 @@ fn credentials_and_urls_come_from_the_environment() {
     assert_no_secret(&out, &weak);
     let out = out.expect_code(0);
     assert_eq!(out.stdout.trim(), "[]");
+}
+
+#[test]
+fn credentials_bound_for_plain_http_beyond_loopback_are_warned_about() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let secret = admin_token();
+    // 0.0.0.0 is not a loopback address, and nothing listens on the port.
+    let url = closed_port_url().replace("127.0.0.1", "0.0.0.0");
+    let out = Ctl::new(dir.path())
+        .env("TASKER_AUTH_TOKEN", &secret)
+        .args(["--url", &url, "task", "list"])
+        .run();
+    assert_no_secret(&out, &secret);
+    let out = out.expect_code(1);
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stderr);
+    assert!(
+        lines[0].starts_with(&format!(
+            "warning: credentials will be sent over plain HTTP to {url}"
+        )),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].starts_with("error: cannot reach"), "{}", lines[1]);
+    // Without credentials there is nothing to warn about.
+    let out = Ctl::new(dir.path())
+        .args(["--url", &url, "task", "list"])
+        .run();
+    one_error_line(out);
 }
 
 #[test]
