@@ -201,6 +201,31 @@ fn credentials_and_urls_come_from_the_environment() {
         "error: forbidden (403): Missing required permission: dlq:read"
     );
 
+    // A private key: the CLI mints its own token with the subject and permissions given.
+    let out = Ctl::new(live.config.root())
+        .env("TASKER_ORCHESTRATION_URL", &live.server.base_url)
+        .env(
+            "TASKER_JWT_PRIVATE_KEY_PATH",
+            tasker_testkit::fixture("rsa-a-private.pem"),
+        )
+        .env("TASKER_JWT_SUBJECT", "ci-bot")
+        .env("TASKER_JWT_PERMISSIONS", "tasks:create,tasks:read")
+        .args([
+            "task",
+            "create",
+            "--namespace",
+            "examples",
+            "--name",
+            "linear_math",
+        ])
+        .args(["--context", r#"{"value": 1}"#, "--wait", "--format", "json"])
+        .run()
+        .expect_code(0);
+    let task: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(task["created_by"], "ci-bot");
+    assert_eq!(task["status"], "complete");
+    assert!(!out.stdout.contains("eyJ") && !out.stderr.contains("eyJ"));
+
     // The endpoint token beats TASKER_AUTH_TOKEN; --url beats TASKER_ORCHESTRATION_URL.
     let admin = admin_token();
     let weak = token(&["tasks:read"]);
