@@ -215,3 +215,41 @@ fn context_comes_from_a_file_and_idempotency_keys_are_sent() {
     assert!(line.contains("409"), "{line}");
     assert!(line.contains(task["task_uuid"].as_str().unwrap()), "{line}");
 }
+
+/// On a terminal `--wait` redraws one progress bar in place. The terminal is a pseudo-tty
+/// from util-linux `script`; without it there is nothing to observe.
+#[test]
+fn on_a_terminal_wait_draws_a_live_bar() {
+    let Some(script) = script_binary() else {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    };
+    let live = live::start();
+    let command = format!(
+        "{} --url {} task create --namespace examples --name diamond_math --context '{{\"value\": 5}}' --wait",
+        env!("CARGO_BIN_EXE_tasker-ctl"),
+        live.server.base_url
+    );
+    let token = admin_token();
+    let out = std::process::Command::new(script)
+        .args(["-qec", &command, "/dev/null"])
+        .env("TASKER_AUTH_TOKEN", &token)
+        .env("TERM", "dumb")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("\r\x1b[2K["), "{text:?}");
+    assert!(
+        text.contains("[########################] 4/4 steps  complete"),
+        "{text:?}"
+    );
+    assert!(!text.contains(&token));
+}
+
+fn script_binary() -> Option<&'static str> {
+    ["/usr/bin/script", "/bin/script"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+}
