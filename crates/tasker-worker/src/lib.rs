@@ -6,6 +6,7 @@ mod handlers {
     //! The handler contract, the registry, and the built-in handlers.
     pub(crate) mod arithmetic;
     pub(crate) mod builtin;
+    pub(crate) mod command;
     pub(crate) mod registry;
 }
 

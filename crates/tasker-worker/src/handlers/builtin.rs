@@ -1,5 +1,5 @@
-//! Built-in handlers: `builtin.echo`, `builtin.sleep`, `builtin.fail` (and the arithmetic ones
-//! in the sibling module), used by the example templates and tests.
+//! Built-in handlers: `builtin.echo`, `builtin.sleep`, `builtin.fail`, and the registration of
+//! the arithmetic handlers and `builtin.command` from their sibling modules.
 
 use std::time::Duration;
 
@@ -15,7 +15,8 @@ pub(crate) fn register(registry: &mut HandlerRegistry) {
         .register("builtin.sleep", Sleep)
         .register("builtin.fail", Fail)
         .register("builtin.add", Add)
-        .register("builtin.multiply", Multiply);
+        .register("builtin.multiply", Multiply)
+        .register("builtin.command", super::command::CommandHandler);
 }
 
 /// Returns the task context, the step's initialization and its parents' results.
@@ -122,6 +123,7 @@ mod tests {
             "builtin.fail",
             "builtin.add",
             "builtin.multiply",
+            "builtin.command",
         ] {
             assert!(r.contains(name), "{name}");
         }
