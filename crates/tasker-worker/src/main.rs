@@ -11,12 +11,12 @@ use serde_json::json;
 use tasker_auth::perm;
 use tasker_config::WorkerConfig;
 use tasker_core::Store;
-use tasker_orchestration::{load_templates, register_templates};
-use tasker_worker::{HandlerRegistry, WorkerRuntime};
 use tasker_http::{
     CommonState, ConfigFlags, apply_layers, boot, common_routes, finish_openapi, metrics_handle,
     serve, shutdown_signal,
 };
+use tasker_orchestration::{load_templates, register_templates};
+use tasker_worker::{HandlerRegistry, WorkerRuntime};
 
 /// Tasker worker.
 #[derive(Debug, Parser)]
@@ -60,17 +60,30 @@ async fn run(booted: tasker_http::Booted<WorkerConfig>) -> Result<(), String> {
     let store: Arc<dyn Store> = Arc::new(
         tasker_store::connect(&config.database.url, config.database.max_connections)
             .await
-            .map_err(|e| format!("cannot open the database {}: {e}", config.database.url.redacted()))?,
+            .map_err(|e| {
+                format!(
+                    "cannot open the database {}: {e}",
+                    config.database.url.redacted()
+                )
+            })?,
     );
-    let templates = load_templates(&config.templates.search_paths).map_err(|e| format!("templates: {e}"))?;
+    let templates =
+        load_templates(&config.templates.search_paths).map_err(|e| format!("templates: {e}"))?;
     register_templates(store.as_ref(), &templates)
         .await
         .map_err(|e| format!("cannot register templates: {e}"))?;
     let mut section = config.worker.clone();
-    section.id.get_or_insert_with(|| format!("{}-{}", hostname(), std::process::id()));
+    section
+        .id
+        .get_or_insert_with(|| format!("{}-{}", hostname(), std::process::id()));
     let registry = HandlerRegistry::with_builtins();
     let handlers = Arc::new(registry.names());
-    let runtime = Arc::new(WorkerRuntime::start(store.clone(), &section, &config.engine, registry));
+    let runtime = Arc::new(WorkerRuntime::start(
+        store.clone(),
+        &section,
+        &config.engine,
+        registry,
+    ));
     let state = api::WorkerState {
         store: store.clone(),
         auth: booted.auth.clone(),

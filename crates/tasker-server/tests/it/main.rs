@@ -8,6 +8,7 @@ mod config_endpoint;
 mod route_table;
 mod seed_pattern;
 mod startup;
+mod worker_process;
 
 use reqwest::{Client, Response, StatusCode};
 use serde_json::Value;
@@ -21,6 +22,11 @@ pub(crate) fn binaries() -> Vec<(&'static str, &'static str, &'static str)> {
         (SERVER, "orchestration", "system:config_read"),
         (worker_binary(), "worker", "worker:config_read"),
     ]
+}
+
+/// Path of the worker binary.
+pub(crate) fn worker_binary_path() -> String {
+    worker_binary().to_owned()
 }
 
 fn worker_binary() -> &'static str {

@@ -1,0 +1,189 @@
+//! The standalone worker: its API's route table, template validation against its handlers,
+//! health, and running the steps of a server that has no embedded worker.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tasker_testkit::{ServerProcess, TestConfig, Token};
+
+use crate::*;
+
+const EXPECTED: &[(&str, &str, &str)] = &[
+    ("get", "/v1/templates", "worker:templates_read"),
+    (
+        "get",
+        "/v1/templates/{namespace}/{name}/{version}",
+        "worker:templates_read",
+    ),
+    (
+        "post",
+        "/v1/templates/{namespace}/{name}/{version}/validate",
+        "templates:validate",
+    ),
+    ("get", "/config", "worker:config_read"),
+];
+
+const UNKNOWN_HANDLER: &str = "name: exotic\nnamespace: examples\nversion: 2.0.0\nsteps:\n  - name: a\n    handler: { callable: custom.unheard_of }\n";
+
+fn shared_config(role_extra: &str) -> TestConfig {
+    let config = TestConfig::new();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/tasks");
+    config.write("tasks/exotic.yaml", UNKNOWN_HANDLER);
+    config.write(
+        "base/common.toml",
+        &format!(
+            "[database]\nurl = \"sqlite://{root}/tasker.db\"\n[templates]\nsearch_paths = [\"{}\", \"{root}/tasks\"]\n",
+            examples.display(),
+            root = config.root().display()
+        ),
+    );
+    config.write(
+        "base/worker.toml",
+        &auth_config(
+            "",
+            &format!("[worker]\npoll_interval_ms = 50\nid = \"worker-under-test\"\n{role_extra}"),
+        ),
+    );
+    config.write(
+        "base/orchestration.toml",
+        &auth_config(
+            "",
+            "[orchestration]\nembedded_worker = false\npoll_interval_ms = 50\n",
+        ),
+    );
+    config
+}
+
+#[tokio::test]
+async fn worker_routes_are_protected_and_validate_against_its_handlers() {
+    let config = shared_config("");
+    let worker = ServerProcess::start(&crate::worker_binary_path(), &config, &[]);
+    let doc: Value = get(&worker, "/api-docs/openapi.json", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let operations = crate::route_table::protected_operations(&doc);
+    let found: BTreeSet<_> = operations.iter().cloned().collect();
+    let expected: BTreeSet<_> = EXPECTED
+        .iter()
+        .map(|(m, p, q)| (m.to_string(), p.to_string(), q.to_string()))
+        .collect();
+    assert_eq!(found, expected);
+    crate::route_table::walk(&worker.base_url, &operations).await;
+
+    let token = Token::with_permissions(&["worker:templates_read", "templates:validate"]).sign();
+    let auth = format!("Bearer {token}");
+    let list: Value = get(&worker, "/v1/templates", &[("Authorization", &auth)])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"diamond_math") && names.contains(&"exotic"),
+        "{names:?}"
+    );
+    let ok = reqwest::Client::new()
+        .post(worker.url("/v1/templates/examples/diamond_math/1.0.0/validate"))
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(
+        ok.json::<Value>().await.unwrap(),
+        json!({"valid": true, "errors": []})
+    );
+    let bad: Value = reqwest::Client::new()
+        .post(worker.url("/v1/templates/examples/exotic/2.0.0/validate"))
+        .header("Authorization", &auth)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bad["valid"], false);
+    assert_eq!(
+        bad["errors"],
+        json!(["handler `custom.unheard_of` is not registered on this worker"])
+    );
+
+    let health: Value = get(&worker, "/health", &[]).await.json().await.unwrap();
+    assert_eq!(health["worker_id"], "worker-under-test");
+    assert_eq!(health["namespaces"], json!([]));
+    assert_eq!(health["running_steps"], json!([]));
+    assert_eq!(health["checks"]["store"], "ok");
+}
+
+#[tokio::test]
+async fn a_separate_worker_process_runs_the_servers_tasks() {
+    let config = shared_config("namespaces = [\"examples\"]\n");
+    let server = ServerProcess::start(SERVER, &config, &[]);
+    let token =
+        Token::with_permissions(&["tasks:create", "tasks:read", "tasks:context_read"]).sign();
+    let created: Value = reqwest::Client::new()
+        .post(server.url("/v1/tasks"))
+        .bearer_auth(&token)
+        .json(&json!({"namespace": "examples", "name": "linear_math", "context": {"value": 1}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["task_uuid"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pending: Value = reqwest::Client::new()
+        .get(server.url(&format!("/v1/tasks/{id}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(pending["status"], "complete", "no worker yet, nothing runs");
+
+    let _worker = ServerProcess::start(&crate::worker_binary_path(), &config, &[]);
+    let mut status = Value::Null;
+    for _ in 0..400 {
+        let task: Value = reqwest::Client::new()
+            .get(server.url(&format!("/v1/tasks/{id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        status = task["status"].clone();
+        if status == "complete" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(status, "complete");
+    let context: Value = reqwest::Client::new()
+        .get(server.url(&format!("/v1/tasks/{id}/context")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        context["step_results"]["double"],
+        json!({"value": 16}),
+        "((1 + 2) * 3 - 1) * 2"
+    );
+}

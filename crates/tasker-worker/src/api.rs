@@ -1,0 +1,161 @@
+//! The worker API: the templates this worker serves and their validation against its handler
+//! registry. Handlers are forwards with their permission in their signature.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRef, State};
+use tasker_auth::{Authenticator, Authorized, perm};
+use tasker_core::{Store, TaskTemplate};
+use tasker_http::{ApiError, ApiJson, ApiPath};
+use tasker_orchestration::wire::{TemplateSummary, TemplateValidation};
+use tasker_proto::api as doc;
+use tasker_proto::{ErrorBody, Permission};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Router state of the worker API.
+#[derive(Clone)]
+pub(crate) struct WorkerState {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) auth: Arc<Authenticator>,
+    pub(crate) namespaces: Vec<String>,
+    pub(crate) handlers: Arc<Vec<String>>,
+}
+
+impl FromRef<WorkerState> for Arc<Authenticator> {
+    fn from_ref(state: &WorkerState) -> Self {
+        state.auth.clone()
+    }
+}
+
+/// `(method, path, permission)` of every protected worker operation.
+pub(crate) const ROUTES: &[(&str, &str, Permission)] = &[
+    ("GET", "/v1/templates", Permission::WorkerTemplatesRead),
+    (
+        "GET",
+        "/v1/templates/{namespace}/{name}/{version}",
+        Permission::WorkerTemplatesRead,
+    ),
+    (
+        "POST",
+        "/v1/templates/{namespace}/{name}/{version}/validate",
+        Permission::TemplatesValidate,
+    ),
+    ("GET", "/config", Permission::WorkerConfigRead),
+];
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tasker worker API",
+        description = "Templates served by this worker and their validation against its handlers."
+    ),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+/// The worker API router and its OpenAPI document.
+pub(crate) fn router(state: WorkerState) -> (Router, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(list))
+        .routes(routes!(get))
+        .routes(routes!(validate))
+        .with_state(state)
+        .split_for_parts()
+}
+
+impl WorkerState {
+    fn serves(&self, namespace: &str) -> bool {
+        self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace)
+    }
+
+    async fn template(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<TaskTemplate, ApiError> {
+        let records = self
+            .store
+            .list_templates()
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        records
+            .into_iter()
+            .map(|r| r.template)
+            .find(|t| {
+                t.namespace == namespace
+                    && t.name == name
+                    && t.version == version
+                    && self.serves(namespace)
+            })
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "template {namespace}/{name}/{version} not found on this worker"
+                ))
+            })
+    }
+}
+
+/// Templates of the namespaces this worker serves.
+#[utoipa::path(get, path = "/v1/templates", tag = "templates", responses((status = 200, body = Vec<doc::TemplateSummary>)))]
+pub(crate) async fn list(
+    _auth: Authorized<perm::WorkerTemplatesRead>,
+    State(s): State<WorkerState>,
+) -> Result<ApiJson<Vec<TemplateSummary>>, ApiError> {
+    let records = s
+        .store
+        .list_templates()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(ApiJson(
+        records
+            .into_iter()
+            .map(|r| r.template)
+            .filter(|t| s.serves(&t.namespace))
+            .map(|t| TemplateSummary {
+                steps: t.steps.iter().map(|step| step.name.clone()).collect(),
+                has_input_schema: t.input_schema.is_some(),
+                namespace: t.namespace,
+                name: t.name,
+                version: t.version,
+                description: t.description,
+            })
+            .collect(),
+    ))
+}
+
+/// One template version in full.
+#[utoipa::path(get, path = "/v1/templates/{namespace}/{name}/{version}", tag = "templates",
+    params(("namespace" = String, Path), ("name" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = doc::TemplateView), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get(
+    _auth: Authorized<perm::WorkerTemplatesRead>,
+    State(s): State<WorkerState>,
+    ApiPath((namespace, name, version)): ApiPath<(String, String, String)>,
+) -> Result<ApiJson<TaskTemplate>, ApiError> {
+    s.template(&namespace, &name, &version).await.map(ApiJson)
+}
+
+/// Checks the template against this worker's handlers.
+#[utoipa::path(post, path = "/v1/templates/{namespace}/{name}/{version}/validate", tag = "templates",
+    params(("namespace" = String, Path), ("name" = String, Path), ("version" = String, Path)),
+    responses((status = 200, body = doc::ValidationReport), (status = 404, body = ErrorBody)))]
+pub(crate) async fn validate(
+    _auth: Authorized<perm::TemplatesValidate>,
+    State(s): State<WorkerState>,
+    ApiPath((namespace, name, version)): ApiPath<(String, String, String)>,
+) -> Result<ApiJson<TemplateValidation>, ApiError> {
+    let template = s.template(&namespace, &name, &version).await?;
+    let errors: Vec<String> = template
+        .unknown_handlers(|h| s.handlers.iter().any(|known| known == h))
+        .into_iter()
+        .map(|handler| format!("handler `{handler}` is not registered on this worker"))
+        .collect();
+    Ok(ApiJson(TemplateValidation {
+        valid: errors.is_empty(),
+        errors,
+    }))
+}
