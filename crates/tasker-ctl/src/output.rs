@@ -123,6 +123,11 @@ pub(crate) fn time(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
+/// A timestamp to the millisecond, for sequences of events within one second.
+pub(crate) fn precise_time(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
 /// An optional timestamp; `-` when absent.
 pub(crate) fn maybe_time(at: Option<&DateTime<Utc>>) -> String {
     at.map_or_else(|| "-".to_owned(), time)

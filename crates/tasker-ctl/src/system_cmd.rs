@@ -3,14 +3,14 @@
 
 use std::io::Write;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use tasker_client::{Api, TaskerClient};
+use tasker_client::{Api, ClientError, TaskerClient};
 use tasker_proto::api::{HandlerNamespace, StepBottleneck};
 
 use crate::output::{self, Format, FormatArg, Table};
-use crate::remote::Explained as _;
+use crate::remote::{Explained as _, explain};
 
 /// System commands; `--format` applies to every one of them.
 #[derive(Debug, Args)]
@@ -49,7 +49,16 @@ pub(crate) async fn run(args: SystemArgs, client: TaskerClient, out: &mut dyn Wr
             } else {
                 Api::Orchestration
             };
-            let health = client.health(api).await.explained()?;
+            let health = match client.health(api).await {
+                Ok(health) => health,
+                // A degraded server answers 503 with its checks, not an error envelope.
+                Err(ClientError::Api {
+                    status: 503,
+                    message,
+                    ..
+                }) => bail!("not healthy (503): {message}"),
+                Err(err) => return Err(explain(err)),
+            };
             if format == Format::Json {
                 return output::json(out, &health);
             }

@@ -10,7 +10,7 @@ use tasker_client::{ClientError, TaskerClient};
 use tasker_proto::api::TaskView;
 
 use crate::remote::explain;
-use crate::task_cmd::progress;
+use crate::task_view::progress;
 
 /// States after which the task does not move without an operator.
 const END_STATES: &[&str] = &[
