@@ -1,12 +1,14 @@
 //! `SqlStore`: the `Store` implementation shared by both backends. Each operation lives in the
 //! submodule named for what it owns; this file wires them to the trait.
 
+mod claims;
 mod dlq;
 mod engine;
+mod manual;
+mod results;
 mod rows;
 mod stats;
 mod tasks;
-mod work;
 
 use std::sync::Arc;
 

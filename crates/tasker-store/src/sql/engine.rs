@@ -9,6 +9,7 @@ use tasker_core::{StepState, StepView, StoreError, TaskState, derive_task_state,
 use uuid::Uuid;
 
 use crate::db::{Tx, args, parse_uuid};
+use tasker_core::store::StepRecord;
 
 /// Actor recorded for changes the engine makes on its own.
 pub(crate) const SYSTEM: &str = "system";
@@ -310,4 +311,16 @@ async fn snapshot(tx: &mut Tx, task_uuid: Uuid) -> Result<(Value, i32), StoreErr
         "steps": step_values,
     });
     Ok((value, priority))
+}
+
+pub(crate) async fn load_step_tx(tx: &mut Tx, step_uuid: Uuid) -> Result<StepRecord, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM steps WHERE step_uuid = $1",
+        super::rows::STEP_COLUMNS
+    );
+    let row = tx
+        .one(&sql, args![step_uuid])
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("step {step_uuid}")))?;
+    super::rows::step(&row)
 }

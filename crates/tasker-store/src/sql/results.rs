@@ -1,0 +1,180 @@
+//! Recording an attempt's outcome: only the current lease holder's report counts; success
+//! completes the step, failure schedules a retry with backoff or fails the step into the DLQ.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tasker_core::store::{DlqReason, Lease, RecordOutcome, StepOutcome, StepReport};
+use tasker_core::{StepState, StoreError, backoff_delay_ms};
+use uuid::Uuid;
+
+use super::engine::{advance, lock_task, open_dlq, set_step_state};
+use super::{SqlStore, announce, notify_work};
+use crate::db::{args, json_text};
+
+impl SqlStore {
+    pub(super) async fn record_result_impl(
+        &self,
+        lease: &Lease,
+        report: StepReport,
+        now: DateTime<Utc>,
+    ) -> Result<RecordOutcome, StoreError> {
+        let Some(task_uuid) = self.task_of_step(lease.step_uuid).await? else {
+            return Ok(RecordOutcome::Discarded);
+        };
+        let mut tx = self.pool.begin().await?;
+        lock_task(&mut tx, task_uuid).await?;
+        let sql = format!(
+            "SELECT l.token, {} FROM step_leases l JOIN steps s ON s.step_uuid = l.step_uuid \
+             WHERE l.step_uuid = $1",
+            super::rows::qualified_step_columns("s")
+        );
+        let held = tx.one(&sql, args![lease.step_uuid]).await?;
+        let step = match &held {
+            Some(r) if r.text("token")? == lease.token.to_string() => Some(super::rows::step(r)?),
+            _ => None,
+        }
+        .filter(|s| s.status == StepState::InProgress);
+        let Some(step) = step else {
+            tracing::info!(step = %lease.step_uuid, worker = %lease.worker_id, "stale result discarded");
+            return Ok(RecordOutcome::Discarded);
+        };
+        tx.exec(
+            "DELETE FROM step_leases WHERE step_uuid = $1",
+            args![lease.step_uuid],
+        )
+        .await?;
+        let (success, payload) = match &report.outcome {
+            StepOutcome::Success(v) => (true, v.clone()),
+            StepOutcome::Failure { error, .. } => (false, error.clone()),
+        };
+        let outcome = match report.outcome {
+            StepOutcome::Success(result) => {
+                tx.exec(
+                    "UPDATE steps SET results = $1 WHERE step_uuid = $2",
+                    args![json_text(&result), lease.step_uuid],
+                )
+                .await?;
+                set_step_state(
+                    &mut tx,
+                    task_uuid,
+                    lease.step_uuid,
+                    StepState::InProgress,
+                    StepState::Complete,
+                    &lease.worker_id,
+                    Some(&format!("attempt {} succeeded", lease.attempt)),
+                    now,
+                )
+                .await?;
+                RecordOutcome::Completed
+            }
+            StepOutcome::Failure { error, retryable } => {
+                tx.exec(
+                    "UPDATE steps SET last_error = $1 WHERE step_uuid = $2",
+                    args![json_text(&error), lease.step_uuid],
+                )
+                .await?;
+                let message = error_message(&error);
+                if retryable && step.retryable && lease.attempt < step.max_attempts {
+                    let delay_ms =
+                        backoff_delay_ms(step.backoff, lease.attempt, report.jitter_sample);
+                    let retry_at = now
+                        + chrono::Duration::milliseconds(
+                            i64::try_from(delay_ms).unwrap_or(i64::MAX),
+                        );
+                    tx.exec(
+                        "UPDATE steps SET retry_at = $1 WHERE step_uuid = $2",
+                        args![retry_at, lease.step_uuid],
+                    )
+                    .await?;
+                    let reason = format!(
+                        "attempt {} of {} failed: {message}; retry in {delay_ms} ms",
+                        lease.attempt, step.max_attempts
+                    );
+                    set_step_state(
+                        &mut tx,
+                        task_uuid,
+                        lease.step_uuid,
+                        StepState::InProgress,
+                        StepState::WaitingForRetry,
+                        &lease.worker_id,
+                        Some(&reason),
+                        now,
+                    )
+                    .await?;
+                    RecordOutcome::RetryScheduled { retry_at, delay_ms }
+                } else {
+                    let why = if retryable && step.retryable {
+                        "attempts exhausted"
+                    } else {
+                        "not retryable"
+                    };
+                    let reason = format!(
+                        "attempt {} of {} failed: {message} ({why})",
+                        lease.attempt, step.max_attempts
+                    );
+                    set_step_state(
+                        &mut tx,
+                        task_uuid,
+                        lease.step_uuid,
+                        StepState::InProgress,
+                        StepState::Error,
+                        &lease.worker_id,
+                        Some(&reason),
+                        now,
+                    )
+                    .await?;
+                    RecordOutcome::FailedPermanently
+                }
+            }
+        };
+        let backoff = match &outcome {
+            RecordOutcome::RetryScheduled { delay_ms, .. } => {
+                Some(i64::try_from(*delay_ms).unwrap_or(i64::MAX))
+            }
+            _ => None,
+        };
+        let duration = (now - report.started_at).num_milliseconds().max(0);
+        tx.exec(
+            "INSERT INTO step_results (step_uuid, task_uuid, attempt, worker_id, success, payload, \
+             backoff_ms, started_at, finished_at, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            args![lease.step_uuid, task_uuid, i64::from(lease.attempt), &lease.worker_id, i64::from(success),
+                json_text(&payload), backoff, report.started_at, now, duration],
+        )
+        .await?;
+        let adv = advance(&mut tx, task_uuid, &lease.worker_id, now).await?;
+        if outcome == RecordOutcome::FailedPermanently {
+            open_dlq(
+                &mut tx,
+                task_uuid,
+                Some(lease.step_uuid),
+                DlqReason::MaxRetriesExceeded,
+                now,
+            )
+            .await?;
+        }
+        if adv.enqueued > 0 {
+            announce(&mut tx).await?;
+        }
+        tx.commit().await?;
+        notify_work(&self.signal);
+        Ok(outcome)
+    }
+
+    async fn task_of_step(&self, step_uuid: Uuid) -> Result<Option<Uuid>, StoreError> {
+        self.pool
+            .one(
+                "SELECT task_uuid FROM steps WHERE step_uuid = $1",
+                args![step_uuid],
+            )
+            .await?
+            .map(|r| r.uuid("task_uuid"))
+            .transpose()
+    }
+}
+
+fn error_message(error: &Value) -> String {
+    match error.get("message").and_then(Value::as_str) {
+        Some(m) => m.to_owned(),
+        None => error.to_string(),
+    }
+}
