@@ -174,6 +174,27 @@ fn tasks_are_cancelled_in_either_format() {
     assert_eq!(json["status"], "cancelled");
     assert_eq!(live.task(&first)["status"], "cancelled");
 
+    // A wait that runs out says so and leaves the task running.
+    let third = live.ctl(
+        &token,
+        &[
+            "task",
+            "create",
+            "--namespace",
+            "ops",
+            "--name",
+            "slow",
+            "--wait",
+            "--timeout-seconds",
+            "1",
+        ],
+    );
+    let third = third.expect_code(1);
+    let line = third.stderr.lines().last().unwrap();
+    assert!(line.starts_with("error: task "), "{}", third.stderr);
+    assert!(line.contains(" after 1 s ("), "{line}");
+    assert!(line.ends_with("; it keeps running"), "{line}");
+
     // A second cancel is refused by the server: one line naming the conflict.
     let line = live::one_error_line(live.ctl(&token, &["task", "cancel", &first]));
     assert!(line.contains("409 conflict"), "{line}");
