@@ -2,7 +2,10 @@
 //! atomic: a state change, its audit rows and the enqueueing of newly ready steps commit
 //! together or not at all.
 
+mod dlq;
 mod records;
+mod stats;
+mod work;
 
 use std::sync::Arc;
 
@@ -13,7 +16,10 @@ use uuid::Uuid;
 use crate::state::{TaskState, TransitionError};
 use crate::template::TaskTemplate;
 
+pub use dlq::*;
 pub use records::*;
+pub use stats::*;
+pub use work::*;
 
 /// Errors of a store operation.
 #[derive(Debug, thiserror::Error)]
