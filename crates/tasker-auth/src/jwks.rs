@@ -256,3 +256,70 @@ mod tests {
         assert_eq!(host_of("http://127.0.0.1:9/jwks?x"), "127.0.0.1:9");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::parse_jwks;
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            "[a-zA-Z0-9_+/=-]{0,40}".prop_map(serde_json::Value::from),
+            prop_oneof![
+                Just("RSA"),
+                Just("EC"),
+                Just("OKP"),
+                Just("oct"),
+                Just("P-256"),
+                Just("Ed25519"),
+                Just("AQAB"),
+                Just("sig"),
+                Just("enc")
+            ]
+            .prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("keys".to_owned()),
+                        Just("kty".to_owned()),
+                        Just("n".to_owned()),
+                        Just("e".to_owned()),
+                        Just("kid".to_owned()),
+                        Just("crv".to_owned()),
+                        Just("x".to_owned()),
+                        Just("y".to_owned()),
+                        Just("use".to_owned()),
+                        Just("alg".to_owned()),
+                        "[a-z]{1,4}"
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            let _ = parse_jwks(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_documents_never_panic_and_never_yield_an_empty_set(doc in json_value()) {
+            if let Ok(keys) = parse_jwks(doc.to_string().as_bytes()) {
+                prop_assert!(!keys.is_empty());
+            }
+        }
+    }
+}

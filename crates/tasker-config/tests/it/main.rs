@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
 mod errors;
+mod fuzz;
 mod interpolation;
 mod layering;
 mod secrets;
