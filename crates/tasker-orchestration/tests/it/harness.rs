@@ -85,7 +85,11 @@ where
     let sqlite = DatabaseUrl::new(format!("sqlite://{}/t.db", dir.path().display()));
     run_on(&sqlite, &cfg, &test).await;
     match std::env::var("TASKER_TEST_DATABASE_URL") {
-        Ok(base) if !base.is_empty() => run_on(&fresh_pg_schema(&base).await, &cfg, &test).await,
+        Ok(base) if !base.is_empty() => {
+            let (url, schema) = fresh_pg_schema(&base).await;
+            run_on(&url, &cfg, &test).await;
+            drop_pg_schema(&base, &schema).await;
+        }
         _ => eprintln!(
             "!!! TASKER_TEST_DATABASE_URL is not set: PostgreSQL orchestration tests are SKIPPED !!!"
         ),
@@ -108,7 +112,7 @@ where
     orch.shutdown().await;
 }
 
-async fn fresh_pg_schema(base: &str) -> DatabaseUrl {
+async fn fresh_pg_schema(base: &str) -> (DatabaseUrl, String) {
     let schema = format!("t_{}", Uuid::new_v4().simple());
     let pool = sqlx::PgPool::connect(base).await.unwrap();
     sqlx::query(&format!("CREATE SCHEMA {schema}"))
@@ -117,7 +121,17 @@ async fn fresh_pg_schema(base: &str) -> DatabaseUrl {
         .unwrap();
     pool.close().await;
     let sep = if base.contains('?') { '&' } else { '?' };
-    DatabaseUrl::new(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+    let url = DatabaseUrl::new(format!("{base}{sep}options=-c%20search_path%3D{schema}"));
+    (url, schema)
+}
+
+async fn drop_pg_schema(base: &str, schema: &str) {
+    let pool = sqlx::PgPool::connect(base).await.unwrap();
+    let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+    if let Err(e) = sqlx::query(&drop).execute(&pool).await {
+        eprintln!("could not drop test schema {schema}: {e}");
+    }
+    pool.close().await;
 }
 
 pub(crate) fn worker_cfg(id: &str, concurrency: usize, lease_seconds: u64) -> WorkerSection {

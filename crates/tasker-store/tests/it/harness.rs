@@ -49,14 +49,18 @@ where
     let url = DatabaseUrl::new(format!("sqlite://{}/t.db", dir.path().display()));
     test(url).await;
     match std::env::var("TASKER_TEST_DATABASE_URL") {
-        Ok(base) if !base.is_empty() => test(fresh_pg_schema(&base).await).await,
+        Ok(base) if !base.is_empty() => {
+            let (url, schema) = fresh_pg_schema(&base).await;
+            test(url).await;
+            drop_pg_schema(&base, &schema).await;
+        }
         _ => eprintln!(
             "!!! TASKER_TEST_DATABASE_URL is not set: PostgreSQL store tests are SKIPPED !!!"
         ),
     }
 }
 
-async fn fresh_pg_schema(base: &str) -> DatabaseUrl {
+async fn fresh_pg_schema(base: &str) -> (DatabaseUrl, String) {
     let schema = format!("t_{}", Uuid::new_v4().simple());
     let pool = sqlx::PgPool::connect(base).await.unwrap();
     sqlx::query(&format!("CREATE SCHEMA {schema}"))
@@ -65,7 +69,17 @@ async fn fresh_pg_schema(base: &str) -> DatabaseUrl {
         .unwrap();
     pool.close().await;
     let sep = if base.contains('?') { '&' } else { '?' };
-    DatabaseUrl::new(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+    let url = DatabaseUrl::new(format!("{base}{sep}options=-c%20search_path%3D{schema}"));
+    (url, schema)
+}
+
+async fn drop_pg_schema(base: &str, schema: &str) {
+    let pool = sqlx::PgPool::connect(base).await.unwrap();
+    let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+    if let Err(e) = sqlx::query(&drop).execute(&pool).await {
+        eprintln!("could not drop test schema {schema}: {e}");
+    }
+    pool.close().await;
 }
 
 pub(crate) const DEFAULTS: StepDefaults = StepDefaults {
