@@ -28,6 +28,7 @@ pub fn apply_layers(
     let sensitive = [axum::http::header::AUTHORIZATION, api_key_header];
     router
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(
             max_body_bytes.unwrap_or(DEFAULT_BODY_LIMIT),
         ))
@@ -42,6 +43,10 @@ pub fn apply_layers(
                     Duration::from_secs(timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS)),
                 )),
         )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("Method not allowed on this route".into())
 }
 
 async fn not_found() -> ApiError {

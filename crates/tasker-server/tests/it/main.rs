@@ -3,6 +3,7 @@
 
 mod api;
 mod api_docs;
+mod api_fuzz;
 mod auth_matrix;
 mod config_endpoint;
 mod route_table;
