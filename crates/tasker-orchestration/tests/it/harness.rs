@@ -34,6 +34,11 @@ const TEST_TEMPLATES: &[(&str, &str)] = &[
          - {name: work, handler: {callable: test.custom}, retry: {max_attempts: 5}}\n",
     ),
     (
+        "timeout.yaml",
+        "name: timeout\nnamespace: tests\nversion: 1.0.0\nsteps:\n\
+         - {name: stuck, handler: {callable: builtin.sleep, initialization: {ms: 60000}}, timeout_seconds: 1, retry: {max_attempts: 1}}\n",
+    ),
+    (
         "versions_v1.yaml",
         "name: versioned\nnamespace: tests\nversion: 1.2.0\nsteps:\n\
          - {name: one, handler: {callable: builtin.echo}}\n",

@@ -207,3 +207,83 @@ async fn a_worker_in_another_process_is_woken_by_postgres_notifications() {
     })
     .await;
 }
+
+struct Panics;
+
+#[async_trait]
+impl StepHandler for Panics {
+    async fn call(&self, _input: StepInput) -> Result<Value, HandlerError> {
+        panic!("handler bug")
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_a_retryable_failure() {
+    on_each_backend(|env| async move {
+        let mut registry = HandlerRegistry::new();
+        registry.register("test.custom", Panics);
+        let w = worker(&env, "w", registry);
+        let task = env
+            .orch
+            .create_task(request("tests", "custom", json!({})), "alice")
+            .await
+            .unwrap();
+        wait_for(&env, task.task_uuid, TaskState::BlockedByFailures).await;
+        let step = env.orch.list_steps(task.task_uuid).await.unwrap().remove(0);
+        assert_eq!(step.attempts, 5, "retried up to max_attempts");
+        let message = step.last_error.unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(message.contains("handler panicked"), "{message}");
+        w.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_step_over_its_timeout_fails() {
+    on_each_backend(|env| async move {
+        let w = worker(&env, "w", HandlerRegistry::with_builtins());
+        let task = env
+            .orch
+            .create_task(request("tests", "timeout", json!({})), "alice")
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        wait_for(&env, task.task_uuid, TaskState::BlockedByFailures).await;
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let step = env.orch.list_steps(task.task_uuid).await.unwrap().remove(0);
+        assert_eq!(step.last_error.unwrap()["message"], "timed out after 1 s");
+        assert!(w.status().running_steps.is_empty());
+        w.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_lets_running_steps_report() {
+    on_each_backend(|env| async move {
+        let w = worker(&env, "w", HandlerRegistry::with_builtins());
+        let task = env
+            .orch
+            .create_task(request("tests", "slow", json!({})), "alice")
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while w.status().running_steps.is_empty() {
+            assert!(tokio::time::Instant::now() < deadline, "nap never started");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        w.shutdown().await;
+        let steps = env.orch.list_steps(task.task_uuid).await.unwrap();
+        assert_eq!(steps[0].status, tasker_core::StepState::Complete);
+        assert_eq!(steps[0].results, Some(json!({"slept_ms": 400})));
+        assert_eq!(
+            steps[1].status,
+            tasker_core::StepState::Enqueued,
+            "no worker left to claim it"
+        );
+    })
+    .await;
+}
