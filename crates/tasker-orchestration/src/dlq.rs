@@ -30,8 +30,9 @@ impl Orchestrator {
         Ok(self.inner.store.list_dlq(&filter).await?)
     }
 
-    /// Every DLQ entry of one task.
+    /// Every DLQ entry of one task (not found when the task does not exist).
     pub async fn dlq_for_task(&self, task_uuid: Uuid) -> Result<Vec<DlqEntry>, Error> {
+        self.get_task(task_uuid).await?;
         let filter = DlqFilter {
             task_uuid: Some(task_uuid),
             limit: 1000,

@@ -29,6 +29,8 @@ async fn invalid_requests_name_the_problem() {
         assert!(matches!(env.orch.get_task(missing).await, Err(Error::NotFound(_))));
         assert!(matches!(env.orch.list_steps(missing).await, Err(Error::NotFound(_))));
         assert!(matches!(env.orch.cancel_task(missing, "a").await, Err(Error::NotFound(_))));
+        assert!(matches!(env.orch.dlq_for_task(missing).await, Err(Error::NotFound(_))));
+        assert!(matches!(env.orch.task_context(missing).await, Err(Error::NotFound(_))));
     })
     .await;
 }
