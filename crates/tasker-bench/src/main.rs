@@ -1,0 +1,141 @@
+//! `tasker-bench`: reproducible benchmarks of Tasker against real `tasker-server` and
+//! `tasker-worker` processes on loopback. Each subcommand prints a table and, with `--json`,
+//! writes the same figures as one JSON document. Build everything in release first:
+//! `cargo build --release -p tasker-server -p tasker-worker -p tasker-bench`.
+
+mod auth_overhead;
+mod configs;
+mod http;
+mod load;
+mod procs;
+mod stats;
+mod stores;
+mod tasks;
+mod throughput;
+mod tokens;
+mod workflow;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::stores::{DEFAULT_POSTGRES_URL, StoreKind};
+use crate::tasks::Shape;
+
+/// Tasker benchmarks.
+#[derive(Debug, Parser)]
+#[command(name = "tasker-bench", version, about)]
+struct Args {
+    /// Also write the figures as JSON to this file.
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    /// Smaller sizes and shorter phases (under 15 s per subcommand).
+    #[arg(long, global = true)]
+    quick: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Throughput and latency of one protected route with auth disabled, API key, cached JWT
+    /// and cold JWT (a distinct token per request), plus the RSA verification floor.
+    AuthOverhead {
+        /// Concurrent connections (default 32; 8 with --quick).
+        #[arg(long)]
+        connections: Option<usize>,
+        /// Measured seconds per mode (default 6; 1 with --quick).
+        #[arg(long)]
+        seconds: Option<f64>,
+    },
+    /// Create → complete latency, task-creation round trip and tasks/s of one template.
+    Workflow {
+        /// Template shape.
+        #[arg(long, value_enum, default_value = "linear")]
+        shape: Shape,
+        /// Backend.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        store: StoreKind,
+        /// Tasks per phase (default 200; 20 with --quick).
+        #[arg(long)]
+        tasks: Option<usize>,
+        /// PostgreSQL server on which a database is created for the run.
+        #[arg(long, env = "TASKER_BENCH_DATABASE_URL", default_value = DEFAULT_POSTGRES_URL)]
+        database_url: String,
+    },
+    /// Steps per second drained by 1, 2, 4… `tasker-worker` processes on PostgreSQL.
+    Throughput {
+        /// Backend (PostgreSQL only).
+        #[arg(long, value_enum, default_value = "postgres")]
+        store: StoreKind,
+        /// Worker counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        workers: Vec<usize>,
+        /// Tasks in each backlog (default 300; 30 with --quick).
+        #[arg(long)]
+        tasks: Option<usize>,
+        /// PostgreSQL server on which a database is created per worker count.
+        #[arg(long, env = "TASKER_BENCH_DATABASE_URL", default_value = DEFAULT_POSTGRES_URL)]
+        database_url: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("tasker-bench: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tasker-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<()> {
+    let doc = match args.command {
+        Command::AuthOverhead {
+            connections,
+            seconds,
+        } => {
+            let params = auth_overhead::Params::new(connections, seconds, args.quick);
+            auth_overhead::run(&params).await?
+        }
+        Command::Workflow {
+            shape,
+            store,
+            tasks,
+            database_url,
+        } => {
+            let params = workflow::Params::new(shape, store, tasks, args.quick, database_url);
+            workflow::run(&params).await?
+        }
+        Command::Throughput {
+            store,
+            workers,
+            tasks,
+            database_url,
+        } => {
+            let params = throughput::Params::new(store, workers, tasks, args.quick, database_url);
+            throughput::run(&params).await?
+        }
+    };
+    if let Some(path) = args.json {
+        let text = serde_json::to_string_pretty(&doc)?;
+        std::fs::write(&path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
