@@ -1,44 +1,46 @@
-//! `builtin.command`: runs a program so handlers can be written in any language. The program
-//! gets one JSON document on stdin (`task_uuid`, `step_uuid`, `step_name`, `attempt`,
-//! `context`, `parent_results`, `initialization`) and prints its result as JSON on stdout.
-//! A non-zero exit is a failure, retryable unless stdout is a JSON object with
-//! `"retryable": false`; its `message` (or the tail of stderr) becomes the error message.
+//! `builtin.command`: runs a program so step handlers can be written in any language.
+//!
+//! The contract, also documented in `docs/workers.md`:
+//! - `initialization`: `program` (required), `args` (strings), `timeout_seconds` (optional; the
+//!   step's own timeout still applies, whichever is shorter wins).
+//! - stdin: one JSON document `{"task_uuid","step_uuid","step_name","attempt","context",
+//!   "parent_results","initialization"}`, then EOF.
+//! - stdout: the step's result as one JSON value (empty stdout is `null`), at most 1 MiB.
+//! - exit 0 is success; exit 75 (`EX_TEMPFAIL`) is a retryable failure; any other exit or a
+//!   death by signal is a permanent failure. The tail of stderr (at most 4 KiB) goes into the
+//!   error message, and a JSON value on stdout into the error's details.
+//! - The environment is cleared except `PATH`, `HOME` and `LANG`, so the worker's credentials
+//!   never reach the program.
+//! - The program leads its own process group. The whole group is killed with SIGKILL when the
+//!   program exits (background leftovers do not outlive it), times out, or the attempt is
+//!   abandoned (step timeout, lost lease, worker shutdown).
 
-use std::process::Stdio;
+use std::io::ErrorKind;
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use super::registry::{HandlerError, StepHandler, StepInput};
 
-const STDERR_TAIL: usize = 2000;
+/// The exit code that asks for another attempt (`EX_TEMPFAIL` from `sysexits.h`).
+pub(crate) const RETRYABLE_EXIT_CODE: i32 = 75;
+/// Most bytes of stdout accepted as the result.
+const STDOUT_LIMIT: usize = 1024 * 1024;
+/// Most bytes of stderr (its tail) kept in the error message.
+const STDERR_LIMIT: usize = 4 * 1024;
+/// Environment variables passed through to the program; everything else is removed.
+const KEPT_ENV: [&str; 3] = ["PATH", "HOME", "LANG"];
 
 pub(crate) struct CommandHandler;
 
 #[async_trait]
 impl StepHandler for CommandHandler {
     async fn call(&self, input: StepInput) -> Result<Value, HandlerError> {
-        let init = &input.initialization;
-        let program = init
-            .get("program")
-            .and_then(Value::as_str)
-            .ok_or_else(|| HandlerError::permanent("initialization.program must be a string"))?;
-        let args: Vec<String> = match init.get("args") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|a| a.as_str().map(str::to_owned))
-                .collect::<Option<_>>()
-                .ok_or_else(|| HandlerError::permanent("initialization.args must be strings"))?,
-            Some(_) => {
-                return Err(HandlerError::permanent(
-                    "initialization.args must be an array",
-                ));
-            }
-        };
+        let spec = Spec::parse(&input.initialization)?;
         let document = json!({
             "task_uuid": input.task_uuid,
             "step_uuid": input.step_uuid,
@@ -48,172 +50,334 @@ impl StepHandler for CommandHandler {
             "parent_results": input.parent_results,
             "initialization": input.initialization,
         });
-        let run = run_program(program, &args, document.to_string());
-        let output = match init.get("timeout_seconds").and_then(Value::as_u64) {
-            Some(secs) => tokio::time::timeout(Duration::from_secs(secs), run)
+        let mut stdin = document.to_string().into_bytes();
+        stdin.push(b'\n');
+        spec.run(stdin).await
+    }
+}
+
+/// What `initialization` asks for.
+struct Spec {
+    program: String,
+    args: Vec<String>,
+    timeout: Option<u64>,
+}
+
+impl Spec {
+    fn parse(init: &Value) -> Result<Self, HandlerError> {
+        let program = match init.get("program") {
+            Some(Value::String(p)) if !p.is_empty() => p.clone(),
+            _ => {
+                return Err(HandlerError::permanent(
+                    "builtin.command: initialization.program must be a non-empty string",
+                ));
+            }
+        };
+        let args = match init.get("args") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|a| a.as_str().map(str::to_owned))
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(|| {
+                    HandlerError::permanent(
+                        "builtin.command: initialization.args must be an array of strings",
+                    )
+                })?,
+            Some(_) => {
+                return Err(HandlerError::permanent(
+                    "builtin.command: initialization.args must be an array of strings",
+                ));
+            }
+        };
+        let timeout = match init.get("timeout_seconds") {
+            None | Some(Value::Null) => None,
+            Some(v) => match v.as_u64() {
+                Some(secs) if secs > 0 => Some(secs),
+                _ => {
+                    return Err(HandlerError::permanent(
+                        "builtin.command: initialization.timeout_seconds must be a positive integer",
+                    ));
+                }
+            },
+        };
+        Ok(Self {
+            program,
+            args,
+            timeout,
+        })
+    }
+
+    async fn run(&self, stdin_bytes: Vec<u8>) -> Result<Value, HandlerError> {
+        let program = &self.program;
+        let mut command = Command::new(program);
+        command
+            .args(&self.args)
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        for name in KEPT_ENV {
+            if let Some(value) = std::env::var_os(name) {
+                command.env(name, value);
+            }
+        }
+        let mut child = command.spawn().map_err(|e| {
+            let message = format!("builtin.command: cannot start `{program}`: {e}");
+            match e.kind() {
+                ErrorKind::NotFound | ErrorKind::PermissionDenied => {
+                    HandlerError::permanent(message)
+                }
+                _ => HandlerError::retryable(message),
+            }
+        })?;
+        // Dropped on every way out of this function, including the future being dropped.
+        let group = ProcessGroup(child.id());
+        let (Some(mut stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(HandlerError::retryable(format!(
+                "builtin.command: `{program}` has no stdio pipes"
+            )));
+        };
+        let feed = async move {
+            // A program may exit without reading its input; that is its business.
+            let _ = stdin.write_all(&stdin_bytes).await;
+            drop(stdin);
+            Ok::<_, HandlerError>(())
+        };
+        let exited = async {
+            let status = child.wait().await.map_err(|e| {
+                HandlerError::retryable(format!("builtin.command: waiting for `{program}`: {e}"))
+            })?;
+            // Close the pipes held by anything the program left running in the background.
+            group.kill();
+            Ok(status)
+        };
+        let all = async {
+            tokio::try_join!(
+                exited,
+                feed,
+                read_capped(stdout, program),
+                read_tail(stderr)
+            )
+        };
+        let (status, (), stdout, stderr) = match self.timeout {
+            None => all.await?,
+            Some(secs) => tokio::time::timeout(Duration::from_secs(secs), all)
                 .await
                 .map_err(|_| {
-                    HandlerError::retryable(format!("`{program}` timed out after {secs} s"))
+                    HandlerError::retryable(format!(
+                        "builtin.command: `{program}` timed out after {secs} s; its process group was killed"
+                    ))
                 })??,
-            None => run.await?,
         };
-        interpret(program, &output)
+        interpret(program, status, &stdout, &stderr)
     }
 }
 
-async fn run_program(
-    program: &str,
-    args: &[String],
-    stdin: String,
-) -> Result<std::process::Output, HandlerError> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| HandlerError::permanent(format!("cannot start `{program}`: {e}")))?;
-    if let Some(mut pipe) = child.stdin.take() {
-        // A program that ignores its input may close stdin early; that is not a failure.
-        let _ = pipe.write_all(stdin.as_bytes()).await;
-        drop(pipe);
+/// The program's process group, killed with SIGKILL when this value is dropped.
+struct ProcessGroup(Option<u32>);
+
+impl ProcessGroup {
+    fn kill(&self) {
+        let pgid = self
+            .0
+            .and_then(|id| i32::try_from(id).ok())
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pgid) = pgid {
+            // ESRCH (nobody left in the group) is the common, harmless case.
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+        }
     }
-    child
-        .wait_with_output()
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Reads all of stdout, failing (and so ending the attempt) past [`STDOUT_LIMIT`].
+async fn read_capped(pipe: impl AsyncRead + Unpin, program: &str) -> Result<Vec<u8>, HandlerError> {
+    let mut buf = Vec::new();
+    let limit = u64::try_from(STDOUT_LIMIT).unwrap_or(u64::MAX);
+    pipe.take(limit + 1)
+        .read_to_end(&mut buf)
         .await
-        .map_err(|e| HandlerError::retryable(format!("waiting for `{program}` failed: {e}")))
+        .map_err(|e| {
+            HandlerError::retryable(format!("builtin.command: reading `{program}` stdout: {e}"))
+        })?;
+    if buf.len() > STDOUT_LIMIT {
+        return Err(HandlerError::permanent(format!(
+            "builtin.command: `{program}` printed more than {} KiB on stdout",
+            STDOUT_LIMIT / 1024
+        )));
+    }
+    Ok(buf)
 }
 
-fn interpret(program: &str, output: &std::process::Output) -> Result<Value, HandlerError> {
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let parsed: Option<Value> = if stdout.trim().is_empty() {
-        Some(Value::Null)
-    } else {
-        serde_json::from_str(stdout.trim()).ok()
+/// Stderr drained to the end, keeping its last [`STDERR_LIMIT`] bytes.
+struct Tail {
+    bytes: Vec<u8>,
+    truncated: bool,
+}
+
+async fn read_tail(mut pipe: impl AsyncRead + Unpin) -> Result<Tail, HandlerError> {
+    let mut tail = Tail {
+        bytes: Vec::new(),
+        truncated: false,
     };
-    if output.status.success() {
-        return parsed.ok_or_else(|| {
-            HandlerError::permanent(format!("`{program}` printed something that is not JSON"))
+    let mut chunk = [0u8; 8192];
+    loop {
+        match pipe.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                tail.bytes.extend_from_slice(&chunk[..n]);
+                if tail.bytes.len() > 2 * STDERR_LIMIT {
+                    let excess = tail.bytes.len() - STDERR_LIMIT;
+                    tail.bytes.drain(..excess);
+                    tail.truncated = true;
+                }
+            }
+        }
+    }
+    if tail.bytes.len() > STDERR_LIMIT {
+        let excess = tail.bytes.len() - STDERR_LIMIT;
+        tail.bytes.drain(..excess);
+        tail.truncated = true;
+    }
+    Ok(tail)
+}
+
+fn interpret(
+    program: &str,
+    status: ExitStatus,
+    stdout: &[u8],
+    stderr: &Tail,
+) -> Result<Value, HandlerError> {
+    let text = String::from_utf8_lossy(stdout);
+    let text = text.trim();
+    let parsed = if text.is_empty() {
+        Ok(Value::Null)
+    } else {
+        serde_json::from_str::<Value>(text)
+    };
+    if status.success() {
+        return parsed.map_err(|e| {
+            let preview: String = text.chars().take(200).collect();
+            HandlerError::permanent(format!(
+                "builtin.command: `{program}` exited 0 but its stdout is not JSON ({e}); stdout begins {preview:?}"
+            ))
         });
     }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let tail: String = {
-        let t = stderr.trim();
-        let start = t
-            .char_indices()
-            .rev()
-            .nth(STDERR_TAIL)
-            .map_or(0, |(i, _)| i);
-        t[start..].to_owned()
+    let (what, retryable) = match status.code() {
+        Some(RETRYABLE_EXIT_CODE) => (
+            format!("exited with status {RETRYABLE_EXIT_CODE} (EX_TEMPFAIL, retryable)"),
+            true,
+        ),
+        Some(code) => (format!("exited with status {code}"), false),
+        None => (exit_signal(status), false),
     };
-    let code = output
-        .status
-        .code()
-        .map_or("a signal".to_owned(), |c| format!("status {c}"));
-    let reported = parsed
-        .as_ref()
-        .and_then(|v| v.get("message"))
-        .and_then(Value::as_str);
-    let message = match reported {
-        Some(m) => format!("`{program}` exited with {code}: {m}"),
-        None if tail.is_empty() => format!("`{program}` exited with {code}"),
-        None => format!("`{program}` exited with {code}: {tail}"),
-    };
-    let retryable = parsed
-        .as_ref()
-        .and_then(|v| v.get("retryable"))
-        .and_then(Value::as_bool)
-        .unwrap_or(true);
+    let mut message = format!("builtin.command: `{program}` {what}");
+    let err_text = String::from_utf8_lossy(&stderr.bytes);
+    let err_text = err_text.trim();
+    if !err_text.is_empty() {
+        let cut = if stderr.truncated {
+            "last 4 KiB of "
+        } else {
+            ""
+        };
+        message.push_str(&format!("; {cut}stderr: {err_text}"));
+    }
     Err(HandlerError {
         message,
         retryable,
-        details: parsed.filter(|v| !v.is_null()),
+        details: parsed.ok().filter(|v| !v.is_null()),
     })
+}
+
+fn exit_signal(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match status.signal() {
+        Some(signal) => format!("was killed by signal {signal}"),
+        None => "ended without an exit status".to_owned(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
-    use uuid::Uuid;
+    use std::os::unix::process::ExitStatusExt;
 
-    fn input(init: Value) -> StepInput {
-        StepInput {
-            task_uuid: Uuid::from_u128(1),
-            step_uuid: Uuid::from_u128(2),
-            step_name: "cmd".into(),
-            attempt: 2,
-            context: json!({"n": 5}),
-            parent_results: BTreeMap::from([("up".to_owned(), json!({"value": 1}))]),
-            initialization: init,
+    fn tail(text: &str) -> Tail {
+        Tail {
+            bytes: text.as_bytes().to_vec(),
+            truncated: false,
         }
     }
 
-    fn sh(script: &str) -> Value {
-        json!({"program": "sh", "args": ["-c", script]})
-    }
-
-    #[tokio::test]
-    async fn the_program_reads_the_step_document_and_its_stdout_is_the_result() {
-        let out = CommandHandler.call(input(sh("cat"))).await.unwrap();
-        assert_eq!(out["step_name"], "cmd");
-        assert_eq!(out["attempt"], 2);
-        assert_eq!(out["context"]["n"], 5);
-        assert_eq!(out["parent_results"]["up"]["value"], 1);
-        assert_eq!(out["task_uuid"], Uuid::from_u128(1).to_string());
-        assert_eq!(out["initialization"]["program"], "sh");
-    }
-
-    #[tokio::test]
-    async fn non_zero_exit_is_a_retryable_failure_with_stderr() {
-        let err = CommandHandler
-            .call(input(sh("echo oops >&2; exit 3")))
-            .await
-            .unwrap_err();
-        assert!(err.retryable);
-        assert_eq!(err.message, "`sh` exited with status 3: oops");
-    }
-
-    #[tokio::test]
-    async fn the_program_can_declare_a_permanent_failure() {
-        let script = r#"echo '{"retryable": false, "message": "bad input"}'; exit 1"#;
-        let err = CommandHandler.call(input(sh(script))).await.unwrap_err();
-        assert!(!err.retryable);
-        assert_eq!(err.message, "`sh` exited with status 1: bad input");
-    }
-
-    #[tokio::test]
-    async fn bad_output_missing_program_and_timeouts_fail() {
-        let err = CommandHandler
-            .call(input(sh("echo hello")))
-            .await
-            .unwrap_err();
-        assert!(
-            !err.retryable && err.message.contains("not JSON"),
-            "{err:?}"
-        );
-        let err = CommandHandler
-            .call(input(json!({"program": "/nonexistent/tool"})))
-            .await
-            .unwrap_err();
-        assert!(
-            !err.retryable && err.message.contains("cannot start"),
-            "{err:?}"
-        );
-        let err = CommandHandler.call(input(json!({}))).await.unwrap_err();
-        assert!(err.message.contains("initialization.program"));
-        let mut slow = sh("sleep 5");
-        slow["timeout_seconds"] = json!(1);
-        let err = CommandHandler.call(input(slow)).await.unwrap_err();
-        assert!(
-            err.retryable && err.message.contains("timed out after 1 s"),
-            "{err:?}"
-        );
-        let out = CommandHandler
-            .call(input(sh("cat >/dev/null")))
-            .await
+    #[test]
+    fn initialization_is_checked() {
+        let bad = [
+            json!({}),
+            json!({"program": ""}),
+            json!({"program": "x", "args": "a b"}),
+            json!({"program": "x", "args": [1]}),
+            json!({"program": "x", "timeout_seconds": 0}),
+            json!({"program": "x", "timeout_seconds": "5"}),
+        ];
+        for init in bad {
+            let err = Spec::parse(&init).err().unwrap();
+            assert!(!err.retryable, "{init}");
+        }
+        let spec = Spec::parse(&json!({"program": "x", "args": ["-a"], "timeout_seconds": 3}))
+            .ok()
             .unwrap();
-        assert_eq!(out, Value::Null);
+        assert_eq!(
+            (spec.program.as_str(), spec.args, spec.timeout),
+            ("x", vec!["-a".to_owned()], Some(3))
+        );
+    }
+
+    #[test]
+    fn exit_codes_map_to_outcomes() {
+        let ok = ExitStatus::from_raw(0);
+        assert_eq!(
+            interpret("p", ok, b" {\"v\": 1}\n", &tail("")),
+            Ok(json!({"v": 1}))
+        );
+        assert_eq!(interpret("p", ok, b"", &tail("")), Ok(Value::Null));
+        let garbage = interpret("p", ok, b"hello", &tail("")).unwrap_err();
+        assert!(!garbage.retryable);
+        assert!(
+            garbage.message.contains("stdout is not JSON"),
+            "{garbage:?}"
+        );
+        assert!(garbage.message.contains("\"hello\""), "{garbage:?}");
+
+        let tempfail =
+            interpret("p", ExitStatus::from_raw(75 << 8), b"", &tail("busy")).unwrap_err();
+        assert!(tempfail.retryable);
+        assert_eq!(
+            tempfail.message,
+            "builtin.command: `p` exited with status 75 (EX_TEMPFAIL, retryable); stderr: busy"
+        );
+        let failed = interpret(
+            "p",
+            ExitStatus::from_raw(2 << 8),
+            b"{\"why\": 1}",
+            &tail(""),
+        )
+        .unwrap_err();
+        assert!(!failed.retryable);
+        assert_eq!(failed.details, Some(json!({"why": 1})));
+        let killed = interpret("p", ExitStatus::from_raw(9), b"", &tail("")).unwrap_err();
+        assert!(
+            !killed.retryable && killed.message.contains("signal 9"),
+            "{killed:?}"
+        );
     }
 }
