@@ -176,6 +176,27 @@ steps:
     }
 
     #[test]
+    fn malformed_documents_are_errors() {
+        let inputs = [
+            "",
+            "---",
+            "null",
+            "[]",
+            "42",
+            "steps: 5",
+            "name: x\nnamespace: y\nversion: 1.0.0\nsteps: [{}]",
+            "name: x\nnamespace: y\nversion: 1.0.0\nsteps: [{name: a, handler: 7}]",
+            "name: x\nnamespace: y\nversion: 1.0.0\nsteps: [{name: a, handler: {callable: h}, depends_on: a}]",
+            "{\"name\": \"x\", \"steps\": [",
+            "\u{0}\u{1}\u{2}",
+            &"[".repeat(10_000),
+        ];
+        for input in inputs {
+            assert!(parse_template(input).is_err(), "{input:?}");
+        }
+    }
+
+    #[test]
     fn unknown_handlers_are_listed_once() {
         let t = parse_template(DIAMOND).unwrap();
         assert_eq!(

@@ -246,3 +246,43 @@ async fn a_dead_workers_step_is_taken_over_after_its_lease_expires() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn investigation_queue_puts_higher_priority_first_and_staleness_lists_waiting_tasks() {
+    on_each_backend(|env| async move {
+        let w = worker(&env, "w1", HandlerRegistry::with_builtins());
+        let mut ids = Vec::new();
+        for priority in [1, 5, 3] {
+            let mut req = request("tests", "blocked", json!({}));
+            req.priority = priority;
+            let task = env.orch.create_task(req, "alice").await.unwrap();
+            wait_for(&env, task.task_uuid, TaskState::BlockedByFailures).await;
+            ids.push(task.task_uuid);
+        }
+        let queue = env.orch.investigation_queue(None).await.unwrap();
+        let order: Vec<i32> = queue.iter().map(|e| e.priority).collect();
+        assert_eq!(order, [5, 3, 1]);
+        assert_eq!(queue[0].task_uuid, ids[1]);
+        w.shutdown().await;
+
+        let waiting = env
+            .orch
+            .create_task(request("tests", "versioned", json!({})), "alice")
+            .await
+            .unwrap();
+        let stale = env.orch.staleness().await.unwrap();
+        let view = stale
+            .iter()
+            .find(|v| v.task_uuid == waiting.task_uuid)
+            .unwrap();
+        assert_eq!(
+            (view.status, view.stale, view.threshold_minutes),
+            (TaskState::StepsInProcess, false, 120)
+        );
+        assert!(
+            stale.iter().all(|v| !ids.contains(&v.task_uuid)),
+            "blocked tasks are not waiting"
+        );
+    })
+    .await;
+}
