@@ -6,6 +6,7 @@ mod api_docs;
 mod api_fuzz;
 mod auth_matrix;
 mod config_endpoint;
+mod load;
 mod route_table;
 mod seed_pattern;
 mod startup;
