@@ -153,7 +153,7 @@ async fn a_separate_worker_process_runs_the_servers_tasks() {
         .unwrap();
     assert_ne!(pending["status"], "complete", "no worker yet, nothing runs");
 
-    let _worker = ServerProcess::start(&crate::worker_binary_path(), &config, &[]);
+    let worker = ServerProcess::start(&crate::worker_binary_path(), &config, &[]);
     let mut status = Value::Null;
     for _ in 0..400 {
         let task: Value = reqwest::Client::new()

@@ -52,6 +52,7 @@ impl Execution {
         let renew_every = (self.lease / 3).to_std().unwrap_or(Duration::from_secs(1));
         let mut renew =
             tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
+        let handler_started = std::time::Instant::now();
         let outcome = loop {
             tokio::select! {
                 joined = &mut call.0 => break match joined {
@@ -66,7 +67,7 @@ impl Execution {
                 }
                 _ = renew.tick() => {
                     match self.store.renew_lease(&lease, Utc::now() + self.lease).await {
-                        Ok(true) => {}
+                        Ok(true) => metrics::counter!("tasker_worker_lease_renewals_total").increment(1),
                         Ok(false) => {
                             tracing::warn!(step = %step.step_uuid, "lease lost; abandoning the attempt");
                             return;
@@ -76,6 +77,8 @@ impl Execution {
                 }
             }
         };
+        metrics::histogram!("tasker_worker_handler_duration_seconds", "handler" => step.handler.clone())
+            .record(handler_started.elapsed().as_secs_f64());
         self.report(&claimed, outcome, started_at).await;
     }
 
@@ -85,6 +88,12 @@ impl Execution {
         outcome: StepOutcome,
         started_at: chrono::DateTime<Utc>,
     ) {
+        let result = if matches!(outcome, StepOutcome::Success(_)) {
+            "completed"
+        } else {
+            "failed"
+        };
+        metrics::counter!("tasker_worker_steps_total", "result" => result).increment(1);
         let report = StepReport {
             outcome,
             started_at,

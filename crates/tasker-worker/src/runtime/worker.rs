@@ -187,6 +187,8 @@ async fn run(shared: Arc<Shared>) {
             };
             match shared.store.claim_steps(&request, Utc::now()).await {
                 Ok(steps) => {
+                    metrics::counter!("tasker_worker_steps_total", "result" => "claimed")
+                        .increment(steps.len() as u64);
                     claimed_all = steps.len() == free;
                     for step in steps {
                         let Ok(permit) = slots.clone().try_acquire_owned() else {
@@ -256,7 +258,9 @@ async fn execute(shared: &Shared, step: ClaimedStep) {
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .insert(id, entry);
+    metrics::gauge!("tasker_worker_running_steps").increment(1.0);
     shared.execution.run(step).await;
+    metrics::gauge!("tasker_worker_running_steps").decrement(1.0);
     shared
         .running
         .lock()
