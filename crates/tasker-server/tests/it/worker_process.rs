@@ -186,4 +186,14 @@ async fn a_separate_worker_process_runs_the_servers_tasks() {
         json!({"value": 16}),
         "((1 + 2) * 3 - 1) * 2"
     );
+
+    let metrics = get(&worker, "/metrics", &[]).await.text().await.unwrap();
+    for line in [
+        r#"tasker_worker_steps_total{result="claimed"} 4"#,
+        r#"tasker_worker_steps_total{result="completed"} 4"#,
+        "tasker_worker_running_steps 0",
+        r#"tasker_worker_handler_duration_seconds_count{handler="builtin.add"} 2"#,
+    ] {
+        assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+    }
 }
