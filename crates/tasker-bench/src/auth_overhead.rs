@@ -50,7 +50,7 @@ impl Params {
         Self {
             connections: connections.unwrap_or(if quick { 8 } else { 32 }).max(1),
             seconds,
-            rounds: if quick { 1 } else { 3 },
+            rounds: if quick { 1 } else { 6 },
             warmup: Duration::from_millis(if quick { 200 } else { 700 }),
             cold_pool: if quick {
                 1_500

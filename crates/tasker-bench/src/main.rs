@@ -64,6 +64,10 @@ enum Command {
         /// PostgreSQL server on which a database is created for the run.
         #[arg(long, env = "TASKER_BENCH_DATABASE_URL", default_value = DEFAULT_POSTGRES_URL)]
         database_url: String,
+        /// PostgreSQL setting for the created database, `name=value` (repeatable), e.g.
+        /// `synchronous_commit=off` to see what commit flushes cost.
+        #[arg(long = "pg-set", value_name = "NAME=VALUE")]
+        pg_settings: Vec<String>,
     },
     /// Steps per second drained by 1, 2, 4… `tasker-worker` processes on PostgreSQL.
     Throughput {
@@ -79,6 +83,10 @@ enum Command {
         /// PostgreSQL server on which a database is created per worker count.
         #[arg(long, env = "TASKER_BENCH_DATABASE_URL", default_value = DEFAULT_POSTGRES_URL)]
         database_url: String,
+        /// PostgreSQL setting for the created database, `name=value` (repeatable), e.g.
+        /// `synchronous_commit=off` to see what commit flushes cost.
+        #[arg(long = "pg-set", value_name = "NAME=VALUE")]
+        pg_settings: Vec<String>,
     },
 }
 
@@ -117,8 +125,10 @@ async fn run(args: Args) -> Result<()> {
             store,
             tasks,
             database_url,
+            pg_settings,
         } => {
-            let params = workflow::Params::new(shape, store, tasks, args.quick, database_url);
+            let params =
+                workflow::Params::new(shape, store, tasks, args.quick, database_url, pg_settings);
             workflow::run(&params).await?
         }
         Command::Throughput {
@@ -126,8 +136,16 @@ async fn run(args: Args) -> Result<()> {
             workers,
             tasks,
             database_url,
+            pg_settings,
         } => {
-            let params = throughput::Params::new(store, workers, tasks, args.quick, database_url);
+            let params = throughput::Params::new(
+                store,
+                workers,
+                tasks,
+                args.quick,
+                database_url,
+                pg_settings,
+            );
             throughput::run(&params).await?
         }
     };

@@ -37,8 +37,9 @@ pub(crate) struct PgDatabase {
 }
 
 impl PgDatabase {
-    /// Creates `tasker_bench_<pid>_<suffix>` on the server of `admin_url`.
-    pub(crate) async fn create(admin_url: &str, suffix: &str) -> Result<Self> {
+    /// Creates `tasker_bench_<pid>_<suffix>` on the server of `admin_url`, with per-database
+    /// `settings` (`name=value`, e.g. `synchronous_commit=off`) for profiling runs.
+    pub(crate) async fn create(admin_url: &str, suffix: &str, settings: &[String]) -> Result<Self> {
         let name = format!("tasker_bench_{}_{suffix}", std::process::id());
         let url = with_database(admin_url, &name)?;
         let mut conn = PgConnection::connect(admin_url)
@@ -51,6 +52,21 @@ impl PgDatabase {
             .execute(&mut conn)
             .await
             .with_context(|| format!("cannot create database {name}"))?;
+        for setting in settings {
+            let (key, value) = setting
+                .split_once('=')
+                .filter(|(k, _)| {
+                    !k.is_empty()
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+                })
+                .ok_or_else(|| anyhow::anyhow!("--pg-set takes name=value, got {setting:?}"))?;
+            let value = value.replace('\'', "''");
+            sqlx::query(&format!("ALTER DATABASE {name} SET {key} = '{value}'"))
+                .execute(&mut conn)
+                .await
+                .with_context(|| format!("cannot apply {setting}"))?;
+        }
         conn.close().await?;
         Ok(Self {
             admin_url: admin_url.to_owned(),
@@ -86,6 +102,7 @@ impl Store {
         root: &ConfigRoot,
         admin_url: &str,
         suffix: &str,
+        settings: &[String],
     ) -> Result<Self> {
         match kind {
             StoreKind::Sqlite => Ok(Self {
@@ -93,7 +110,7 @@ impl Store {
                 database: None,
             }),
             StoreKind::Postgres => {
-                let database = PgDatabase::create(admin_url, suffix).await?;
+                let database = PgDatabase::create(admin_url, suffix, settings).await?;
                 Ok(Self {
                     url: database.url.clone(),
                     database: Some(database),

@@ -26,6 +26,7 @@ pub(crate) struct Params {
     pub(crate) workers: Vec<usize>,
     pub(crate) tasks: usize,
     pub(crate) database_url: String,
+    pub(crate) pg_settings: Vec<String>,
 }
 
 impl Params {
@@ -35,12 +36,14 @@ impl Params {
         tasks: Option<usize>,
         quick: bool,
         database_url: String,
+        pg_settings: Vec<String>,
     ) -> Self {
         Self {
             store,
             workers,
             tasks: tasks.unwrap_or(if quick { 30 } else { 300 }).max(1),
             database_url,
+            pg_settings,
         }
     }
 }
@@ -71,6 +74,7 @@ pub(crate) async fn run(params: &Params) -> Result<Value> {
             &root,
             &params.database_url,
             &format!("w{workers}"),
+            &params.pg_settings,
         )
         .await?;
         let outcome = point(params, &root, &store.url, workers).await;
@@ -145,6 +149,7 @@ fn document(params: &Params, points: &[Point]) -> Value {
         "tasks": params.tasks,
         "worker_concurrency": WORKER_CONCURRENCY,
         "worker_poll_interval_ms": POLL_INTERVAL_MS,
+        "pg_settings": params.pg_settings,
         "points": points,
     })
 }

@@ -26,6 +26,7 @@ pub(crate) struct Params {
     pub(crate) tasks: usize,
     pub(crate) warmup: usize,
     pub(crate) database_url: String,
+    pub(crate) pg_settings: Vec<String>,
 }
 
 impl Params {
@@ -35,6 +36,7 @@ impl Params {
         tasks: Option<usize>,
         quick: bool,
         database_url: String,
+        pg_settings: Vec<String>,
     ) -> Self {
         Self {
             shape,
@@ -42,6 +44,7 @@ impl Params {
             tasks: tasks.unwrap_or(if quick { 20 } else { 200 }).max(1),
             warmup: if quick { 2 } else { 10 },
             database_url,
+            pg_settings,
         }
     }
 }
@@ -51,7 +54,14 @@ pub(crate) async fn run(params: &Params) -> Result<Value> {
     let root = configs::root_for(&ServerKind::Workflow {
         embedded_worker: true,
     })?;
-    let store = Store::open(params.store, &root, &params.database_url, "workflow").await?;
+    let store = Store::open(
+        params.store,
+        &root,
+        &params.database_url,
+        "workflow",
+        &params.pg_settings,
+    )
+    .await?;
     let outcome = measure(params, &root, &store.url).await;
     store.close().await?;
     let doc = outcome?;
@@ -138,6 +148,7 @@ fn document(params: &Params, mut f: Figures) -> Value {
         "orchestration_poll_interval_ms": POLL_INTERVAL_MS,
         "worker_poll_interval_ms": POLL_INTERVAL_MS,
         "worker_concurrency": WORKER_CONCURRENCY,
+        "pg_settings": params.pg_settings,
         "targets": {
             target_key: complete_p50 < limit_ms,
             "create_p50_lt_3ms": create_p50 < 3.0,
