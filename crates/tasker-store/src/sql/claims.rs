@@ -20,22 +20,26 @@ impl SqlStore {
         req: &ClaimRequest,
         now: DateTime<Utc>,
     ) -> Result<Vec<ClaimedStep>, StoreError> {
-        let mut tx = self.pool.begin().await?;
         let mut a: Vec<Arg> = args![StepState::Enqueued.as_str()];
-        let mut sql =
-            "SELECT step_uuid, task_uuid, attempts FROM steps WHERE status = $1".to_owned();
+        let mut filter = "FROM steps WHERE status = $1".to_owned();
         if !req.namespaces.is_empty() {
-            sql.push_str(&format!(
+            filter.push_str(&format!(
                 " AND namespace IN ({})",
                 placeholders(2, req.namespaces.len())
             ));
             a.extend(req.namespaces.iter().map(Arg::from));
         }
-        sql.push_str(&format!(
-            " ORDER BY ready_at, position LIMIT ${}{}",
+        // Idle workers look before they take the write lock (SQLite) or open a transaction.
+        let probe = format!("SELECT step_uuid {filter} LIMIT 1");
+        if self.pool.one(&probe, a.clone()).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.pool.begin().await?;
+        let sql = format!(
+            "SELECT step_uuid, task_uuid, attempts {filter} ORDER BY ready_at, position LIMIT ${}{}",
             a.len() + 1,
             tx.skip_locked()
-        ));
+        );
         a.push(i64::from(req.limit).into());
         let expires = now + req.lease;
         let mut leases = Vec::new();
