@@ -1,0 +1,105 @@
+//! Integration tests of the worker library and binaries: `builtin.command` called directly,
+//! the polyglot example template run by a real `tasker-server`, and many server and worker
+//! processes sharing one PostgreSQL database (skipped loudly without
+//! `TASKER_TEST_DATABASE_URL`).
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
+mod command;
+mod multi_process;
+mod polyglot;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tasker_testkit::ServerProcess;
+
+/// The repository root (templates under `config/tasks`, scripts under `examples/`).
+pub(crate) fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The Python interpreter itself, not a version-manager shim that sets variables of its own.
+pub(crate) fn real_python() -> String {
+    let out = std::process::Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "python3 is needed by these tests");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// `tasker-server`, built next to this test binary.
+pub(crate) fn server_binary() -> String {
+    tasker_testkit::binary("tasker-server")
+}
+
+/// Creates a task through `server`'s API (auth disabled) and returns its id.
+pub(crate) async fn create_task(server: &ServerProcess, name: &str, context: Value) -> String {
+    let response = reqwest::Client::new()
+        .post(server.url("/v1/tasks"))
+        .json(&json!({"namespace": namespace_of(name), "name": name, "context": context}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert!(status.is_success(), "creating {name}: {status} {body}");
+    body["task_uuid"].as_str().unwrap().to_owned()
+}
+
+fn namespace_of(name: &str) -> &'static str {
+    if name.starts_with("mp_") {
+        "mp"
+    } else {
+        "examples"
+    }
+}
+
+/// `GET path` on `server` as JSON.
+pub(crate) async fn get_json(server: &ServerProcess, path: &str) -> Value {
+    let response = reqwest::Client::new()
+        .get(server.url(path))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "GET {path}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
+/// Polls the task until its status is one of `finals`, for at most `limit`; returns the task.
+pub(crate) async fn wait_for_task(
+    server: &ServerProcess,
+    task: &str,
+    finals: &[&str],
+    limit: Duration,
+) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let view = get_json(server, &format!("/v1/tasks/{task}")).await;
+        if finals.iter().any(|s| view["status"] == *s) {
+            return view;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "task {task} is still {} after {limit:?}:\n{view:#}\nserver log:\n{}",
+            view["status"],
+            server.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The task's steps by name.
+pub(crate) async fn steps(server: &ServerProcess, task: &str) -> Vec<Value> {
+    let list = get_json(server, &format!("/v1/tasks/{task}/workflow_steps")).await;
+    match list {
+        Value::Array(items) => items,
+        other => other["steps"].as_array().cloned().unwrap_or_default(),
+    }
+}

@@ -1,0 +1,321 @@
+//! Two `tasker-server` processes (no embedded worker) and two `tasker-worker` processes on one
+//! PostgreSQL database: every step runs exactly once, a worker killed with SIGKILL mid-step
+//! loses its lease to the other worker, and a server killed with SIGKILL loses no task. Every
+//! step is a `builtin.command` that appends `step_uuid attempt` to one file with O_APPEND.
+//! Each test creates and drops its own database; without `TASKER_TEST_DATABASE_URL` they are
+//! skipped loudly.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tasker_testkit::{ServerProcess, TestConfig};
+use tokio::sync::Mutex;
+
+use crate::{create_task, get_json, server_binary, steps, wait_for_task};
+
+/// One multi-process test at a time: they share two cores with everything else.
+static SERIAL: Mutex<()> = Mutex::const_new(());
+
+/// Appends `step_uuid attempt` to the file named by argv[1], sleeps `sleep_ms` from the
+/// initialization, and returns the step name with its parents' names.
+const RECORD: &str = r#"
+import json, os, sys, time
+step = json.load(sys.stdin)
+fd = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+os.write(fd, f"{step['step_uuid']} {step['attempt']}\n".encode())
+os.close(fd)
+time.sleep(step["initialization"].get("sleep_ms", 0) / 1000)
+print(json.dumps({"step": step["step_name"], "parents": sorted(step["parent_results"])}))
+"#;
+
+fn diamond(record: &Path, log: &Path, sleep_ms: u64, slow_b_ms: u64) -> String {
+    let step = |name: &str, deps: &str, ms: u64| {
+        format!(
+            "  - name: {name}\n    handler: {{ callable: builtin.command, initialization: {{ program: python3, args: [\"{}\", \"{}\"], sleep_ms: {ms} }} }}\n    depends_on: [{deps}]\n    retry: {{ retryable: true, max_attempts: 3, backoff_base_ms: 10, max_backoff_ms: 20 }}\n    timeout_seconds: 60\n",
+            record.display(),
+            log.display()
+        )
+    };
+    format!(
+        "name: mp_diamond\nnamespace: mp\nversion: 1.0.0\nsteps:\n{}{}{}{}",
+        step("a", "", sleep_ms),
+        step("b", "a", slow_b_ms),
+        step("c", "a", sleep_ms),
+        step("d", "b, c", sleep_ms)
+    )
+}
+
+/// A database of its own on the test PostgreSQL server, dropped with this value.
+struct Database {
+    base: String,
+    name: String,
+    url: String,
+}
+
+impl Database {
+    fn create(test: &str) -> Option<Self> {
+        let base = match std::env::var("TASKER_TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => url,
+            _ => {
+                eprintln!(
+                    "!!! SKIPPED {test}: TASKER_TEST_DATABASE_URL is not set (a PostgreSQL server \
+                     on which this test creates and drops its own database) !!!"
+                );
+                return None;
+            }
+        };
+        let name = format!("tasker_mp_{}", uuid::Uuid::new_v4().simple());
+        psql(&base, &format!("CREATE DATABASE {name}"));
+        let (without_query, query) = match base.split_once('?') {
+            Some((url, q)) => (url, format!("?{q}")),
+            None => (base.as_str(), String::new()),
+        };
+        let (server, _) = without_query.rsplit_once('/').unwrap();
+        let url = format!("{server}/{name}{query}");
+        Some(Self { base, name, url })
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        psql(
+            &self.base,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+fn psql(url: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A config root shared by every process of one test.
+struct Cluster {
+    config: TestConfig,
+    log: PathBuf,
+}
+
+impl Cluster {
+    fn new(db: &Database, sleep_ms: u64, slow_b_ms: u64) -> Self {
+        let config = TestConfig::new();
+        let record = config.write("scripts/record.py", RECORD);
+        let log = config.root().join("executions.log");
+        config.write(
+            "tasks/mp_diamond.yaml",
+            &diamond(&record, &log, sleep_ms, slow_b_ms),
+        );
+        config.write(
+            "base/common.toml",
+            &format!(
+                "[database]\nurl = \"{}\"\nmax_connections = 5\n[templates]\nsearch_paths = [\"{}/tasks\"]\n[backoff]\nbase_ms = 10\nmax_ms = 20\n",
+                db.url,
+                config.root().display()
+            ),
+        );
+        config.write(
+            "base/orchestration.toml",
+            "[orchestration]\nembedded_worker = false\npoll_interval_ms = 100\n",
+        );
+        config.write(
+            "base/worker.toml",
+            "[worker]\nconcurrency = 8\nlease_seconds = 2\npoll_interval_ms = 100\nshutdown_timeout_seconds = 1\n",
+        );
+        Self { config, log }
+    }
+
+    fn server(&self) -> ServerProcess {
+        ServerProcess::start(&server_binary(), &self.config, &[])
+    }
+
+    fn worker(&self) -> ServerProcess {
+        ServerProcess::start(env!("CARGO_BIN_EXE_tasker-worker"), &self.config, &[])
+    }
+
+    /// `step_uuid` → attempts recorded in the executions file, in order.
+    fn executions(&self) -> BTreeMap<String, Vec<u32>> {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut runs: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+        for line in text.lines() {
+            let (step, attempt) = line.split_once(' ').unwrap();
+            runs.entry(step.to_owned())
+                .or_default()
+                .push(attempt.parse().unwrap());
+        }
+        runs
+    }
+}
+
+/// SIGKILL, exactly what dropping a [`ServerProcess`] does.
+fn kill_9(process: ServerProcess) {
+    drop(process);
+}
+
+/// Transitions of `step` into `complete`, from its audit trail.
+async fn completions(server: &ServerProcess, task: &str, step: &str) -> usize {
+    let audit = get_json(
+        server,
+        &format!("/v1/tasks/{task}/workflow_steps/{step}/audit"),
+    )
+    .await;
+    audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["to_state"] == "complete")
+        .count()
+}
+
+#[tokio::test]
+async fn two_servers_and_two_workers_run_200_diamonds_with_every_step_once() {
+    let Some(db) = Database::create("two_servers_and_two_workers_run_200_diamonds") else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    const TASKS: usize = 200;
+    let cluster = Cluster::new(&db, 0, 0);
+    let servers = [cluster.server(), cluster.server()];
+    let _workers = [cluster.worker(), cluster.worker()];
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..TASKS {
+        tasks.push(create_task(&servers[i % 2], "mp_diamond", json!({"i": i})).await);
+    }
+    for (i, task) in tasks.iter().enumerate() {
+        wait_for_task(
+            &servers[i % 2],
+            task,
+            &["complete"],
+            Duration::from_secs(120),
+        )
+        .await;
+    }
+    eprintln!(
+        "{TASKS} diamonds ({} steps) on 2 servers + 2 workers: {:?}",
+        TASKS * 4,
+        started.elapsed()
+    );
+    let runs = cluster.executions();
+    assert_eq!(runs.len(), TASKS * 4, "every step ran");
+    let repeated: Vec<_> = runs.iter().filter(|(_, a)| a.as_slice() != [1]).collect();
+    assert!(
+        repeated.is_empty(),
+        "steps that ran more than once: {repeated:?}"
+    );
+
+    for (i, task) in tasks.iter().enumerate().step_by(20) {
+        let context = get_json(&servers[(i + 1) % 2], &format!("/v1/tasks/{task}/context")).await;
+        assert_eq!(
+            context["step_results"]["d"],
+            json!({"step": "d", "parents": ["b", "c"]})
+        );
+        for step in steps(&servers[i % 2], task).await {
+            assert_eq!(step["attempts"], 1, "{step:#}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_step_loses_the_step_to_the_other_worker_after_its_lease() {
+    let Some(db) = Database::create("a_worker_killed_mid_step") else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    // Step `b` sleeps 4 s, longer than the 2 s lease, so the kill lands while it runs.
+    let cluster = Cluster::new(&db, 0, 4000);
+    let server = cluster.server();
+    let _other_server = cluster.server();
+    let first = cluster.worker();
+    let task = create_task(&server, "mp_diamond", json!({})).await;
+    let b = steps(&server, &task)
+        .await
+        .into_iter()
+        .find(|s| s["name"] == "b")
+        .unwrap()["step_uuid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !cluster.executions().contains_key(&b) {
+        assert!(
+            Instant::now() < deadline,
+            "b never started:\n{}",
+            first.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let second = cluster.worker();
+    let killed_at = Instant::now();
+    kill_9(first);
+
+    let view = wait_for_task(&server, &task, &["complete"], Duration::from_secs(60)).await;
+    let took = killed_at.elapsed();
+    assert_eq!(view["status"], "complete");
+    assert!(
+        took >= Duration::from_secs(2),
+        "b was re-claimed before the lease ran out: {took:?}"
+    );
+    let runs = cluster.executions();
+    assert_eq!(
+        runs[&b],
+        [1, 2],
+        "b ran twice: the killed attempt and the re-claim"
+    );
+    assert!(
+        runs.iter()
+            .filter(|(s, _)| **s != b)
+            .all(|(_, a)| a == &[1]),
+        "{runs:?}"
+    );
+    assert_eq!(
+        completions(&server, &task, &b).await,
+        1,
+        "one result recorded"
+    );
+    let b_view = steps(&server, &task)
+        .await
+        .into_iter()
+        .find(|s| s["name"] == "b")
+        .unwrap();
+    assert_eq!(b_view["attempts"], 2);
+    assert_eq!(b_view["results"], json!({"step": "b", "parents": ["a"]}));
+    drop(second);
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_run_loses_no_task() {
+    let Some(db) = Database::create("a_server_killed_mid_run") else {
+        return;
+    };
+    let _serial = SERIAL.lock().await;
+    const TASKS: usize = 40;
+    let cluster = Cluster::new(&db, 200, 200);
+    let doomed = cluster.server();
+    let survivor = cluster.server();
+    let _workers = [cluster.worker(), cluster.worker()];
+    let mut tasks = Vec::new();
+    for i in 0..TASKS {
+        let server = if i % 2 == 0 { &doomed } else { &survivor };
+        tasks.push(create_task(server, "mp_diamond", json!({"i": i})).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let unfinished = cluster.executions().len() < TASKS * 4;
+    kill_9(doomed);
+    assert!(unfinished, "the kill must land mid-run");
+    for task in &tasks {
+        wait_for_task(&survivor, task, &["complete"], Duration::from_secs(90)).await;
+    }
+    let runs = cluster.executions();
+    assert_eq!(runs.len(), TASKS * 4);
+    assert!(runs.values().all(|a| a == &[1]), "{runs:?}");
+}

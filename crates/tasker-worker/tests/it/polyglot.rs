@@ -1,0 +1,160 @@
+//! `config/tasks/polyglot_pipeline.yaml` run by a real `tasker-server` with its embedded
+//! worker: Python scripts as step handlers, results flowing through `parent_results`,
+//! exit codes deciding retries, and no credential leaking into the scripts' environment.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tasker_testkit::{ServerProcess, TestConfig};
+
+use crate::{create_task, get_json, real_python, repo_root, server_binary, steps, wait_for_task};
+
+/// Exits 75 on its first attempt, then prints the attempt and its environment's names. It runs
+/// under the real interpreter: a `python3` shim (pyenv) adds variables of its own.
+const FLAKY: &str = r#"
+import json, os, sys
+step = json.load(sys.stdin)
+if step["attempt"] == 1:
+    print("temporarily unavailable", file=sys.stderr)
+    sys.exit(75)
+print(json.dumps({"attempt": step["attempt"], "env": sorted(os.environ)}))
+"#;
+
+/// Fails with exit 2 every time.
+const BROKEN: &str = r#"
+import sys
+print("bad configuration: no such table", file=sys.stderr)
+sys.exit(2)
+"#;
+
+fn exit_codes_template(python: &str, flaky: &str, broken: &str) -> String {
+    format!(
+        r#"name: exit_codes
+namespace: examples
+version: 1.0.0
+steps:
+  - name: flaky
+    handler: {{ callable: builtin.command, initialization: {{ program: "{python}", args: ["{flaky}"] }} }}
+    retry: {{ retryable: true, max_attempts: 3, backoff_base_ms: 10, max_backoff_ms: 20 }}
+  - name: broken
+    handler: {{ callable: builtin.command, initialization: {{ program: python3, args: ["{broken}"] }} }}
+    depends_on: [flaky]
+    retry: {{ retryable: true, max_attempts: 3, backoff_base_ms: 10, max_backoff_ms: 20 }}
+"#
+    )
+}
+
+fn server(secret_env: &[(&str, &str)]) -> (ServerProcess, TestConfig) {
+    let config = TestConfig::new();
+    let scripts = repo_root().join("examples/polyglot");
+    let pipeline = std::fs::read_to_string(repo_root().join("config/tasks/polyglot_pipeline.yaml"))
+        .unwrap()
+        .replace("examples/polyglot/", &format!("{}/", scripts.display()));
+    config.write("tasks/polyglot_pipeline.yaml", &pipeline);
+    let flaky = config.write("scripts/flaky.py", FLAKY);
+    let broken = config.write("scripts/broken.py", BROKEN);
+    config.write(
+        "tasks/exit_codes.yaml",
+        &exit_codes_template(
+            &real_python(),
+            &flaky.display().to_string(),
+            &broken.display().to_string(),
+        ),
+    );
+    config.write(
+        "base/common.toml",
+        &format!(
+            "[database]\nurl = \"sqlite://{root}/tasker.db\"\n[templates]\nsearch_paths = [\"{root}/tasks\"]\n[backoff]\nbase_ms = 10\nmax_ms = 20\n",
+            root = config.root().display()
+        ),
+    );
+    config.write(
+        "base/orchestration.toml",
+        "[orchestration]\npoll_interval_ms = 50\n[worker]\npoll_interval_ms = 50\n",
+    );
+    let server = ServerProcess::start(&server_binary(), &config, secret_env);
+    (server, config)
+}
+
+#[tokio::test]
+async fn the_polyglot_pipeline_runs_python_steps_end_to_end() {
+    let (server, _config) = server(&[]);
+    let records = json!({"records": [
+        {"name": "ada lovelace", "score": "97"},
+        {"name": "  alan turing ", "score": 88},
+        {"name": "grace", "score": 71.5},
+        {"name": "nobody", "score": "n/a"},
+    ]});
+    let task = create_task(&server, "polyglot_pipeline", records).await;
+    wait_for_task(&server, &task, &["complete"], Duration::from_secs(30)).await;
+    let context = get_json(&server, &format!("/v1/tasks/{task}/context")).await;
+    let results = &context["step_results"];
+    assert_eq!(results["normalize"]["dropped"], 1);
+    assert_eq!(
+        results["normalize"]["records"][1],
+        json!({"name": "Alan Turing", "score": 88.0})
+    );
+    assert_eq!(
+        results["score"]["graded"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["grade"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["A", "B", "C"]
+    );
+    assert_eq!(
+        results["report"],
+        json!({
+            "students": 3,
+            "dropped": 1,
+            "mean": (97.0 + 88.0 + 71.5) / 3.0,
+            "grades": {"A": 1, "B": 1, "C": 1},
+            "best": "Ada Lovelace",
+        })
+    );
+}
+
+#[tokio::test]
+async fn exit_75_is_retried_other_exits_fail_and_credentials_stay_out() {
+    let (server, _config) = server(&[
+        ("TASKER_AUTH_TOKEN", "secret-token-value"),
+        ("AWS_SECRET_ACCESS_KEY", "also-secret"),
+    ]);
+    let task = create_task(&server, "exit_codes", json!({})).await;
+    let view = wait_for_task(
+        &server,
+        &task,
+        &["blocked_by_failures", "error", "complete"],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(view["status"], "blocked_by_failures", "{view:#}");
+    let steps = steps(&server, &task).await;
+    let by_name = |name: &str| -> &Value { steps.iter().find(|s| s["name"] == name).unwrap() };
+
+    let flaky = by_name("flaky");
+    assert_eq!(flaky["status"], "complete", "{flaky:#}");
+    assert_eq!(flaky["attempts"], 2);
+    assert_eq!(flaky["results"]["attempt"], 2);
+    let env: Vec<&str> = flaky["results"]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        env.iter()
+            .all(|n| ["PATH", "HOME", "LANG", "LC_CTYPE"].contains(n)),
+        "the server's environment leaked into the script: {env:?}"
+    );
+
+    let broken = by_name("broken");
+    assert_eq!(broken["status"], "error", "{broken:#}");
+    assert_eq!(broken["attempts"], 1, "exit 2 is permanent: no retry");
+    let message = broken["last_error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("exited with status 2; stderr: bad configuration: no such table"),
+        "{message}"
+    );
+}
