@@ -138,28 +138,43 @@ pub(crate) async fn run(params: &Params) -> Result<Value> {
 
     let doc = document(
         params,
-        &mut phases,
-        &round_rps,
-        rsa_us,
-        inspect_us,
-        cold_verified,
-        server_verify_us,
-        cycle,
+        Measured {
+            phases,
+            round_rps,
+            rsa_us,
+            inspect_us,
+            cold_verified,
+            server_verify_us,
+            cycled: cycle,
+        },
     );
     print_report(&doc);
     Ok(doc)
 }
 
-fn document(
-    params: &Params,
-    phases: &mut [Phase],
-    round_rps: &[Vec<f64>],
+/// Everything one run measured, in `MODES` order where per mode.
+struct Measured {
+    phases: Vec<Phase>,
+    round_rps: Vec<Vec<f64>>,
     rsa_us: f64,
     inspect_us: f64,
+    /// Signature verifications the server counted during the cold mode.
     cold_verified: f64,
+    /// Their mean duration on the server.
     server_verify_us: f64,
     cycled: bool,
-) -> Value {
+}
+
+fn document(params: &Params, m: Measured) -> Value {
+    let Measured {
+        mut phases,
+        round_rps,
+        rsa_us,
+        inspect_us,
+        cold_verified,
+        server_verify_us,
+        cycled,
+    } = m;
     let baseline = phases[0].rps();
     let baseline_p50 = phases[0].latency.percentile_us(50.0);
     let mut modes = serde_json::Map::new();
@@ -228,7 +243,7 @@ fn median_ratio(mode: &[f64], baseline: &[f64]) -> f64 {
     }
     ratios.sort_by(f64::total_cmp);
     let mid = ratios.len() / 2;
-    if ratios.len() % 2 == 0 {
+    if ratios.len().is_multiple_of(2) {
         (ratios[mid - 1] + ratios[mid]) / 2.0
     } else {
         ratios[mid]
