@@ -1,10 +1,11 @@
 //! Integration tests of the worker library and binaries: `builtin.command` called directly,
-//! the polyglot example template run by a real `tasker-server`, and many server and worker
-//! processes sharing one PostgreSQL database (skipped loudly without
-//! `TASKER_TEST_DATABASE_URL`).
+//! the polyglot example template run by a real `tasker-server`, the `custom_handler` example
+//! binary running a Rust handler, and many server and worker processes sharing one PostgreSQL
+//! database (skipped loudly without `TASKER_TEST_DATABASE_URL`).
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
 mod command;
+mod custom_handler;
 mod multi_process;
 mod polyglot;
 
@@ -49,10 +50,10 @@ pub(crate) async fn create_task(server: &ServerProcess, name: &str, context: Val
 }
 
 fn namespace_of(name: &str) -> &'static str {
-    if name.starts_with("mp_") {
-        "mp"
-    } else {
-        "examples"
+    match name {
+        "greeting" => "greetings",
+        n if n.starts_with("mp_") => "mp",
+        _ => "examples",
     }
 }
 
