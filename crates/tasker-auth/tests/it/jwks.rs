@@ -283,3 +283,60 @@ async fn kid_is_required_when_the_set_has_several_keys() {
         "Token has no key id (kid) and the key set has several keys"
     );
 }
+
+#[tokio::test]
+async fn a_flapping_provider_never_fails_requests_signed_by_known_keys() {
+    let server = Arc::new(JwksServer::start(&["rsa-a", "rsa-b"]).await);
+    let mut config = jwks_config(&server.url());
+    config.jwks_min_refresh_interval_seconds = 0;
+    config.jwks_refresh_interval_seconds = 1;
+    let auth = started(config).await;
+    wait_loaded(&auth).await;
+    let flapper = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            for round in 0..60u32 {
+                match round % 4 {
+                    0 => server.set_status(503),
+                    1 => server.serve_raw(b"{\"keys\": \"garbage\"}".to_vec()),
+                    2 => server.set_status(200),
+                    _ => server.serve_keys(&["rsa-a", "rsa-b"]),
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            server.set_status(200);
+            server.serve_keys(&["rsa-a", "rsa-b"]);
+        })
+    };
+    let mut clients = Vec::new();
+    for client in 0..8u32 {
+        let auth = auth.clone();
+        clients.push(tokio::spawn(async move {
+            for i in 0..60u32 {
+                let kid = if (client + i) % 2 == 0 {
+                    ("rsa-a", "rsa-a-private.pem")
+                } else {
+                    ("rsa-b", "rsa-b-private.pem")
+                };
+                // A fresh token each time, so the verified-token cache cannot hide a failure.
+                let token = Token::with_permissions(&["tasks:read"])
+                    .claim("jti", json!(format!("{client}-{i}")))
+                    .header(|h| h.kid = Some(kid.0.into()))
+                    .signed_by(kid.1)
+                    .sign();
+                assert!(
+                    auth.authenticate(&bearer(&token)).await.is_ok(),
+                    "known key {} refused during flapping",
+                    kid.0
+                );
+                // Unknown kids keep forcing refreshes into the flapping provider.
+                let forged = rsa(&format!("forged-{client}-{i}"), "rsa-a-private.pem");
+                assert!(auth.authenticate(&bearer(&forged)).await.is_err());
+            }
+        }));
+    }
+    for client in clients {
+        client.await.unwrap();
+    }
+    flapper.await.unwrap();
+}
