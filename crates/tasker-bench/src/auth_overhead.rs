@@ -45,12 +45,17 @@ pub(crate) struct Params {
 }
 
 impl Params {
-    pub(crate) fn new(connections: Option<usize>, seconds: Option<f64>, quick: bool) -> Self {
+    pub(crate) fn new(
+        connections: Option<usize>,
+        seconds: Option<f64>,
+        rounds: Option<u32>,
+        quick: bool,
+    ) -> Self {
         let seconds = seconds.unwrap_or(if quick { 1.0 } else { 6.0 }).max(0.1);
         Self {
             connections: connections.unwrap_or(if quick { 8 } else { 32 }).max(1),
             seconds,
-            rounds: if quick { 1 } else { 8 },
+            rounds: rounds.unwrap_or(if quick { 1 } else { 12 }).max(1),
             warmup: Duration::from_millis(if quick { 200 } else { 700 }),
             cold_pool: if quick {
                 1_500

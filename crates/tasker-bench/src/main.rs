@@ -49,6 +49,9 @@ enum Command {
         /// Measured seconds per mode (default 6; 1 with --quick).
         #[arg(long)]
         seconds: Option<f64>,
+        /// Rounds the seconds are split over, alternating the modes (default 12; 1 with --quick).
+        #[arg(long)]
+        rounds: Option<u32>,
     },
     /// Create → complete latency, task-creation round trip and tasks/s of one template.
     Workflow {
@@ -116,8 +119,9 @@ async fn run(args: Args) -> Result<()> {
         Command::AuthOverhead {
             connections,
             seconds,
+            rounds,
         } => {
-            let params = auth_overhead::Params::new(connections, seconds, args.quick);
+            let params = auth_overhead::Params::new(connections, seconds, rounds, args.quick);
             auth_overhead::run(&params).await?
         }
         Command::Workflow {
