@@ -160,6 +160,22 @@ impl Cluster {
     }
 }
 
+/// Steps `worker` claimed, from its `/metrics`.
+async fn claimed(worker: &ServerProcess) -> u64 {
+    let text = reqwest::get(worker.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("tasker_worker_steps_total{") && l.contains(r#"result="claimed""#)
+        })
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 /// SIGKILL, exactly what dropping a [`ServerProcess`] does.
 fn kill_9(process: ServerProcess) {
     drop(process);
@@ -189,7 +205,7 @@ async fn two_servers_and_two_workers_run_200_diamonds_with_every_step_once() {
     const TASKS: usize = 200;
     let cluster = Cluster::new(&db, 0, 0);
     let servers = [cluster.server(), cluster.server()];
-    let _workers = [cluster.worker(), cluster.worker()];
+    let workers = [cluster.worker(), cluster.worker()];
     let started = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..TASKS {
@@ -208,6 +224,17 @@ async fn two_servers_and_two_workers_run_200_diamonds_with_every_step_once() {
         "{TASKS} diamonds ({} steps) on 2 servers + 2 workers: {:?}",
         TASKS * 4,
         started.elapsed()
+    );
+    let shares = [claimed(&workers[0]).await, claimed(&workers[1]).await];
+    eprintln!("steps claimed per worker: {shares:?}");
+    assert!(
+        shares.iter().all(|&n| n > 0),
+        "both workers ran steps: {shares:?}"
+    );
+    assert_eq!(
+        shares[0] + shares[1],
+        (TASKS * 4) as u64,
+        "no step claimed twice"
     );
     let runs = cluster.executions();
     assert_eq!(runs.len(), TASKS * 4, "every step ran");
