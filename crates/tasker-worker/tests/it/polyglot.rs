@@ -7,7 +7,9 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tasker_testkit::{ServerProcess, TestConfig};
 
-use crate::{create_task, get_json, real_python, repo_root, server_binary, steps, wait_for_task};
+use crate::{
+    create_task, get_json, real_python, repo_root, server_binary, steps as steps_of, wait_for_task,
+};
 
 /// Exits 75 on its first attempt, then prints the attempt and its environment's names. It runs
 /// under the real interpreter: a `python3` shim (pyenv) adds variables of its own.
@@ -38,6 +40,10 @@ steps:
     retry: {{ retryable: true, max_attempts: 3, backoff_base_ms: 10, max_backoff_ms: 20 }}
   - name: broken
     handler: {{ callable: builtin.command, initialization: {{ program: python3, args: ["{broken}"] }} }}
+    depends_on: [flaky]
+    retry: {{ retryable: true, max_attempts: 3, backoff_base_ms: 10, max_backoff_ms: 20 }}
+  - name: garbage
+    handler: {{ callable: builtin.command, initialization: {{ program: sh, args: ["-c", "echo 'ok, done'"] }} }}
     depends_on: [flaky]
     retry: {{ retryable: true, max_attempts: 3, backoff_base_ms: 10, max_backoff_ms: 20 }}
 "#
@@ -130,7 +136,18 @@ async fn exit_75_is_retried_other_exits_fail_and_credentials_stay_out() {
     )
     .await;
     assert_eq!(view["status"], "blocked_by_failures", "{view:#}");
-    let steps = steps(&server, &task).await;
+    // `broken` and `garbage` run side by side; the first failure blocks the task.
+    let mut steps = steps_of(&server, &task).await;
+    for _ in 0..200 {
+        if steps
+            .iter()
+            .all(|s| ["complete", "error"].contains(&s["status"].as_str().unwrap()))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        steps = steps_of(&server, &task).await;
+    }
     let by_name = |name: &str| -> &Value { steps.iter().find(|s| s["name"] == name).unwrap() };
 
     let flaky = by_name("flaky");
@@ -156,5 +173,13 @@ async fn exit_75_is_retried_other_exits_fail_and_credentials_stay_out() {
     assert!(
         message.contains("exited with status 2; stderr: bad configuration: no such table"),
         "{message}"
+    );
+
+    let garbage = by_name("garbage");
+    assert_eq!(garbage["status"], "error", "{garbage:#}");
+    assert_eq!(garbage["attempts"], 1, "garbage on stdout is permanent");
+    assert_eq!(
+        garbage["last_error"]["message"],
+        "builtin.command: `sh` exited 0 but its stdout is not JSON (expected value at line 1 column 1); stdout begins \"ok, done\""
     );
 }
