@@ -15,8 +15,6 @@ use crate::stats::Samples;
 
 /// Interval between two reads of one task while waiting for it.
 pub(crate) const TASK_POLL: Duration = Duration::from_millis(1);
-/// Interval between two counts of completed tasks.
-const COUNT_POLL: Duration = Duration::from_millis(5);
 /// Longest time one task may take before the run is declared broken.
 const TASK_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -164,9 +162,14 @@ pub(crate) async fn count_complete(conn: &mut Conn) -> Result<u64> {
         .ok_or_else(|| anyhow!("task list has no pagination.total_count: {list}"))
 }
 
-/// Waits until at least `target` tasks are complete; fails when the count has not moved for
-/// `stall`. Returns the moment the target was observed.
-pub(crate) async fn wait_complete(addr: &str, target: u64, stall: Duration) -> Result<Instant> {
+/// Waits until at least `target` tasks are complete, counting them every `every`; fails when
+/// the count has not moved for `stall`. Returns the moment the target was observed.
+pub(crate) async fn wait_complete(
+    addr: &str,
+    target: u64,
+    every: Duration,
+    stall: Duration,
+) -> Result<Instant> {
     let mut conn = Conn::connect(addr).await?;
     let mut last = (count_complete(&mut conn).await?, Instant::now());
     loop {
@@ -179,6 +182,6 @@ pub(crate) async fn wait_complete(addr: &str, target: u64, stall: Duration) -> R
         } else if last.1.elapsed() > stall {
             bail!("only {done} of {target} tasks complete, and none finished for {stall:?}");
         }
-        tokio::time::sleep(COUNT_POLL).await;
+        tokio::time::sleep(every).await;
     }
 }

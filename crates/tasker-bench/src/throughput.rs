@@ -16,6 +16,9 @@ use crate::tasks::{self, Shape};
 
 /// Connections creating the backlog.
 const CREATORS: usize = 8;
+/// Interval between two counts of completed tasks: each count is a query over the growing
+/// tasks table, so it is kept rare against a drain of several seconds.
+const COUNT_EVERY: Duration = Duration::from_millis(20);
 /// The run fails when no task completes for this long.
 const STALL: Duration = Duration::from_secs(15);
 
@@ -41,7 +44,7 @@ impl Params {
         Self {
             store,
             workers,
-            tasks: tasks.unwrap_or(if quick { 30 } else { 300 }).max(1),
+            tasks: tasks.unwrap_or(if quick { 30 } else { 500 }).max(1),
             database_url,
             pg_settings,
         }
@@ -101,7 +104,7 @@ async fn point(params: &Params, root: &ConfigRoot, url: &str, workers: usize) ->
     }
     let ready = Instant::now();
     let target = u64::try_from(params.tasks)?;
-    let done = match tasks::wait_complete(server.addr(), target, STALL).await {
+    let done = match tasks::wait_complete(server.addr(), target, COUNT_EVERY, STALL).await {
         Ok(done) => done,
         Err(e) => {
             let logs: Vec<String> = running.iter().map(Process::log_tail).collect();

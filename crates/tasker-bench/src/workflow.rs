@@ -93,7 +93,13 @@ async fn measure(params: &Params, root: &crate::procs::ConfigRoot, url: &str) ->
     let burst_started = Instant::now();
     let burst_create = tasks::submit(server.addr(), params.shape, params.tasks, CREATORS).await?;
     let target = before + u64::try_from(params.tasks)?;
-    let done = tasks::wait_complete(server.addr(), target, Duration::from_secs(15)).await?;
+    let done = tasks::wait_complete(
+        server.addr(),
+        target,
+        Duration::from_millis(5),
+        Duration::from_secs(15),
+    )
+    .await?;
     let burst_secs = (done - burst_started).as_secs_f64();
     server.check_alive()?;
 
