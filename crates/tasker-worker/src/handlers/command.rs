@@ -17,6 +17,7 @@
 
 use std::io::ErrorKind;
 use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -134,7 +135,7 @@ impl Spec {
             }
         })?;
         // Dropped on every way out of this function, including the future being dropped.
-        let group = ProcessGroup(child.id());
+        let group = ProcessGroup::new(child.id());
         let (Some(mut stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
@@ -178,14 +179,19 @@ impl Spec {
     }
 }
 
-/// The program's process group, killed with SIGKILL when this value is dropped.
-struct ProcessGroup(Option<u32>);
+/// The program's process group (its id is the program's pid), killed with SIGKILL once: right
+/// after the program exits, or when this value is dropped. Killing right after the exit keeps
+/// the window in which the id could be reused by an unrelated new group as small as possible.
+struct ProcessGroup(AtomicU32);
 
 impl ProcessGroup {
+    fn new(pid: Option<u32>) -> Self {
+        Self(AtomicU32::new(pid.unwrap_or(0)))
+    }
+
     fn kill(&self) {
-        let pgid = self
-            .0
-            .and_then(|id| i32::try_from(id).ok())
+        let pgid = i32::try_from(self.0.swap(0, Ordering::SeqCst))
+            .ok()
             .and_then(rustix::process::Pid::from_raw);
         if let Some(pgid) = pgid {
             // ESRCH (nobody left in the group) is the common, harmless case.
