@@ -40,6 +40,9 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
         JsonRejection::MissingJsonContentType(_) => {
             ApiError::BadRequest("Expected a JSON body with Content-Type: application/json".into())
         }
+        other if other.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge("Request body too large".into())
+        }
         other => ApiError::BadRequest(other.body_text()),
     }
 }

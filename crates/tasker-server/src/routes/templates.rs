@@ -2,6 +2,8 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
 use tasker_auth::{Authorized, perm};
 use tasker_http::{ApiError, ApiJson, ApiPath};
 use tasker_orchestration::wire::{TaskTemplate, TemplateSummary, TemplateValidation};
@@ -48,8 +50,12 @@ pub(crate) async fn get(
 pub(crate) async fn validate(
     _auth: Authorized<perm::TemplatesValidate>,
     State(s): State<AppState>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Reply<TemplateValidation> {
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge("Request body too large".into()),
+        _ => ApiError::BadRequest("Cannot read the request body".into()),
+    })?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::BadRequest("The template must be UTF-8 text".into()))?;
     Ok(ApiJson(s.orchestrator.validate_template(text)))

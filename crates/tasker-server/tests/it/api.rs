@@ -355,3 +355,57 @@ async fn bad_input_gets_the_right_4xx_envelope() {
     assert_eq!((status, code.as_str()), (409, "conflict"));
     assert!(admin.health(Api::Orchestration).await.unwrap()["checks"]["store"] == "ok");
 }
+
+#[tokio::test]
+async fn request_ids_and_body_limits() {
+    let config = TestConfig::new();
+    config.write(
+        "base/orchestration.toml",
+        &auth_config("", "[web]\nmax_body_bytes = 1024\n").replacen(
+            "[web]\nconfig_endpoint_enabled = true\n",
+            "config_endpoint_enabled = true\n",
+            1,
+        ),
+    );
+    let server = ServerProcess::start(SERVER, &config, &[]);
+    let token = Token::with_permissions(&["*"]).sign();
+    let http = reqwest::Client::new();
+    let response = http.get(server.url("/health")).send().await.unwrap();
+    let generated = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(generated.len(), 36, "a UUID request id is generated");
+    let response = http
+        .get(server.url("/health"))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["x-request-id"],
+        "trace-me-123",
+        "an incoming request id is propagated"
+    );
+
+    let big = format!(
+        "{{\"namespace\": \"{}\", \"name\": \"x\"}}",
+        "n".repeat(4096)
+    );
+    for (path, content_type) in [
+        ("/v1/tasks", "application/json"),
+        ("/v1/templates/validate", "application/yaml"),
+    ] {
+        let response = http
+            .post(server.url(path))
+            .bearer_auth(&token)
+            .header("content-type", content_type)
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "payload_too_large", "{path}");
+    }
+}
