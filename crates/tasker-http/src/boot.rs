@@ -77,3 +77,43 @@ pub fn boot<C: RoleConfig>(
         config_view,
     })
 }
+
+/// The whole life of a server binary: boot (exit 1 with one line on a configuration error),
+/// start the Tokio runtime, run `serve_role` to completion, and map its outcome to the exit
+/// status. `name` prefixes every message.
+pub fn run_server<C, F, Fut>(
+    name: &str,
+    flags: &ConfigFlags,
+    logging: impl Fn(&C) -> &tasker_config::LoggingConfig,
+    serve_role: F,
+) -> std::process::ExitCode
+where
+    C: RoleConfig,
+    F: FnOnce(Booted<C>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let booted = match boot::<C>(flags, logging) {
+        Ok(booted) => booted,
+        Err(message) => {
+            eprintln!("{name}: configuration error: {message}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("{name}: cannot start the async runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve_role(booted)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{name}: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -12,7 +12,7 @@ mod openapi;
 mod serve;
 mod telemetry;
 
-pub use boot::{Booted, ConfigFlags, boot};
+pub use boot::{Booted, ConfigFlags, boot, run_server};
 pub use common_routes::{CommonState, Readiness, common_routes};
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiPath, ApiQuery};

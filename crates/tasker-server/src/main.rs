@@ -11,8 +11,8 @@ use serde_json::json;
 use tasker_auth::perm;
 use tasker_config::OrchestrationConfig;
 use tasker_http::{
-    CommonState, ConfigFlags, apply_layers, boot, common_routes, finish_openapi, metrics_handle,
-    serve, shutdown_signal,
+    CommonState, ConfigFlags, apply_layers, common_routes, finish_openapi, metrics_handle,
+    run_server, serve, shutdown_signal,
 };
 use tasker_orchestration::Orchestrator;
 use tasker_worker::{HandlerRegistry, WorkerRuntime};
@@ -27,30 +27,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let booted = match boot::<OrchestrationConfig>(&args.config, |c| &c.logging) {
-        Ok(booted) => booted,
-        Err(message) => {
-            eprintln!("tasker-server: configuration error: {message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("tasker-server: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(booted)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("tasker-server: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    run_server::<OrchestrationConfig, _, _>("tasker-server", &args.config, |c| &c.logging, run)
 }
 
 async fn run(booted: tasker_http::Booted<OrchestrationConfig>) -> Result<(), String> {

@@ -12,8 +12,8 @@ use tasker_auth::perm;
 use tasker_config::WorkerConfig;
 use tasker_core::Store;
 use tasker_http::{
-    CommonState, ConfigFlags, apply_layers, boot, common_routes, finish_openapi, metrics_handle,
-    serve, shutdown_signal,
+    CommonState, ConfigFlags, apply_layers, common_routes, finish_openapi, metrics_handle,
+    run_server, serve, shutdown_signal,
 };
 use tasker_orchestration::{load_templates, register_templates};
 use tasker_worker::{HandlerRegistry, WorkerRuntime};
@@ -28,30 +28,7 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let booted = match boot::<WorkerConfig>(&args.config, |c| &c.logging) {
-        Ok(booted) => booted,
-        Err(message) => {
-            eprintln!("tasker-worker: configuration error: {message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("tasker-worker: cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(booted)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("tasker-worker: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    run_server::<WorkerConfig, _, _>("tasker-worker", &args.config, |c| &c.logging, run)
 }
 
 async fn run(booted: tasker_http::Booted<WorkerConfig>) -> Result<(), String> {
