@@ -236,11 +236,12 @@ fn document(params: &Params, m: Measured) -> Value {
 
 /// Median over rounds of `mode / baseline` throughput: each round compares modes measured
 /// seconds apart, so a burst of load from elsewhere on the machine skews one round, not all.
+/// Rounds in which the mode sent nothing (a one-use token pool already used up) are left out.
 fn median_ratio(mode: &[f64], baseline: &[f64]) -> f64 {
     let mut ratios: Vec<f64> = mode
         .iter()
         .zip(baseline)
-        .filter(|(_, b)| **b > 0.0)
+        .filter(|(m, b)| **m > 0.0 && **b > 0.0)
         .map(|(m, b)| m / b)
         .collect();
     if ratios.is_empty() {
@@ -386,5 +387,6 @@ mod tests {
         assert_eq!(median_ratio(&[9.0, 10.0, 1.0], &[10.0, 10.0, 10.0]), 0.9);
         assert_eq!(median_ratio(&[9.0, 10.0], &[10.0, 10.0]), 0.95);
         assert_eq!(median_ratio(&[], &[]), 0.0);
+        assert_eq!(median_ratio(&[8.0, 0.0, 0.0], &[10.0, 10.0, 10.0]), 0.8);
     }
 }
