@@ -5,6 +5,7 @@ mod api;
 mod api_docs;
 mod api_fuzz;
 mod auth_matrix;
+mod canaries;
 mod config_endpoint;
 mod load;
 mod route_table;

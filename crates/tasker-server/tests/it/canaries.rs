@@ -1,0 +1,240 @@
+//! Secret-leak canaries: distinctive secrets planted everywhere a secret can live (API keys,
+//! the private key, the database password, client tokens and keys in the CLI's environment),
+//! then every route, CLI commands and error paths are driven; no response, log line or CLI
+//! output may contain any of them.
+
+use std::process::Command;
+
+use reqwest::Method;
+use serde_json::Value;
+use tasker_testkit::{ServerProcess, TestConfig, Token, binary};
+
+use crate::*;
+
+const ADMIN_KEY: &str = "sk-CANARY-ADMIN-7f3a";
+const PRIVATE: &str = "CANARY-PRIVATE-KEY-91b2";
+const DB_PASSWORD: &str = "CANARY-DB-PASSWORD-4c8d";
+
+fn role_file() -> String {
+    format!(
+        r#"[web]
+config_endpoint_enabled = true
+[web.auth]
+enabled = true
+jwt_public_key_path = "{}"
+jwt_private_key = "-----BEGIN PRIVATE KEY-----{PRIVATE}-----END PRIVATE KEY-----"
+[[web.auth.api_keys]]
+key = "{ADMIN_KEY}"
+permissions = ["*"]
+description = "Canary admin"
+[[web.auth.api_keys]]
+key = "${{CANARY_ENV_KEY}}"
+permissions = ["tasks:read"]
+description = "Canary env key"
+"#,
+        tasker_testkit::fixture("rsa-a-public.pem").display()
+    )
+}
+
+#[tokio::test]
+async fn planted_secrets_never_leak_anywhere() {
+    let config = TestConfig::new();
+    let database = std::env::var("TASKER_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .and_then(|url| {
+            let (scheme, rest) = url.split_once("://")?;
+            let (userinfo, host) = rest.rsplit_once('@')?;
+            Some(format!(
+                "{scheme}://{}:{DB_PASSWORD}@{host}",
+                userinfo.split(':').next()?
+            ))
+        })
+        .unwrap_or_else(|| format!("sqlite://{}/tasker.db", config.root().display()));
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/tasks");
+    config.write(
+        "base/common.toml",
+        &format!(
+            "[database]\nurl = \"{database}\"\n[templates]\nsearch_paths = [\"{}\"]\n",
+            examples.display()
+        ),
+    );
+    config.write("base/orchestration.toml", &role_file());
+    let env_key = "sk-CANARY-ENV-KEY-55e1";
+    let server = ServerProcess::start(SERVER, &config, &[("CANARY_ENV_KEY", env_key)]);
+    let token = Token::with_permissions(&["*"])
+        .claim("jti", serde_json::json!("CANARY-JTI"))
+        .sign();
+    let weak = Token::with_permissions(&["tasks:read"]).sign();
+    let forged = Token::with_permissions(&["*"])
+        .signed_by("rsa-b-private.pem")
+        .sign();
+    let secrets = [
+        ADMIN_KEY,
+        PRIVATE,
+        DB_PASSWORD,
+        env_key,
+        &token[..],
+        &weak[..],
+        &forged[..],
+    ];
+
+    let doc: Value = get(&server, "/api-docs/openapi.json", &[])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let http = reqwest::Client::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let url = server.url(
+                &path
+                    .replace("{task_uuid}", "6f1d2c3e-0000-4000-8000-000000000001")
+                    .replace("{step_uuid}", "6f1d2c3e-0000-4000-8000-000000000002")
+                    .replace("{dlq_entry_uuid}", "6f1d2c3e-0000-4000-8000-000000000003")
+                    .replace("{namespace}", "examples")
+                    .replace("{name}", "linear_math")
+                    .replace("{version}", "1.0.0"),
+            );
+            let credentials: [(&str, &str); 6] = [
+                ("authorization", &format!("Bearer {token}")),
+                ("authorization", &format!("Bearer {weak}")),
+                ("authorization", &format!("Bearer {forged}")),
+                ("x-api-key", ADMIN_KEY),
+                ("x-api-key", env_key),
+                ("x-api-key", &format!("{ADMIN_KEY}-wrong")),
+            ];
+            for (header, value) in credentials {
+                let response = http
+                    .request(
+                        Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+                        &url,
+                    )
+                    .header(header, value)
+                    .header("content-type", "application/json")
+                    .body(format!("{{\"echo\": \"{ADMIN_KEY}\"}}"))
+                    .send()
+                    .await
+                    .unwrap();
+                let headers = format!("{:?}", response.headers());
+                seen.push_str(&headers);
+                seen.push_str(&response.text().await.unwrap());
+            }
+        }
+    }
+    // The request body above echoes a key on purpose; only a response quoting it back would leak.
+    for secret in secrets {
+        assert!(
+            !seen.contains(secret),
+            "a response contains a planted secret"
+        );
+    }
+
+    let ctl = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(binary("tasker-ctl"));
+        command
+            .args(args)
+            .arg("--url")
+            .arg(&server.base_url)
+            .current_dir(config.root());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let output = command.output().unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    };
+    let mut cli = String::new();
+    for env in [
+        vec![("TASKER_AUTH_TOKEN", token.as_str())],
+        vec![("TASKER_AUTH_TOKEN", forged.as_str())],
+        vec![("TASKER_API_KEY", ADMIN_KEY)],
+        vec![("TASKER_API_KEY", "sk-CANARY-ADMIN-7f3a-wrong")],
+        vec![("TASKER_ORCHESTRATION_AUTH_TOKEN", weak.as_str())],
+    ] {
+        for args in [
+            &["task", "list"][..],
+            &["task", "list", "--format", "json"],
+            &[
+                "task",
+                "create",
+                "--namespace",
+                "examples",
+                "--name",
+                "linear_math",
+                "--context",
+                "{\"value\": 1}",
+                "--wait",
+            ],
+            &["task", "get", "6f1d2c3e-0000-4000-8000-000000000001"],
+            &["dlq", "stats"],
+            &["template", "list"],
+            &["system", "health"],
+            &["system", "analytics"],
+        ] {
+            cli.push_str(&ctl(args, &env));
+        }
+    }
+    cli.push_str(&ctl(
+        &[
+            "--config-root",
+            config.root().to_str().unwrap(),
+            "config",
+            "show",
+            "--role",
+            "orchestration",
+        ],
+        &[("CANARY_ENV_KEY", env_key)],
+    ));
+    cli.push_str(&ctl(
+        &[
+            "--config-root",
+            config.root().to_str().unwrap(),
+            "config",
+            "validate",
+            "--role",
+            "orchestration",
+        ],
+        &[("CANARY_ENV_KEY", env_key)],
+    ));
+    cli.push_str(&ctl(
+        &[
+            "auth",
+            "validate-token",
+            "--token",
+            &forged,
+            "--public-key",
+            tasker_testkit::fixture("rsa-a-public.pem")
+                .to_str()
+                .unwrap(),
+        ],
+        &[],
+    ));
+    for secret in secrets {
+        assert!(
+            !cli.contains(secret),
+            "CLI output contains a planted secret"
+        );
+    }
+    assert!(
+        cli.contains("***REDACTED***"),
+        "config show ran and redacted"
+    );
+    assert!(cli.contains("complete"), "task create --wait ran");
+
+    let logs = server.logs();
+    for secret in secrets {
+        assert!(
+            !logs.contains(secret),
+            "server logs contain a planted secret"
+        );
+    }
+    assert!(
+        logs.contains("Canary admin"),
+        "the key's description, not the key, names it in logs"
+    );
+}
