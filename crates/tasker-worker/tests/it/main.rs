@@ -4,6 +4,7 @@
 //! database (skipped loudly without `TASKER_TEST_DATABASE_URL`).
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
+mod chaos;
 mod command;
 mod custom_handler;
 mod multi_process;

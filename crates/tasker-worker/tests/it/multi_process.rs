@@ -17,7 +17,7 @@ use tokio::sync::Mutex;
 use crate::{create_task, get_json, server_binary, steps, wait_for_task};
 
 /// One multi-process test at a time: they share two cores with everything else.
-static SERIAL: Mutex<()> = Mutex::const_new(());
+pub(crate) static SERIAL: Mutex<()> = Mutex::const_new(());
 
 /// Appends `step_uuid attempt` to the file named by `$1` (`>>` opens it with O_APPEND, and
 /// each line is one write), sleeps `$2` seconds, and prints the step's name and attempt. Plain
@@ -53,14 +53,14 @@ fn diamond(record: &Path, log: &Path, sleep_ms: u64, slow_b_ms: u64) -> String {
 }
 
 /// A database of its own on the test PostgreSQL server, dropped with this value.
-struct Database {
+pub(crate) struct Database {
     base: String,
     name: String,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Database {
-    fn create(test: &str) -> Option<Self> {
+    pub(crate) fn create(test: &str) -> Option<Self> {
         let base = match std::env::var("TASKER_TEST_DATABASE_URL") {
             Ok(url) if !url.is_empty() => url,
             _ => {
