@@ -26,6 +26,16 @@ fn segment(text: &str) -> String {
         .collect()
 }
 
+/// `/v1/templates/{namespace}/{name}/{version}` with each segment percent-encoded.
+fn template_path(namespace: &str, name: &str, version: &str) -> String {
+    format!(
+        "/v1/templates/{}/{}/{}",
+        segment(namespace),
+        segment(name),
+        segment(version)
+    )
+}
+
 impl TaskerClient {
     /// `POST /v1/tasks`
     pub async fn create_task(&self, request: &CreateTaskRequest) -> Result<TaskView, ClientError> {
@@ -140,12 +150,7 @@ impl TaskerClient {
         name: &str,
         version: &str,
     ) -> Result<TemplateView, ClientError> {
-        let path = format!(
-            "/v1/templates/{}/{}/{}",
-            segment(namespace),
-            segment(name),
-            segment(version)
-        );
+        let path = template_path(namespace, name, version);
         self.get(O, &path).await
     }
 
@@ -201,12 +206,7 @@ impl TaskerClient {
         name: &str,
         version: &str,
     ) -> Result<TemplateView, ClientError> {
-        let path = format!(
-            "/v1/templates/{}/{}/{}",
-            segment(namespace),
-            segment(name),
-            segment(version)
-        );
+        let path = template_path(namespace, name, version);
         self.get(W, &path).await
     }
 
@@ -217,12 +217,7 @@ impl TaskerClient {
         name: &str,
         version: &str,
     ) -> Result<ValidationReport, ClientError> {
-        let path = format!(
-            "/v1/templates/{}/{}/{}/validate",
-            segment(namespace),
-            segment(name),
-            segment(version)
-        );
+        let path = format!("{}/validate", template_path(namespace, name, version));
         let request = self.request(W, Method::POST, &path)?;
         self.call(W, request).await
     }
