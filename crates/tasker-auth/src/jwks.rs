@@ -168,8 +168,9 @@ impl JwksSource {
 
 /// Parses a JWKS document, skipping keys that cannot verify signatures (encryption keys,
 /// unsupported types or curves, bad parameters). A document without one usable key is an
-/// error, so it never replaces a good set.
-pub(crate) fn parse_jwks(body: &[u8]) -> Result<Vec<VerificationKey>, JwksError> {
+/// error, so it never replaces a good set. Public for the fuzz target (`fuzz/`); not an API.
+#[doc(hidden)]
+pub fn parse_jwks(body: &[u8]) -> Result<Vec<VerificationKey>, JwksError> {
     let document: Value =
         serde_json::from_slice(body).map_err(|_| JwksError::Document("not JSON".into()))?;
     let entries = document

@@ -20,6 +20,8 @@ mod principal;
 pub use authenticator::Authenticator;
 pub use error::{AuthError, FailureReason, SetupError};
 pub use extract::{Authorized, RequiredPermission, perm};
+#[doc(hidden)]
+pub use jwks::parse_jwks;
 pub use jwks::{JwksError, JwksSource};
 pub use jwt::{JwtVerifier, MAX_TOKEN_BYTES, VerifiedToken};
 pub use keys::{KeySet, KeyStore, VerificationKey};
