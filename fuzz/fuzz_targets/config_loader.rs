@@ -1,0 +1,174 @@
+//! The `tasker-config` loader: TOML layers, merging, `${VAR}` interpolation, the environment
+//! overrides, `*_file` secrets and validation, on files written into a temporary config root.
+//!
+//! The first input byte picks the role, the environment and the layout (one merged file via
+//! `config_path`, or layered files: the input split at the first NUL into `base/common.toml`
+//! and `base/<role>.toml`, the rest of a second NUL into the environment's role file).
+//!
+//! Properties: never a panic; errors always name something; the value of an environment
+//! variable that holds a secret (planted as a canary, and referenced as `${FUZZ_SECRET}` or
+//! through `DATABASE_URL`) never appears in an error's `Display` or `Debug` or in a warning,
+//! unless the input itself spells it out.
+#![no_main]
+
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use tasker_config::{ConfigError, Env, LoadOptions, Loaded, OrchestrationConfig, WorkerConfig};
+
+const CANARY: &str = "FUZZ_CANARY_SECRET_9f3a";
+
+struct Root {
+    dir: tempfile::TempDir,
+}
+
+static ROOT: LazyLock<Root> = LazyLock::new(|| {
+    let dir = tempfile::Builder::new()
+        .prefix("tasker-fuzz-config")
+        .tempdir()
+        .expect("temporary config root");
+    for sub in [
+        "base",
+        "environments/development",
+        "environments/production",
+    ] {
+        std::fs::create_dir_all(dir.path().join(sub)).expect("config directories");
+    }
+    // A secret file the input may point `key_file` / `jwt_private_key_file` at (a fixed name,
+    // so the seeds and the dictionary can spell it).
+    std::fs::write(
+        std::env::temp_dir().join("tasker-fuzz-secret.txt"),
+        format!("{CANARY}\n"),
+    )
+    .expect("secret file");
+    Root { dir }
+});
+
+static ENVS: LazyLock<[Env; 2]> = LazyLock::new(|| {
+    let common = [
+        ("FUZZ_SECRET", CANARY.to_owned()),
+        ("HOST", "db".to_owned()),
+        ("PORT", "5432".to_owned()),
+        ("EMPTY", String::new()),
+    ];
+    let plain = Env::from_pairs(common.clone());
+    let mut with_overrides = common.to_vec();
+    with_overrides.push((
+        "DATABASE_URL",
+        format!("postgres://tasker:{CANARY}@db/tasker"),
+    ));
+    with_overrides.push(("TASKER_WEB_BIND_ADDRESS", "127.0.0.1:0".to_owned()));
+    [plain, Env::from_pairs(with_overrides)]
+});
+
+fn write(path: &Path, contents: Option<&[u8]>) {
+    match contents {
+        Some(bytes) => std::fs::write(path, bytes).expect("write layer"),
+        None => match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => panic!("cannot remove {}: {e}", path.display()),
+        },
+    }
+}
+
+fn split(data: &[u8]) -> (&[u8], Option<&[u8]>) {
+    match data.iter().position(|b| *b == 0) {
+        Some(at) => (&data[..at], Some(&data[at + 1..])),
+        None => (data, None),
+    }
+}
+
+fn check_error(err: &ConfigError, input_has_canary: bool) {
+    let display = err.to_string();
+    let debug = format!("{err:?}");
+    assert!(
+        !display.trim().is_empty(),
+        "an error with an empty message: {debug}"
+    );
+    if !input_has_canary {
+        assert!(
+            !display.contains(CANARY),
+            "a secret leaked into an error: {display}"
+        );
+        assert!(
+            !debug.contains(CANARY),
+            "a secret leaked into an error's Debug: {debug}"
+        );
+    }
+}
+
+fn load<C: tasker_config::RoleConfig>(options: &LoadOptions, env: &Env, input_has_canary: bool) {
+    match Loaded::<C>::load(options, env) {
+        Ok(loaded) => {
+            if !input_has_canary {
+                for warning in &loaded.warnings {
+                    assert!(
+                        !warning.contains(CANARY),
+                        "a secret leaked into a warning: {warning}"
+                    );
+                }
+            }
+        }
+        Err(err) => check_error(&err, input_has_canary),
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let root = ROOT.dir.path();
+    let worker = mode & 1 == 1;
+    let stem = if worker { "worker" } else { "orchestration" };
+    let environment = if mode & 4 == 4 {
+        "production"
+    } else {
+        "development"
+    };
+    let env = &ENVS[usize::from(mode & 8 == 8)];
+    let input_has_canary = rest.windows(CANARY.len()).any(|w| w == CANARY.as_bytes());
+
+    let merged = root.join("merged.toml");
+    let base_common = root.join("base/common.toml");
+    let base_role = root.join(format!("base/{stem}.toml"));
+    let env_role = root.join(format!("environments/{environment}/{stem}.toml"));
+    for stale in [
+        "base/common.toml",
+        "base/orchestration.toml",
+        "base/worker.toml",
+        "environments/development/orchestration.toml",
+        "environments/development/worker.toml",
+        "environments/production/orchestration.toml",
+        "environments/production/worker.toml",
+    ] {
+        write(&root.join(stale), None);
+    }
+    let config_path: Option<PathBuf> = if mode & 2 == 2 {
+        write(&merged, Some(rest));
+        Some(merged)
+    } else {
+        let (common, tail) = split(rest);
+        match tail {
+            None => write(&base_role, Some(common)),
+            Some(tail) => {
+                let (role, env_layer) = split(tail);
+                write(&base_common, Some(common));
+                write(&base_role, Some(role));
+                write(&env_role, env_layer);
+            }
+        }
+        None
+    };
+    let options = LoadOptions {
+        config_root: root.to_owned(),
+        environment: environment.to_owned(),
+        config_path,
+    };
+    if worker {
+        load::<WorkerConfig>(&options, env, input_has_canary);
+    } else {
+        load::<OrchestrationConfig>(&options, env, input_has_canary);
+    }
+});

@@ -1,0 +1,148 @@
+//! `tasker_core::template::parse_template` and `TaskTemplate::validate` on arbitrary text.
+//!
+//! Properties: never a panic. The input is also deserialized independently, and then:
+//! `parse_template` fails exactly when the document does not deserialize or `validate` fails;
+//! a validated template has steps with unique non-empty names, every dependency names a step,
+//! and an independent topological sort orders every step (no cycle); a refused template names
+//! each unknown dependency and each duplicate step, and, when every dependency exists, names
+//! a cycle that really is one (each step depends on the next) whenever there is one; a
+//! validated template survives a YAML round trip unchanged.
+#![no_main]
+
+use std::collections::{HashMap, HashSet};
+
+use libfuzzer_sys::fuzz_target;
+use tasker_core::template::{TaskTemplate, TemplateError, parse_template};
+
+/// Kahn's algorithm over `depends_on`; `None` when the dependencies have a cycle.
+fn acyclic(t: &TaskTemplate) -> bool {
+    let mut pending: HashMap<&str, usize> = HashMap::new();
+    let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
+    for step in &t.steps {
+        let parents: HashSet<&str> = step.depends_on.iter().map(String::as_str).collect();
+        pending.insert(step.name.as_str(), parents.len());
+        for parent in parents {
+            children.entry(parent).or_default().push(step.name.as_str());
+        }
+    }
+    let mut ready: Vec<&str> = pending
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(s, _)| *s)
+        .collect();
+    let mut done = 0;
+    while let Some(step) = ready.pop() {
+        done += 1;
+        for child in children.get(step).into_iter().flatten() {
+            let count = pending.get_mut(child).expect("known child");
+            *count -= 1;
+            if *count == 0 {
+                ready.push(child);
+            }
+        }
+    }
+    done == pending.len()
+}
+
+fn check(text: &str) {
+    let result = parse_template(text);
+    let template = match serde_yaml::from_str::<TaskTemplate>(text) {
+        Ok(template) => template,
+        Err(_) => {
+            let errors = result.expect_err("a document that does not deserialize was accepted");
+            assert!(
+                matches!(errors.errors(), [TemplateError::Syntax(_)]),
+                "{errors:?}"
+            );
+            return;
+        }
+    };
+    let names: HashSet<&str> = template.steps.iter().map(|s| s.name.as_str()).collect();
+    let duplicates = names.len() != template.steps.len();
+    let unknown: Vec<(&str, &str)> = template
+        .steps
+        .iter()
+        .flat_map(|s| {
+            s.depends_on
+                .iter()
+                .map(move |d| (s.name.as_str(), d.as_str()))
+        })
+        .filter(|(_, d)| !names.contains(d))
+        .collect();
+    assert_eq!(
+        result.is_ok(),
+        template.validate().is_ok(),
+        "parse and validate disagree"
+    );
+    match result {
+        Ok(parsed) => {
+            assert_eq!(parsed, template);
+            assert!(!template.steps.is_empty());
+            assert!(!duplicates, "duplicate step names validated");
+            assert!(template.steps.iter().all(|s| !s.name.trim().is_empty()));
+            assert!(
+                unknown.is_empty(),
+                "unknown dependencies validated: {unknown:?}"
+            );
+            assert!(acyclic(&template), "a cyclic template validated");
+            assert!(template.semver().is_some());
+            let yaml = serde_yaml::to_string(&template).expect("serialize");
+            let again = parse_template(&yaml).expect("a validated template re-parses");
+            assert_eq!(
+                again, template,
+                "YAML round trip changed the template:\n{yaml}"
+            );
+        }
+        Err(errors) => {
+            let list = errors.errors();
+            assert!(!list.is_empty() && !errors.to_string().is_empty());
+            for (step, dependency) in &unknown {
+                assert!(
+                    list.iter().any(|e| matches!(e, TemplateError::UnknownDependency { step: s, dependency: d } if s == step && d == dependency)),
+                    "unknown dependency {step} -> {dependency} not named: {errors}"
+                );
+            }
+            for step in &template.steps {
+                let count = template
+                    .steps
+                    .iter()
+                    .filter(|s| s.name == step.name)
+                    .count();
+                if count > 1 && !step.name.trim().is_empty() {
+                    assert!(
+                        list.contains(&TemplateError::DuplicateStep(step.name.clone())),
+                        "duplicate step `{}` not named: {errors}",
+                        step.name
+                    );
+                }
+            }
+            let cycle = list.iter().find_map(|e| match e {
+                TemplateError::Cycle(c) => Some(c),
+                _ => None,
+            });
+            if unknown.is_empty() && !duplicates {
+                assert_eq!(
+                    cycle.is_some(),
+                    !acyclic(&template),
+                    "cycle report is wrong: {errors}"
+                );
+            }
+            if let Some(cycle) = cycle.filter(|_| !duplicates) {
+                assert!(
+                    cycle.len() >= 2 && cycle.first() == cycle.last(),
+                    "{cycle:?}"
+                );
+                for pair in cycle.windows(2) {
+                    let step = template.step(&pair[0]).expect("cycle names a step");
+                    assert!(step.depends_on.contains(&pair[1]), "not a cycle: {cycle:?}");
+                }
+            }
+        }
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        check(text);
+    }
+});
