@@ -1,18 +1,15 @@
-//! Completes a generated OpenAPI document: the common routes, the security schemes (bearer
-//! JWT and the configured API key header), and on every protected operation its
-//! `x-required-permission` and security requirement, taken from the server's route table.
+//! Completes a generated OpenAPI document: the common routes with their response bodies, the
+//! security schemes (bearer JWT and the configured API key header), on every protected
+//! operation its `x-required-permission` and security requirement (taken from the server's
+//! route table), and on every operation the error responses the shared layers can produce,
+//! all with the `{"error","message"}` envelope. The document is checked against live servers
+//! by `.ci/api-fuzz` (schemathesis): every status, content type, header and body a server
+//! answers must be the documented one.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tasker_proto::Permission;
 
-/// Public routes every server has.
-const PUBLIC: &[(&str, &str)] = &[
-    ("/health", "Health with the store and auth checks"),
-    ("/health/live", "Liveness"),
-    ("/health/ready", "Readiness (store reachable, JWKS state)"),
-    ("/metrics", "Prometheus metrics"),
-    ("/api-docs/openapi.json", "This document"),
-];
+const ERROR_BODY: &str = "#/components/schemas/ErrorBody";
 
 /// Adds what the handler annotations cannot know. `routes` lists `(method, path, permission)`
 /// of every protected operation, `/config` included when it is registered.
@@ -27,16 +24,21 @@ pub fn finish_openapi(
         .map(|d| d.entry("paths").or_insert_with(|| json!({})))
         .and_then(Value::as_object_mut);
     if let Some(paths) = paths {
-        for (path, summary) in PUBLIC {
-            paths.insert(
-                (*path).to_owned(),
-                json!({"get": {"summary": summary, "responses": {"200": {"description": "OK"}}}}),
-            );
+        for (path, operation) in public_operations() {
+            paths.insert(path.to_owned(), json!({ "get": operation }));
         }
         if config_enabled {
             paths.insert(
                 "/config".to_owned(),
-                json!({"get": {"summary": "Effective configuration, secrets redacted", "responses": {"200": {"description": "The redacted configuration and the list of redacted paths"}}}}),
+                json!({"get": {
+                    "operationId": "config",
+                    "summary": "Effective configuration, secrets redacted",
+                    "tags": ["system"],
+                    "responses": {"200": json_response(
+                        "The redacted configuration and the list of redacted paths",
+                        json!({"$ref": "#/components/schemas/RedactedConfig"}),
+                    )}
+                }}),
             );
         }
         for (path, item) in paths.iter_mut() {
@@ -49,6 +51,9 @@ pub fn finish_openapi(
                     .find(|(m, p, _)| m.eq_ignore_ascii_case(method) && p == path)
                     .map(|(_, _, permission)| *permission);
                 secure(operation, permission);
+                if permission.is_some() {
+                    document_errors(operation);
+                }
             }
         }
     }
@@ -62,9 +67,151 @@ pub fn finish_openapi(
                     "api_key": {"type": "apiKey", "in": "header", "name": api_key_header}
                 }),
             );
+            if let Some(schemas) = components
+                .entry("schemas")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+            {
+                for (name, schema) in common_schemas() {
+                    schemas.insert(name.to_owned(), schema);
+                }
+            }
         }
     }
     doc
+}
+
+/// A response with a JSON body.
+fn json_response(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+/// A response with the error envelope.
+fn error_response(description: &str) -> Value {
+    json_response(description, json!({"$ref": ERROR_BODY}))
+}
+
+/// The public routes every server has, with their bodies.
+fn public_operations() -> Vec<(&'static str, Value)> {
+    let health = json!({"$ref": "#/components/schemas/HealthReport"});
+    let readiness = json!({"$ref": "#/components/schemas/ReadinessReport"});
+    vec![
+        (
+            "/health",
+            json!({
+                "operationId": "health",
+                "summary": "Health with the store and auth checks",
+                "tags": ["health"],
+                "responses": {
+                    "200": json_response("Healthy", health.clone()),
+                    "503": json_response("Degraded: a check failed", health),
+                }
+            }),
+        ),
+        (
+            "/health/live",
+            json!({
+                "operationId": "live",
+                "summary": "Liveness",
+                "tags": ["health"],
+                "responses": {"200": json_response("The process serves requests", json!({
+                    "type": "object",
+                    "required": ["status"],
+                    "properties": {"status": {"type": "string", "enum": ["alive"]}}
+                }))}
+            }),
+        ),
+        (
+            "/health/ready",
+            json!({
+                "operationId": "ready",
+                "summary": "Readiness (store reachable, JWKS state)",
+                "tags": ["health"],
+                "responses": {
+                    "200": json_response("Ready", readiness.clone()),
+                    "503": json_response("Not ready: the store is unreachable", readiness),
+                }
+            }),
+        ),
+        (
+            "/metrics",
+            json!({
+                "operationId": "metrics",
+                "summary": "Prometheus metrics",
+                "tags": ["health"],
+                "responses": {"200": {
+                    "description": "Prometheus text exposition format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}}
+                }}
+            }),
+        ),
+        (
+            "/api-docs/openapi.json",
+            json!({
+                "operationId": "openapi",
+                "summary": "This document",
+                "tags": ["health"],
+                "responses": {"200": json_response("The OpenAPI 3.1 document", json!({"type": "object"}))}
+            }),
+        ),
+    ]
+}
+
+/// Schemas of the common routes' bodies.
+fn common_schemas() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "HealthReport",
+            json!({
+                "description": "`GET /health`: the readiness checks and role details (the worker adds its id, namespaces, concurrency, running steps and handlers; the orchestration server its embedded worker's status).",
+                "type": "object",
+                "required": ["status", "checks"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["healthy", "degraded"]},
+                    "checks": {"type": "object", "description": "`store` (`ok` or `unreachable`)"},
+                    "role": {"type": "string", "enum": ["orchestration", "worker"]}
+                }
+            }),
+        ),
+        (
+            "ReadinessReport",
+            json!({
+                "description": "`GET /health/ready`: `ready` when the store answers; a JWKS still loading does not make the server unready (API keys keep working).",
+                "type": "object",
+                "required": ["status", "checks"],
+                "properties": {
+                    "status": {"type": "string", "enum": ["ready", "not_ready"]},
+                    "checks": {
+                        "type": "object",
+                        "description": "`store` (`ok` or `unreachable`) and, with JWKS verification, `jwks` (`loaded`, `keys`)",
+                        "properties": {
+                            "store": {"type": "string", "enum": ["ok", "unreachable"]},
+                            "jwks": {
+                                "type": "object",
+                                "required": ["loaded", "keys"],
+                                "properties": {
+                                    "loaded": {"type": "boolean"},
+                                    "keys": {"type": "integer", "minimum": 0}
+                                }
+                            }
+                        }
+                    }
+                }
+            }),
+        ),
+        (
+            "RedactedConfig",
+            json!({
+                "description": "`GET /config`: the role's effective merged configuration, every secret replaced by `***REDACTED***`.",
+                "type": "object",
+                "required": ["config", "redacted_paths"],
+                "properties": {
+                    "config": {"type": "object"},
+                    "redacted_paths": {"type": "array", "items": {"type": "string"}}
+                }
+            }),
+        ),
+    ]
 }
 
 fn secure(operation: &mut Value, permission: Option<Permission>) {
@@ -81,22 +228,248 @@ fn secure(operation: &mut Value, permission: Option<Permission>) {
                 "security".to_owned(),
                 json!([{"bearer": []}, {"api_key": []}]),
             );
-            let error = json!({"description": "", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}});
             if let Some(responses) = operation
                 .get_mut("responses")
                 .and_then(Value::as_object_mut)
             {
-                let mut unauthorized = error.clone();
-                unauthorized["description"] = json!("Missing or invalid credentials");
-                let mut forbidden = error;
-                forbidden["description"] =
-                    json!(format!("Missing required permission: {permission}"));
+                let mut unauthorized = error_response(
+                    "Missing or invalid credentials (bad, expired or unknown token or API key, unknown permissions under strict validation)",
+                );
+                unauthorized["headers"] = json!({"WWW-Authenticate": {
+                    "description": "`Bearer realm=\"tasker\"`, with `error=\"invalid_token\"` when a token was sent",
+                    "required": true,
+                    "schema": {"type": "string"}
+                }});
+                let mut forbidden =
+                    error_response(&format!("Missing required permission: {permission}"));
+                forbidden["headers"] = json!({"WWW-Authenticate": {
+                    "description": "`Bearer realm=\"tasker\", error=\"insufficient_scope\"`",
+                    "required": true,
+                    "schema": {"type": "string"}
+                }});
+                let mut unavailable = error_response(
+                    "The identity provider's key set has never loaded (JWKS verification only)",
+                );
+                unavailable["headers"] = json!({"Retry-After": {
+                    "description": "Seconds to wait before retrying",
+                    "required": true,
+                    "schema": {"type": "string"}
+                }});
                 responses.insert("401".to_owned(), unauthorized);
                 responses.insert("403".to_owned(), forbidden);
+                responses.insert("503".to_owned(), unavailable);
             }
         }
         None => {
             operation.insert("security".to_owned(), json!([]));
         }
+    }
+}
+
+/// The error responses every API operation can give besides its own: a malformed path,
+/// query or body (400), an oversized body (413), a JSON body of the wrong shape (422), and a
+/// server fault (500, whose cause is logged, never returned). A response the handler
+/// annotation already documents keeps its description.
+fn document_errors(operation: &mut Value) {
+    let Some(operation) = operation.as_object_mut() else {
+        return;
+    };
+    let has_parameters = operation
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|p| !p.is_empty());
+    let body_types: Vec<String> = operation
+        .get("requestBody")
+        .and_then(|b| b.get("content"))
+        .and_then(Value::as_object)
+        .map(|content| content.keys().cloned().collect())
+        .unwrap_or_default();
+    let Some(responses) = operation
+        .get_mut("responses")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let mut add = |status: &str, description: &str| {
+        let entry = responses
+            .entry(status.to_owned())
+            .or_insert_with(|| error_response(description));
+        if let Some(entry) = entry.as_object_mut() {
+            match entry.get("description").and_then(Value::as_str) {
+                Some(text) if !text.is_empty() => {}
+                _ => {
+                    entry.insert("description".to_owned(), json!(description));
+                }
+            }
+        }
+    };
+    if has_parameters || !body_types.is_empty() {
+        add(
+            "400",
+            "Malformed path, query or body (the message names the problem)",
+        );
+    }
+    if !body_types.is_empty() {
+        add("413", "Request body larger than `web.max_body_bytes`");
+    }
+    if body_types.iter().any(|t| t == "application/json") {
+        add("422", "The JSON body does not have the documented shape");
+    }
+    add("500", "Internal error (the cause is logged, not returned)");
+    fill_descriptions(responses);
+}
+
+/// Gives every response without a description the standard reason phrase.
+fn fill_descriptions(responses: &mut Map<String, Value>) {
+    for (status, response) in responses.iter_mut() {
+        let Some(response) = response.as_object_mut() else {
+            continue;
+        };
+        let missing = response
+            .get("description")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty);
+        if missing {
+            let text = match status.as_str() {
+                "200" => "OK",
+                "201" => "Created",
+                "400" => "Bad request",
+                "404" => "Not found",
+                "409" => "Conflict",
+                "422" => "Unprocessable",
+                _ => "Response",
+            };
+            response.insert("description".to_owned(), json!(text));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> Value {
+        let get = json!({"parameters": [{"name": "task_uuid", "in": "path"}],
+            "responses": {"200": {"description": ""}, "404": {"description": "", "content": {"application/json": {"schema": {"$ref": ERROR_BODY}}}}}});
+        let post = json!({"requestBody": {"content": {"application/json": {}}},
+            "responses": {"201": {"description": "Created"}}});
+        let validate = json!({"requestBody": {"content": {"application/yaml": {}}},
+            "responses": {"200": {"description": ""}}});
+        let list = json!({"responses": {"200": {"description": ""}}});
+        json!({"paths": {
+            "/v1/things/{task_uuid}": {"get": get},
+            "/v1/things": {"post": post, "get": list},
+            "/v1/validate": {"post": validate},
+        }})
+    }
+
+    fn finished() -> Value {
+        finish_openapi(
+            doc(),
+            &[
+                ("GET", "/v1/things/{task_uuid}", Permission::TasksRead),
+                ("POST", "/v1/things", Permission::TasksCreate),
+                ("GET", "/v1/things", Permission::TasksList),
+                ("POST", "/v1/validate", Permission::TemplatesValidate),
+                ("GET", "/config", Permission::SystemConfigRead),
+            ],
+            "X-API-Key",
+            true,
+        )
+    }
+
+    fn statuses(doc: &Value, path: &str, method: &str) -> Vec<String> {
+        doc["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn protected_operations_document_every_error_the_layers_can_answer() {
+        let doc = finished();
+        assert_eq!(
+            statuses(&doc, "/v1/things/{task_uuid}", "get"),
+            ["200", "400", "401", "403", "404", "500", "503"]
+        );
+        assert_eq!(
+            statuses(&doc, "/v1/things", "post"),
+            ["201", "400", "401", "403", "413", "422", "500", "503"]
+        );
+        assert_eq!(
+            statuses(&doc, "/v1/things", "get"),
+            ["200", "401", "403", "500", "503"]
+        );
+        // A YAML body cannot be a JSON body of the wrong shape.
+        assert_eq!(
+            statuses(&doc, "/v1/validate", "post"),
+            ["200", "400", "401", "403", "413", "500", "503"]
+        );
+        assert_eq!(
+            statuses(&doc, "/config", "get"),
+            ["200", "401", "403", "500", "503"]
+        );
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for (status, response) in operation["responses"].as_object().unwrap() {
+                    assert!(
+                        response["description"]
+                            .as_str()
+                            .is_some_and(|d| !d.is_empty()),
+                        "{method} {path} {status} has no description"
+                    );
+                    let protected = operation.get("x-required-permission").is_some();
+                    if protected && (status.starts_with('4') || status.starts_with('5')) {
+                        assert_eq!(
+                            response["content"]["application/json"]["schema"]["$ref"], ERROR_BODY,
+                            "{method} {path} {status} is not the error envelope"
+                        );
+                    }
+                }
+            }
+        }
+        let unauthorized = &doc["paths"]["/v1/things"]["get"]["responses"]["401"];
+        assert_eq!(
+            unauthorized["headers"]["WWW-Authenticate"]["required"],
+            true
+        );
+        let forbidden = &doc["paths"]["/v1/things"]["get"]["responses"]["403"];
+        assert_eq!(forbidden["headers"]["WWW-Authenticate"]["required"], true);
+        let unavailable = &doc["paths"]["/v1/things"]["get"]["responses"]["503"];
+        assert_eq!(unavailable["headers"]["Retry-After"]["required"], true);
+    }
+
+    #[test]
+    fn public_routes_document_their_bodies_and_need_no_credentials() {
+        let doc = finished();
+        for (path, _) in public_operations() {
+            let operation = &doc["paths"][path]["get"];
+            assert_eq!(operation["security"], json!([]), "{path}");
+            assert!(operation.get("x-required-permission").is_none(), "{path}");
+            let ok = &operation["responses"]["200"]["content"];
+            assert!(ok.is_object(), "{path} documents no body");
+        }
+        assert_eq!(
+            doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]["text/plain"]["schema"]
+                ["type"],
+            "string"
+        );
+        for path in ["/health", "/health/ready"] {
+            assert!(
+                doc["paths"][path]["get"]["responses"]["503"].is_object(),
+                "{path} answers 503 when the store is unreachable"
+            );
+        }
+        for schema in ["HealthReport", "ReadinessReport", "RedactedConfig"] {
+            assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+        }
+        let without_config = finish_openapi(doc_without_config(), &[], "X-API-Key", false);
+        assert!(without_config["paths"]["/config"].is_null());
+    }
+
+    fn doc_without_config() -> Value {
+        json!({"paths": {}})
     }
 }

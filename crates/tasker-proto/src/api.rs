@@ -2,11 +2,13 @@
 //! as snake_case strings.
 
 mod dlq;
+mod states;
 mod system;
 mod tasks;
 mod templates;
 
 pub use dlq::{DlqEntryView, DlqListQuery, DlqStatView, DlqUpdateRequest, StalenessView};
+pub use states::{DlqReason, ResolutionStatus, StepStatus, TaskStatus};
 pub use system::{BottlenecksView, HandlerNamespace, PerformanceView, StepBottleneck};
 pub use tasks::{
     CreateTaskRequest, Pagination, StepActionRequest, StepCountsView, StepView, TaskContextView,

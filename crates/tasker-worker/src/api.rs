@@ -100,7 +100,7 @@ impl WorkerState {
 }
 
 /// Templates of the namespaces this worker serves.
-#[utoipa::path(get, path = "/v1/templates", tag = "templates", responses((status = 200, body = Vec<doc::TemplateSummary>)))]
+#[utoipa::path(get, operation_id = "list_templates", path = "/v1/templates", tag = "templates", responses((status = 200, body = Vec<doc::TemplateSummary>)))]
 pub(crate) async fn list(
     _auth: Authorized<perm::WorkerTemplatesRead>,
     State(s): State<WorkerState>,
@@ -128,8 +128,8 @@ pub(crate) async fn list(
 }
 
 /// One template version in full.
-#[utoipa::path(get, path = "/v1/templates/{namespace}/{name}/{version}", tag = "templates",
-    params(("namespace" = String, Path), ("name" = String, Path), ("version" = String, Path)),
+#[utoipa::path(get, operation_id = "get_template", path = "/v1/templates/{namespace}/{name}/{version}", tag = "templates",
+    params(("namespace" = String, Path, example = "examples"), ("name" = String, Path, example = "diamond_math"), ("version" = String, Path, example = "1.0.0")),
     responses((status = 200, body = doc::TemplateView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get(
     _auth: Authorized<perm::WorkerTemplatesRead>,
@@ -140,8 +140,8 @@ pub(crate) async fn get(
 }
 
 /// Checks the template against this worker's handlers.
-#[utoipa::path(post, path = "/v1/templates/{namespace}/{name}/{version}/validate", tag = "templates",
-    params(("namespace" = String, Path), ("name" = String, Path), ("version" = String, Path)),
+#[utoipa::path(post, operation_id = "validate_template", path = "/v1/templates/{namespace}/{name}/{version}/validate", tag = "templates",
+    params(("namespace" = String, Path, example = "examples"), ("name" = String, Path, example = "diamond_math"), ("version" = String, Path, example = "1.0.0")),
     responses((status = 200, body = doc::ValidationReport), (status = 404, body = ErrorBody)))]
 pub(crate) async fn validate(
     _auth: Authorized<perm::TemplatesValidate>,

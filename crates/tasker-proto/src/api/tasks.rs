@@ -1,16 +1,22 @@
 //! Tasks, steps and the audit trail.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::schema::AdditionalProperties;
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 use uuid::Uuid;
+
+use super::states::{StepStatus, TaskStatus};
 
 /// `POST /v1/tasks`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"namespace": "examples", "name": "diamond_math", "context": {"value": 5}, "initiator": "docs", "reason": "example"}))]
 pub struct CreateTaskRequest {
     /// Template namespace.
     pub namespace: String,
@@ -21,6 +27,7 @@ pub struct CreateTaskRequest {
     pub version: Option<String>,
     /// Inputs (a JSON object), validated against the template's `input_schema`.
     #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
     pub context: Value,
     /// Who or what asked for the task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,8 +92,10 @@ pub struct TaskView {
     pub version: String,
     /// `pending`, `steps_in_process`, `waiting_for_retry`, `blocked_by_failures`, `complete`,
     /// `error`, `cancelled` or `resolved_manually`.
+    #[schema(value_type = TaskStatus)]
     pub status: String,
     /// Inputs.
+    #[schema(value_type = Object)]
     pub context: Value,
     /// The authenticated subject that created it.
     pub created_by: String,
@@ -148,10 +157,16 @@ pub struct TaskListQuery {
     /// Template name.
     pub name: Option<String>,
     /// Task state.
+    #[param(value_type = Option<TaskStatus>)]
+    #[schema(value_type = Option<TaskStatus>)]
     pub status: Option<String>,
     /// 1-based page (default 1).
+    #[param(minimum = 1)]
+    #[schema(minimum = 1)]
     pub page: Option<u64>,
     /// Items per page, 1–100 (default 25).
+    #[param(minimum = 1, maximum = 100)]
+    #[schema(minimum = 1, maximum = 100)]
     pub per_page: Option<u64>,
 }
 
@@ -168,6 +183,7 @@ pub struct StepView {
     pub handler: String,
     /// `pending`, `enqueued`, `in_progress`, `waiting_for_retry`, `complete`, `error`,
     /// `cancelled` or `resolved_manually`.
+    #[schema(value_type = StepStatus)]
     pub status: String,
     /// Attempts made.
     pub attempts: u32,
@@ -218,18 +234,20 @@ pub struct TaskContextView {
     /// Task.
     pub task_uuid: Uuid,
     /// Inputs.
+    #[schema(value_type = Object)]
     pub context: Value,
     /// Results of finished steps by step name.
     pub step_results: BTreeMap<String, Value>,
 }
 
 /// `PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}`
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action_type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum StepActionRequest {
     /// Close the step without a result; dependents proceed.
     ResolveManually {
         /// Why.
+        #[serde(default)]
         reason: String,
     },
     /// Close the step with a result dependents will see.
@@ -237,11 +255,72 @@ pub enum StepActionRequest {
         /// The result.
         result: Value,
         /// Why.
+        #[serde(default)]
         reason: String,
     },
     /// Run the step again with a fresh attempt budget.
     ResetForRetry {
         /// Why.
+        #[serde(default)]
         reason: String,
     },
+}
+
+/// The derived schema of a tagged enum leaves each variant open, but the server refuses
+/// unknown fields (`deny_unknown_fields`, which utoipa applies to structs only): the variants
+/// are closed here.
+impl PartialSchema for StepActionRequest {
+    fn schema() -> RefOr<Schema> {
+        let mut schema = step_action_schema::StepActionRequest::schema();
+        if let RefOr::T(Schema::OneOf(one_of)) = &mut schema {
+            for variant in &mut one_of.items {
+                if let RefOr::T(Schema::Object(object)) = variant {
+                    object.additional_properties =
+                        Some(Box::new(AdditionalProperties::FreeForm(false)));
+                }
+            }
+        }
+        schema
+    }
+}
+
+impl ToSchema for StepActionRequest {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("StepActionRequest")
+    }
+}
+
+mod step_action_schema {
+    #![allow(dead_code, unreachable_pub)]
+
+    use serde::Deserialize;
+    use serde_json::Value;
+    use utoipa::ToSchema;
+
+    /// `PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}`
+    #[derive(Deserialize, ToSchema)]
+    #[schema(example = json!({"action_type": "resolve_manually", "reason": "upstream fixed"}))]
+    #[serde(tag = "action_type", rename_all = "snake_case", deny_unknown_fields)]
+    pub enum StepActionRequest {
+        /// Close the step without a result; dependents proceed.
+        ResolveManually {
+            /// Why (recorded in the audit trail).
+            #[serde(default)]
+            reason: String,
+        },
+        /// Close the step with a result dependents will see.
+        CompleteManually {
+            /// The result.
+            result: Value,
+            /// Why (recorded in the audit trail).
+            #[serde(default)]
+            reason: String,
+        },
+        /// Run the step again with a fresh attempt budget.
+        ResetForRetry {
+            /// Why (recorded in the audit trail).
+            #[serde(default)]
+            reason: String,
+        },
+    }
 }

@@ -21,12 +21,12 @@ type Reply<T> = Result<ApiJson<T>, ApiError>;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct LimitQuery {
-    /// Most entries (default 50, ≤ 100).
+    /// Most entries (default 50; values outside 1–100 are clamped to it).
     limit: Option<u64>,
 }
 
 /// DLQ entries, newest first.
-#[utoipa::path(get, path = "/v1/dlq", tag = "dlq", params(doc::DlqListQuery),
+#[utoipa::path(get, operation_id = "list_dlq", path = "/v1/dlq", tag = "dlq", params(doc::DlqListQuery),
     responses((status = 200, body = Vec<doc::DlqEntryView>), (status = 400, body = ErrorBody)))]
 pub(crate) async fn list(
     _auth: Authorized<perm::DlqRead>,
@@ -37,7 +37,7 @@ pub(crate) async fn list(
 }
 
 /// DLQ entries of one task.
-#[utoipa::path(get, path = "/v1/dlq/task/{task_uuid}", tag = "dlq", params(("task_uuid" = Uuid, Path)),
+#[utoipa::path(get, operation_id = "list_dlq_for_task", path = "/v1/dlq/task/{task_uuid}", tag = "dlq", params(("task_uuid" = Uuid, Path)),
     responses((status = 200, body = Vec<doc::DlqEntryView>), (status = 404, body = ErrorBody)))]
 pub(crate) async fn for_task(
     _auth: Authorized<perm::DlqRead>,
@@ -52,7 +52,7 @@ pub(crate) async fn for_task(
 }
 
 /// Pending entries by priority, for investigation.
-#[utoipa::path(get, path = "/v1/dlq/investigation-queue", tag = "dlq", params(LimitQuery),
+#[utoipa::path(get, operation_id = "dlq_investigation_queue", path = "/v1/dlq/investigation-queue", tag = "dlq", params(LimitQuery),
     responses((status = 200, body = Vec<doc::DlqEntryView>)))]
 pub(crate) async fn investigation_queue(
     _auth: Authorized<perm::DlqRead>,
@@ -67,7 +67,7 @@ pub(crate) async fn investigation_queue(
 }
 
 /// Tasks waiting in one state, against the staleness thresholds.
-#[utoipa::path(get, path = "/v1/dlq/staleness", tag = "dlq", responses((status = 200, body = Vec<doc::StalenessView>)))]
+#[utoipa::path(get, operation_id = "dlq_staleness", path = "/v1/dlq/staleness", tag = "dlq", responses((status = 200, body = Vec<doc::StalenessView>)))]
 pub(crate) async fn staleness(
     _auth: Authorized<perm::DlqRead>,
     State(s): State<AppState>,
@@ -76,7 +76,7 @@ pub(crate) async fn staleness(
 }
 
 /// Record a resolution; the caller is recorded as the resolver.
-#[utoipa::path(patch, path = "/v1/dlq/entry/{dlq_entry_uuid}", tag = "dlq", params(("dlq_entry_uuid" = Uuid, Path)),
+#[utoipa::path(patch, operation_id = "update_dlq_entry", path = "/v1/dlq/entry/{dlq_entry_uuid}", tag = "dlq", params(("dlq_entry_uuid" = Uuid, Path)),
     request_body = doc::DlqUpdateRequest,
     responses((status = 200, body = doc::DlqEntryView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn update(
@@ -93,7 +93,7 @@ pub(crate) async fn update(
 }
 
 /// Entry counts per reason and resolution status.
-#[utoipa::path(get, path = "/v1/dlq/stats", tag = "dlq", responses((status = 200, body = Vec<doc::DlqStatView>)))]
+#[utoipa::path(get, operation_id = "dlq_stats", path = "/v1/dlq/stats", tag = "dlq", responses((status = 200, body = Vec<doc::DlqStatView>)))]
 pub(crate) async fn stats(
     _auth: Authorized<perm::DlqStats>,
     State(s): State<AppState>,

@@ -18,7 +18,8 @@ type Reply<T> = Result<ApiJson<T>, ApiError>;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct WindowQuery {
-    /// Window length in hours (default 24).
+    /// Window length in hours, 1–720 (default 24).
+    #[param(minimum = 1, maximum = 720)]
     hours: Option<u32>,
 }
 
@@ -27,12 +28,12 @@ pub(crate) struct WindowQuery {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct BottleneckQuery {
-    /// Steps per list (default 10).
+    /// Steps per list (default 10; at most 100 are returned).
     limit: Option<u32>,
 }
 
 /// Handlers and templates per namespace.
-#[utoipa::path(get, path = "/v1/handlers", tag = "system", responses((status = 200, body = Vec<doc::HandlerNamespace>)))]
+#[utoipa::path(get, operation_id = "list_handlers", path = "/v1/handlers", tag = "system", responses((status = 200, body = Vec<doc::HandlerNamespace>)))]
 pub(crate) async fn handlers(
     _auth: Authorized<perm::SystemHandlersRead>,
     State(s): State<AppState>,
@@ -45,7 +46,7 @@ pub(crate) async fn handlers(
 }
 
 /// Handlers and templates of one namespace.
-#[utoipa::path(get, path = "/v1/handlers/{namespace}", tag = "system", params(("namespace" = String, Path)),
+#[utoipa::path(get, operation_id = "get_namespace_handlers", path = "/v1/handlers/{namespace}", tag = "system", params(("namespace" = String, Path, example = "examples")),
     responses((status = 200, body = doc::HandlerNamespace), (status = 404, body = ErrorBody)))]
 pub(crate) async fn namespace_handlers(
     _auth: Authorized<perm::SystemHandlersRead>,
@@ -60,7 +61,7 @@ pub(crate) async fn namespace_handlers(
 }
 
 /// Task and step figures over a window.
-#[utoipa::path(get, path = "/v1/analytics/performance", tag = "analytics", params(WindowQuery),
+#[utoipa::path(get, operation_id = "analytics_performance", path = "/v1/analytics/performance", tag = "analytics", params(WindowQuery),
     responses((status = 200, body = doc::PerformanceView)))]
 pub(crate) async fn performance(
     _auth: Authorized<perm::SystemAnalyticsRead>,
@@ -75,7 +76,7 @@ pub(crate) async fn performance(
 }
 
 /// Slowest and most error-prone steps.
-#[utoipa::path(get, path = "/v1/analytics/bottlenecks", tag = "analytics", params(BottleneckQuery),
+#[utoipa::path(get, operation_id = "analytics_bottlenecks", path = "/v1/analytics/bottlenecks", tag = "analytics", params(BottleneckQuery),
     responses((status = 200, body = doc::BottlenecksView)))]
 pub(crate) async fn bottlenecks(
     _auth: Authorized<perm::SystemAnalyticsRead>,

@@ -17,7 +17,7 @@ use super::{AppState, fail};
 type Reply<T> = Result<ApiJson<T>, ApiError>;
 
 /// Create a task from a template.
-#[utoipa::path(post, path = "/v1/tasks", tag = "tasks", request_body = doc::CreateTaskRequest,
+#[utoipa::path(post, operation_id = "create_task", path = "/v1/tasks", tag = "tasks", request_body = doc::CreateTaskRequest,
     responses((status = 201, body = doc::TaskView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn create(
     auth: Authorized<perm::TasksCreate>,
@@ -33,7 +33,7 @@ pub(crate) async fn create(
 }
 
 /// List tasks, filtered and paginated.
-#[utoipa::path(get, path = "/v1/tasks", tag = "tasks", params(doc::TaskListQuery),
+#[utoipa::path(get, operation_id = "list_tasks", path = "/v1/tasks", tag = "tasks", params(doc::TaskListQuery),
     responses((status = 200, body = doc::TaskList), (status = 400, body = ErrorBody)))]
 pub(crate) async fn list(
     _auth: Authorized<perm::TasksList>,
@@ -48,7 +48,7 @@ pub(crate) async fn list(
 }
 
 /// One task with its step counts.
-#[utoipa::path(get, path = "/v1/tasks/{task_uuid}", tag = "tasks", params(("task_uuid" = Uuid, Path)),
+#[utoipa::path(get, operation_id = "get_task", path = "/v1/tasks/{task_uuid}", tag = "tasks", params(("task_uuid" = Uuid, Path)),
     responses((status = 200, body = doc::TaskView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get(
     _auth: Authorized<perm::TasksRead>,
@@ -63,7 +63,7 @@ pub(crate) async fn get(
 }
 
 /// Cancel a task and its unfinished steps.
-#[utoipa::path(delete, path = "/v1/tasks/{task_uuid}", tag = "tasks", params(("task_uuid" = Uuid, Path)),
+#[utoipa::path(delete, operation_id = "cancel_task", path = "/v1/tasks/{task_uuid}", tag = "tasks", params(("task_uuid" = Uuid, Path)),
     responses((status = 200, body = doc::TaskView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn cancel(
     auth: Authorized<perm::TasksCancel>,
@@ -78,7 +78,7 @@ pub(crate) async fn cancel(
 }
 
 /// The task's inputs and its steps' results.
-#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/context", tag = "tasks", params(("task_uuid" = Uuid, Path)),
+#[utoipa::path(get, operation_id = "get_task_context", path = "/v1/tasks/{task_uuid}/context", tag = "tasks", params(("task_uuid" = Uuid, Path)),
     responses((status = 200, body = doc::TaskContextView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn context(
     _auth: Authorized<perm::TasksContextRead>,
@@ -93,7 +93,7 @@ pub(crate) async fn context(
 }
 
 /// The task's steps in template order.
-#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/workflow_steps", tag = "steps", params(("task_uuid" = Uuid, Path)),
+#[utoipa::path(get, operation_id = "list_steps", path = "/v1/tasks/{task_uuid}/workflow_steps", tag = "steps", params(("task_uuid" = Uuid, Path)),
     responses((status = 200, body = Vec<doc::StepView>), (status = 404, body = ErrorBody)))]
 pub(crate) async fn steps(
     _auth: Authorized<perm::StepsRead>,
@@ -108,7 +108,7 @@ pub(crate) async fn steps(
 }
 
 /// One step.
-#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}", tag = "steps",
+#[utoipa::path(get, operation_id = "get_step", path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}", tag = "steps",
     params(("task_uuid" = Uuid, Path), ("step_uuid" = Uuid, Path)),
     responses((status = 200, body = doc::StepView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn step(
@@ -124,7 +124,7 @@ pub(crate) async fn step(
 }
 
 /// A step's recorded transitions, oldest first.
-#[utoipa::path(get, path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/audit", tag = "steps",
+#[utoipa::path(get, operation_id = "get_step_audit", path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/audit", tag = "steps",
     params(("task_uuid" = Uuid, Path), ("step_uuid" = Uuid, Path)),
     responses((status = 200, body = Vec<doc::TransitionView>), (status = 404, body = ErrorBody)))]
 pub(crate) async fn step_audit(
@@ -140,7 +140,7 @@ pub(crate) async fn step_audit(
 }
 
 /// Resolve, complete or reset a step; the caller is recorded as the actor.
-#[utoipa::path(patch, path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}", tag = "steps",
+#[utoipa::path(patch, operation_id = "step_action", path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}", tag = "steps",
     params(("task_uuid" = Uuid, Path), ("step_uuid" = Uuid, Path)), request_body = doc::StepActionRequest,
     responses((status = 200, body = doc::StepView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn step_action(

@@ -15,7 +15,7 @@ use super::{AppState, fail};
 type Reply<T> = Result<ApiJson<T>, ApiError>;
 
 /// Every registered template.
-#[utoipa::path(get, path = "/v1/templates", tag = "templates", responses((status = 200, body = Vec<doc::TemplateSummary>)))]
+#[utoipa::path(get, operation_id = "list_templates", path = "/v1/templates", tag = "templates", responses((status = 200, body = Vec<doc::TemplateSummary>)))]
 pub(crate) async fn list(
     _auth: Authorized<perm::TemplatesRead>,
     State(s): State<AppState>,
@@ -28,8 +28,8 @@ pub(crate) async fn list(
 }
 
 /// One template version in full.
-#[utoipa::path(get, path = "/v1/templates/{namespace}/{name}/{version}", tag = "templates",
-    params(("namespace" = String, Path), ("name" = String, Path), ("version" = String, Path)),
+#[utoipa::path(get, operation_id = "get_template", path = "/v1/templates/{namespace}/{name}/{version}", tag = "templates",
+    params(("namespace" = String, Path, example = "examples"), ("name" = String, Path, example = "diamond_math"), ("version" = String, Path, example = "1.0.0")),
     responses((status = 200, body = doc::TemplateView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get(
     _auth: Authorized<perm::TemplatesRead>,
@@ -44,8 +44,9 @@ pub(crate) async fn get(
 }
 
 /// Validate a template document (YAML or JSON) without registering it.
-#[utoipa::path(post, path = "/v1/templates/validate", tag = "templates",
-    request_body(content = String, content_type = "application/yaml", description = "A template as YAML or JSON"),
+#[utoipa::path(post, operation_id = "validate_template", path = "/v1/templates/validate", tag = "templates",
+    request_body(content = String, content_type = "application/yaml", description = "A template as YAML or JSON",
+        example = json!("name: hello\nnamespace: examples\nversion: 1.0.0\nsteps:\n  - name: greet\n    handler: { callable: builtin.echo }\n")),
     responses((status = 200, body = doc::ValidationReport), (status = 400, body = ErrorBody)))]
 pub(crate) async fn validate(
     _auth: Authorized<perm::TemplatesValidate>,

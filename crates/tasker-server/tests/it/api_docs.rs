@@ -256,7 +256,8 @@ fn render(examples: &[Example]) -> String {
         "# Orchestration API\n\nEvery route with an example request and response, recorded from a live server (auth enabled, a token \
          holding `*`) and checked by `crates/tasker-server/tests/it/api_docs.rs`. Ids and times are placeholders. \
          Permissions per route are in [auth.md](auth.md); the machine-readable description is served at \
-         `GET /api-docs/openapi.json`. Errors always use `{\"error\": \"<code>\", \"message\": \"...\"}`.\n",
+         `GET /api-docs/openapi.json` and fuzzed against live servers by `.ci/api-fuzz` ([api-fuzzing.md](api-fuzzing.md)). \
+         Errors always use `{\"error\": \"<code>\", \"message\": \"...\"}`.\n",
     );
     for example in examples {
         let request = example.request.as_ref().map(|r| normalize(r, &mut ids));
