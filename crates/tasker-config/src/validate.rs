@@ -65,15 +65,19 @@ fn validate_auth<C: RoleConfig>(
             "must list at least one algorithm".into(),
         ));
     }
-    for alg in &auth.jwt_allowed_algorithms {
+    // The entry is named by position, not quoted: a value interpolated from the environment
+    // into the wrong key could be a secret.
+    for (index, alg) in auth.jwt_allowed_algorithms.iter().enumerate() {
         if !ALLOWED_ALGORITHMS.contains(&alg.as_str()) {
             let why = if alg.eq_ignore_ascii_case("none") {
                 "`none` (unsigned tokens) is never accepted".to_owned()
             } else if alg.to_ascii_uppercase().starts_with("HS") {
-                format!("`{alg}` is an HMAC algorithm; only asymmetric algorithms are accepted")
+                format!(
+                    "entry {index} is an HMAC algorithm; only asymmetric algorithms are accepted"
+                )
             } else {
                 format!(
-                    "unknown algorithm `{alg}`; expected one of {}",
+                    "entry {index} is an unknown algorithm; expected one of {}",
                     ALLOWED_ALGORITHMS.join(", ")
                 )
             };
@@ -290,6 +294,32 @@ mod tests {
         assert!(parse_key_hash(&hex).is_err());
         assert!(parse_key_hash("sha256:abcd").is_err());
         assert!(parse_key_hash(&format!("sha256:{}", "z".repeat(64))).is_err());
+    }
+
+    // Found by the `config_loader` fuzz target: an unknown algorithm was quoted in the error, so
+    // a secret interpolated into `jwt_allowed_algorithms` by mistake reached the error message.
+    #[test]
+    fn algorithm_errors_do_not_quote_the_value() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("base")).unwrap();
+        let options = crate::LoadOptions {
+            config_root: root.path().to_owned(),
+            environment: "development".into(),
+            config_path: None,
+        };
+        let env = Env::from_pairs([("SECRET", "sk-canary-4f1d")]);
+        for (alg, expect) in [("${SECRET}", "unknown algorithm"), ("HS${SECRET}", "HMAC")] {
+            std::fs::write(
+                root.path().join("base/orchestration.toml"),
+                format!("[web.auth]\njwt_allowed_algorithms = [\"RS256\", \"{alg}\"]\n"),
+            )
+            .unwrap();
+            let err = Loaded::<crate::OrchestrationConfig>::load(&options, &env).unwrap_err();
+            let text = format!("{err} {err:?}");
+            assert!(!text.contains("sk-canary-4f1d"), "{text}");
+            assert!(text.contains("web.auth.jwt_allowed_algorithms"), "{text}");
+            assert!(text.contains("entry 1") && text.contains(expect), "{text}");
+        }
     }
 
     #[test]
