@@ -88,21 +88,65 @@ fn check_error(err: &ConfigError, input_has_canary: bool) {
         !display.trim().is_empty(),
         "an error with an empty message: {debug}"
     );
-    // By design (and tested in tasker-config), an unreadable file is named by its path, so a
-    // path interpolated from the environment appears in the error: `*_path` and `*_file` keys
-    // are exempt.
-    let names_a_path = matches!(err, ConfigError::Invalid { key, .. }
-        if key.ends_with("_path") || key.ends_with("_file"));
-    if !input_has_canary && !names_a_path {
-        assert!(
-            !display.contains(CANARY),
-            "a secret leaked into an error: {display}"
-        );
-        assert!(
-            !debug.contains(CANARY),
-            "a secret leaked into an error's Debug: {debug}"
-        );
+    if input_has_canary {
+        return;
     }
+    match err {
+        // By design (and tested in tasker-config), an unreadable file is named by its path,
+        // so a path interpolated from the environment appears in the error: `*_path` and
+        // `*_file` keys are exempt.
+        ConfigError::Invalid { key, .. } if key.ends_with("_path") || key.ends_with("_file") => {}
+        // An API key entry is named by its description (`api_keys[N] "description"`), by
+        // design; everything else in the message must be free of the secret.
+        ConfigError::Invalid {
+            origin,
+            key,
+            reason,
+        } => {
+            for (field, text) in [("origin", origin), ("key", key)] {
+                assert!(
+                    !text.contains(CANARY),
+                    "a secret leaked into the {field}: {display}"
+                );
+            }
+            assert!(
+                !without_labels(reason).contains(CANARY),
+                "a secret leaked into an error: {display}"
+            );
+        }
+        _ => {
+            assert!(
+                !display.contains(CANARY),
+                "a secret leaked into an error: {display}"
+            );
+            assert!(
+                !debug.contains(CANARY),
+                "a secret leaked into an error's Debug: {debug}"
+            );
+        }
+    }
+}
+
+/// `reason` without the `api_keys[N] "…": ` labels that name API key entries.
+fn without_labels(reason: &str) -> String {
+    let mut out = String::new();
+    let mut rest = reason;
+    while let Some(at) = rest.find("api_keys[") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at..];
+        let label_end = after
+            .find("] \"")
+            .and_then(|q| after[q + 3..].find("\": ").map(|e| q + 3 + e + 3));
+        match label_end {
+            Some(end) => rest = &after[end..],
+            None => {
+                out.push_str("api_keys[");
+                rest = &after["api_keys[".len()..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn load<C: tasker_config::RoleConfig>(options: &LoadOptions, env: &Env, input_has_canary: bool) {
