@@ -26,6 +26,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // First: this executable also supervises `builtin.command` programs.
+    tasker_worker::enable_command_supervisor();
     let args = Args::parse();
     run_server::<OrchestrationConfig, _, _>("tasker-server", &args.config, |c| &c.logging, run)
 }

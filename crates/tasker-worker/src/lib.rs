@@ -8,6 +8,7 @@ mod handlers {
     pub(crate) mod builtin;
     pub(crate) mod command;
     pub(crate) mod registry;
+    pub(crate) mod supervisor;
 }
 
 mod runtime {
@@ -17,4 +18,5 @@ mod runtime {
 }
 
 pub use handlers::registry::{HandlerError, HandlerRegistry, StepHandler, StepInput};
+pub use handlers::supervisor::{enable_command_supervisor, set_command_supervisor};
 pub use runtime::worker::{RunningStep, WorkerRuntime, WorkerStatus};

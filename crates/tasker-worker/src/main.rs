@@ -27,6 +27,8 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // First: this executable also supervises `builtin.command` programs.
+    tasker_worker::enable_command_supervisor();
     let args = Args::parse();
     run_server::<WorkerConfig, _, _>("tasker-worker", &args.config, |c| &c.logging, run)
 }

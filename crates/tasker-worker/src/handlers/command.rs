@@ -11,9 +11,10 @@
 //!   error message, and a JSON value on stdout into the error's details.
 //! - The environment is cleared except `PATH`, `HOME` and `LANG`, so the worker's credentials
 //!   never reach the program.
-//! - The program leads its own process group. The whole group is killed with SIGKILL when the
-//!   program exits (background leftovers do not outlive it), times out, or the attempt is
-//!   abandoned (step timeout, lost lease, worker shutdown).
+//! - The program runs under a supervisor (`supervisor.rs`) that leads its own process group.
+//!   The whole group is killed with SIGKILL when the program exits (background leftovers do not
+//!   outlive it), times out, or the attempt is abandoned (step timeout, lost lease, worker
+//!   shutdown), and by the supervisor itself when the worker dies (even by SIGKILL).
 
 use std::io::ErrorKind;
 use std::process::{ExitStatus, Stdio};
@@ -26,6 +27,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use super::registry::{HandlerError, StepHandler, StepInput};
+use super::supervisor;
+
+/// Warns once that programs run without the supervisor.
+static UNSUPERVISED: std::sync::Once = std::sync::Once::new();
 
 /// The exit code that asks for another attempt (`EX_TEMPFAIL` from `sysexits.h`).
 pub(crate) const RETRYABLE_EXIT_CODE: i32 = 75;
@@ -111,7 +116,28 @@ impl Spec {
 
     async fn run(&self, stdin_bytes: Vec<u8>) -> Result<Value, HandlerError> {
         let program = &self.program;
-        let mut command = Command::new(program);
+        let path = std::env::var_os("PATH");
+        let resolved = supervisor::resolve(program, path.as_deref()).map_err(|e| {
+            HandlerError::permanent(format!("builtin.command: cannot start `{program}`: {e}"))
+        })?;
+        let mut command = match supervisor::supervisor() {
+            Some(exe) => {
+                let mut command = Command::new(exe);
+                command
+                    .arg(supervisor::SUPERVISOR_ARG)
+                    .arg(std::process::id().to_string())
+                    .arg(&resolved);
+                command
+            }
+            None => {
+                UNSUPERVISED.call_once(|| {
+                    tracing::warn!(
+                        "builtin.command runs programs without a supervisor: if this process is killed with SIGKILL they keep running; call tasker_worker::enable_command_supervisor() first in main"
+                    );
+                });
+                Command::new(&resolved)
+            }
+        };
         command
             .args(&self.args)
             .env_clear()
@@ -127,8 +153,12 @@ impl Spec {
         }
         let mut child = command.spawn().map_err(|e| {
             let message = format!("builtin.command: cannot start `{program}`: {e}");
+            // The program was found and is executable; the supervisor's own start failing is
+            // the host's problem (e.g. out of processes), worth another attempt.
             match e.kind() {
-                ErrorKind::NotFound | ErrorKind::PermissionDenied => {
+                ErrorKind::NotFound | ErrorKind::PermissionDenied
+                    if supervisor::supervisor().is_none() =>
+                {
                     HandlerError::permanent(message)
                 }
                 _ => HandlerError::retryable(message),

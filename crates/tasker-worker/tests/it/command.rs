@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tasker_worker::{HandlerError, HandlerRegistry, StepInput};
 use uuid::Uuid;
 
-use crate::{real_python, repo_root};
+use crate::{pid_from, real_python, repo_root, wait_gone};
 
 fn input(step_name: &str, initialization: Value) -> StepInput {
     StepInput {
@@ -36,6 +36,8 @@ fn script(name: &str) -> String {
 }
 
 async fn call(input: StepInput) -> Result<Value, HandlerError> {
+    // As in the binaries: programs run under the supervisor (here the real worker binary).
+    tasker_worker::set_command_supervisor(tasker_testkit::binary("tasker-worker"));
     let handler = HandlerRegistry::with_builtins()
         .get("builtin.command")
         .unwrap();
@@ -173,39 +175,6 @@ async fn stdout_beyond_1_mib_fails_without_waiting_for_the_program() {
         "{err:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(10));
-}
-
-/// Whether `pid` still runs (a zombie waiting for a busy reaper counts as gone).
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
-            !matches!(state.and_then(|s| s.chars().next()), Some('Z' | 'X'))
-        }
-        Err(_) => false,
-    }
-}
-
-async fn wait_gone(pid: u32) -> bool {
-    for _ in 0..100 {
-        if !alive(pid) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
-}
-
-async fn pid_from(path: &std::path::Path) -> u32 {
-    for _ in 0..250 {
-        if let Ok(text) = std::fs::read_to_string(path)
-            && let Ok(pid) = text.trim().parse()
-        {
-            return pid;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("no pid in {}", path.display());
 }
 
 #[tokio::test]

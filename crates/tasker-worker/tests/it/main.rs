@@ -8,6 +8,7 @@ mod chaos;
 mod command;
 mod custom_handler;
 mod multi_process;
+mod orphans;
 mod polyglot;
 
 use std::path::PathBuf;
@@ -104,4 +105,38 @@ pub(crate) async fn steps(server: &ServerProcess, task: &str) -> Vec<Value> {
         Value::Array(items) => items,
         other => other["steps"].as_array().cloned().unwrap_or_default(),
     }
+}
+
+/// Whether `pid` still runs (a zombie waiting for a busy reaper counts as gone).
+pub(crate) fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+            !matches!(state.and_then(|s| s.chars().next()), Some('Z' | 'X'))
+        }
+        Err(_) => false,
+    }
+}
+
+/// Polls for at most 5 s until `pid` is gone.
+pub(crate) async fn wait_gone(pid: u32) -> bool {
+    for _ in 0..250 {
+        if !alive(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+pub(crate) async fn pid_from(path: &std::path::Path) -> u32 {
+    for _ in 0..250 {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return pid;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no pid in {}", path.display());
 }
