@@ -7,6 +7,7 @@
 mod chaos;
 mod command;
 mod custom_handler;
+mod db_restart;
 mod multi_process;
 mod orphans;
 mod polyglot;

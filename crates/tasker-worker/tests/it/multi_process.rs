@@ -105,13 +105,13 @@ fn psql(url: &str, sql: &str) {
 }
 
 /// A config root shared by every process of one test.
-struct Cluster {
+pub(crate) struct Cluster {
     config: TestConfig,
     log: PathBuf,
 }
 
 impl Cluster {
-    fn new(db: &Database, sleep_ms: u64, slow_b_ms: u64) -> Self {
+    pub(crate) fn new(db_url: &str, sleep_ms: u64, slow_b_ms: u64) -> Self {
         let config = TestConfig::new();
         let record = config.write("scripts/record.sh", RECORD);
         let log = config.root().join("executions.log");
@@ -123,7 +123,7 @@ impl Cluster {
             "base/common.toml",
             &format!(
                 "[database]\nurl = \"{}\"\nmax_connections = 5\n[templates]\nsearch_paths = [\"{}/tasks\"]\n[backoff]\nbase_ms = 10\nmax_ms = 20\n",
-                db.url,
+                db_url,
                 config.root().display()
             ),
         );
@@ -138,16 +138,16 @@ impl Cluster {
         Self { config, log }
     }
 
-    fn server(&self) -> ServerProcess {
+    pub(crate) fn server(&self) -> ServerProcess {
         ServerProcess::start(&server_binary(), &self.config, &[])
     }
 
-    fn worker(&self) -> ServerProcess {
+    pub(crate) fn worker(&self) -> ServerProcess {
         ServerProcess::start(env!("CARGO_BIN_EXE_tasker-worker"), &self.config, &[])
     }
 
     /// `step_uuid` → attempts recorded in the executions file, in order.
-    fn executions(&self) -> BTreeMap<String, Vec<u32>> {
+    pub(crate) fn executions(&self) -> BTreeMap<String, Vec<u32>> {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let mut runs: BTreeMap<String, Vec<u32>> = BTreeMap::new();
         for line in text.lines() {
@@ -161,7 +161,7 @@ impl Cluster {
 }
 
 /// Steps `worker` claimed, from its `/metrics`.
-async fn claimed(worker: &ServerProcess) -> u64 {
+pub(crate) async fn claimed(worker: &ServerProcess) -> u64 {
     let text = reqwest::get(worker.url("/metrics"))
         .await
         .unwrap()
@@ -182,7 +182,7 @@ fn kill_9(process: ServerProcess) {
 }
 
 /// Transitions of `step` into `complete`, from its audit trail.
-async fn completions(server: &ServerProcess, task: &str, step: &str) -> usize {
+pub(crate) async fn completions(server: &ServerProcess, task: &str, step: &str) -> usize {
     let audit = get_json(
         server,
         &format!("/v1/tasks/{task}/workflow_steps/{step}/audit"),
@@ -203,7 +203,7 @@ async fn two_servers_and_two_workers_run_200_diamonds_with_every_step_once() {
     };
     let _serial = SERIAL.lock().await;
     const TASKS: usize = 200;
-    let cluster = Cluster::new(&db, 0, 0);
+    let cluster = Cluster::new(&db.url, 0, 0);
     let servers = [cluster.server(), cluster.server()];
     let workers = [cluster.worker(), cluster.worker()];
     let started = Instant::now();
@@ -263,7 +263,7 @@ async fn a_worker_killed_mid_step_loses_the_step_to_the_other_worker_after_its_l
     };
     let _serial = SERIAL.lock().await;
     // Step `b` sleeps 4 s, longer than the 2 s lease, so the kill lands while it runs.
-    let cluster = Cluster::new(&db, 0, 4000);
+    let cluster = Cluster::new(&db.url, 0, 4000);
     let server = cluster.server();
     let _other_server = cluster.server();
     let first = cluster.worker();
@@ -343,7 +343,7 @@ async fn a_server_killed_mid_run_loses_no_task() {
     };
     let _serial = SERIAL.lock().await;
     const TASKS: usize = 40;
-    let cluster = Cluster::new(&db, 200, 200);
+    let cluster = Cluster::new(&db.url, 200, 200);
     let doomed = cluster.server();
     let survivor = cluster.server();
     let _workers = [cluster.worker(), cluster.worker()];
