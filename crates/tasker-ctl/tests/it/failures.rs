@@ -144,6 +144,9 @@ fn dlq_commands_show_and_resolve_entries() {
     assert_eq!(updated["resolution_status"], "permanently_failed");
     assert_eq!(updated["notes"], "really");
     assert_eq!(updated["resolver"], "operator");
+    // Giving up on the entry ended its task in `error`.
+    let (_, task) = live.both(&["task", "get", &first]);
+    assert_eq!(task["status"], "error", "{task:#}");
 }
 
 #[test]

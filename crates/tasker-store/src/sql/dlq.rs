@@ -8,9 +8,9 @@ use tasker_core::{StoreError, TaskState};
 use uuid::Uuid;
 
 use super::SqlStore;
-use super::engine::open_dlq;
+use super::engine::{cancel_unfinished_steps, lock_task, open_dlq, set_task_state};
 use super::rows::{self, DLQ_COLUMNS, u64_arg};
-use crate::db::{Arg, args};
+use crate::db::{Arg, Tx, args};
 
 impl SqlStore {
     pub(super) async fn list_dlq_impl(&self, f: &DlqFilter) -> Result<Vec<DlqEntry>, StoreError> {
@@ -75,6 +75,9 @@ impl SqlStore {
         if let Some(status) = update.resolution_status {
             if status != entry.resolution_status {
                 entry.resolved_at = (status != ResolutionStatus::Pending).then_some(now);
+                if status == ResolutionStatus::PermanentlyFailed {
+                    fail_task(&mut tx, &entry, &update.resolver, now).await?;
+                }
             }
             entry.resolution_status = status;
         }
@@ -164,4 +167,35 @@ impl SqlStore {
         }
         Ok(opened)
     }
+}
+
+/// An entry marked `permanently_failed` ends its task in `error`: its unfinished steps are
+/// cancelled (late results discarded) so nothing runs for a task an operator gave up on. A task
+/// that already ended stays as it is.
+async fn fail_task(
+    tx: &mut Tx,
+    entry: &DlqEntry,
+    resolver: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let task = entry.task_uuid;
+    let state = lock_task(tx, task).await?;
+    if state.is_terminal() {
+        return Ok(());
+    }
+    let reason = format!(
+        "DLQ entry {} marked permanently_failed",
+        entry.dlq_entry_uuid
+    );
+    cancel_unfinished_steps(tx, task, resolver, &reason, now).await?;
+    set_task_state(
+        tx,
+        task,
+        state,
+        TaskState::Error,
+        resolver,
+        Some(&reason),
+        now,
+    )
+    .await
 }

@@ -63,6 +63,44 @@ pub(crate) async fn set_task_state(
     .await
 }
 
+/// Cancels every unfinished step of the task and drops its leases, so that no worker starts one
+/// and a running step's late result is discarded. For tasks that end before their steps do.
+pub(crate) async fn cancel_unfinished_steps(
+    tx: &mut Tx,
+    task_uuid: Uuid,
+    actor: &str,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "SELECT step_uuid, status FROM steps WHERE task_uuid = $1 ORDER BY position{}",
+        tx.for_update()
+    );
+    for r in tx.all(&sql, args![task_uuid]).await? {
+        let status: StepState = r.parsed("status")?;
+        if status.is_unfinished() {
+            let step = r.uuid("step_uuid")?;
+            set_step_state(
+                tx,
+                task_uuid,
+                step,
+                status,
+                StepState::Cancelled,
+                actor,
+                Some(reason),
+                now,
+            )
+            .await?;
+        }
+    }
+    tx.exec(
+        "DELETE FROM step_leases WHERE task_uuid = $1",
+        args![task_uuid],
+    )
+    .await?;
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 /// Moves a step from `from` to `to` and records the transition. Entering `in_progress`
 /// starts an attempt (`attempts + 1`); entering `enqueued` sets the queue time and clears the

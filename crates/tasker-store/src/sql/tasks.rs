@@ -10,7 +10,7 @@ use tasker_core::store::{
 use tasker_core::{StepState, StoreError, TaskState, TaskTemplate};
 use uuid::Uuid;
 
-use super::engine::{SYSTEM, advance, audit, lock_task, set_step_state, set_task_state};
+use super::engine::{SYSTEM, advance, audit, cancel_unfinished_steps, lock_task, set_task_state};
 use super::rows::{self, TASK_COLUMNS, load_task, u64_arg, with_counts};
 use super::{SqlStore, announce, notify_work};
 use crate::db::{Arg, args, json_text, placeholders};
@@ -309,32 +309,7 @@ impl SqlStore {
             )));
         }
         let reason = reason.unwrap_or("cancelled");
-        let sql = format!(
-            "SELECT step_uuid, status FROM steps WHERE task_uuid = $1 ORDER BY position{}",
-            tx.for_update()
-        );
-        for r in tx.all(&sql, args![task_uuid]).await? {
-            let status: StepState = r.parsed("status")?;
-            if status.is_unfinished() {
-                let step = r.uuid("step_uuid")?;
-                set_step_state(
-                    &mut tx,
-                    task_uuid,
-                    step,
-                    status,
-                    StepState::Cancelled,
-                    actor,
-                    Some(reason),
-                    now,
-                )
-                .await?;
-            }
-        }
-        tx.exec(
-            "DELETE FROM step_leases WHERE task_uuid = $1",
-            args![task_uuid],
-        )
-        .await?;
+        cancel_unfinished_steps(&mut tx, task_uuid, actor, reason, now).await?;
         set_task_state(
             &mut tx,
             task_uuid,

@@ -101,6 +101,30 @@ async fn staleness_opens_one_entry_and_dlq_updates_and_stats() {
             .unwrap();
         assert_eq!(entry.resolution_status, ResolutionStatus::PermanentlyFailed);
         assert_eq!(entry.resolved_at, Some(at(13 * 60_000)));
+        // The operator gave up: the task ends in `error`, its unfinished steps are cancelled
+        // (no worker can claim them), and the audit trail says who and why.
+        let failed = store.get_task(task.task_uuid).await.unwrap().unwrap();
+        assert_eq!(failed.status, TaskState::Error);
+        assert!(claim(&store, "w", at(13 * 60_000 + 1)).await.is_empty());
+        for step in store.list_steps(task.task_uuid).await.unwrap() {
+            assert_eq!(step.status, tasker_core::StepState::Cancelled, "{step:?}");
+        }
+        let trail = store.audit_trail(task.task_uuid, None).await.unwrap();
+        let last = trail.last().unwrap();
+        assert_eq!(
+            (last.to_state.as_str(), last.actor.as_str()),
+            ("error", "ops")
+        );
+        assert_eq!(
+            last.reason.as_deref(),
+            Some(
+                format!(
+                    "DLQ entry {} marked permanently_failed",
+                    entry.dlq_entry_uuid
+                )
+                .as_str()
+            )
+        );
         let listed = store
             .list_dlq(&DlqFilter {
                 resolution_status: Some(ResolutionStatus::PermanentlyFailed),
