@@ -36,6 +36,8 @@ pub enum ResolutionStatus {
 macro_rules! text_enum {
     ($t:ty, { $($v:path => $s:literal),+ }) => {
         impl $t {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$($v),+];
             /// The snake_case name.
             pub fn as_str(self) -> &'static str { match self { $($v => $s),+ } }
             /// Parses the snake_case name.

@@ -11,6 +11,7 @@ mod load;
 mod route_table;
 mod seed_pattern;
 mod startup;
+mod state_schemas;
 mod worker_process;
 
 use reqwest::{Client, Response, StatusCode};
