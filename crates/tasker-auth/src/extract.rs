@@ -35,26 +35,16 @@ pub mod perm {
         )+};
     }
 
-    markers!(
-        TasksCreate,
-        TasksRead,
-        TasksList,
-        TasksCancel,
-        TasksContextRead,
-        StepsRead,
-        StepsResolve,
-        DlqRead,
-        DlqUpdate,
-        DlqStats,
-        TemplatesRead,
-        TemplatesValidate,
-        SystemConfigRead,
-        SystemHandlersRead,
-        SystemAnalyticsRead,
-        WorkerConfigRead,
-        WorkerTemplatesRead,
-    );
+    tasker_proto::for_each_permission!(markers);
 }
+
+/// A request extension that asks a route for its permission instead of authorizing: the
+/// extractor answers [`AuthError::Forbidden`] naming the permission, without authenticating,
+/// logging or counting anything. Only server code can attach extensions (clients cannot send
+/// one), and the role assembly uses it to derive the route → permission table from the
+/// handlers' own signatures.
+#[derive(Debug, Clone, Copy)]
+pub struct PermissionProbe;
 
 /// Proof that the request's principal holds `P`'s permission.
 #[derive(Debug, Clone)]
@@ -80,6 +70,9 @@ where
     type Rejection = AuthError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if parts.extensions.get::<PermissionProbe>().is_some() {
+            return Err(AuthError::Forbidden(P::PERMISSION));
+        }
         let authenticator = Arc::<Authenticator>::from_ref(state);
         let principal = authenticator
             .authorize(&parts.headers, P::PERMISSION)

@@ -35,6 +35,10 @@ pub struct VerifiedToken {
     pub expires_at: i64,
     /// The raw permission strings of the permissions claim.
     pub permissions: Vec<String>,
+    /// Strings a lenient server ignores (under strict validation the token is refused).
+    pub ignored: Vec<String>,
+    /// What the token grants.
+    pub granted: PermissionSet,
 }
 
 /// Verifies bearer tokens against a [`KeyStore`].
@@ -138,21 +142,7 @@ impl JwtVerifier {
         let verified = self.verify(token, now);
         metrics::verification_time(started.elapsed());
         let (claims, generation) = verified?;
-        let auth_err = VerifyError::Auth;
-        let raw = permissions_at(&claims, &self.permissions_claim).ok_or_else(|| {
-            auth_err(AuthError::unauthorized(
-                FailureReason::Invalid,
-                format!(
-                    "Claim `{}` must be an array of strings or a space-delimited string",
-                    self.permissions_claim
-                ),
-                true,
-            ))
-        })?;
-        let subject = string_claim(&claims, "sub").unwrap_or_default();
-        let permissions = self
-            .check_permissions(PermissionSet::parse(&raw), &subject)
-            .map_err(auth_err)?;
+        let (subject, _, permissions) = self.grants(&claims).map_err(VerifyError::Auth)?;
         let principal = Arc::new(Principal {
             subject,
             method: AuthMethod::Jwt,
@@ -164,9 +154,33 @@ impl JwtVerifier {
         Ok(principal)
     }
 
-    /// Verifies `token` without the cache and reports its claims.
+    /// The subject, the raw permission strings and the granted set of verified claims: the
+    /// permissions claim must be an array of strings or a space-delimited string, and unknown
+    /// strings are refused (strict) or dropped (lenient).
+    fn grants(
+        &self,
+        claims: &Map<String, Value>,
+    ) -> Result<(String, Vec<String>, PermissionSet), AuthError> {
+        let raw = permissions_at(claims, &self.permissions_claim).ok_or_else(|| {
+            AuthError::unauthorized(
+                FailureReason::Invalid,
+                format!(
+                    "Claim `{}` must be an array of strings or a space-delimited string",
+                    self.permissions_claim
+                ),
+                true,
+            )
+        })?;
+        let subject = string_claim(claims, "sub").unwrap_or_default();
+        let granted = self.check_permissions(PermissionSet::parse(&raw), &subject)?;
+        Ok((subject, raw, granted))
+    }
+
+    /// Verifies `token` exactly as a server does (signature, claims, the permissions claim and
+    /// strict validation), without the cache, and reports its claims.
     pub fn inspect(&self, token: &str, now: i64) -> Result<VerifiedToken, AuthError> {
         let (claims, _) = self.verify(token, now).map_err(VerifyError::into_auth)?;
+        let (subject, permissions, granted) = self.grants(&claims)?;
         let audience = match claims.get("aud") {
             Some(Value::String(aud)) => vec![aud.clone()],
             Some(Value::Array(items)) => items
@@ -176,9 +190,9 @@ impl JwtVerifier {
                 .collect(),
             _ => Vec::new(),
         };
-        let permissions = permissions_at(&claims, &self.permissions_claim).unwrap_or_default();
+        let ignored = PermissionSet::parse(&permissions).unknown().to_vec();
         Ok(VerifiedToken {
-            subject: string_claim(&claims, "sub").unwrap_or_default(),
+            subject,
             issuer: string_claim(&claims, "iss").unwrap_or_default(),
             audience,
             expires_at: claims
@@ -186,6 +200,8 @@ impl JwtVerifier {
                 .and_then(Value::as_i64)
                 .unwrap_or_default(),
             permissions,
+            ignored,
+            granted,
         })
     }
 

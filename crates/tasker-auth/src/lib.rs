@@ -19,7 +19,7 @@ mod principal;
 
 pub use authenticator::Authenticator;
 pub use error::{AuthError, FailureReason, SetupError};
-pub use extract::{Authorized, RequiredPermission, perm};
+pub use extract::{Authorized, PermissionProbe, RequiredPermission, perm};
 #[doc(hidden)]
 pub use jwks::parse_jwks;
 pub use jwks::{JwksError, JwksSource};

@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tasker_proto::ErrorBody;
 
+use crate::ClientEnv;
 use crate::credentials::Credential;
-use crate::env::ClientEnv;
 use crate::error::ClientError;
 
 /// Which API a call goes to.

@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 use reqwest::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use tasker_jwt::{Claims, mint_token};
 
+use crate::ClientEnv;
 use crate::client::Api;
-use crate::env::ClientEnv;
 use crate::error::ClientError;
 
 /// Settings of minted tokens.

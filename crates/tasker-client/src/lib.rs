@@ -16,11 +16,12 @@
 
 mod client;
 mod credentials;
-mod env;
 mod error;
 mod routes;
 
 pub use client::{Api, TaskerClient};
 pub use credentials::{Credential, MintSettings};
-pub use env::ClientEnv;
 pub use error::ClientError;
+/// The environment snapshot the client resolves credentials and URLs from (shared with the
+/// configuration loader, so both agree that an empty or blank variable is unset).
+pub use tasker_proto::Env as ClientEnv;

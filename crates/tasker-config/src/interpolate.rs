@@ -3,7 +3,7 @@
 
 use toml::{Table, Value};
 
-use crate::env::Env;
+use tasker_proto::Env;
 
 /// Why a string could not be interpolated. Never carries a substituted value.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,6 @@
 //! interpolation, the seed's environment overrides, the typed model for both roles, startup
 //! validation, and the redacted view served by `/config` and `tasker-ctl config show`.
 
-mod env;
 mod error;
 mod interpolate;
 mod layers;
@@ -12,7 +11,6 @@ mod redact;
 mod secret;
 mod validate;
 
-pub use env::Env;
 pub use error::ConfigError;
 pub use loader::{LoadOptions, Loaded, RoleConfig, load_merged_table};
 pub use model::{
@@ -22,4 +20,5 @@ pub use model::{
 };
 pub use redact::{REDACTED, RedactedView, redacted_view};
 pub use secret::{DatabaseUrl, Secret};
+pub use tasker_proto::Env;
 pub use validate::{ALLOWED_ALGORITHMS, check_jwks_url, parse_key_hash};

@@ -8,13 +8,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use toml::Table;
 
-use crate::env::Env;
 use crate::error::ConfigError;
 use crate::interpolate::interpolate_table;
 use crate::layers::{Provenance, layer_paths, merge, read_layer, set_string, typed};
 use crate::model::{CommonLayer, OrchestrationConfig, Role, WebConfig, WorkerConfig};
 use crate::secret::Secret;
 use crate::validate;
+use tasker_proto::Env;
 
 /// Variables that override TOML when set and non-empty, with the key each overrides.
 const OVERRIDES: &[(&str, &str)] = &[

@@ -7,10 +7,10 @@ use std::net::SocketAddr;
 use sha2::{Digest, Sha256};
 use tasker_proto::PermissionSet;
 
-use crate::env::Env;
 use crate::error::ConfigError;
 use crate::loader::{Loaded, RoleConfig};
 use crate::model::{ApiKeyConfig, AuthConfig, VerificationMethod};
+use tasker_proto::Env;
 
 /// JWS algorithms a deployment may allow: asymmetric only.
 pub const ALLOWED_ALGORITHMS: &[&str] = &[

@@ -5,19 +5,13 @@ use std::io::Write;
 use anyhow::Result;
 use clap::{ArgGroup, Args, Subcommand};
 use tasker_client::TaskerClient;
-use tasker_proto::api::{DlqEntryView, DlqListQuery, DlqUpdateRequest};
+use tasker_proto::api::{
+    DlqEntryView, DlqListQuery, DlqReason, DlqUpdateRequest, ResolutionStatus,
+};
 use uuid::Uuid;
 
 use crate::output::{self, Format, FormatArg, Table};
 use crate::remote::Explained as _;
-
-/// Resolution statuses, in the order stats columns show them.
-const STATUSES: &[&str] = &[
-    "pending",
-    "manually_resolved",
-    "permanently_failed",
-    "cancelled",
-];
 
 /// DLQ commands; `--format` applies to every one of them.
 #[derive(Debug, Args)]
@@ -48,10 +42,10 @@ enum DlqCommand {
 struct ListArgs {
     /// Resolution status (pending, manually_resolved, permanently_failed, cancelled).
     #[arg(long)]
-    status: Option<String>,
+    status: Option<ResolutionStatus>,
     /// Reason (max_retries_exceeded, staleness_timeout, manual).
     #[arg(long)]
-    reason: Option<String>,
+    reason: Option<DlqReason>,
     /// Most entries to show (≤ 100).
     #[arg(long)]
     limit: Option<u64>,
@@ -64,7 +58,7 @@ struct UpdateArgs {
     entry: Uuid,
     /// New resolution status (pending, manually_resolved, permanently_failed, cancelled).
     #[arg(long)]
-    status: Option<String>,
+    status: Option<ResolutionStatus>,
     /// Replaces the notes.
     #[arg(long)]
     notes: Option<String>,
@@ -112,14 +106,15 @@ pub(crate) async fn run(args: DlqArgs, client: TaskerClient, out: &mut dyn Write
                 return output::json(out, &stats);
             }
             let mut header = vec!["REASON", "TOTAL"];
-            let upper: Vec<String> = STATUSES.iter().map(|s| s.to_uppercase()).collect();
+            let statuses = ResolutionStatus::ALL;
+            let upper: Vec<String> = statuses.iter().map(|s| s.as_str().to_uppercase()).collect();
             header.extend(upper.iter().map(String::as_str));
             let mut table = Table::new(&header);
             for stat in &stats {
                 let mut row = vec![stat.dlq_reason.clone(), stat.total.to_string()];
-                row.extend(STATUSES.iter().map(|status| {
+                row.extend(statuses.iter().map(|status| {
                     stat.by_status
-                        .get(*status)
+                        .get(status.as_str())
                         .copied()
                         .unwrap_or_default()
                         .to_string()

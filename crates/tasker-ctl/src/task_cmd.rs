@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use tasker_client::TaskerClient;
-use tasker_proto::api::{CreateTaskRequest, StepActionRequest, TaskListQuery};
+use tasker_proto::api::{CreateTaskRequest, StepActionRequest, TaskListQuery, TaskStatus};
 use uuid::Uuid;
 
 use crate::output::{self, Format, FormatArg, Table};
@@ -129,7 +129,7 @@ struct ListArgs {
     name: Option<String>,
     /// Task state (pending, steps_in_process, complete, blocked_by_failures, ...).
     #[arg(long)]
-    status: Option<String>,
+    status: Option<TaskStatus>,
     /// 1-based page.
     #[arg(long)]
     page: Option<u64>,

@@ -108,7 +108,7 @@ pub(crate) async fn run(
                     step.name.clone(),
                     step.handler.callable.clone(),
                     output::list(&step.depends_on),
-                    settings(&step.retry),
+                    settings(&serde_json::to_value(&step.retry).unwrap_or_default()),
                 ]);
             }
             table.write(out, "no steps")

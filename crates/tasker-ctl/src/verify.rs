@@ -6,14 +6,13 @@ use std::io::{IsTerminal as _, Read as _, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::{Context, auth_defaults};
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::Args;
-use serde_json::{Map, Value};
-use tasker_auth::{JwksSource, JwtVerifier, KeyStore, MAX_TOKEN_BYTES, VerificationKey};
+use tasker_auth::{
+    JwksSource, JwtVerifier, KeyStore, MAX_TOKEN_BYTES, VerificationKey, VerifiedToken,
+};
 use tasker_config::AuthConfig;
-use tasker_proto::PermissionSet;
-
-use crate::{Context, auth_defaults};
 
 /// Arguments of `auth validate-token`. `Debug` leaves the token out.
 #[derive(Args)]
@@ -68,14 +67,12 @@ pub(crate) fn validate(
     };
     let verifier = JwtVerifier::new(&auth, keys).map_err(|e| anyhow!("{e}"))?;
     let header = jsonwebtoken::decode_header(&token).ok();
-    verifier
+    let verified = verifier
         .inspect(&token, chrono::Utc::now().timestamp())
         .map_err(|err| anyhow!("invalid token: {err}"))?;
-    let claims = claims_of(&token)?;
     print_claims(
         out,
-        &claims,
-        &auth.permissions_claim,
+        &verified,
         header.as_ref().and_then(|h| h.kid.as_deref()),
     )?;
     Ok(())
@@ -157,123 +154,62 @@ fn jwks_keys(auth: &mut AuthConfig, url: &str) -> Result<Arc<KeyStore>> {
     Ok(store)
 }
 
-/// The verified token's claims (already checked; decoded again only for display).
-fn claims_of(token: &str) -> Result<Map<String, Value>> {
-    use base64::Engine as _;
-    let payload = token
-        .split('.')
-        .nth(1)
-        .ok_or_else(|| anyhow!("invalid token: malformed"))?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .map_err(|_| anyhow!("invalid token: malformed"))?;
-    serde_json::from_slice(&bytes).map_err(|_| anyhow!("invalid token: malformed"))
-}
-
 fn print_claims(
     out: &mut dyn Write,
-    claims: &Map<String, Value>,
-    permissions_claim: &str,
+    token: &VerifiedToken,
     kid: Option<&str>,
 ) -> std::io::Result<()> {
-    let text = |name: &str| match claims.get(name) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(items)) => strings(items).join(", "),
-        Some(other) => other.to_string(),
-        None => "-".to_owned(),
+    let or_dash = |text: &str| {
+        if text.is_empty() {
+            "-".to_owned()
+        } else {
+            text.to_owned()
+        }
     };
     writeln!(out, "valid token")?;
-    writeln!(out, "subject:     {}", text("sub"))?;
-    writeln!(out, "issuer:      {}", text("iss"))?;
-    writeln!(out, "audience:    {}", text("aud"))?;
-    let expires = claims
-        .get("exp")
-        .and_then(Value::as_i64)
-        .and_then(|exp| chrono::DateTime::from_timestamp(exp, 0))
-        .map_or_else(
-            || "-".to_owned(),
-            |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        );
+    writeln!(out, "subject:     {}", or_dash(&token.subject))?;
+    writeln!(out, "issuer:      {}", or_dash(&token.issuer))?;
+    writeln!(out, "audience:    {}", or_dash(&token.audience.join(", ")))?;
+    let expires = chrono::DateTime::from_timestamp(token.expires_at, 0).map_or_else(
+        || "-".to_owned(),
+        |at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
     writeln!(out, "expires:     {expires}")?;
     if let Some(kid) = kid {
         writeln!(out, "key id:      {kid}")?;
     }
-    let permissions = permissions_of(claims, permissions_claim);
-    writeln!(out, "permissions: {}", permissions.join(", "))?;
-    let unknown = PermissionSet::parse(&permissions).unknown().to_vec();
-    if !unknown.is_empty() {
-        writeln!(out, "unknown:     {}", unknown.join(", "))?;
+    writeln!(out, "permissions: {}", token.permissions.join(", "))?;
+    if !token.ignored.is_empty() {
+        writeln!(out, "ignored:     {}", token.ignored.join(", "))?;
     }
     Ok(())
 }
 
-/// The permissions claim: an array of strings or a space-delimited string, found by its
-/// exact name or by following a dotted path into nested objects.
-fn permissions_of(claims: &Map<String, Value>, claim: &str) -> Vec<String> {
-    let value = claims.get(claim).or_else(|| {
-        let mut parts = claim.split('.');
-        let first = claims.get(parts.next()?)?;
-        parts.try_fold(first, |value, part| value.get(part))
-    });
-    match value {
-        Some(Value::Array(items)) => strings(items),
-        Some(Value::String(text)) => text.split_whitespace().map(str::to_owned).collect(),
-        _ => Vec::new(),
-    }
-}
-
-fn strings(items: &[Value]) -> Vec<String> {
-    items
-        .iter()
-        .filter_map(Value::as_str)
-        .map(str::to_owned)
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use tasker_proto::PermissionSet;
 
     use super::*;
-
-    fn claims(value: Value) -> Map<String, Value> {
-        value.as_object().unwrap().clone()
-    }
-
-    #[test]
-    fn permissions_come_from_arrays_scopes_and_dotted_paths() {
-        let array = claims(json!({"permissions": ["tasks:read", 3, "dlq:*"]}));
-        assert_eq!(
-            permissions_of(&array, "permissions"),
-            ["tasks:read", "dlq:*"]
-        );
-        let scope = claims(json!({"scope": "tasks:read  tasks:list"}));
-        assert_eq!(
-            permissions_of(&scope, "scope"),
-            ["tasks:read", "tasks:list"]
-        );
-        let nested = claims(json!({"realm_access": {"roles": ["*"]}}));
-        assert_eq!(permissions_of(&nested, "realm_access.roles"), ["*"]);
-        // A literal dotted key wins over the path.
-        let literal = claims(json!({"a.b": ["x"], "a": {"b": ["y"]}}));
-        assert_eq!(permissions_of(&literal, "a.b"), ["x"]);
-        assert!(permissions_of(&array, "missing").is_empty());
-    }
 
     #[test]
     fn printed_claims_name_every_field() {
         let mut out = Vec::new();
-        let token = claims(json!({
-            "sub": "svc", "iss": "tasker-core", "aud": ["tasker-api", "other"],
-            "exp": 0, "permissions": ["tasks:read", "tasks:fly"],
-        }));
-        print_claims(&mut out, &token, "permissions", Some("k1")).unwrap();
+        let token = VerifiedToken {
+            subject: "svc".into(),
+            issuer: "tasker-core".into(),
+            audience: vec!["tasker-api".into(), "other".into()],
+            expires_at: 0,
+            permissions: vec!["tasks:read".into(), "tasks:fly".into()],
+            ignored: vec!["tasks:fly".into()],
+            granted: PermissionSet::parse(["tasks:read"]),
+        };
+        print_claims(&mut out, &token, Some("k1")).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
             "valid token\nsubject:     svc\nissuer:      tasker-core\n\
              audience:    tasker-api, other\nexpires:     1970-01-01T00:00:00Z\n\
-             key id:      k1\npermissions: tasks:read, tasks:fly\nunknown:     tasks:fly\n"
+             key id:      k1\npermissions: tasks:read, tasks:fly\nignored:     tasks:fly\n"
         );
     }
 }

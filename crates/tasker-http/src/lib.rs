@@ -3,20 +3,24 @@
 //! the middleware stack (request ids, body limit, timeout, sensitive headers, tracing),
 //! logging setup, and serving with graceful shutdown.
 
+mod app;
 mod boot;
 mod common_routes;
 mod error;
 mod extract;
 mod layers;
 mod openapi;
+mod permissions;
 mod serve;
 mod telemetry;
 
+pub use app::{RoleApi, RoleProbes, assemble, listen, store_readiness};
 pub use boot::{Booted, ConfigFlags, boot, run_server};
 pub use common_routes::{CommonState, Readiness, common_routes};
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use layers::apply_layers;
 pub use openapi::finish_openapi;
+pub use permissions::required_permissions;
 pub use serve::{serve, shutdown_signal};
 pub use telemetry::{init_logging, metrics_handle};

@@ -12,10 +12,11 @@ use tasker_proto::Permission;
 const ERROR_BODY: &str = "#/components/schemas/ErrorBody";
 
 /// Adds what the handler annotations cannot know. `routes` lists `(method, path, permission)`
-/// of every protected operation, `/config` included when it is registered.
+/// of every protected operation (see [`crate::required_permissions`]), `/config` included when
+/// it is registered.
 pub fn finish_openapi(
     mut doc: Value,
-    routes: &[(&str, &str, Permission)],
+    routes: &[(String, String, Permission)],
     api_key_header: &str,
     config_enabled: bool,
 ) -> Value {
@@ -372,7 +373,8 @@ mod tests {
                 ("GET", "/v1/things", Permission::TasksList),
                 ("POST", "/v1/validate", Permission::TemplatesValidate),
                 ("GET", "/config", Permission::SystemConfigRead),
-            ],
+            ]
+            .map(|(m, p, permission)| (m.to_owned(), p.to_owned(), permission)),
             "X-API-Key",
             true,
         )

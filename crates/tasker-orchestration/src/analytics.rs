@@ -5,7 +5,8 @@ use tasker_core::TaskState;
 
 use crate::error::Error;
 use crate::orchestrator::Orchestrator;
-use crate::wire::{BottlenecksView, PerformanceView, StepBottleneck};
+use crate::views;
+use tasker_proto::api::{BottlenecksView, PerformanceView, StepBottleneck};
 
 fn ratio(part: u64, whole: u64) -> f64 {
     if whole == 0 {
@@ -36,7 +37,7 @@ impl Orchestrator {
             tasks_created: stats.tasks_created,
             completion_rate: ratio(stats.tasks_completed, stats.tasks_created),
             error_rate: ratio(failed, stats.tasks_created),
-            tasks_by_status: stats.tasks_by_status,
+            tasks_by_status: views::tasks_by_status(stats.tasks_by_status),
             tasks_completed: stats.tasks_completed,
             avg_task_duration_ms: stats.avg_task_duration_ms,
             step_attempts: stats.step_attempts,
@@ -53,17 +54,15 @@ impl Orchestrator {
         let all = self.inner.store.step_statistics(1000).await?;
         let with_rate: Vec<StepBottleneck> = all
             .into_iter()
-            .map(|stats| StepBottleneck {
-                error_rate: ratio(stats.failures, stats.executions),
-                stats,
+            .map(|stats| {
+                let rate = ratio(stats.failures, stats.executions);
+                views::bottleneck(stats, rate)
             })
             .collect();
         let limit = usize::try_from(limit).unwrap_or(10);
         let slowest_steps = with_rate.iter().take(limit).cloned().collect();
-        let mut error_prone: Vec<StepBottleneck> = with_rate
-            .into_iter()
-            .filter(|b| b.stats.failures > 0)
-            .collect();
+        let mut error_prone: Vec<StepBottleneck> =
+            with_rate.into_iter().filter(|b| b.failures > 0).collect();
         error_prone.sort_by(|a, b| b.error_rate.total_cmp(&a.error_rate));
         error_prone.truncate(limit);
         Ok(BottlenecksView {

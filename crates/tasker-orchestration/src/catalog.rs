@@ -1,16 +1,15 @@
-//! The template catalog: loading `*.yaml`/`*.yml` templates from the search paths, registering
-//! them in the store, resolving `namespace/name[/version]` (highest version by default), and
-//! the template and handler listings.
+//! The template catalog: resolving `namespace/name[/version]` (highest version by default)
+//! from the registered templates, and the template and handler listings.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-use tasker_core::{Store, TaskTemplate, parse_template};
+use tasker_core::{TaskTemplate, parse_template};
+use tasker_proto::api::{HandlerNamespace, TemplateSummary, TemplateView, ValidationReport};
 
 use crate::error::Error;
 use crate::orchestrator::Orchestrator;
-use crate::wire::{NamespaceHandlers, TemplateSummary, TemplateValidation};
+use crate::views;
 
 type Key = (String, String);
 
@@ -50,82 +49,6 @@ impl Catalog {
     }
 }
 
-/// Reads and validates every template below the search paths. Missing directories are
-/// skipped with a warning; any invalid file or duplicate version is an error naming the file.
-pub fn load_templates(paths: &[String]) -> Result<Vec<TaskTemplate>, Error> {
-    let mut files = Vec::new();
-    for p in paths {
-        let path = Path::new(p);
-        if path.exists() {
-            collect_yaml(path, &mut files).map_err(|e| Error::Internal(Box::new(e)))?;
-        } else {
-            tracing::warn!(path = %p, "template search path does not exist");
-        }
-    }
-    files.sort();
-    let mut problems = Vec::new();
-    let mut seen: BTreeMap<(String, String, String), PathBuf> = BTreeMap::new();
-    let mut templates = Vec::new();
-    for file in files {
-        let text = match std::fs::read_to_string(&file) {
-            Ok(t) => t,
-            Err(e) => {
-                problems.push(format!("{}: {e}", file.display()));
-                continue;
-            }
-        };
-        match parse_template(&text) {
-            Ok(t) => {
-                let key = (t.namespace.clone(), t.name.clone(), t.version.clone());
-                if let Some(first) = seen.insert(key, file.clone()) {
-                    problems.push(format!(
-                        "{}: template {}/{} version {} is also defined in {}",
-                        file.display(),
-                        t.namespace,
-                        t.name,
-                        t.version,
-                        first.display()
-                    ));
-                }
-                templates.push(t);
-            }
-            Err(errors) => problems.push(format!("{}: {errors}", file.display())),
-        }
-    }
-    if problems.is_empty() {
-        Ok(templates)
-    } else {
-        Err(Error::Unprocessable(problems))
-    }
-}
-
-fn collect_yaml(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if path.is_file() {
-        if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            out.push(path.to_owned());
-        }
-        return Ok(());
-    }
-    for entry in std::fs::read_dir(path)? {
-        collect_yaml(&entry?.path(), out)?;
-    }
-    Ok(())
-}
-
-fn summary(t: &TaskTemplate) -> TemplateSummary {
-    TemplateSummary {
-        namespace: t.namespace.clone(),
-        name: t.name.clone(),
-        version: t.version.clone(),
-        description: t.description.clone(),
-        steps: t.steps.iter().map(|s| s.name.clone()).collect(),
-        has_input_schema: t.input_schema.is_some(),
-    }
-}
-
 impl Orchestrator {
     /// Resolves a template, reloading the catalog from the store once on a miss (another
     /// server may have registered it).
@@ -161,7 +84,10 @@ impl Orchestrator {
     /// Every registered template.
     pub async fn list_templates(&self) -> Result<Vec<TemplateSummary>, Error> {
         let records = self.inner.store.list_templates().await?;
-        Ok(records.iter().map(|r| summary(&r.template)).collect())
+        Ok(records
+            .iter()
+            .map(|r| views::template_summary(&r.template))
+            .collect())
     }
 
     /// One template version in full.
@@ -170,18 +96,20 @@ impl Orchestrator {
         namespace: &str,
         name: &str,
         version: &str,
-    ) -> Result<TaskTemplate, Error> {
-        self.resolve_template(namespace, name, Some(version)).await
+    ) -> Result<TemplateView, Error> {
+        self.resolve_template(namespace, name, Some(version))
+            .await
+            .map(views::template)
     }
 
     /// Validates a template given as YAML or JSON text without registering it.
-    pub fn validate_template(&self, text: &str) -> TemplateValidation {
+    pub fn validate_template(&self, text: &str) -> ValidationReport {
         match parse_template(text) {
-            Ok(_) => TemplateValidation {
+            Ok(_) => ValidationReport {
                 valid: true,
                 errors: Vec::new(),
             },
-            Err(e) => TemplateValidation {
+            Err(e) => ValidationReport {
                 valid: false,
                 errors: e.messages(),
             },
@@ -189,7 +117,7 @@ impl Orchestrator {
     }
 
     /// Handlers and templates per namespace.
-    pub async fn list_handlers(&self) -> Result<Vec<NamespaceHandlers>, Error> {
+    pub async fn list_handlers(&self) -> Result<Vec<HandlerNamespace>, Error> {
         let records = self.inner.store.list_templates().await?;
         let mut by_ns: BTreeMap<String, (BTreeSet<String>, Vec<String>)> = BTreeMap::new();
         for r in records {
@@ -202,7 +130,7 @@ impl Orchestrator {
         }
         Ok(by_ns
             .into_iter()
-            .map(|(namespace, (handlers, templates))| NamespaceHandlers {
+            .map(|(namespace, (handlers, templates))| HandlerNamespace {
                 namespace,
                 handlers: handlers.into_iter().collect(),
                 templates,
@@ -211,7 +139,7 @@ impl Orchestrator {
     }
 
     /// Handlers and templates of one namespace.
-    pub async fn namespace_handlers(&self, namespace: &str) -> Result<NamespaceHandlers, Error> {
+    pub async fn namespace_handlers(&self, namespace: &str) -> Result<HandlerNamespace, Error> {
         self.list_handlers()
             .await?
             .into_iter()
@@ -241,16 +169,4 @@ impl Orchestrator {
         }
         Ok(problems)
     }
-}
-
-/// Registers (upserts) templates in the store.
-pub async fn register_templates(
-    store: &dyn Store,
-    templates: &[TaskTemplate],
-) -> Result<(), Error> {
-    for t in templates {
-        store.upsert_template(t, chrono::Utc::now()).await?;
-        tracing::info!(namespace = %t.namespace, name = %t.name, version = %t.version, "template registered");
-    }
-    Ok(())
 }

@@ -2,18 +2,19 @@
 //! statistics and entry updates.
 
 use chrono::Utc;
-use tasker_core::store::{DlqEntry, DlqFilter, DlqStat, DlqUpdate, ResolutionStatus, TaskFilter};
+use tasker_core::store::{DlqFilter, DlqUpdate, ResolutionStatus, TaskFilter};
+use tasker_proto::api::{DlqEntryView, DlqListQuery, DlqStatView, DlqUpdateRequest, StalenessView};
 use uuid::Uuid;
 
 use crate::error::Error;
 use crate::orchestrator::Orchestrator;
-use crate::wire::{DlqListQuery, DlqUpdateRequest, StalenessView};
+use crate::views;
 
 const MAX_LIMIT: u64 = 100;
 
 impl Orchestrator {
     /// DLQ entries, newest first.
-    pub async fn list_dlq(&self, query: DlqListQuery) -> Result<Vec<DlqEntry>, Error> {
+    pub async fn list_dlq(&self, query: DlqListQuery) -> Result<Vec<DlqEntryView>, Error> {
         let limit = query.limit.unwrap_or(50);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(Error::BadRequest(format!(
@@ -21,35 +22,43 @@ impl Orchestrator {
             )));
         }
         let filter = DlqFilter {
-            resolution_status: query.resolution_status,
-            dlq_reason: query.dlq_reason,
+            resolution_status: query.resolution_status.map(views::resolution_status),
+            dlq_reason: query.dlq_reason.map(views::dlq_reason),
             offset: query.offset.unwrap_or(0),
             limit,
             ..DlqFilter::default()
         };
-        Ok(self.inner.store.list_dlq(&filter).await?)
+        self.dlq_entries(&filter).await
+    }
+
+    async fn dlq_entries(&self, filter: &DlqFilter) -> Result<Vec<DlqEntryView>, Error> {
+        let entries = self.inner.store.list_dlq(filter).await?;
+        Ok(entries.into_iter().map(views::dlq_entry).collect())
     }
 
     /// Every DLQ entry of one task (not found when the task does not exist).
-    pub async fn dlq_for_task(&self, task_uuid: Uuid) -> Result<Vec<DlqEntry>, Error> {
+    pub async fn dlq_for_task(&self, task_uuid: Uuid) -> Result<Vec<DlqEntryView>, Error> {
         self.get_task(task_uuid).await?;
         let filter = DlqFilter {
             task_uuid: Some(task_uuid),
             limit: 1000,
             ..DlqFilter::default()
         };
-        Ok(self.inner.store.list_dlq(&filter).await?)
+        self.dlq_entries(&filter).await
     }
 
     /// Pending entries, highest task priority first, then oldest.
-    pub async fn investigation_queue(&self, limit: Option<u64>) -> Result<Vec<DlqEntry>, Error> {
+    pub async fn investigation_queue(
+        &self,
+        limit: Option<u64>,
+    ) -> Result<Vec<DlqEntryView>, Error> {
         let filter = DlqFilter {
             resolution_status: Some(ResolutionStatus::Pending),
             by_priority: true,
             limit: limit.unwrap_or(50).clamp(1, MAX_LIMIT),
             ..DlqFilter::default()
         };
-        Ok(self.inner.store.list_dlq(&filter).await?)
+        self.dlq_entries(&filter).await
     }
 
     /// Tasks waiting in `pending`, `steps_in_process` or `waiting_for_retry`, longest first,
@@ -70,7 +79,7 @@ impl Orchestrator {
                     task_uuid: t.task_uuid,
                     namespace: t.namespace,
                     name: t.name,
-                    status: t.status,
+                    status: t.status.as_str().to_owned(),
                     status_changed_at: t.status_changed_at,
                     minutes_in_state: minutes,
                     threshold_minutes: u64::try_from(threshold.num_minutes()).unwrap_or(0),
@@ -83,8 +92,9 @@ impl Orchestrator {
     }
 
     /// Entry counts per reason and resolution status.
-    pub async fn dlq_stats(&self) -> Result<Vec<DlqStat>, Error> {
-        Ok(self.inner.store.dlq_stats().await?)
+    pub async fn dlq_stats(&self) -> Result<Vec<DlqStatView>, Error> {
+        let stats = self.inner.store.dlq_stats().await?;
+        Ok(stats.into_iter().map(views::dlq_stat).collect())
     }
 
     /// Updates an entry's resolution status and notes; `resolver` is the authenticated subject.
@@ -93,21 +103,22 @@ impl Orchestrator {
         dlq_entry_uuid: Uuid,
         request: DlqUpdateRequest,
         resolver: &str,
-    ) -> Result<DlqEntry, Error> {
+    ) -> Result<DlqEntryView, Error> {
         if request.resolution_status.is_none() && request.resolution_notes.is_none() {
             return Err(Error::Unprocessable(vec![
                 "set resolution_status, resolution_notes or both".into(),
             ]));
         }
         let update = DlqUpdate {
-            resolution_status: request.resolution_status,
+            resolution_status: request.resolution_status.map(views::resolution_status),
             notes: request.resolution_notes,
             resolver: resolver.to_owned(),
         };
-        Ok(self
+        let entry = self
             .inner
             .store
             .update_dlq_entry(dlq_entry_uuid, &update, Utc::now())
-            .await?)
+            .await?;
+        Ok(views::dlq_entry(entry))
     }
 }

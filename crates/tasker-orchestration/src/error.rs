@@ -23,6 +23,17 @@ pub enum Error {
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl From<tasker_store::TemplateLoadError> for Error {
+    fn from(e: tasker_store::TemplateLoadError) -> Self {
+        use tasker_store::TemplateLoadError as E;
+        match e {
+            E::Invalid(problems) => Error::Unprocessable(problems),
+            E::Store(store) => store.into(),
+            io @ E::Io { .. } => Error::Internal(Box::new(io)),
+        }
+    }
+}
+
 impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {

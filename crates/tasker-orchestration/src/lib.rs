@@ -1,7 +1,8 @@
 //! The orchestration service over a [`tasker_core::Store`]: task creation and queries, manual
 //! step actions, cancellation, the DLQ, analytics, the template catalog, and the background
 //! loop (lease expiry, retry promotion, staleness detection). The HTTP layer calls one
-//! [`Orchestrator`] method per API operation and maps [`Error`] to responses.
+//! [`Orchestrator`] method per API operation; each takes and returns the wire bodies of
+//! `tasker_proto::api` (converted from records in `views`) and fails with [`Error`].
 
 mod analytics;
 mod background;
@@ -10,9 +11,8 @@ mod dlq;
 mod error;
 mod orchestrator;
 mod tasks;
-pub mod wire;
+mod views;
 
-pub use catalog::{load_templates, register_templates};
 pub use error::Error;
 pub use orchestrator::Orchestrator;
 pub use tasker_core::Store;

@@ -9,7 +9,7 @@ use tasker_core::{BackoffSettings, Store};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::catalog::{Catalog, load_templates, register_templates};
+use crate::catalog::Catalog;
 use crate::error::Error;
 
 pub(crate) struct Inner {
@@ -50,8 +50,7 @@ impl Orchestrator {
         store: Arc<dyn Store>,
         cfg: &OrchestrationConfig,
     ) -> Result<Orchestrator, Error> {
-        let templates = load_templates(&cfg.templates.search_paths)?;
-        register_templates(store.as_ref(), &templates).await?;
+        tasker_store::load_and_register(store.as_ref(), &cfg.templates.search_paths).await?;
         let defaults = StepDefaults {
             max_attempts: cfg.engine.default_max_attempts.max(1),
             timeout_seconds: cfg.engine.default_step_timeout_seconds.max(1),

@@ -4,15 +4,17 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use tasker_core::store::{ManualAction, NewStep, NewTask, TaskFilter, TaskMeta, TransitionRecord};
+use tasker_core::store::{NewStep, NewTask, TaskFilter, TaskMeta};
 use tasker_core::validate_context;
+use tasker_proto::api::{
+    CreateTaskRequest, Pagination, StepActionRequest, StepView, TaskContextView, TaskList,
+    TaskListQuery, TaskView, TransitionView,
+};
 use uuid::Uuid;
 
 use crate::error::Error;
 use crate::orchestrator::Orchestrator;
-use crate::wire::{
-    CreateTaskRequest, ListTasksQuery, Pagination, StepView, TaskContextView, TaskList, TaskView,
-};
+use crate::views;
 
 const DEFAULT_PER_PAGE: u64 = 25;
 const MAX_PER_PAGE: u64 = 100;
@@ -58,7 +60,7 @@ impl Orchestrator {
             steps: NewStep::plan(&template, &self.inner.defaults, Uuid::now_v7),
         };
         match self.inner.store.create_task(task, Utc::now()).await {
-            Ok(record) => Ok(record.into()),
+            Ok(record) => Ok(views::task(record)),
             Err(tasker_core::StoreError::DuplicateIdempotencyKey { existing }) => {
                 Err(Error::Conflict(format!(
                     "idempotency key `{}` was already used for {}/{} by task {existing}",
@@ -72,7 +74,7 @@ impl Orchestrator {
     }
 
     /// A filtered page of tasks, newest first.
-    pub async fn list_tasks(&self, query: ListTasksQuery) -> Result<TaskList, Error> {
+    pub async fn list_tasks(&self, query: TaskListQuery) -> Result<TaskList, Error> {
         let page = query.page.unwrap_or(1);
         let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
         if page == 0 {
@@ -86,13 +88,13 @@ impl Orchestrator {
         let filter = TaskFilter {
             namespace: query.namespace,
             name: query.name,
-            status: query.status,
+            status: query.status.map(views::task_state),
             offset: (page - 1).saturating_mul(per_page),
             limit: per_page,
         };
         let (tasks, total_count) = self.inner.store.list_tasks(&filter).await?;
         Ok(TaskList {
-            tasks: tasks.into_iter().map(TaskView::from).collect(),
+            tasks: tasks.into_iter().map(views::task).collect(),
             pagination: Pagination {
                 page,
                 per_page,
@@ -108,7 +110,7 @@ impl Orchestrator {
             .store
             .get_task(task_uuid)
             .await?
-            .map(TaskView::from)
+            .map(views::task)
             .ok_or_else(|| Error::NotFound(format!("task {task_uuid}")))
     }
 
@@ -119,7 +121,7 @@ impl Orchestrator {
             .store
             .cancel_task(task_uuid, actor, Some("cancelled by request"), Utc::now())
             .await?;
-        Ok(record.into())
+        Ok(views::task(record))
     }
 
     /// The task's input context and the results of its finished steps.
@@ -143,7 +145,7 @@ impl Orchestrator {
         if steps.is_empty() {
             self.get_task(task_uuid).await?;
         }
-        Ok(steps.into_iter().map(StepView::from).collect())
+        Ok(steps.into_iter().map(views::step).collect())
     }
 
     /// One step of a task.
@@ -160,19 +162,21 @@ impl Orchestrator {
         &self,
         task_uuid: Uuid,
         step_uuid: Uuid,
-    ) -> Result<Vec<TransitionRecord>, Error> {
+    ) -> Result<Vec<TransitionView>, Error> {
         self.get_step(task_uuid, step_uuid).await?;
-        Ok(self
+        let trail = self
             .inner
             .store
             .audit_trail(task_uuid, Some(step_uuid))
-            .await?)
+            .await?;
+        Ok(trail.into_iter().map(views::transition).collect())
     }
 
     /// Every recorded transition of the task and its steps, oldest first.
-    pub async fn task_audit(&self, task_uuid: Uuid) -> Result<Vec<TransitionRecord>, Error> {
+    pub async fn task_audit(&self, task_uuid: Uuid) -> Result<Vec<TransitionView>, Error> {
         self.get_task(task_uuid).await?;
-        Ok(self.inner.store.audit_trail(task_uuid, None).await?)
+        let trail = self.inner.store.audit_trail(task_uuid, None).await?;
+        Ok(trail.into_iter().map(views::transition).collect())
     }
 
     /// Applies an operator action; `actor` is the authenticated subject. A blocked task
@@ -181,23 +185,15 @@ impl Orchestrator {
         &self,
         task_uuid: Uuid,
         step_uuid: Uuid,
-        action: ManualAction,
+        action: StepActionRequest,
         actor: &str,
     ) -> Result<StepView, Error> {
-        let mut action = action;
-        let (reason, fallback) = match &mut action {
-            ManualAction::ResolveManually { reason } => (reason, "resolved manually"),
-            ManualAction::CompleteManually { reason, .. } => (reason, "completed manually"),
-            ManualAction::ResetForRetry { reason } => (reason, "reset for retry"),
-        };
-        if reason.trim().is_empty() {
-            *reason = fallback.to_owned();
-        }
+        let action = views::manual_action(action);
         let step = self
             .inner
             .store
             .manual_step_action(task_uuid, step_uuid, &action, actor, Utc::now())
             .await?;
-        Ok(step.into())
+        Ok(views::step(step))
     }
 }

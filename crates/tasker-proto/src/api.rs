@@ -7,13 +7,19 @@ mod system;
 mod tasks;
 mod templates;
 
-pub use dlq::{DlqEntryView, DlqListQuery, DlqStatView, DlqUpdateRequest, StalenessView};
+pub use dlq::{
+    DlqEntryView, DlqListQuery, DlqQueueQuery, DlqStatView, DlqUpdateRequest, StalenessView,
+};
 pub use states::{DlqReason, ResolutionStatus, StepStatus, TaskStatus};
-pub use system::{BottlenecksView, HandlerNamespace, PerformanceView, StepBottleneck};
+pub use system::{
+    BottleneckQuery, BottlenecksView, HandlerNamespace, PerformanceQuery, PerformanceView,
+    StepBottleneck,
+};
 pub use tasks::{
     CreateTaskRequest, Pagination, StepActionRequest, StepCountsView, StepView, TaskContextView,
     TaskList, TaskListQuery, TaskView, TransitionView,
 };
 pub use templates::{
-    TemplateHandlerView, TemplateStepView, TemplateSummary, TemplateView, ValidationReport,
+    TemplateHandlerView, TemplateRetryView, TemplateStepView, TemplateSummary, TemplateView,
+    ValidationReport,
 };

@@ -1,9 +1,12 @@
-//! Wire types shared by the Tasker servers, the worker and the client: the fixed permission
-//! vocabulary and the JSON error envelope every API error uses.
+//! What Tasker programs exchange: the request and response bodies of both APIs, the fixed
+//! permission vocabulary, the JSON error envelope every API error uses, and the environment
+//! snapshot every program reads its variables from.
 
 pub mod api;
+mod env;
 mod error_body;
 mod permission;
 
+pub use env::Env;
 pub use error_body::ErrorBody;
 pub use permission::{Permission, PermissionGrant, PermissionSet, UnknownPermission};

@@ -1,7 +1,6 @@
 //! The orchestration API: one module per resource, each handler a forward to the
-//! [`Orchestrator`] with its permission in its signature (`Authorized<P>`). The router and
-//! the OpenAPI document come from the same handler list, and [`ROUTES`] names the permission
-//! of every protected operation for the document and for the route-table tests.
+//! [`Orchestrator`] with its permission in its signature (`Authorized<P>`). The router, the
+//! OpenAPI document and the route → permission table all come from the handler list below.
 
 mod dlq;
 mod system;
@@ -15,7 +14,6 @@ use axum::extract::FromRef;
 use tasker_auth::Authenticator;
 use tasker_http::ApiError;
 use tasker_orchestration::Orchestrator;
-use tasker_proto::Permission;
 use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa_axum::router::OpenApiRouter;
@@ -33,77 +31,6 @@ impl FromRef<AppState> for Arc<Authenticator> {
         state.auth.clone()
     }
 }
-
-/// `(method, path, permission)` of every protected orchestration operation.
-pub(crate) const ROUTES: &[(&str, &str, Permission)] = &[
-    ("POST", "/v1/tasks", Permission::TasksCreate),
-    ("GET", "/v1/tasks", Permission::TasksList),
-    ("GET", "/v1/tasks/{task_uuid}", Permission::TasksRead),
-    ("DELETE", "/v1/tasks/{task_uuid}", Permission::TasksCancel),
-    (
-        "GET",
-        "/v1/tasks/{task_uuid}/context",
-        Permission::TasksContextRead,
-    ),
-    (
-        "GET",
-        "/v1/tasks/{task_uuid}/workflow_steps",
-        Permission::StepsRead,
-    ),
-    (
-        "GET",
-        "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
-        Permission::StepsRead,
-    ),
-    (
-        "GET",
-        "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/audit",
-        Permission::StepsRead,
-    ),
-    (
-        "PATCH",
-        "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
-        Permission::StepsResolve,
-    ),
-    ("GET", "/v1/dlq", Permission::DlqRead),
-    ("GET", "/v1/dlq/task/{task_uuid}", Permission::DlqRead),
-    ("GET", "/v1/dlq/investigation-queue", Permission::DlqRead),
-    ("GET", "/v1/dlq/staleness", Permission::DlqRead),
-    (
-        "PATCH",
-        "/v1/dlq/entry/{dlq_entry_uuid}",
-        Permission::DlqUpdate,
-    ),
-    ("GET", "/v1/dlq/stats", Permission::DlqStats),
-    ("GET", "/v1/templates", Permission::TemplatesRead),
-    (
-        "GET",
-        "/v1/templates/{namespace}/{name}/{version}",
-        Permission::TemplatesRead,
-    ),
-    (
-        "POST",
-        "/v1/templates/validate",
-        Permission::TemplatesValidate,
-    ),
-    ("GET", "/v1/handlers", Permission::SystemHandlersRead),
-    (
-        "GET",
-        "/v1/handlers/{namespace}",
-        Permission::SystemHandlersRead,
-    ),
-    (
-        "GET",
-        "/v1/analytics/performance",
-        Permission::SystemAnalyticsRead,
-    ),
-    (
-        "GET",
-        "/v1/analytics/bottlenecks",
-        Permission::SystemAnalyticsRead,
-    ),
-    ("GET", "/config", Permission::SystemConfigRead),
-];
 
 #[derive(OpenApi)]
 #[openapi(

@@ -1,9 +1,12 @@
 //! The only crate that speaks SQL: SQLite and PostgreSQL implementations of
-//! [`tasker_core::Store`], their migrations, and the claim/lease queries.
+//! [`tasker_core::Store`], their migrations, and the claim/lease queries; plus loading the
+//! template files both roles register at start.
 
 mod connect;
 mod db;
 mod sql;
+mod templates;
 
 pub use connect::connect;
 pub use sql::SqlStore;
+pub use templates::{TemplateLoadError, load_and_register, load_templates, register_templates};

@@ -4,7 +4,9 @@
 //! It reads the worker role's configuration like `tasker-worker` does (`TASKER_CONFIG_ROOT`,
 //! `TASKER_ENV`, `DATABASE_URL`, …), registers the templates of its search paths plus
 //! `examples/templates/greeting.yaml`, claims steps until SIGINT or SIGTERM, then lets running
-//! steps finish within `worker.shutdown_timeout_seconds`.
+//! steps finish within `worker.shutdown_timeout_seconds`. (To serve the worker API as well,
+//! hand the registry to `tasker_worker::run` from `tasker_http::run_server`, as
+//! `tasker-worker`'s own `main` does.)
 //!
 //! ```text
 //! cargo run --example custom_handler -p tasker-worker
@@ -56,8 +58,7 @@ async fn main() -> anyhow::Result<()> {
     if !search_paths.iter().any(same) {
         search_paths.push(ours.to_owned());
     }
-    let templates = tasker_orchestration::load_templates(&search_paths)?;
-    tasker_orchestration::register_templates(store.as_ref(), &templates).await?;
+    tasker_store::load_and_register(store.as_ref(), &search_paths).await?;
 
     let mut registry = HandlerRegistry::with_builtins();
     registry.register("greetings.greet", Greet);

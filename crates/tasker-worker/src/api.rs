@@ -1,161 +1,121 @@
-//! The worker API: the templates this worker serves and their validation against its handler
-//! registry. Handlers are forwards with their permission in their signature.
+//! The worker process as a library: [`app`] builds the worker API (its routes, the common
+//! health/metrics/OpenAPI routes and the middleware); [`run`] is the whole life of a worker
+//! process with a given handler registry, so a binary with custom Rust handlers is one call.
+
+mod routes;
+mod views;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRef, State};
-use tasker_auth::{Authenticator, Authorized, perm};
-use tasker_core::{Store, TaskTemplate};
-use tasker_http::{ApiError, ApiJson, ApiPath};
-use tasker_orchestration::wire::{TemplateSummary, TemplateValidation};
-use tasker_proto::api as doc;
-use tasker_proto::{ErrorBody, Permission};
-use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
+use serde_json::json;
+use tasker_auth::{Authenticator, perm};
+use tasker_config::{RedactedView, WebConfig, WorkerConfig};
+use tasker_core::Store;
+use tasker_http::{RoleApi, RoleProbes, assemble, listen, store_readiness};
 
-/// Router state of the worker API.
+use crate::handlers::registry::HandlerRegistry;
+use crate::runtime::worker::WorkerRuntime;
+
+/// Everything the worker API serves from.
 #[derive(Clone)]
-pub(crate) struct WorkerState {
-    pub(crate) store: Arc<dyn Store>,
-    pub(crate) auth: Arc<Authenticator>,
-    pub(crate) namespaces: Vec<String>,
-    pub(crate) handlers: Arc<Vec<String>>,
+pub struct WorkerApiState {
+    /// The store the runtime works on.
+    pub store: Arc<dyn Store>,
+    /// The authenticator built from `[web.auth]`.
+    pub auth: Arc<Authenticator>,
+    /// `[web]`.
+    pub web: WebConfig,
+    /// The redacted configuration served by `/config`.
+    pub config_view: Arc<RedactedView>,
+    /// The running runtime (its status is shown by `/health`).
+    pub runtime: Arc<WorkerRuntime>,
 }
 
-impl FromRef<WorkerState> for Arc<Authenticator> {
-    fn from_ref(state: &WorkerState) -> Self {
-        state.auth.clone()
-    }
+/// The worker application: every route, with the middleware stack.
+pub fn app(state: WorkerApiState) -> Router {
+    let status = state.runtime.status();
+    let (router, doc) = routes::router(routes::WorkerState {
+        store: state.store.clone(),
+        auth: state.auth.clone(),
+        namespaces: status.namespaces,
+        handlers: Arc::new(status.handlers),
+    });
+    let probe = state.store.clone();
+    let runtime = state.runtime.clone();
+    let probes = RoleProbes {
+        auth: state.auth,
+        config_view: state.config_view,
+        readiness: store_readiness(move || {
+            let probe = probe.clone();
+            async move { probe.ping().await.is_ok() }
+        }),
+        health: Arc::new(move || {
+            let s = runtime.status();
+            json!({
+                "role": "worker",
+                "worker_id": s.worker_id,
+                "namespaces": s.namespaces,
+                "concurrency": s.concurrency,
+                "running_steps": s.running_steps,
+                "handlers": s.handlers,
+            })
+        }),
+    };
+    let api = RoleApi { router, doc };
+    assemble::<perm::WorkerConfigRead>(api, probes, &state.web)
 }
 
-/// `(method, path, permission)` of every protected worker operation.
-pub(crate) const ROUTES: &[(&str, &str, Permission)] = &[
-    ("GET", "/v1/templates", Permission::WorkerTemplatesRead),
-    (
-        "GET",
-        "/v1/templates/{namespace}/{name}/{version}",
-        Permission::WorkerTemplatesRead,
-    ),
-    (
-        "POST",
-        "/v1/templates/{namespace}/{name}/{version}/validate",
-        Permission::TemplatesValidate,
-    ),
-    ("GET", "/config", Permission::WorkerConfigRead),
-];
-
-#[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Tasker worker API",
-        description = "Templates served by this worker and their validation against its handlers."
-    ),
-    components(schemas(ErrorBody))
-)]
-struct ApiDoc;
-
-/// The worker API router and its OpenAPI document.
-pub(crate) fn router(state: WorkerState) -> (Router, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(list))
-        .routes(routes!(get))
-        .routes(routes!(validate))
-        .with_state(state)
-        .split_for_parts()
-}
-
-impl WorkerState {
-    fn serves(&self, namespace: &str) -> bool {
-        self.namespaces.is_empty() || self.namespaces.iter().any(|n| n == namespace)
-    }
-
-    async fn template(
-        &self,
-        namespace: &str,
-        name: &str,
-        version: &str,
-    ) -> Result<TaskTemplate, ApiError> {
-        let records = self
-            .store
-            .list_templates()
+/// The life of a worker process: open the store, register the templates, start the runtime
+/// with `registry`, serve the worker API until SIGINT/SIGTERM, then stop the runtime.
+pub async fn run(
+    booted: tasker_http::Booted<WorkerConfig>,
+    registry: HandlerRegistry,
+) -> Result<(), String> {
+    let config = &booted.loaded.config;
+    booted.auth.start_background();
+    let store: Arc<dyn Store> = Arc::new(
+        tasker_store::connect(&config.database.url, config.database.max_connections)
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        records
-            .into_iter()
-            .map(|r| r.template)
-            .find(|t| {
-                t.namespace == namespace
-                    && t.name == name
-                    && t.version == version
-                    && self.serves(namespace)
-            })
-            .ok_or_else(|| {
-                ApiError::NotFound(format!(
-                    "template {namespace}/{name}/{version} not found on this worker"
-                ))
-            })
-    }
-}
-
-/// Templates of the namespaces this worker serves.
-#[utoipa::path(get, operation_id = "list_templates", path = "/v1/templates", tag = "templates", responses((status = 200, body = Vec<doc::TemplateSummary>)))]
-pub(crate) async fn list(
-    _auth: Authorized<perm::WorkerTemplatesRead>,
-    State(s): State<WorkerState>,
-) -> Result<ApiJson<Vec<TemplateSummary>>, ApiError> {
-    let records = s
-        .store
-        .list_templates()
+            .map_err(|e| {
+                format!(
+                    "cannot open the database {}: {e}",
+                    config.database.url.redacted()
+                )
+            })?,
+    );
+    tasker_store::load_and_register(store.as_ref(), &config.templates.search_paths)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(ApiJson(
-        records
-            .into_iter()
-            .map(|r| r.template)
-            .filter(|t| s.serves(&t.namespace))
-            .map(|t| TemplateSummary {
-                steps: t.steps.iter().map(|step| step.name.clone()).collect(),
-                has_input_schema: t.input_schema.is_some(),
-                namespace: t.namespace,
-                name: t.name,
-                version: t.version,
-                description: t.description,
-            })
-            .collect(),
-    ))
+        .map_err(|e| format!("templates: {e}"))?;
+    let mut section = config.worker.clone();
+    section
+        .id
+        .get_or_insert_with(|| format!("{}-{}", hostname(), std::process::id()));
+    let runtime = Arc::new(WorkerRuntime::start(
+        store.clone(),
+        &section,
+        &config.engine,
+        registry,
+    ));
+    tracing::info!(worker = ?section.id, "worker started");
+    let router = app(WorkerApiState {
+        store,
+        auth: booted.auth.clone(),
+        web: config.web.clone(),
+        config_view: Arc::new(booted.config_view.clone()),
+        runtime: runtime.clone(),
+    });
+    let served = listen("tasker-worker", &config.web, router).await;
+    if let Ok(runtime) = Arc::try_unwrap(runtime) {
+        runtime.shutdown().await;
+    }
+    served
 }
 
-/// One template version in full.
-#[utoipa::path(get, operation_id = "get_template", path = "/v1/templates/{namespace}/{name}/{version}", tag = "templates",
-    params(("namespace" = String, Path, example = "examples"), ("name" = String, Path, example = "diamond_math"), ("version" = String, Path, example = "1.0.0")),
-    responses((status = 200, body = doc::TemplateView), (status = 404, body = ErrorBody)))]
-pub(crate) async fn get(
-    _auth: Authorized<perm::WorkerTemplatesRead>,
-    State(s): State<WorkerState>,
-    ApiPath((namespace, name, version)): ApiPath<(String, String, String)>,
-) -> Result<ApiJson<TaskTemplate>, ApiError> {
-    s.template(&namespace, &name, &version).await.map(ApiJson)
-}
-
-/// Checks the template against this worker's handlers.
-#[utoipa::path(post, operation_id = "validate_template", path = "/v1/templates/{namespace}/{name}/{version}/validate", tag = "templates",
-    params(("namespace" = String, Path, example = "examples"), ("name" = String, Path, example = "diamond_math"), ("version" = String, Path, example = "1.0.0")),
-    responses((status = 200, body = doc::ValidationReport), (status = 404, body = ErrorBody)))]
-pub(crate) async fn validate(
-    _auth: Authorized<perm::TemplatesValidate>,
-    State(s): State<WorkerState>,
-    ApiPath((namespace, name, version)): ApiPath<(String, String, String)>,
-) -> Result<ApiJson<TemplateValidation>, ApiError> {
-    let template = s.template(&namespace, &name, &version).await?;
-    let errors: Vec<String> = template
-        .unknown_handlers(|h| s.handlers.iter().any(|known| known == h))
-        .into_iter()
-        .map(|handler| format!("handler `{handler}` is not registered on this worker"))
-        .collect();
-    Ok(ApiJson(TemplateValidation {
-        valid: errors.is_empty(),
-        errors,
-    }))
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_owned())
 }

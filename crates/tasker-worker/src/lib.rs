@@ -1,6 +1,9 @@
 //! The Tasker worker library: the runtime that claims ready steps with leases, runs them with
 //! bounded concurrency and per-step timeouts, renews leases while handlers run and reports
-//! results; the [`StepHandler`] trait with its [`HandlerRegistry`]; and the built-in handlers.
+//! results; the [`StepHandler`] trait with its [`HandlerRegistry`]; the built-in handlers; and
+//! the worker process itself ([`run`]) with its HTTP API ([`app`]).
+
+mod api;
 
 mod handlers {
     //! The handler contract, the registry, and the built-in handlers.
@@ -17,6 +20,7 @@ mod runtime {
     pub(crate) mod worker;
 }
 
+pub use api::{WorkerApiState, app, run};
 pub use handlers::registry::{HandlerError, HandlerRegistry, StepHandler, StepInput};
 pub use handlers::supervisor::{enable_command_supervisor, set_command_supervisor};
 pub use runtime::worker::{RunningStep, WorkerRuntime, WorkerStatus};

@@ -304,3 +304,40 @@ fn unsigned_token() -> String {
         b64.encode(claims_json().to_string())
     )
 }
+
+/// Signs `claims` as they are (RS256, the fixture key), so a test can send shapes the minting
+/// code never produces.
+fn sign_raw(claims: &serde_json::Value) -> String {
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(keys().private_pem.as_bytes()).unwrap();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        claims,
+        &key,
+    )
+    .unwrap()
+}
+
+#[test]
+fn validate_refuses_what_a_server_refuses() {
+    // A non-string entry makes the server refuse the whole claim; the CLI must not drop it
+    // and call the rest valid.
+    let mut mixed = claims_json();
+    mixed["permissions"] = serde_json::json!(["tasks:read", 3]);
+    let out = validate(&sign_raw(&mixed), &keys().public_path, &[]).expect_code(1);
+    assert!(
+        out.stderr
+            .contains("Claim `permissions` must be an array of strings"),
+        "{}",
+        out.stderr
+    );
+    // Unknown strings are refused under strict validation (the default), as a server does.
+    let mut unknown = claims_json();
+    unknown["permissions"] = serde_json::json!(["tasks:read", "tasks:fly"]);
+    let out = validate(&sign_raw(&unknown), &keys().public_path, &[]).expect_code(1);
+    assert!(
+        out.stderr.contains("Unknown permissions: tasks:fly"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.stdout, "");
+}

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 use tasker_core::TaskState;
-use tasker_orchestration::wire::ListTasksQuery;
 use tasker_orchestration::{Error, Orchestrator};
+use tasker_proto::api::{TaskListQuery as ListTasksQuery, TaskStatus};
 use tasker_worker::HandlerRegistry;
 
 use crate::harness::*;
@@ -94,7 +94,7 @@ async fn list_paginates_and_filters_on_real_state() {
         let cancelled = env
             .orch
             .list_tasks(ListTasksQuery {
-                status: Some(TaskState::Cancelled),
+                status: Some(TaskStatus::Cancelled),
                 ..ListTasksQuery::default()
             })
             .await

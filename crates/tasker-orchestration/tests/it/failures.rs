@@ -6,10 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use tasker_config::EngineConfig;
-use tasker_core::store::{DlqReason, ManualAction, ResolutionStatus};
 use tasker_core::{StepState, TaskState};
 use tasker_orchestration::Error;
-use tasker_orchestration::wire::DlqUpdateRequest;
+use tasker_proto::api::{DlqUpdateRequest, StepActionRequest};
 use tasker_worker::{HandlerError, HandlerRegistry, StepHandler, StepInput, WorkerRuntime};
 
 use crate::harness::*;
@@ -23,8 +22,12 @@ async fn blocked_task(env: &Env) -> (uuid::Uuid, uuid::Uuid) {
     wait_for(env, task.task_uuid, TaskState::BlockedByFailures).await;
     let breaks = env.orch.list_steps(task.task_uuid).await.unwrap().remove(1);
     assert_eq!(
-        (breaks.name.as_str(), breaks.status, breaks.attempts),
-        ("breaks", StepState::Error, 1)
+        (
+            breaks.name.as_str(),
+            breaks.status.as_str(),
+            breaks.attempts
+        ),
+        ("breaks", StepState::Error.as_str(), 1)
     );
     assert!(
         breaks.last_error.unwrap()["message"]
@@ -43,8 +46,11 @@ async fn non_retryable_failure_blocks_and_complete_manually_resumes() {
         let dlq = env.orch.dlq_for_task(task).await.unwrap();
         assert_eq!(dlq.len(), 1);
         assert_eq!(
-            (dlq[0].dlq_reason, dlq[0].resolution_status),
-            (DlqReason::MaxRetriesExceeded, ResolutionStatus::Pending)
+            (
+                dlq[0].dlq_reason.as_str(),
+                dlq[0].resolution_status.as_str()
+            ),
+            ("max_retries_exceeded", "pending")
         );
         assert_eq!(dlq[0].step_uuid, Some(breaks));
         let queue = env.orch.investigation_queue(None).await.unwrap();
@@ -52,7 +58,7 @@ async fn non_retryable_failure_blocks_and_complete_manually_resumes() {
         let stats = env.orch.dlq_stats().await.unwrap();
         assert_eq!(stats[0].total, 1);
 
-        let action = ManualAction::CompleteManually {
+        let action = StepActionRequest::CompleteManually {
             result: json!({"patched": 1}),
             reason: "fixed upstream".into(),
         };
@@ -61,7 +67,7 @@ async fn non_retryable_failure_blocks_and_complete_manually_resumes() {
             .step_action(task, breaks, action, "operator-bob")
             .await
             .unwrap();
-        assert_eq!(step.status, StepState::Complete);
+        assert_eq!(step.status, StepState::Complete.as_str());
         wait_for(&env, task, TaskState::Complete).await;
         let ctx = env.orch.task_context(task).await.unwrap();
         assert_eq!(
@@ -76,7 +82,7 @@ async fn non_retryable_failure_blocks_and_complete_manually_resumes() {
         );
         assert_eq!(manual.reason.as_deref(), Some("fixed upstream"));
         let entry = &env.orch.dlq_for_task(task).await.unwrap()[0];
-        assert_eq!(entry.resolution_status, ResolutionStatus::ManuallyResolved);
+        assert_eq!(entry.resolution_status, "manually_resolved");
         assert_eq!(entry.resolver.as_deref(), Some("operator-bob"));
         w.shutdown().await;
     })
@@ -113,7 +119,7 @@ async fn resolve_manually_resumes_and_dlq_entries_can_be_updated() {
             Err(Error::Unprocessable(_))
         ));
 
-        let resolve = ManualAction::ResolveManually {
+        let resolve = StepActionRequest::ResolveManually {
             reason: "not needed".into(),
         };
         env.orch
@@ -147,7 +153,7 @@ async fn cancel_moves_everything_unfinished_and_is_refused_twice() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let cancelled = env.orch.cancel_task(task.task_uuid, "carol").await.unwrap();
-        assert_eq!(cancelled.status, TaskState::Cancelled);
+        assert_eq!(cancelled.status, TaskState::Cancelled.as_str());
         assert_eq!(cancelled.step_counts.cancelled, 2);
         let again = env.orch.cancel_task(task.task_uuid, "carol").await;
         assert!(
@@ -160,12 +166,12 @@ async fn cancel_moves_everything_unfinished_and_is_refused_twice() {
         assert!(
             steps
                 .iter()
-                .all(|s| s.status == StepState::Cancelled && s.results.is_none()),
+                .all(|s| s.status == StepState::Cancelled.as_str() && s.results.is_none()),
             "{steps:#?}"
         );
         assert_eq!(
             env.orch.get_task(task.task_uuid).await.unwrap().status,
-            TaskState::Cancelled
+            TaskState::Cancelled.as_str()
         );
         let audit = env.orch.task_audit(task.task_uuid).await.unwrap();
         assert_eq!(audit.last().unwrap().actor, "carol");
@@ -276,8 +282,8 @@ async fn investigation_queue_puts_higher_priority_first_and_staleness_lists_wait
             .find(|v| v.task_uuid == waiting.task_uuid)
             .unwrap();
         assert_eq!(
-            (view.status, view.stale, view.threshold_minutes),
-            (TaskState::StepsInProcess, false, 120)
+            (view.status.as_str(), view.stale, view.threshold_minutes),
+            (TaskState::StepsInProcess.as_str(), false, 120)
         );
         assert!(
             stale.iter().all(|v| !ids.contains(&v.task_uuid)),

@@ -33,7 +33,10 @@ async fn linear_example_completes_with_results_and_full_audit() {
         let steps = env.orch.list_steps(task.task_uuid).await.unwrap();
         assert_eq!(steps.len(), 4);
         for s in &steps {
-            assert_eq!((s.status, s.attempts), (StepState::Complete, 1));
+            assert_eq!(
+                (s.status.as_str(), s.attempts),
+                (StepState::Complete.as_str(), 1)
+            );
             let audit = env
                 .orch
                 .step_audit(task.task_uuid, s.step_uuid)

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tasker_config::{DatabaseUrl, EngineConfig, OrchestrationConfig, WorkerSection};
 use tasker_core::{Store, TaskState};
 use tasker_orchestration::Orchestrator;
-use tasker_orchestration::wire::{CreateTaskRequest, TaskView};
+use tasker_proto::api::{CreateTaskRequest, TaskView};
 use tasker_worker::{HandlerRegistry, WorkerRuntime};
 use uuid::Uuid;
 
@@ -169,7 +169,7 @@ pub(crate) async fn wait_for(env: &Env, task: Uuid, state: TaskState) -> TaskVie
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
         let view = env.orch.get_task(task).await.unwrap();
-        if view.status == state {
+        if view.status == state.as_str() {
             return view;
         }
         if tokio::time::Instant::now() > deadline {

@@ -277,11 +277,11 @@ async fn graceful_shutdown_lets_running_steps_report() {
         }
         w.shutdown().await;
         let steps = env.orch.list_steps(task.task_uuid).await.unwrap();
-        assert_eq!(steps[0].status, tasker_core::StepState::Complete);
+        assert_eq!(steps[0].status, tasker_core::StepState::Complete.as_str());
         assert_eq!(steps[0].results, Some(json!({"slept_ms": 400})));
         assert_eq!(
             steps[1].status,
-            tasker_core::StepState::Enqueued,
+            tasker_core::StepState::Enqueued.as_str(),
             "no worker left to claim it"
         );
     })

@@ -46,10 +46,9 @@ pub struct DlqEntryView {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DlqUpdateRequest {
-    /// New resolution status: `pending`, `manually_resolved`, `permanently_failed` or
-    /// `cancelled`.
+    /// New resolution status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resolution_status: Option<String>,
+    pub resolution_status: Option<ResolutionStatus>,
     /// Replaces the notes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution_notes: Option<String>,
@@ -92,8 +91,8 @@ mod dlq_update_schema {
     pub struct DlqUpdateRequest {
         /// New resolution status.
         #[serde(default)]
-        #[schema(value_type = ResolutionStatus, required = false)]
-        resolution_status: Option<String>,
+        #[schema(required = false)]
+        resolution_status: Option<ResolutionStatus>,
         /// Replaces the notes.
         #[serde(default)]
         #[schema(value_type = String, required = false)]
@@ -107,19 +106,25 @@ mod dlq_update_schema {
 #[into_params(parameter_in = Query)]
 pub struct DlqListQuery {
     /// Resolution status.
-    #[param(value_type = Option<ResolutionStatus>)]
-    #[schema(value_type = Option<ResolutionStatus>)]
-    pub resolution_status: Option<String>,
+    pub resolution_status: Option<ResolutionStatus>,
     /// DLQ reason.
-    #[param(value_type = Option<DlqReason>)]
-    #[schema(value_type = Option<DlqReason>)]
-    pub dlq_reason: Option<String>,
+    pub dlq_reason: Option<DlqReason>,
     /// Most entries to return, 1–100 (default 50).
     #[param(minimum = 1, maximum = 100)]
     #[schema(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
     /// Entries to skip.
     pub offset: Option<u64>,
+}
+
+/// `?limit=` of `GET /v1/dlq/investigation-queue`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DlqQueueQuery {
+    /// Most entries (default 50; values outside 1–100 are clamped to it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
 }
 
 /// Entry counts for one reason.

@@ -1,7 +1,7 @@
-//! The closed sets of snake_case strings the API reads and writes, as schemas: the bodies keep
-//! `String` fields (so a client built against an older server still reads a newer state) and
-//! point their schema at these with `#[schema(value_type = ...)]`, which documents every value
-//! the server accepts and answers.
+//! The closed sets of snake_case strings the API reads and writes. Request bodies and query
+//! filters use these enums, so a bad value is refused where it is read; response bodies keep
+//! `String` fields (a client built against an older server still reads a newer state) and point
+//! their schema at these with `#[schema(value_type = ...)]`.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -76,6 +76,73 @@ pub enum ResolutionStatus {
     Cancelled,
 }
 
+/// `ALL`, `as_str` and `FromStr` for a closed set; the names are the serde names.
+macro_rules! text_enum {
+    ($t:ident { $($v:ident => $s:literal),+ $(,)? }) => {
+        impl $t {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$v),+];
+
+            /// The snake_case wire name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),+ }
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $t {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($s => Ok(Self::$v),)+
+                    _ => Err(format!(
+                        "expected one of {}",
+                        [$($s),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(TaskStatus {
+    Pending => "pending",
+    StepsInProcess => "steps_in_process",
+    WaitingForRetry => "waiting_for_retry",
+    BlockedByFailures => "blocked_by_failures",
+    Complete => "complete",
+    Error => "error",
+    Cancelled => "cancelled",
+    ResolvedManually => "resolved_manually",
+});
+text_enum!(StepStatus {
+    Pending => "pending",
+    Enqueued => "enqueued",
+    InProgress => "in_progress",
+    WaitingForRetry => "waiting_for_retry",
+    Complete => "complete",
+    Error => "error",
+    Cancelled => "cancelled",
+    ResolvedManually => "resolved_manually",
+});
+text_enum!(DlqReason {
+    MaxRetriesExceeded => "max_retries_exceeded",
+    StalenessTimeout => "staleness_timeout",
+    Manual => "manual",
+});
+text_enum!(ResolutionStatus {
+    Pending => "pending",
+    ManuallyResolved => "manually_resolved",
+    PermanentlyFailed => "permanently_failed",
+    Cancelled => "cancelled",
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +164,28 @@ mod tests {
         assert_eq!(
             serde_json::to_value(ResolutionStatus::ManuallyResolved).unwrap(),
             "manually_resolved"
+        );
+    }
+
+    #[test]
+    fn text_names_equal_serde_names() {
+        fn check<T: Copy + Serialize + std::str::FromStr + PartialEq + std::fmt::Debug>(
+            all: &[T],
+            name: fn(T) -> &'static str,
+        ) {
+            for &v in all {
+                assert_eq!(serde_json::to_value(v).unwrap(), name(v));
+                assert_eq!(name(v).parse::<T>().ok(), Some(v));
+            }
+        }
+        check(TaskStatus::ALL, TaskStatus::as_str);
+        check(StepStatus::ALL, StepStatus::as_str);
+        check(DlqReason::ALL, DlqReason::as_str);
+        check(ResolutionStatus::ALL, ResolutionStatus::as_str);
+        assert_eq!(
+            "flying".parse::<TaskStatus>().unwrap_err(),
+            "expected one of pending, steps_in_process, waiting_for_retry, \
+             blocked_by_failures, complete, error, cancelled, resolved_manually"
         );
     }
 }

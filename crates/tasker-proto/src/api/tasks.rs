@@ -157,9 +157,7 @@ pub struct TaskListQuery {
     /// Template name.
     pub name: Option<String>,
     /// Task state.
-    #[param(value_type = Option<TaskStatus>)]
-    #[schema(value_type = Option<TaskStatus>)]
-    pub status: Option<String>,
+    pub status: Option<TaskStatus>,
     /// 1-based page (default 1).
     #[param(minimum = 1)]
     #[schema(minimum = 1)]
@@ -222,7 +220,9 @@ pub struct TransitionView {
     pub to_state: String,
     /// When.
     pub at: DateTime<Utc>,
-    /// Who (an authenticated subject, a worker id or `orchestrator`).
+    /// Who made the change: the authenticated subject of an API call (`anonymous` when auth
+    /// is disabled), the id of the worker that ran the step, or `system` for the engine's own
+    /// transitions (readiness, retries, lease expiry, staleness).
     pub actor: String,
     /// Why.
     pub reason: Option<String>,

@@ -41,12 +41,24 @@ pub struct TemplateStepView {
     /// Parents.
     #[serde(default)]
     pub depends_on: Vec<String>,
-    /// Retry policy (`retryable`, `max_attempts`, `backoff_base_ms`, `max_backoff_ms`).
-    #[serde(default)]
-    pub retry: Value,
+    /// Retry policy; unset fields take the engine defaults.
+    pub retry: TemplateRetryView,
     /// Per-attempt time limit.
     #[serde(default)]
     pub timeout_seconds: Option<u64>,
+}
+
+/// Retry settings of a template step, as written in the template.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TemplateRetryView {
+    /// Whether failures may be retried at all.
+    pub retryable: bool,
+    /// Attempts including the first.
+    pub max_attempts: Option<u32>,
+    /// First retry delay in milliseconds.
+    pub backoff_base_ms: Option<u64>,
+    /// Upper bound of the retry delay in milliseconds.
+    pub max_backoff_ms: Option<u64>,
 }
 
 /// A registered template in full (the YAML document as JSON).

@@ -1,43 +1,23 @@
 //! Handler listings and analytics.
 
 use axum::extract::State;
-use serde::Deserialize;
 use tasker_auth::{Authorized, perm};
 use tasker_http::{ApiError, ApiJson, ApiPath, ApiQuery};
-use tasker_orchestration::wire::{BottlenecksView, NamespaceHandlers, PerformanceView};
 use tasker_proto::ErrorBody;
-use tasker_proto::api as doc;
-use utoipa::IntoParams;
+use tasker_proto::api::{
+    BottleneckQuery, BottlenecksView, HandlerNamespace, PerformanceQuery, PerformanceView,
+};
 
 use super::{AppState, fail};
 
 type Reply<T> = Result<ApiJson<T>, ApiError>;
 
-/// `?hours=` of the performance window.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct WindowQuery {
-    /// Window length in hours, 1–720 (default 24).
-    #[param(minimum = 1, maximum = 720)]
-    hours: Option<u32>,
-}
-
-/// `?limit=` of the bottleneck lists.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct BottleneckQuery {
-    /// Steps per list (default 10; at most 100 are returned).
-    limit: Option<u32>,
-}
-
 /// Handlers and templates per namespace.
-#[utoipa::path(get, operation_id = "list_handlers", path = "/v1/handlers", tag = "system", responses((status = 200, body = Vec<doc::HandlerNamespace>)))]
+#[utoipa::path(get, operation_id = "list_handlers", path = "/v1/handlers", tag = "system", responses((status = 200, body = Vec<HandlerNamespace>)))]
 pub(crate) async fn handlers(
     _auth: Authorized<perm::SystemHandlersRead>,
     State(s): State<AppState>,
-) -> Reply<Vec<NamespaceHandlers>> {
+) -> Reply<Vec<HandlerNamespace>> {
     s.orchestrator
         .list_handlers()
         .await
@@ -47,12 +27,12 @@ pub(crate) async fn handlers(
 
 /// Handlers and templates of one namespace.
 #[utoipa::path(get, operation_id = "get_namespace_handlers", path = "/v1/handlers/{namespace}", tag = "system", params(("namespace" = String, Path, example = "examples")),
-    responses((status = 200, body = doc::HandlerNamespace), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = HandlerNamespace), (status = 404, body = ErrorBody)))]
 pub(crate) async fn namespace_handlers(
     _auth: Authorized<perm::SystemHandlersRead>,
     State(s): State<AppState>,
     ApiPath(namespace): ApiPath<String>,
-) -> Reply<NamespaceHandlers> {
+) -> Reply<HandlerNamespace> {
     s.orchestrator
         .namespace_handlers(&namespace)
         .await
@@ -61,12 +41,12 @@ pub(crate) async fn namespace_handlers(
 }
 
 /// Task and step figures over a window.
-#[utoipa::path(get, operation_id = "analytics_performance", path = "/v1/analytics/performance", tag = "analytics", params(WindowQuery),
-    responses((status = 200, body = doc::PerformanceView)))]
+#[utoipa::path(get, operation_id = "analytics_performance", path = "/v1/analytics/performance", tag = "analytics", params(PerformanceQuery),
+    responses((status = 200, body = PerformanceView)))]
 pub(crate) async fn performance(
     _auth: Authorized<perm::SystemAnalyticsRead>,
     State(s): State<AppState>,
-    ApiQuery(q): ApiQuery<WindowQuery>,
+    ApiQuery(q): ApiQuery<PerformanceQuery>,
 ) -> Reply<PerformanceView> {
     s.orchestrator
         .performance(q.hours)
@@ -77,7 +57,7 @@ pub(crate) async fn performance(
 
 /// Slowest and most error-prone steps.
 #[utoipa::path(get, operation_id = "analytics_bottlenecks", path = "/v1/analytics/bottlenecks", tag = "analytics", params(BottleneckQuery),
-    responses((status = 200, body = doc::BottlenecksView)))]
+    responses((status = 200, body = BottlenecksView)))]
 pub(crate) async fn bottlenecks(
     _auth: Authorized<perm::SystemAnalyticsRead>,
     State(s): State<AppState>,

@@ -4,12 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use tasker_auth::{Authorized, perm};
 use tasker_http::{ApiError, ApiJson, ApiPath, ApiQuery};
-use tasker_orchestration::wire::{
-    AuditEntry, CreateTaskRequest, ListTasksQuery, StepAction, StepView, TaskContextView, TaskList,
-    TaskView,
-};
 use tasker_proto::ErrorBody;
-use tasker_proto::api as doc;
+use tasker_proto::api::{
+    CreateTaskRequest, StepActionRequest, StepView, TaskContextView, TaskList, TaskListQuery,
+    TaskView, TransitionView,
+};
 use uuid::Uuid;
 
 use super::{AppState, fail};
@@ -17,8 +16,8 @@ use super::{AppState, fail};
 type Reply<T> = Result<ApiJson<T>, ApiError>;
 
 /// Create a task from a template.
-#[utoipa::path(post, operation_id = "create_task", path = "/v1/tasks", tag = "tasks", request_body = doc::CreateTaskRequest,
-    responses((status = 201, body = doc::TaskView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+#[utoipa::path(post, operation_id = "create_task", path = "/v1/tasks", tag = "tasks", request_body = CreateTaskRequest,
+    responses((status = 201, body = TaskView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn create(
     auth: Authorized<perm::TasksCreate>,
     State(s): State<AppState>,
@@ -33,12 +32,12 @@ pub(crate) async fn create(
 }
 
 /// List tasks, filtered and paginated.
-#[utoipa::path(get, operation_id = "list_tasks", path = "/v1/tasks", tag = "tasks", params(doc::TaskListQuery),
-    responses((status = 200, body = doc::TaskList), (status = 400, body = ErrorBody)))]
+#[utoipa::path(get, operation_id = "list_tasks", path = "/v1/tasks", tag = "tasks", params(TaskListQuery),
+    responses((status = 200, body = TaskList), (status = 400, body = ErrorBody)))]
 pub(crate) async fn list(
     _auth: Authorized<perm::TasksList>,
     State(s): State<AppState>,
-    ApiQuery(query): ApiQuery<ListTasksQuery>,
+    ApiQuery(query): ApiQuery<TaskListQuery>,
 ) -> Reply<TaskList> {
     s.orchestrator
         .list_tasks(query)
@@ -49,7 +48,7 @@ pub(crate) async fn list(
 
 /// One task with its step counts.
 #[utoipa::path(get, operation_id = "get_task", path = "/v1/tasks/{task_uuid}", tag = "tasks", params(("task_uuid" = Uuid, Path)),
-    responses((status = 200, body = doc::TaskView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TaskView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get(
     _auth: Authorized<perm::TasksRead>,
     State(s): State<AppState>,
@@ -64,7 +63,7 @@ pub(crate) async fn get(
 
 /// Cancel a task and its unfinished steps.
 #[utoipa::path(delete, operation_id = "cancel_task", path = "/v1/tasks/{task_uuid}", tag = "tasks", params(("task_uuid" = Uuid, Path)),
-    responses((status = 200, body = doc::TaskView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = TaskView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub(crate) async fn cancel(
     auth: Authorized<perm::TasksCancel>,
     State(s): State<AppState>,
@@ -79,7 +78,7 @@ pub(crate) async fn cancel(
 
 /// The task's inputs and its steps' results.
 #[utoipa::path(get, operation_id = "get_task_context", path = "/v1/tasks/{task_uuid}/context", tag = "tasks", params(("task_uuid" = Uuid, Path)),
-    responses((status = 200, body = doc::TaskContextView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TaskContextView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn context(
     _auth: Authorized<perm::TasksContextRead>,
     State(s): State<AppState>,
@@ -94,7 +93,7 @@ pub(crate) async fn context(
 
 /// The task's steps in template order.
 #[utoipa::path(get, operation_id = "list_steps", path = "/v1/tasks/{task_uuid}/workflow_steps", tag = "steps", params(("task_uuid" = Uuid, Path)),
-    responses((status = 200, body = Vec<doc::StepView>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Vec<StepView>), (status = 404, body = ErrorBody)))]
 pub(crate) async fn steps(
     _auth: Authorized<perm::StepsRead>,
     State(s): State<AppState>,
@@ -110,7 +109,7 @@ pub(crate) async fn steps(
 /// One step.
 #[utoipa::path(get, operation_id = "get_step", path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}", tag = "steps",
     params(("task_uuid" = Uuid, Path), ("step_uuid" = Uuid, Path)),
-    responses((status = 200, body = doc::StepView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = StepView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn step(
     _auth: Authorized<perm::StepsRead>,
     State(s): State<AppState>,
@@ -126,12 +125,12 @@ pub(crate) async fn step(
 /// A step's recorded transitions, oldest first.
 #[utoipa::path(get, operation_id = "get_step_audit", path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/audit", tag = "steps",
     params(("task_uuid" = Uuid, Path), ("step_uuid" = Uuid, Path)),
-    responses((status = 200, body = Vec<doc::TransitionView>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Vec<TransitionView>), (status = 404, body = ErrorBody)))]
 pub(crate) async fn step_audit(
     _auth: Authorized<perm::StepsRead>,
     State(s): State<AppState>,
     ApiPath((task, step)): ApiPath<(Uuid, Uuid)>,
-) -> Reply<Vec<AuditEntry>> {
+) -> Reply<Vec<TransitionView>> {
     s.orchestrator
         .step_audit(task, step)
         .await
@@ -141,13 +140,13 @@ pub(crate) async fn step_audit(
 
 /// Resolve, complete or reset a step; the caller is recorded as the actor.
 #[utoipa::path(patch, operation_id = "step_action", path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}", tag = "steps",
-    params(("task_uuid" = Uuid, Path), ("step_uuid" = Uuid, Path)), request_body = doc::StepActionRequest,
-    responses((status = 200, body = doc::StepView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("task_uuid" = Uuid, Path), ("step_uuid" = Uuid, Path)), request_body = StepActionRequest,
+    responses((status = 200, body = StepView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub(crate) async fn step_action(
     auth: Authorized<perm::StepsResolve>,
     State(s): State<AppState>,
     ApiPath((task, step)): ApiPath<(Uuid, Uuid)>,
-    ApiJson(action): ApiJson<StepAction>,
+    ApiJson(action): ApiJson<StepActionRequest>,
 ) -> Reply<StepView> {
     s.orchestrator
         .step_action(task, step, action, auth.subject())

@@ -6,16 +6,15 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use tasker_auth::{Authorized, perm};
 use tasker_http::{ApiError, ApiJson, ApiPath};
-use tasker_orchestration::wire::{TaskTemplate, TemplateSummary, TemplateValidation};
 use tasker_proto::ErrorBody;
-use tasker_proto::api as doc;
+use tasker_proto::api::{TemplateSummary, TemplateView, ValidationReport};
 
 use super::{AppState, fail};
 
 type Reply<T> = Result<ApiJson<T>, ApiError>;
 
 /// Every registered template.
-#[utoipa::path(get, operation_id = "list_templates", path = "/v1/templates", tag = "templates", responses((status = 200, body = Vec<doc::TemplateSummary>)))]
+#[utoipa::path(get, operation_id = "list_templates", path = "/v1/templates", tag = "templates", responses((status = 200, body = Vec<TemplateSummary>)))]
 pub(crate) async fn list(
     _auth: Authorized<perm::TemplatesRead>,
     State(s): State<AppState>,
@@ -30,12 +29,12 @@ pub(crate) async fn list(
 /// One template version in full.
 #[utoipa::path(get, operation_id = "get_template", path = "/v1/templates/{namespace}/{name}/{version}", tag = "templates",
     params(("namespace" = String, Path, example = "examples"), ("name" = String, Path, example = "diamond_math"), ("version" = String, Path, example = "1.0.0")),
-    responses((status = 200, body = doc::TemplateView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TemplateView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get(
     _auth: Authorized<perm::TemplatesRead>,
     State(s): State<AppState>,
     ApiPath((namespace, name, version)): ApiPath<(String, String, String)>,
-) -> Reply<TaskTemplate> {
+) -> Reply<TemplateView> {
     s.orchestrator
         .get_template(&namespace, &name, &version)
         .await
@@ -47,12 +46,12 @@ pub(crate) async fn get(
 #[utoipa::path(post, operation_id = "validate_template", path = "/v1/templates/validate", tag = "templates",
     request_body(content = String, content_type = "application/yaml", description = "A template as YAML or JSON",
         example = json!("name: hello\nnamespace: examples\nversion: 1.0.0\nsteps:\n  - name: greet\n    handler: { callable: builtin.echo }\n")),
-    responses((status = 200, body = doc::ValidationReport), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = ValidationReport), (status = 400, body = ErrorBody)))]
 pub(crate) async fn validate(
     _auth: Authorized<perm::TemplatesValidate>,
     State(s): State<AppState>,
     body: Result<Bytes, BytesRejection>,
-) -> Reply<TemplateValidation> {
+) -> Reply<ValidationReport> {
     let body = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge("Request body too large".into()),
         _ => ApiError::BadRequest("Cannot read the request body".into()),

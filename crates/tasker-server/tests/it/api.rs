@@ -9,11 +9,13 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tasker_client::{Api, ClientError, Credential, TaskerClient};
 use tasker_proto::api::{
-    CreateTaskRequest, DlqListQuery, DlqUpdateRequest, StepActionRequest, TaskListQuery, TaskView,
+    CreateTaskRequest, DlqListQuery, DlqUpdateRequest, ResolutionStatus, StepActionRequest,
+    TaskListQuery, TaskView,
 };
-use tasker_testkit::{ServerProcess, TestConfig, Token};
+use tasker_testkit::{TestConfig, Token};
 use uuid::Uuid;
 
+use crate::inproc::InProcServer;
 use crate::*;
 
 const BROKEN: &str = r#"name: broken
@@ -29,7 +31,7 @@ steps:
     depends_on: [explode]
 "#;
 
-fn server() -> (ServerProcess, TestConfig) {
+async fn server() -> (InProcServer, TestConfig) {
     let config = TestConfig::new();
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/tasks");
     config.write("tasks/broken.yaml", BROKEN);
@@ -48,11 +50,11 @@ fn server() -> (ServerProcess, TestConfig) {
             "[orchestration]\npoll_interval_ms = 50\n[worker]\npoll_interval_ms = 50\n",
         ),
     );
-    let server = ServerProcess::start(SERVER, &config, &[]);
+    let server = InProcServer::start(&config).await;
     (server, config)
 }
 
-fn client(server: &ServerProcess, permissions: &[&str], subject: &str) -> TaskerClient {
+fn client(server: &InProcServer, permissions: &[&str], subject: &str) -> TaskerClient {
     let token = Token::with_permissions(permissions)
         .claim("sub", json!(subject))
         .sign();
@@ -90,7 +92,7 @@ fn status_of(err: ClientError) -> (u16, String) {
 
 #[tokio::test]
 async fn diamond_runs_and_reads_follow_permissions() {
-    let (server, _config) = server();
+    let (server, _config) = server().await;
     let creator = client(&server, &["tasks:create", "tasks:read"], "alice");
     let task = creator
         .create_task(&request("examples", "diamond_math", json!({"value": 5})))
@@ -148,7 +150,7 @@ async fn diamond_runs_and_reads_follow_permissions() {
 
 #[tokio::test]
 async fn failures_reach_the_dlq_and_operators_resume_them() {
-    let (server, _config) = server();
+    let (server, _config) = server().await;
     let admin = client(&server, &["*"], "operator-1");
     let task = admin
         .create_task(&request("ops", "broken", json!({})))
@@ -192,7 +194,7 @@ async fn failures_reach_the_dlq_and_operators_resume_them() {
     assert_eq!(manual.reason.as_deref(), Some("fixed upstream"));
 
     let update = DlqUpdateRequest {
-        resolution_status: Some("manually_resolved".into()),
+        resolution_status: Some(ResolutionStatus::ManuallyResolved),
         resolution_notes: Some("patched by hand".into()),
     };
     let entry = admin
@@ -206,7 +208,7 @@ async fn failures_reach_the_dlq_and_operators_resume_them() {
 
 #[tokio::test]
 async fn bad_input_gets_the_right_4xx_envelope() {
-    let (server, _config) = server();
+    let (server, _config) = server().await;
     let token = Token::with_permissions(&["*"]).sign();
     let base = server.base_url.clone();
     let send = |method: &'static str, path: &'static str, body: &'static str| {
@@ -367,7 +369,7 @@ async fn request_ids_and_body_limits() {
             1,
         ),
     );
-    let server = ServerProcess::start(SERVER, &config, &[]);
+    let server = InProcServer::start(&config).await;
     let token = Token::with_permissions(&["*"]).sign();
     let http = reqwest::Client::new();
     let response = http.get(server.url("/health")).send().await.unwrap();

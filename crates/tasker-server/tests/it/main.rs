@@ -1,4 +1,5 @@
-//! Integration tests of the orchestration server binary: real process, real port, real keys.
+//! Integration tests of the orchestration server: the application in process (`inproc`) for
+//! the API's behaviour, the real binary where the process matters; real ports, real keys.
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
 mod api;
@@ -7,6 +8,7 @@ mod api_fuzz;
 mod auth_matrix;
 mod canaries;
 mod config_endpoint;
+mod inproc;
 mod load;
 mod route_table;
 mod seed_pattern;

@@ -1,0 +1,45 @@
+//! The one place the worker API turns templates into wire bodies (`tasker_proto::api`).
+
+use tasker_core::TaskTemplate;
+use tasker_proto::api as wire;
+
+pub(crate) fn template_summary(t: &TaskTemplate) -> wire::TemplateSummary {
+    wire::TemplateSummary {
+        namespace: t.namespace.clone(),
+        name: t.name.clone(),
+        version: t.version.clone(),
+        description: t.description.clone(),
+        steps: t.steps.iter().map(|s| s.name.clone()).collect(),
+        has_input_schema: t.input_schema.is_some(),
+    }
+}
+
+pub(crate) fn template(t: TaskTemplate) -> wire::TemplateView {
+    let steps = t
+        .steps
+        .into_iter()
+        .map(|s| wire::TemplateStepView {
+            handler: wire::TemplateHandlerView {
+                callable: s.handler.callable,
+                initialization: s.handler.initialization,
+            },
+            retry: wire::TemplateRetryView {
+                retryable: s.retry.retryable,
+                max_attempts: s.retry.max_attempts,
+                backoff_base_ms: s.retry.backoff_base_ms,
+                max_backoff_ms: s.retry.max_backoff_ms,
+            },
+            name: s.name,
+            depends_on: s.depends_on,
+            timeout_seconds: s.timeout_seconds,
+        })
+        .collect();
+    wire::TemplateView {
+        namespace: t.namespace,
+        name: t.name,
+        version: t.version,
+        description: t.description,
+        input_schema: t.input_schema,
+        steps,
+    }
+}
