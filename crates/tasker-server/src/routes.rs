@@ -1,6 +1,7 @@
-//! The orchestration API: one module per resource, each handler a forward to the
-//! [`Orchestrator`] with its permission in its signature (`Authorized<P>`). The router, the
-//! OpenAPI document and the route → permission table all come from the handler list below.
+//! The orchestration API: one module per resource, each listing its routes in its `routes`
+//! function, each handler a forward to the [`Orchestrator`] with its permission in its
+//! signature (`Authorized<P>`). The router, the OpenAPI document and the route → permission
+//! table all come from those lists.
 
 mod dlq;
 mod system;
@@ -17,7 +18,6 @@ use tasker_orchestration::Orchestrator;
 use utoipa::OpenApi;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 /// Router state of the orchestration API.
 #[derive(Clone)]
@@ -44,30 +44,13 @@ struct ApiDoc;
 
 /// The API router and its OpenAPI document.
 pub(crate) fn router(state: AppState) -> (Router, OpenApiDoc) {
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(tasks::create, tasks::list))
-        .routes(routes!(tasks::get, tasks::cancel))
-        .routes(routes!(tasks::context))
-        .routes(routes!(tasks::steps))
-        .routes(routes!(tasks::step, tasks::step_action))
-        .routes(routes!(tasks::step_audit))
-        .routes(routes!(dlq::list))
-        .routes(routes!(dlq::for_task))
-        .routes(routes!(dlq::investigation_queue))
-        .routes(routes!(dlq::staleness))
-        .routes(routes!(dlq::update))
-        .routes(routes!(dlq::stats))
-        .routes(routes!(templates::list))
-        .routes(routes!(templates::get))
-        .routes(routes!(templates::validate))
-        .routes(routes!(system::handlers))
-        .routes(routes!(system::namespace_handlers))
-        .routes(routes!(system::performance))
-        .routes(routes!(system::bottlenecks))
-        .with_state(state)
-        .split_for_parts();
-    (router, doc)
+    let api = OpenApiRouter::with_openapi(ApiDoc::openapi());
+    let api = system::routes(templates::routes(dlq::routes(tasks::routes(api))));
+    api.with_state(state).split_for_parts()
 }
+
+/// The router each resource module adds its routes to.
+pub(crate) type Api = OpenApiRouter<AppState>;
 
 /// Maps a service error to the API envelope.
 pub(crate) fn fail(err: tasker_orchestration::Error) -> ApiError {

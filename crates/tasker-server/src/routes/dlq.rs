@@ -7,11 +7,22 @@ use tasker_proto::ErrorBody;
 use tasker_proto::api::{
     DlqEntryView, DlqListQuery, DlqQueueQuery, DlqStatView, DlqUpdateRequest, StalenessView,
 };
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{AppState, fail};
+use super::{Api, AppState, fail};
 
 type Reply<T> = Result<ApiJson<T>, ApiError>;
+
+/// This module's routes.
+pub(super) fn routes(api: Api) -> Api {
+    api.routes(routes!(list))
+        .routes(routes!(for_task))
+        .routes(routes!(investigation_queue))
+        .routes(routes!(staleness))
+        .routes(routes!(update))
+        .routes(routes!(stats))
+}
 
 /// DLQ entries, newest first.
 #[utoipa::path(get, operation_id = "list_dlq", path = "/v1/dlq", tag = "dlq", params(DlqListQuery),

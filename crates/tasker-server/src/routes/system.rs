@@ -7,10 +7,19 @@ use tasker_proto::ErrorBody;
 use tasker_proto::api::{
     BottleneckQuery, BottlenecksView, HandlerNamespace, PerformanceQuery, PerformanceView,
 };
+use utoipa_axum::routes;
 
-use super::{AppState, fail};
+use super::{Api, AppState, fail};
 
 type Reply<T> = Result<ApiJson<T>, ApiError>;
+
+/// This module's routes.
+pub(super) fn routes(api: Api) -> Api {
+    api.routes(routes!(handlers))
+        .routes(routes!(namespace_handlers))
+        .routes(routes!(performance))
+        .routes(routes!(bottlenecks))
+}
 
 /// Handlers and templates per namespace.
 #[utoipa::path(get, operation_id = "list_handlers", path = "/v1/handlers", tag = "system", responses((status = 200, body = Vec<HandlerNamespace>)))]

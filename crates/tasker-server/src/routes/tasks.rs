@@ -9,11 +9,22 @@ use tasker_proto::api::{
     CreateTaskRequest, StepActionRequest, StepView, TaskContextView, TaskList, TaskListQuery,
     TaskView, TransitionView,
 };
+use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::{AppState, fail};
+use super::{Api, AppState, fail};
 
 type Reply<T> = Result<ApiJson<T>, ApiError>;
+
+/// This module's routes.
+pub(super) fn routes(api: Api) -> Api {
+    api.routes(routes!(create, list))
+        .routes(routes!(get, cancel))
+        .routes(routes!(context))
+        .routes(routes!(steps))
+        .routes(routes!(step, step_action))
+        .routes(routes!(step_audit))
+}
 
 /// Create a task from a template.
 #[utoipa::path(post, operation_id = "create_task", path = "/v1/tasks", tag = "tasks", request_body = CreateTaskRequest,

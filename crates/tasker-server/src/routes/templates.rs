@@ -8,10 +8,18 @@ use tasker_auth::{Authorized, perm};
 use tasker_http::{ApiError, ApiJson, ApiPath};
 use tasker_proto::ErrorBody;
 use tasker_proto::api::{TemplateSummary, TemplateView, ValidationReport};
+use utoipa_axum::routes;
 
-use super::{AppState, fail};
+use super::{Api, AppState, fail};
 
 type Reply<T> = Result<ApiJson<T>, ApiError>;
+
+/// This module's routes.
+pub(super) fn routes(api: Api) -> Api {
+    api.routes(routes!(list))
+        .routes(routes!(get))
+        .routes(routes!(validate))
+}
 
 /// Every registered template.
 #[utoipa::path(get, operation_id = "list_templates", path = "/v1/templates", tag = "templates", responses((status = 200, body = Vec<TemplateSummary>)))]
