@@ -86,6 +86,11 @@ impl TaskerClient {
             .await
     }
 
+    /// `GET /v1/tasks/{task_uuid}/audit`: the task's and its steps' transitions, oldest first.
+    pub async fn task_audit(&self, task: Uuid) -> Result<Vec<TransitionView>, ClientError> {
+        self.get(O, &format!("/v1/tasks/{task}/audit")).await
+    }
+
     /// `PATCH /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}`
     pub async fn step_action(
         &self,

@@ -24,6 +24,7 @@ pub(super) fn routes(api: Api) -> Api {
         .routes(routes!(steps))
         .routes(routes!(step, step_action))
         .routes(routes!(step_audit))
+        .routes(routes!(task_audit))
 }
 
 /// Create a task from a template.
@@ -144,6 +145,21 @@ pub(crate) async fn step_audit(
 ) -> Reply<Vec<TransitionView>> {
     s.orchestrator
         .step_audit(task, step)
+        .await
+        .map(ApiJson)
+        .map_err(fail)
+}
+
+/// Every recorded transition of the task and of its steps, oldest first.
+#[utoipa::path(get, operation_id = "get_task_audit", path = "/v1/tasks/{task_uuid}/audit", tag = "tasks", params(("task_uuid" = Uuid, Path)),
+    responses((status = 200, body = Vec<TransitionView>), (status = 404, body = ErrorBody)))]
+pub(crate) async fn task_audit(
+    _auth: Authorized<perm::StepsRead>,
+    State(s): State<AppState>,
+    ApiPath(task): ApiPath<Uuid>,
+) -> Reply<Vec<TransitionView>> {
+    s.orchestrator
+        .task_audit(task)
         .await
         .map(ApiJson)
         .map_err(fail)

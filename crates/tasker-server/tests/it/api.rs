@@ -129,6 +129,23 @@ async fn diamond_runs_and_reads_follow_permissions() {
     let states: Vec<&str> = audit.iter().map(|t| t.to_state.as_str()).collect();
     assert_eq!(states.first(), Some(&"pending"));
     assert_eq!(states.last(), Some(&"complete"));
+    let trail = reader.task_audit(task.task_uuid).await.unwrap();
+    let task_states: Vec<&str> = trail
+        .iter()
+        .filter(|t| t.step_uuid.is_none())
+        .map(|t| t.to_state.as_str())
+        .collect();
+    assert_eq!(task_states.first(), Some(&"pending"));
+    assert_eq!(task_states.last(), Some(&"complete"));
+    assert_eq!(
+        trail
+            .iter()
+            .filter(|t| t.step_uuid == Some(join.step_uuid))
+            .count(),
+        audit.len(),
+        "the task trail holds every step transition"
+    );
+    assert!(trail.windows(2).all(|w| w[0].at <= w[1].at), "oldest first");
     let context = reader.task_context(task.task_uuid).await.unwrap();
     assert_eq!(context.context, json!({"value": 5}));
     assert_eq!(context.step_results["double"], json!({"value": 10}));
@@ -146,6 +163,10 @@ async fn diamond_runs_and_reads_follow_permissions() {
     assert_eq!((status, code.as_str()), (403, "forbidden"));
     let (status, _) = status_of(reader.get_task(task.task_uuid).await.unwrap_err());
     assert_eq!(status, 403);
+    let (status, code) = status_of(creator.task_audit(task.task_uuid).await.unwrap_err());
+    assert_eq!((status, code.as_str()), (403, "forbidden"));
+    let (status, code) = status_of(reader.task_audit(Uuid::nil()).await.unwrap_err());
+    assert_eq!((status, code.as_str()), (404, "not_found"));
 }
 
 #[tokio::test]

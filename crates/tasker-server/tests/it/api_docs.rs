@@ -131,6 +131,7 @@ async fn record() -> Vec<Example> {
         None,
     )
     .await;
+    r.call("GET", &format!("/v1/tasks/{id}/audit"), None).await;
 
     let broken = r
         .call(

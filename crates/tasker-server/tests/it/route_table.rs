@@ -29,6 +29,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/audit",
         "steps:read",
     ),
+    ("get", "/v1/tasks/{task_uuid}/audit", "steps:read"),
     (
         "patch",
         "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
