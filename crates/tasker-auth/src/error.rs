@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tasker_proto::{ErrorBody, Permission};
+use tasker_proto::{ErrorBody, ErrorCode, Permission};
 
 /// Failure categories, exported as the `reason` label of `tasker_auth_failures_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +98,7 @@ impl IntoResponse for AuthError {
         let (status, code, challenge) = match &self {
             AuthError::Unauthorized { token_sent, .. } => (
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ErrorCode::Unauthorized,
                 Some(if *token_sent {
                     r#"Bearer realm="tasker", error="invalid_token""#
                 } else {
@@ -107,12 +107,14 @@ impl IntoResponse for AuthError {
             ),
             AuthError::Forbidden(_) => (
                 StatusCode::FORBIDDEN,
-                "forbidden",
+                ErrorCode::Forbidden,
                 Some(r#"Bearer realm="tasker", error="insufficient_scope""#),
             ),
-            AuthError::Unavailable(_) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", None)
-            }
+            AuthError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::ServiceUnavailable,
+                None,
+            ),
         };
         let mut response = (status, Json(ErrorBody::new(code, message))).into_response();
         let headers = response.headers_mut();

@@ -55,6 +55,7 @@ pub fn assemble<P: RequiredPermission>(
         &table,
         web.auth.api_key_header.as_str(),
         web.config_endpoint_enabled,
+        web.auth.enabled,
     );
     let common = CommonState {
         auth: probes.auth,

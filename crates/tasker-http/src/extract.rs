@@ -1,7 +1,7 @@
 //! `Json`, `Path` and `Query` wrappers whose rejections use the API error envelope instead of
 //! axum's plain-text bodies.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
@@ -65,12 +65,26 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(value)| Self(value))
-            .map_err(|rejection: PathRejection| {
-                ApiError::BadRequest(format!("Invalid path: {}", rejection.body_text()))
-            })
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(_) => Err(path_rejection(parts, state).await),
+        }
+    }
+}
+
+/// Names the parameter that is wrong without the framework's or a parser's wording: ids are
+/// UUIDs, so a `..._uuid` segment that does not parse is named; anything else is generic.
+async fn path_rejection<S: Send + Sync>(parts: &mut Parts, state: &S) -> ApiError {
+    let raw = axum::extract::RawPathParams::from_request_parts(parts, state).await;
+    let bad_id = raw.ok().and_then(|params| {
+        params
+            .iter()
+            .find(|(name, value)| name.ends_with("_uuid") && uuid::Uuid::parse_str(value).is_err())
+            .map(|(name, _)| name.to_owned())
+    });
+    match bad_id {
+        Some(name) => ApiError::BadRequest(format!("Invalid path: `{name}` must be a UUID")),
+        None => ApiError::BadRequest("Invalid path parameters".into()),
     }
 }
 

@@ -19,6 +19,7 @@ pub fn finish_openapi(
     routes: &[(String, String, Permission)],
     api_key_header: &str,
     config_enabled: bool,
+    auth_enabled: bool,
 ) -> Value {
     let paths = doc
         .as_object_mut()
@@ -51,7 +52,7 @@ pub fn finish_openapi(
                     .iter()
                     .find(|(m, p, _)| m.eq_ignore_ascii_case(method) && p == path)
                     .map(|(_, _, permission)| *permission);
-                secure(operation, permission);
+                secure(operation, permission, auth_enabled);
                 if permission.is_some() {
                     document_errors(operation);
                 }
@@ -59,6 +60,10 @@ pub fn finish_openapi(
         }
     }
     if let Some(doc) = doc.as_object_mut() {
+        doc.insert(
+            "servers".to_owned(),
+            json!([{"url": "/", "description": "The server that serves this document"}]),
+        );
         let components = doc.entry("components").or_insert_with(|| json!({}));
         if let Some(components) = components.as_object_mut() {
             components.insert(
@@ -116,6 +121,7 @@ fn public_operations() -> Vec<(&'static str, Value)> {
                 "summary": "Liveness",
                 "tags": ["health"],
                 "responses": {"200": json_response("The process serves requests", json!({
+                    "title": "LivenessReport",
                     "type": "object",
                     "required": ["status"],
                     "properties": {"status": {"type": "string", "enum": ["alive"]}}
@@ -152,7 +158,7 @@ fn public_operations() -> Vec<(&'static str, Value)> {
                 "operationId": "openapi",
                 "summary": "This document",
                 "tags": ["health"],
-                "responses": {"200": json_response("The OpenAPI 3.1 document", json!({"type": "object"}))}
+                "responses": {"200": json_response("The OpenAPI 3.1 document", json!({"title": "OpenApiDocument", "type": "object"}))}
             }),
         ),
     ]
@@ -170,7 +176,16 @@ fn common_schemas() -> Vec<(&'static str, Value)> {
                 "properties": {
                     "status": {"type": "string", "enum": ["healthy", "degraded"]},
                     "checks": {"type": "object", "description": "`store` (`ok` or `unreachable`)"},
-                    "role": {"type": "string", "enum": ["orchestration", "worker"]}
+                    "role": {"type": "string", "enum": ["orchestration", "worker"]},
+                    "embedded_worker": {
+                        "description": "Orchestration: the embedded worker's status, or null when it runs none",
+                        "type": ["object", "null"]
+                    },
+                    "worker_id": {"type": "string", "description": "Worker: its id"},
+                    "namespaces": {"type": "array", "items": {"type": "string"}, "description": "Worker: the namespaces it serves (empty: every namespace)"},
+                    "concurrency": {"type": "integer", "minimum": 0, "description": "Worker: steps it runs at once"},
+                    "running_steps": {"type": "array", "items": {"type": "object"}, "description": "Worker: the steps it runs now"},
+                    "handlers": {"type": "array", "items": {"type": "string"}, "description": "Worker: its registered handlers"}
                 }
             }),
         ),
@@ -215,11 +230,22 @@ fn common_schemas() -> Vec<(&'static str, Value)> {
     ]
 }
 
-fn secure(operation: &mut Value, permission: Option<Permission>) {
+/// Marks an operation with its permission and, when auth is enabled, the credentials it needs
+/// and the answers of the auth layer. With auth disabled every route is open, and the document
+/// says so (generated clients then need no credentials), while `x-required-permission` still
+/// tells what the route would need.
+fn secure(operation: &mut Value, permission: Option<Permission>, auth_enabled: bool) {
     let Some(operation) = operation.as_object_mut() else {
         return;
     };
     match permission {
+        Some(permission) if !auth_enabled => {
+            operation.insert(
+                "x-required-permission".to_owned(),
+                json!(permission.as_str()),
+            );
+            operation.insert("security".to_owned(), json!([]));
+        }
         Some(permission) => {
             operation.insert(
                 "x-required-permission".to_owned(),
@@ -377,6 +403,7 @@ mod tests {
             .map(|(m, p, permission)| (m.to_owned(), p.to_owned(), permission)),
             "X-API-Key",
             true,
+            true,
         )
     }
 
@@ -467,11 +494,23 @@ mod tests {
         for schema in ["HealthReport", "ReadinessReport", "RedactedConfig"] {
             assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
         }
-        let without_config = finish_openapi(doc_without_config(), &[], "X-API-Key", false);
+        let without_config = finish_openapi(doc_without_config(), &[], "X-API-Key", false, true);
         assert!(without_config["paths"]["/config"].is_null());
     }
 
     fn doc_without_config() -> Value {
         json!({"paths": {}})
+    }
+
+    #[test]
+    fn with_auth_disabled_no_operation_asks_for_credentials() {
+        let routes = [("GET", "/v1/things", Permission::TasksList)]
+            .map(|(m, p, permission)| (m.to_owned(), p.to_owned(), permission));
+        let doc = finish_openapi(doc(), &routes, "X-API-Key", false, false);
+        let list = &doc["paths"]["/v1/things"]["get"];
+        assert_eq!(list["security"], json!([]));
+        assert_eq!(list["x-required-permission"], "tasks:list");
+        assert_eq!(statuses(&doc, "/v1/things", "get"), ["200", "500"]);
+        assert_eq!(doc["servers"][0]["url"], "/");
     }
 }

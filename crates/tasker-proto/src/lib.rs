@@ -8,5 +8,5 @@ mod error_body;
 mod permission;
 
 pub use env::Env;
-pub use error_body::ErrorBody;
+pub use error_body::{ErrorBody, ErrorCode};
 pub use permission::{Permission, PermissionGrant, PermissionSet, UnknownPermission};

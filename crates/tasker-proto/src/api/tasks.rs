@@ -266,17 +266,20 @@ pub enum StepActionRequest {
     },
 }
 
-/// The derived schema of a tagged enum leaves each variant open, but the server refuses
-/// unknown fields (`deny_unknown_fields`, which utoipa applies to structs only): the variants
-/// are closed here.
+/// The derived schema of a tagged enum leaves each variant open and untitled, but the server
+/// refuses unknown fields (`deny_unknown_fields`, which utoipa applies to structs only): the
+/// variants are closed and titled here.
 impl PartialSchema for StepActionRequest {
     fn schema() -> RefOr<Schema> {
         let mut schema = step_action_schema::StepActionRequest::schema();
         if let RefOr::T(Schema::OneOf(one_of)) = &mut schema {
-            for variant in &mut one_of.items {
+            // Titles name the variants for generated clients (instead of `...Type0`).
+            let titles = ["ResolveManually", "CompleteManually", "ResetForRetry"];
+            for (variant, title) in one_of.items.iter_mut().zip(titles) {
                 if let RefOr::T(Schema::Object(object)) = variant {
                     object.additional_properties =
                         Some(Box::new(AdditionalProperties::FreeForm(false)));
+                    object.title = Some(title.to_owned());
                 }
             }
         }

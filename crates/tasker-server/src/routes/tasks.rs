@@ -150,7 +150,7 @@ pub(crate) async fn step_audit(
         .map_err(fail)
 }
 
-/// Every recorded transition of the task and of its steps, oldest first.
+/// Every recorded transition of the task and of its steps, in recording order.
 #[utoipa::path(get, operation_id = "get_task_audit", path = "/v1/tasks/{task_uuid}/audit", tag = "tasks", params(("task_uuid" = Uuid, Path)),
     responses((status = 200, body = Vec<TransitionView>), (status = 404, body = ErrorBody)))]
 pub(crate) async fn task_audit(

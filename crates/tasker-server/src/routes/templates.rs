@@ -52,8 +52,11 @@ pub(crate) async fn get(
 
 /// Validate a template document (YAML or JSON) without registering it.
 #[utoipa::path(post, operation_id = "validate_template", path = "/v1/templates/validate", tag = "templates",
-    request_body(content = String, content_type = "application/yaml", description = "A template as YAML or JSON",
-        example = json!("name: hello\nnamespace: examples\nversion: 1.0.0\nsteps:\n  - name: greet\n    handler: { callable: builtin.echo }\n")),
+    request_body(description = "A template as YAML, or as a JSON document of the same shape",
+        content(
+            (String = "application/yaml", example = json!("name: hello\nnamespace: examples\nversion: 1.0.0\nsteps:\n  - name: greet\n    handler: { callable: builtin.echo }\n")),
+            (serde_json::Value = "application/json", example = json!({"name": "hello", "namespace": "examples", "version": "1.0.0", "steps": [{"name": "greet", "handler": {"callable": "builtin.echo"}}]}))
+        )),
     responses((status = 200, body = ValidationReport), (status = 400, body = ErrorBody)))]
 pub(crate) async fn validate(
     _auth: Authorized<perm::TemplatesValidate>,

@@ -145,7 +145,11 @@ async fn diamond_runs_and_reads_follow_permissions() {
         audit.len(),
         "the task trail holds every step transition"
     );
-    assert!(trail.windows(2).all(|w| w[0].at <= w[1].at), "oldest first");
+    assert_eq!(
+        (trail[0].step_uuid, trail[0].to_state.as_str()),
+        (None, "pending"),
+        "recording order: the task's creation comes first"
+    );
     let context = reader.task_context(task.task_uuid).await.unwrap();
     assert_eq!(context.context, json!({"value": 5}));
     assert_eq!(context.step_results["double"], json!({"value": 10}));
@@ -350,6 +354,24 @@ async fn bad_input_gets_the_right_4xx_envelope() {
             "{method} {path} {body}: {message}"
         );
         assert!(!message.is_empty(), "{method} {path}: empty message");
+    }
+    // A bad id is named in the API's own words, without the parser's or framework's text.
+    for (path, name) in [
+        ("/v1/tasks/not-a-uuid", "task_uuid"),
+        (
+            "/v1/tasks/6f1d2c3e-0000-4000-8000-000000000001/workflow_steps/x/audit",
+            "step_uuid",
+        ),
+    ] {
+        let (status, error, message) = send("GET", path, "").await;
+        assert_eq!(
+            (status, error.as_str(), message.as_str()),
+            (
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("Invalid path: `{name}` must be a UUID").as_str()
+            )
+        );
     }
     // A repeated idempotency key names the existing task.
     let admin = client(&server, &["*"], "svc");
