@@ -104,7 +104,7 @@ async fn run(booted: tasker_http::Booted<OrchestrationConfig>) -> Result<(), Str
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, "orchestration API listening");
     println!("tasker-server listening on http://{local}");
-    let served = serve(listener, router, shutdown_signal()).await;
+    let served = serve(listener, router, &config.web, shutdown_signal()).await;
     if let Some(worker) = worker.and_then(|w| Arc::try_unwrap(w).ok()) {
         worker.shutdown().await;
     }

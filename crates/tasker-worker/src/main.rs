@@ -121,7 +121,7 @@ async fn run(booted: tasker_http::Booted<WorkerConfig>) -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, worker = ?section.id, "worker API listening");
     println!("tasker-worker listening on http://{local}");
-    let served = serve(listener, router, shutdown_signal()).await;
+    let served = serve(listener, router, &config.web, shutdown_signal()).await;
     if let Ok(runtime) = Arc::try_unwrap(runtime) {
         runtime.shutdown().await;
     }
