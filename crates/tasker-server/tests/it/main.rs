@@ -10,6 +10,7 @@ mod config_endpoint;
 mod load;
 mod route_table;
 mod seed_pattern;
+mod slow_clients;
 mod startup;
 mod state_schemas;
 mod worker_process;
