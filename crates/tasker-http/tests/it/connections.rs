@@ -76,7 +76,10 @@ async fn connections_over_the_cap_are_refused_and_counted_and_the_server_recover
         let answer = read_until_closed(&mut stream, "a connection over the cap").await;
         let answer = String::from_utf8_lossy(&answer);
         assert!(
-            answer.is_empty() || answer.starts_with("HTTP/1.1 503 "),
+            answer.is_empty()
+                || (answer.starts_with("HTTP/1.1 503 ")
+                    && answer.contains("retry-after: 1")
+                    && answer.ends_with(r#"{"error":"service_unavailable","message":"Too many connections, retry later"}"#)),
             "extra connection {extra}: {answer}"
         );
     }
@@ -122,4 +125,30 @@ async fn connections_over_the_cap_are_refused_and_counted_and_the_server_recover
         sample(&metrics, "tasker_http_open_connections") >= 1.0,
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_its_response_is_closed_after_the_write_timeout() {
+    let server = TestServer::start(web(|w| w.write_timeout_seconds = 1)).await;
+    let before = rejected("write_timeout");
+    // A small receive window, so the server's writes stall soon.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(server.addr).await.unwrap();
+    stream
+        .write_all(get_request("/big", false).as_bytes())
+        .await
+        .unwrap();
+    let counted = async {
+        while rejected("write_timeout") <= before {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(HANG_GUARD, counted)
+        .await
+        .expect("hang guard: the stalled write was never timed out");
+    // The response was cut short: the connection ends before the whole body arrived.
+    let received = read_until_closed(&mut stream, "a connection that never reads").await;
+    assert!(received.starts_with(b"HTTP/1.1 200 "));
+    assert!(received.len() < BIG_BODY_BYTES, "{}", received.len());
 }

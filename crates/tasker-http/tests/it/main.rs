@@ -29,6 +29,10 @@ use tokio::task::JoinHandle;
 /// will. No test measures time with it.
 pub(crate) const HANG_GUARD: Duration = Duration::from_secs(20);
 
+/// Size of `GET /big`: more than loopback socket buffers hold, so a client that does not
+/// read stalls the server's writes.
+pub(crate) const BIG_BODY_BYTES: usize = 32 << 20;
+
 /// A server running in this process.
 pub(crate) struct TestServer {
     pub addr: SocketAddr,
@@ -40,8 +44,8 @@ pub(crate) struct TestServer {
 }
 
 impl TestServer {
-    /// Starts a server with `web`'s limits and routes `/ok`, `/things/{id}` (404), `/wait`
-    /// and `/metrics`, behind the production middleware stack.
+    /// Starts a server with `web`'s limits and routes `/ok`, `/things/{id}` (404), `/wait`,
+    /// `/big` and `/metrics`, behind the production middleware stack.
     pub async fn start(web: WebConfig) -> Self {
         let metrics = metrics_handle();
         let entered = Arc::new(Notify::new());
@@ -61,6 +65,7 @@ impl TestServer {
                     "released"
                 }),
             )
+            .route("/big", get(|| async { vec![b'x'; BIG_BODY_BYTES] }))
             .route("/metrics", get(move || async move { metrics.render() }));
         let router = apply_layers(router, HeaderName::from_static("x-api-key"), None, None);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

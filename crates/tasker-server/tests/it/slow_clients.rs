@@ -83,10 +83,10 @@ async fn connections_over_max_connections_are_refused_and_counted_on_metrics() {
     // The server may still count the held connections for a moment after they close.
     let metrics = tokio::time::timeout(HANG_GUARD, async {
         loop {
-            if let Ok(response) = Client::new().get(server.url("/metrics")).send().await {
-                if response.status() == StatusCode::OK {
-                    return response.text().await.unwrap();
-                }
+            if let Ok(response) = Client::new().get(server.url("/metrics")).send().await
+                && response.status() == StatusCode::OK
+            {
+                return response.text().await.unwrap();
             }
         }
     })
