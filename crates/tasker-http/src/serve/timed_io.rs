@@ -39,11 +39,11 @@ impl TimedIo {
 
     /// Maps a write attempt's outcome: progress resets the stall timer; `Pending` runs it and
     /// fails once it expires.
-    fn after_write<T>(
+    fn after_write(
         &mut self,
         cx: &mut Context<'_>,
-        attempt: Poll<io::Result<T>>,
-    ) -> Poll<io::Result<T>> {
+        attempt: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
         match attempt {
             Poll::Pending => {
                 let timeout = self.write_timeout;
@@ -59,10 +59,11 @@ impl TimedIo {
                     "the response write made no progress within the write timeout",
                 )))
             }
-            ready => {
+            Poll::Ready(Ok(written)) => {
                 self.stall = None;
-                ready
+                Poll::Ready(Ok(written))
             }
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
         }
     }
 }
@@ -109,9 +110,9 @@ impl AsyncWrite for TimedIo {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let attempt = Pin::new(&mut this.stream).poll_flush(cx);
-        this.after_write(cx, attempt)
+        // A TCP flush never waits, so it says nothing about the peer reading: it neither
+        // starts nor resets the stall timer.
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
