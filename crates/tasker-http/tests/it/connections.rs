@@ -8,7 +8,7 @@ use crate::*;
 
 #[tokio::test]
 async fn a_client_sending_its_head_byte_by_byte_is_closed_after_the_header_timeout() {
-    let server = TestServer::start(web(|w| w.header_read_timeout_ms = 300)).await;
+    let server = TestServer::start(web(|w| w.header_read_timeout_ms = 500)).await;
     let before = rejected("header_timeout");
     let mut stream = server.connect().await;
     stream
