@@ -47,7 +47,7 @@ impl std::fmt::Display for Role {
 }
 
 /// `[web]` of either role.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebConfig {
     /// Listen address; the role's default when unset.
@@ -58,8 +58,35 @@ pub struct WebConfig {
     pub max_body_bytes: Option<usize>,
     /// Per-request timeout in seconds.
     pub request_timeout_seconds: Option<u64>,
+    /// Time a client has to send a complete request head, from its first byte (or from the
+    /// connection's opening for its first request), in milliseconds.
+    pub header_read_timeout_ms: u64,
+    /// Time a keep-alive connection may wait between requests before it is closed.
+    pub idle_timeout_seconds: u64,
+    /// Time a response write may make no progress (a peer that never reads) before the
+    /// connection is closed.
+    pub write_timeout_seconds: u64,
+    /// Most connections served at once; more are accepted and closed at once. Lowered at start
+    /// to what the open-file limit allows.
+    pub max_connections: usize,
     /// `[web.auth]`.
     pub auth: AuthConfig,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            bind_address: None,
+            config_endpoint_enabled: false,
+            max_body_bytes: None,
+            request_timeout_seconds: None,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_seconds: 60,
+            write_timeout_seconds: 30,
+            max_connections: 1024,
+            auth: AuthConfig::default(),
+        }
+    }
 }
 
 impl WebConfig {

@@ -9,7 +9,7 @@ use tasker_proto::PermissionSet;
 
 use crate::error::ConfigError;
 use crate::loader::{Loaded, RoleConfig};
-use crate::model::{ApiKeyConfig, AuthConfig, VerificationMethod};
+use crate::model::{ApiKeyConfig, AuthConfig, VerificationMethod, WebConfig};
 use tasker_proto::Env;
 
 /// JWS algorithms a deployment may allow: asymmetric only.
@@ -31,6 +31,7 @@ pub(crate) fn validate<C: RoleConfig>(
             "expected host:port, e.g. 127.0.0.1:8080",
         ));
     }
+    validate_connection_limits(web, loaded)?;
     let url = config.database_url();
     if !(url.starts_with("sqlite:")
         || url.starts_with("postgres://")
@@ -52,6 +53,53 @@ pub(crate) fn validate<C: RoleConfig>(
     }
     Ok(warnings)
 }
+
+/// The slow-client protections: zero would close every connection or admit none, and an
+/// upper bound keeps deadlines representable.
+fn validate_connection_limits<C: RoleConfig>(
+    web: &WebConfig,
+    loaded: &Loaded<C>,
+) -> Result<(), ConfigError> {
+    const DAY: u64 = 86_400;
+    let limits: [(&str, u64, u64, &str); 4] = [
+        (
+            "header_read_timeout_ms",
+            web.header_read_timeout_ms,
+            3_600_000,
+            "3600000 (one hour)",
+        ),
+        (
+            "idle_timeout_seconds",
+            web.idle_timeout_seconds,
+            DAY,
+            "86400 (one day)",
+        ),
+        (
+            "write_timeout_seconds",
+            web.write_timeout_seconds,
+            DAY,
+            "86400 (one day)",
+        ),
+        (
+            "max_connections",
+            u64::try_from(web.max_connections).unwrap_or(u64::MAX),
+            MAX_CONNECTIONS,
+            "1048576",
+        ),
+    ];
+    for (key, value, max, max_text) in limits {
+        if value == 0 || value > max {
+            return Err(loaded.error_at(
+                &format!("web.{key}"),
+                format!("must be between 1 and {max_text}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Largest accepted `web.max_connections`.
+const MAX_CONNECTIONS: u64 = 1 << 20;
 
 fn validate_auth<C: RoleConfig>(
     auth: &AuthConfig,

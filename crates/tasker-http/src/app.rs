@@ -105,7 +105,7 @@ pub async fn listen(name: &str, web: &WebConfig, router: Router) -> Result<(), S
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(address = %local, "{name} listening");
     println!("{name} listening on http://{local}");
-    serve(listener, router, shutdown_signal())
+    serve(listener, router, web, shutdown_signal())
         .await
         .map_err(|e| e.to_string())
 }

@@ -79,7 +79,7 @@ pub fn boot<C: RoleConfig>(
 }
 
 /// The whole life of a server binary: boot (exit 1 with one line on a configuration error),
-/// start the Tokio runtime, run `serve_role` to completion, and map its outcome to the exit
+/// raise the open-file limit, start the Tokio runtime, run `serve_role` to completion, and map its outcome to the exit
 /// status. `name` prefixes every message.
 pub fn run_server<C, F, Fut>(
     name: &str,
@@ -99,6 +99,7 @@ where
             return std::process::ExitCode::FAILURE;
         }
     };
+    crate::fd_limit::raise_and_log();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

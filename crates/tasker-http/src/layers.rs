@@ -1,5 +1,6 @@
-//! The middleware stack: request ids (generated or propagated), sensitive credential headers
-//! hidden from traces, body size limit, request timeout, HTTP tracing, and a JSON 404.
+//! The middleware stack: request counting by route template, request ids (generated or
+//! propagated), sensitive credential headers hidden from traces, body size limit, request
+//! timeout, HTTP tracing, and a JSON 404.
 
 use std::time::Duration;
 
@@ -13,9 +14,11 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
+use crate::http_metrics::count_request;
 
 const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
-const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
+/// Per-request timeout when `web.request_timeout_seconds` is not set.
+pub(crate) const DEFAULT_TIMEOUT_SECONDS: u64 = 30;
 
 /// Wraps `router` with the stack. `api_key_header` is marked sensitive with `Authorization`.
 pub fn apply_layers(
@@ -43,6 +46,8 @@ pub fn apply_layers(
                     Duration::from_secs(timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS)),
                 )),
         )
+        // Outermost, so the counted status is the one sent (timeouts and limits included).
+        .layer(axum::middleware::from_fn(count_request))
 }
 
 async fn method_not_allowed() -> ApiError {

@@ -1,13 +1,15 @@
 //! HTTP scaffolding both Tasker servers share: the API error envelope and the JSON/path/query
 //! extractors that use it, the public health and metrics routes, the opt-in `/config` route,
-//! the middleware stack (request ids, body limit, timeout, sensitive headers, tracing),
-//! logging setup, and serving with graceful shutdown.
+//! the middleware stack (request counting, request ids, body limit, timeout, sensitive headers,
+//! tracing), logging setup, and serving with connection limits and graceful shutdown.
 
 mod app;
 mod boot;
 mod common_routes;
 mod error;
 mod extract;
+mod fd_limit;
+mod http_metrics;
 mod layers;
 mod openapi;
 mod permissions;

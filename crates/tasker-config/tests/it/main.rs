@@ -7,6 +7,7 @@ mod interpolation;
 mod layering;
 mod secrets;
 mod seed;
+mod web_limits;
 
 use std::path::{Path, PathBuf};
 

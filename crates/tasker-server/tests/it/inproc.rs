@@ -40,6 +40,7 @@ impl InProcServer {
                 HandlerRegistry::with_builtins(),
             ))
         });
+        let web = cfg.web.clone();
         let router = app(ServerState {
             orchestrator: orchestrator.clone(),
             auth,
@@ -51,10 +52,10 @@ impl InProcServer {
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
-            let served = axum::serve(listener, router).with_graceful_shutdown(async {
+            let stopped = async {
                 let _ = stopped.await;
-            });
-            let _ = served.await;
+            };
+            let _ = tasker_http::serve(listener, router, &web, stopped).await;
         });
         Self {
             base_url,

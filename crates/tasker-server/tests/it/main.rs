@@ -12,6 +12,7 @@ mod inproc;
 mod load;
 mod route_table;
 mod seed_pattern;
+mod slow_clients;
 mod startup;
 mod state_schemas;
 mod worker_process;
