@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use tasker_proto::Permission;
+use tasker_proto::{Permission, Scope};
 
 use crate::authenticator::Authenticator;
 use crate::error::AuthError;
@@ -54,10 +54,22 @@ pub struct Authorized<P> {
     marker: PhantomData<P>,
 }
 
-impl<P> Authorized<P> {
+impl<P: RequiredPermission> Authorized<P> {
     /// The subject recorded as actor.
     pub fn subject(&self) -> &str {
         &self.principal.subject
+    }
+
+    /// The namespaces in which the caller holds this route's permission; services take it
+    /// so that items of other namespaces stay invisible.
+    pub fn scope(&self) -> Scope {
+        self.principal.scope(P::PERMISSION)
+    }
+
+    /// The namespaces in which the caller holds another permission (for example whether a
+    /// task's context may be shown to a reader of the task).
+    pub fn scope_of(&self, permission: Permission) -> Scope {
+        self.principal.scope(permission)
     }
 }
 

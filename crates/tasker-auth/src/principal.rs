@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use tasker_proto::{Permission, PermissionSet};
+use tasker_proto::{Permission, PermissionSet, Scope};
 
 /// How a principal authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,9 +47,19 @@ impl Principal {
         }
     }
 
-    /// Whether the principal holds `permission`.
+    /// Whether the principal holds `permission` in at least one namespace.
     pub fn allows(&self, permission: Permission) -> bool {
         self.method == AuthMethod::Disabled || self.permissions.allows(permission)
+    }
+
+    /// The namespaces in which the principal holds `permission` (all of them when auth is
+    /// disabled).
+    pub fn scope(&self, permission: Permission) -> Scope {
+        if self.method == AuthMethod::Disabled {
+            Scope::All
+        } else {
+            self.permissions.scope(permission)
+        }
     }
 }
 

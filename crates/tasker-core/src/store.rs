@@ -145,8 +145,9 @@ pub trait Store: Send + Sync + 'static {
         update: &DlqUpdate,
         now: DateTime<Utc>,
     ) -> Result<DlqEntry, StoreError>;
-    /// Entry counts per reason and resolution status.
-    async fn dlq_stats(&self) -> Result<Vec<DlqStat>, StoreError>;
+    /// Entry counts per reason and resolution status, over the tasks of `namespaces` (`None`
+    /// for every namespace).
+    async fn dlq_stats(&self, namespaces: Option<&[String]>) -> Result<Vec<DlqStat>, StoreError>;
 
     /// Task and step execution figures since `since`.
     async fn performance(&self, since: DateTime<Utc>) -> Result<PerformanceStats, StoreError>;

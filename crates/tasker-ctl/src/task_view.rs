@@ -65,7 +65,7 @@ pub(crate) fn show_task(out: &mut dyn Write, format: Format, task: &TaskView) ->
             ("reason", output::text(task.reason.as_deref())),
             ("tags", output::list(&task.tags)),
             ("priority", task.priority.to_string()),
-            ("context", task.context.to_string()),
+            ("context", output::compact(task.context.as_ref())),
             ("created_at", output::time(&task.created_at)),
             ("updated_at", output::time(&task.updated_at)),
             (

@@ -13,6 +13,10 @@ pub enum ApiError {
     /// 400
     #[error("{0}")]
     BadRequest(String),
+    /// 403 for a permission held, but not in the namespace concerned (the message names the
+    /// scoped permission); carries the same challenge as the auth layer's 403.
+    #[error("{0}")]
+    Forbidden(String),
     /// 404
     #[error("{0}")]
     NotFound(String),
@@ -37,6 +41,14 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
+            ApiError::Forbidden(_) => {
+                let body = ErrorBody::new(ErrorCode::Forbidden, self.to_string());
+                let challenge = [(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    r#"Bearer realm="tasker", error="insufficient_scope""#,
+                )];
+                return (StatusCode::FORBIDDEN, challenge, Json(body)).into_response();
+            }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
             ApiError::MethodNotAllowed(_) => {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)

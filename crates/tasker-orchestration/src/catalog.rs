@@ -6,6 +6,7 @@ use std::sync::RwLock;
 
 use tasker_core::{TaskTemplate, parse_template};
 use tasker_proto::api::{HandlerNamespace, TemplateSummary, TemplateView, ValidationReport};
+use tasker_proto::{Permission, Scope};
 
 use crate::error::Error;
 use crate::orchestrator::Orchestrator;
@@ -81,11 +82,12 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// Every registered template.
-    pub async fn list_templates(&self) -> Result<Vec<TemplateSummary>, Error> {
+    /// Every registered template in a namespace of `scope`.
+    pub async fn list_templates(&self, scope: &Scope) -> Result<Vec<TemplateSummary>, Error> {
         let records = self.inner.store.list_templates().await?;
         Ok(records
             .iter()
+            .filter(|r| scope.contains(&r.template.namespace))
             .map(|r| views::template_summary(&r.template))
             .collect())
     }
@@ -96,23 +98,34 @@ impl Orchestrator {
         namespace: &str,
         name: &str,
         version: &str,
+        scope: &Scope,
     ) -> Result<TemplateView, Error> {
+        if !scope.contains(namespace) {
+            return Err(Error::NotFound(format!(
+                "template {namespace}/{name} version {version}"
+            )));
+        }
         self.resolve_template(namespace, name, Some(version))
             .await
             .map(views::template)
     }
 
-    /// Validates a template given as YAML or JSON text without registering it.
-    pub fn validate_template(&self, text: &str) -> ValidationReport {
+    /// Validates a template given as YAML or JSON text without registering it; a valid
+    /// template of a namespace outside `scope` is forbidden, naming the scoped permission.
+    pub fn validate_template(&self, text: &str, scope: &Scope) -> Result<ValidationReport, Error> {
         match parse_template(text) {
-            Ok(_) => ValidationReport {
+            Ok(t) if !scope.contains(&t.namespace) => Err(Error::forbidden_in(
+                Permission::TemplatesValidate,
+                &t.namespace,
+            )),
+            Ok(_) => Ok(ValidationReport {
                 valid: true,
                 errors: Vec::new(),
-            },
-            Err(e) => ValidationReport {
+            }),
+            Err(e) => Ok(ValidationReport {
                 valid: false,
                 errors: e.messages(),
-            },
+            }),
         }
     }
 

@@ -1,8 +1,9 @@
 //! Dead-letter queue operations: listings, the investigation queue, staleness monitoring,
-//! statistics and entry updates.
+//! statistics and entry updates, each over the namespaces of the caller's [`Scope`].
 
 use chrono::Utc;
 use tasker_core::store::{DlqFilter, DlqUpdate, ResolutionStatus, TaskFilter};
+use tasker_proto::Scope;
 use tasker_proto::api::{DlqEntryView, DlqListQuery, DlqStatView, DlqUpdateRequest, StalenessView};
 use uuid::Uuid;
 
@@ -14,7 +15,11 @@ const MAX_LIMIT: u64 = 100;
 
 impl Orchestrator {
     /// DLQ entries, newest first.
-    pub async fn list_dlq(&self, query: DlqListQuery) -> Result<Vec<DlqEntryView>, Error> {
+    pub async fn list_dlq(
+        &self,
+        query: DlqListQuery,
+        scope: &Scope,
+    ) -> Result<Vec<DlqEntryView>, Error> {
         let limit = query.limit.unwrap_or(50);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(Error::BadRequest(format!(
@@ -26,6 +31,7 @@ impl Orchestrator {
             dlq_reason: query.dlq_reason.map(views::dlq_reason),
             offset: query.offset.unwrap_or(0),
             limit,
+            namespaces: scope.namespaces(),
             ..DlqFilter::default()
         };
         self.dlq_entries(&filter).await
@@ -37,8 +43,12 @@ impl Orchestrator {
     }
 
     /// Every DLQ entry of one task (not found when the task does not exist).
-    pub async fn dlq_for_task(&self, task_uuid: Uuid) -> Result<Vec<DlqEntryView>, Error> {
-        self.get_task(task_uuid).await?;
+    pub async fn dlq_for_task(
+        &self,
+        task_uuid: Uuid,
+        scope: &Scope,
+    ) -> Result<Vec<DlqEntryView>, Error> {
+        self.visible_task(task_uuid, scope).await?;
         let filter = DlqFilter {
             task_uuid: Some(task_uuid),
             limit: 1000,
@@ -51,11 +61,13 @@ impl Orchestrator {
     pub async fn investigation_queue(
         &self,
         limit: Option<u64>,
+        scope: &Scope,
     ) -> Result<Vec<DlqEntryView>, Error> {
         let filter = DlqFilter {
             resolution_status: Some(ResolutionStatus::Pending),
             by_priority: true,
             limit: limit.unwrap_or(50).clamp(1, MAX_LIMIT),
+            namespaces: scope.namespaces(),
             ..DlqFilter::default()
         };
         self.dlq_entries(&filter).await
@@ -63,13 +75,14 @@ impl Orchestrator {
 
     /// Tasks waiting in `pending`, `steps_in_process` or `waiting_for_retry`, longest first,
     /// with their configured threshold and whether they passed it.
-    pub async fn staleness(&self) -> Result<Vec<StalenessView>, Error> {
+    pub async fn staleness(&self, scope: &Scope) -> Result<Vec<StalenessView>, Error> {
         let now = Utc::now();
         let mut out = Vec::new();
         for (state, threshold) in crate::background::thresholds(&self.inner) {
             let filter = TaskFilter {
                 status: Some(state),
                 limit: 100,
+                namespaces: scope.namespaces(),
                 ..TaskFilter::default()
             };
             let (tasks, _) = self.inner.store.list_tasks(&filter).await?;
@@ -92,8 +105,9 @@ impl Orchestrator {
     }
 
     /// Entry counts per reason and resolution status.
-    pub async fn dlq_stats(&self) -> Result<Vec<DlqStatView>, Error> {
-        let stats = self.inner.store.dlq_stats().await?;
+    pub async fn dlq_stats(&self, scope: &Scope) -> Result<Vec<DlqStatView>, Error> {
+        let namespaces = scope.namespaces();
+        let stats = self.inner.store.dlq_stats(namespaces.as_deref()).await?;
         Ok(stats.into_iter().map(views::dlq_stat).collect())
     }
 
@@ -103,7 +117,17 @@ impl Orchestrator {
         dlq_entry_uuid: Uuid,
         request: DlqUpdateRequest,
         resolver: &str,
+        scope: &Scope,
     ) -> Result<DlqEntryView, Error> {
+        let visible = DlqFilter {
+            dlq_entry_uuid: Some(dlq_entry_uuid),
+            namespaces: scope.namespaces(),
+            limit: 1,
+            ..DlqFilter::default()
+        };
+        if self.inner.store.list_dlq(&visible).await?.is_empty() {
+            return Err(Error::NotFound(format!("DLQ entry {dlq_entry_uuid}")));
+        }
         if request.resolution_status.is_none() && request.resolution_notes.is_none() {
             return Err(Error::Unprocessable(vec![
                 "set resolution_status, resolution_notes or both".into(),

@@ -8,6 +8,10 @@ pub enum Error {
     /// The named task, step, template or entry does not exist (404).
     #[error("{0} not found")]
     NotFound(String),
+    /// The caller holds the route's permission, but not in the namespace concerned (403);
+    /// the message names the scoped permission.
+    #[error("Missing required permission: {0}")]
+    Forbidden(String),
     /// The request conflicts with the current state (409).
     #[error("{0}")]
     Conflict(String),
@@ -21,6 +25,14 @@ pub enum Error {
     /// must use a generic message instead.
     #[error("internal error: {0}")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    /// 403 naming `permission@namespace` (or the permission alone when the name is not a
+    /// valid namespace, so an oversized or hostile name is never echoed).
+    pub fn forbidden_in(permission: tasker_proto::Permission, namespace: &str) -> Self {
+        Error::Forbidden(tasker_proto::scoped_label(permission, namespace))
+    }
 }
 
 impl From<tasker_store::TemplateLoadError> for Error {

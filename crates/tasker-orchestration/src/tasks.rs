@@ -1,15 +1,18 @@
 //! Task operations: create (template resolution, context validation, idempotency), list, get,
-//! cancel, context, steps, audit trail and manual step actions.
+//! cancel, context, steps, audit trail and manual step actions. Every operation takes the
+//! caller's [`Scope`] for its permission: a task in a namespace outside it does not exist for
+//! the caller (not found), and creating one there is forbidden naming the scoped permission.
 
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use tasker_core::store::{NewStep, NewTask, TaskFilter, TaskMeta};
+use tasker_core::store::{NewStep, NewTask, TaskFilter, TaskMeta, TaskRecord};
 use tasker_core::validate_context;
 use tasker_proto::api::{
     CreateTaskRequest, Pagination, StepActionRequest, StepView, TaskContextView, TaskList,
     TaskListQuery, TaskView, TransitionView,
 };
+use tasker_proto::{Permission, Scope};
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -20,12 +23,20 @@ const DEFAULT_PER_PAGE: u64 = 25;
 const MAX_PER_PAGE: u64 = 100;
 
 impl Orchestrator {
-    /// Creates a task; `created_by` is the authenticated subject.
+    /// Creates a task; `created_by` is the authenticated subject, `scope` where it holds
+    /// `tasks:create`.
     pub async fn create_task(
         &self,
         request: CreateTaskRequest,
         created_by: &str,
+        scope: &Scope,
     ) -> Result<TaskView, Error> {
+        if !scope.contains(&request.namespace) {
+            return Err(Error::forbidden_in(
+                Permission::TasksCreate,
+                &request.namespace,
+            ));
+        }
         let template = self
             .resolve_template(
                 &request.namespace,
@@ -60,7 +71,7 @@ impl Orchestrator {
             steps: NewStep::plan(&template, &self.inner.defaults, Uuid::now_v7),
         };
         match self.inner.store.create_task(task, Utc::now()).await {
-            Ok(record) => Ok(views::task(record)),
+            Ok(record) => Ok(views::task(record, true)),
             Err(tasker_core::StoreError::DuplicateIdempotencyKey { existing }) => {
                 Err(Error::Conflict(format!(
                     "idempotency key `{}` was already used for {}/{} by task {existing}",
@@ -73,8 +84,9 @@ impl Orchestrator {
         }
     }
 
-    /// A filtered page of tasks, newest first.
-    pub async fn list_tasks(&self, query: TaskListQuery) -> Result<TaskList, Error> {
+    /// A filtered page of the tasks `scope` can see, newest first; totals count only those.
+    /// Lists never carry contexts (`GET /v1/tasks/{uuid}/context` does).
+    pub async fn list_tasks(&self, query: TaskListQuery, scope: &Scope) -> Result<TaskList, Error> {
         let page = query.page.unwrap_or(1);
         let per_page = query.per_page.unwrap_or(DEFAULT_PER_PAGE);
         if page == 0 {
@@ -87,6 +99,7 @@ impl Orchestrator {
         }
         let filter = TaskFilter {
             namespace: query.namespace,
+            namespaces: scope.namespaces(),
             name: query.name,
             status: query.status.map(views::task_state),
             offset: (page - 1).saturating_mul(per_page),
@@ -94,7 +107,7 @@ impl Orchestrator {
         };
         let (tasks, total_count) = self.inner.store.list_tasks(&filter).await?;
         Ok(TaskList {
-            tasks: tasks.into_iter().map(views::task).collect(),
+            tasks: tasks.into_iter().map(|t| views::task(t, false)).collect(),
             pagination: Pagination {
                 page,
                 per_page,
@@ -104,29 +117,56 @@ impl Orchestrator {
         })
     }
 
-    /// One task with step counts and completion percentage.
-    pub async fn get_task(&self, task_uuid: Uuid) -> Result<TaskView, Error> {
+    /// The task, when it exists in a namespace of `scope`.
+    pub(crate) async fn visible_task(
+        &self,
+        task_uuid: Uuid,
+        scope: &Scope,
+    ) -> Result<TaskRecord, Error> {
         self.inner
             .store
             .get_task(task_uuid)
             .await?
-            .map(views::task)
+            .filter(|t| scope.contains(&t.namespace))
             .ok_or_else(|| Error::NotFound(format!("task {task_uuid}")))
     }
 
+    /// One task with step counts and completion percentage; its context only when
+    /// `context_scope` (where the caller holds `tasks:context_read`) covers its namespace.
+    pub async fn get_task(
+        &self,
+        task_uuid: Uuid,
+        scope: &Scope,
+        context_scope: &Scope,
+    ) -> Result<TaskView, Error> {
+        let task = self.visible_task(task_uuid, scope).await?;
+        let with_context = context_scope.contains(&task.namespace);
+        Ok(views::task(task, with_context))
+    }
+
     /// Cancels the task and its unfinished steps; a second cancel is a conflict.
-    pub async fn cancel_task(&self, task_uuid: Uuid, actor: &str) -> Result<TaskView, Error> {
+    pub async fn cancel_task(
+        &self,
+        task_uuid: Uuid,
+        actor: &str,
+        scope: &Scope,
+    ) -> Result<TaskView, Error> {
+        self.visible_task(task_uuid, scope).await?;
         let record = self
             .inner
             .store
             .cancel_task(task_uuid, actor, Some("cancelled by request"), Utc::now())
             .await?;
-        Ok(views::task(record))
+        Ok(views::task(record, false))
     }
 
     /// The task's input context and the results of its finished steps.
-    pub async fn task_context(&self, task_uuid: Uuid) -> Result<TaskContextView, Error> {
-        let task = self.get_task(task_uuid).await?;
+    pub async fn task_context(
+        &self,
+        task_uuid: Uuid,
+        scope: &Scope,
+    ) -> Result<TaskContextView, Error> {
+        let task = self.visible_task(task_uuid, scope).await?;
         let steps = self.inner.store.list_steps(task_uuid).await?;
         let step_results: BTreeMap<String, serde_json::Value> = steps
             .into_iter()
@@ -140,30 +180,34 @@ impl Orchestrator {
     }
 
     /// The task's steps in dependency order.
-    pub async fn list_steps(&self, task_uuid: Uuid) -> Result<Vec<StepView>, Error> {
+    pub async fn list_steps(&self, task_uuid: Uuid, scope: &Scope) -> Result<Vec<StepView>, Error> {
+        self.visible_task(task_uuid, scope).await?;
         let steps = self.inner.store.list_steps(task_uuid).await?;
-        if steps.is_empty() {
-            self.get_task(task_uuid).await?;
-        }
         Ok(steps.into_iter().map(views::step).collect())
     }
 
     /// One step of a task.
-    pub async fn get_step(&self, task_uuid: Uuid, step_uuid: Uuid) -> Result<StepView, Error> {
-        self.list_steps(task_uuid)
+    pub async fn get_step(
+        &self,
+        task_uuid: Uuid,
+        step_uuid: Uuid,
+        scope: &Scope,
+    ) -> Result<StepView, Error> {
+        self.list_steps(task_uuid, scope)
             .await?
             .into_iter()
             .find(|s| s.step_uuid == step_uuid)
             .ok_or_else(|| Error::NotFound(format!("step {step_uuid} of task {task_uuid}")))
     }
 
-    /// Every recorded transition of one step, oldest first.
+    /// Every recorded transition of one step, in recording order.
     pub async fn step_audit(
         &self,
         task_uuid: Uuid,
         step_uuid: Uuid,
+        scope: &Scope,
     ) -> Result<Vec<TransitionView>, Error> {
-        self.get_step(task_uuid, step_uuid).await?;
+        self.get_step(task_uuid, step_uuid, scope).await?;
         let trail = self
             .inner
             .store
@@ -172,9 +216,13 @@ impl Orchestrator {
         Ok(trail.into_iter().map(views::transition).collect())
     }
 
-    /// Every recorded transition of the task and its steps, oldest first.
-    pub async fn task_audit(&self, task_uuid: Uuid) -> Result<Vec<TransitionView>, Error> {
-        self.get_task(task_uuid).await?;
+    /// Every recorded transition of the task and its steps, in recording order.
+    pub async fn task_audit(
+        &self,
+        task_uuid: Uuid,
+        scope: &Scope,
+    ) -> Result<Vec<TransitionView>, Error> {
+        self.visible_task(task_uuid, scope).await?;
         let trail = self.inner.store.audit_trail(task_uuid, None).await?;
         Ok(trail.into_iter().map(views::transition).collect())
     }
@@ -187,7 +235,9 @@ impl Orchestrator {
         step_uuid: Uuid,
         action: StepActionRequest,
         actor: &str,
+        scope: &Scope,
     ) -> Result<StepView, Error> {
+        self.visible_task(task_uuid, scope).await?;
         let action = views::manual_action(action);
         let step = self
             .inner

@@ -12,8 +12,9 @@ use tasker_core::store::{
 use tasker_core::{StepState, TaskState, TaskTemplate};
 use tasker_proto::api as wire;
 
-/// A task as the API shows it; `context` is the caller's to include or not.
-pub(crate) fn task(t: TaskRecord) -> wire::TaskView {
+/// A task as the API shows it, with its context only when `with_context` (lists never embed
+/// it; a single task shows it to holders of `tasks:context_read`).
+pub(crate) fn task(t: TaskRecord, with_context: bool) -> wire::TaskView {
     let c = &t.step_counts;
     let counts = wire::StepCountsView {
         total: c.total,
@@ -38,7 +39,7 @@ pub(crate) fn task(t: TaskRecord) -> wire::TaskView {
         name: t.name,
         version: t.version,
         status: t.status.as_str().to_owned(),
-        context: t.context,
+        context: with_context.then_some(t.context),
         created_by: t.created_by,
         initiator: t.meta.initiator,
         source_system: t.meta.source_system,

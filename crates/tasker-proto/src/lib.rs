@@ -6,7 +6,9 @@ pub mod api;
 mod env;
 mod error_body;
 mod permission;
+mod scope;
 
 pub use env::Env;
 pub use error_body::{ErrorBody, ErrorCode};
-pub use permission::{Permission, PermissionGrant, PermissionSet, UnknownPermission};
+pub use permission::{Permission, PermissionGrant, PermissionSet, ScopedGrant, UnknownPermission};
+pub use scope::{MAX_NAMESPACE_LEN, Scope, is_valid_namespace, scoped_label};

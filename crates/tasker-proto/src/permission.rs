@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::scope::Scope;
+
 /// Declares the vocabulary once: the enum, its strings, and `for_each_permission!`, which other
 /// crates use to derive one item per permission (the route markers of `tasker-auth`) from this
 /// same list. `$d` is a literal `$`, needed to write the inner macro's own variables.
@@ -65,6 +67,12 @@ impl Permission {
     pub fn resource(self) -> &'static str {
         let text = self.as_str();
         text.split_once(':').map_or(text, |(resource, _)| resource)
+    }
+
+    /// Whether the permission can be limited to one namespace (`tasks:read@payments`): every
+    /// one but `system:*` and `worker:config_read`, which concern the server itself.
+    pub fn is_scopable(self) -> bool {
+        self.resource() != "system" && self != Permission::WorkerConfigRead
     }
 
     /// The distinct resources of the vocabulary, in documentation order.
@@ -165,10 +173,71 @@ impl fmt::Display for PermissionGrant {
     }
 }
 
+/// One permission string: a grant, optionally limited to one namespace (`grant@namespace`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ScopedGrant {
+    /// What is granted.
+    pub grant: PermissionGrant,
+    /// The namespace it is limited to; `None` for every namespace.
+    pub namespace: Option<String>,
+}
+
+impl ScopedGrant {
+    /// Whether this grant covers `permission` in some namespace. A scoped `*@ns` covers only
+    /// the scopable permissions.
+    pub fn covers(&self, permission: Permission) -> bool {
+        self.grant.covers(permission) && (self.namespace.is_none() || permission.is_scopable())
+    }
+}
+
+impl FromStr for ScopedGrant {
+    type Err = UnknownPermission;
+
+    /// `grant` or `grant@namespace`; the scoped form of a global permission (`system:*`,
+    /// `worker:config_read`, or a wildcard including one) is unknown.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let unknown = || UnknownPermission(s.to_owned());
+        let Some((head, namespace)) = s.split_once('@') else {
+            return Ok(ScopedGrant {
+                grant: s.parse()?,
+                namespace: None,
+            });
+        };
+        if !crate::scope::is_valid_namespace(namespace) {
+            return Err(unknown());
+        }
+        let grant: PermissionGrant = head.parse().map_err(|_| unknown())?;
+        let scopable = match grant {
+            PermissionGrant::All => true,
+            PermissionGrant::Resource(resource) => Permission::ALL
+                .iter()
+                .filter(|p| p.resource() == resource)
+                .all(|p| p.is_scopable()),
+            PermissionGrant::One(permission) => permission.is_scopable(),
+        };
+        if !scopable {
+            return Err(unknown());
+        }
+        Ok(ScopedGrant {
+            grant,
+            namespace: Some(namespace.to_owned()),
+        })
+    }
+}
+
+impl fmt::Display for ScopedGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(namespace) => write!(f, "{}@{namespace}", self.grant),
+            None => write!(f, "{}", self.grant),
+        }
+    }
+}
+
 /// The grants a credential carries, plus the strings that were not recognized.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PermissionSet {
-    grants: BTreeSet<PermissionGrant>,
+    grants: BTreeSet<ScopedGrant>,
     unknown: Vec<String>,
 }
 
@@ -182,7 +251,7 @@ impl PermissionSet {
         let mut set = PermissionSet::default();
         for item in items {
             let text = item.as_ref();
-            match text.parse::<PermissionGrant>() {
+            match text.parse::<ScopedGrant>() {
                 Ok(grant) => {
                     set.grants.insert(grant);
                 }
@@ -197,9 +266,25 @@ impl PermissionSet {
         Self::parse(["*"])
     }
 
-    /// Whether some grant covers `permission`.
+    /// Whether some grant covers `permission`, in at least one namespace (the route-level
+    /// check; [`PermissionSet::scope`] tells which namespaces).
     pub fn allows(&self, permission: Permission) -> bool {
         self.grants.iter().any(|grant| grant.covers(permission))
+    }
+
+    /// The namespaces in which `permission` is held.
+    pub fn scope(&self, permission: Permission) -> Scope {
+        let covering = self.grants.iter().filter(|g| g.covers(permission));
+        let mut namespaces = BTreeSet::new();
+        for grant in covering {
+            match &grant.namespace {
+                None => return Scope::All,
+                Some(namespace) => {
+                    namespaces.insert(namespace.clone());
+                }
+            }
+        }
+        Scope::Namespaces(namespaces)
     }
 
     /// Strings that were neither a permission nor a valid wildcard.
@@ -208,8 +293,8 @@ impl PermissionSet {
     }
 
     /// The recognized grants.
-    pub fn grants(&self) -> impl Iterator<Item = PermissionGrant> + '_ {
-        self.grants.iter().copied()
+    pub fn grants(&self) -> impl Iterator<Item = &ScopedGrant> + '_ {
+        self.grants.iter()
     }
 
     /// Forgets the unrecognized strings (non-strict validation ignores them).
@@ -272,6 +357,52 @@ mod tests {
         assert!(set.allows(Permission::TasksRead));
         assert_eq!(set.unknown(), ["tasks:fly", "nope:*", "tasks", ""]);
         assert!(set.clone().without_unknown().unknown().is_empty());
+    }
+
+    #[test]
+    fn scoped_grants_cover_their_namespace_only() {
+        let set = PermissionSet::parse(["tasks:read@payments", "dlq:*@billing", "*@ops"]);
+        assert!(set.unknown().is_empty(), "{:?}", set.unknown());
+        assert!(set.allows(Permission::TasksRead));
+        let names = |scope: Scope| scope.namespaces().unwrap_or_default();
+        assert_eq!(names(set.scope(Permission::TasksRead)), ["ops", "payments"]);
+        assert_eq!(names(set.scope(Permission::DlqUpdate)), ["billing", "ops"]);
+        assert_eq!(names(set.scope(Permission::TasksCreate)), ["ops"]);
+        // `*@ops` never reaches the global permissions.
+        assert!(!set.allows(Permission::SystemConfigRead));
+        assert!(!set.allows(Permission::WorkerConfigRead));
+        assert!(set.allows(Permission::WorkerTemplatesRead));
+        let mixed = PermissionSet::parse(["tasks:read@payments", "tasks:read"]);
+        assert_eq!(mixed.scope(Permission::TasksRead), Scope::All);
+        assert_eq!(
+            PermissionSet::parse(["steps:read"]).scope(Permission::TasksRead),
+            Scope::Namespaces(BTreeSet::new())
+        );
+    }
+
+    #[test]
+    fn bad_scopes_are_unknown() {
+        let bad = [
+            "tasks:read@",
+            "tasks:read@Payments",
+            "tasks:read@pay.ments",
+            "system:config_read@x",
+            "system:*@x",
+            "worker:config_read@x",
+            "worker:*@x",
+            "*@",
+            "tasks:fly@x",
+            "tasks:read@a@b",
+        ];
+        let set = PermissionSet::parse(bad);
+        assert_eq!(set.unknown(), bad);
+        assert_eq!(
+            "tasks:*@payments"
+                .parse::<ScopedGrant>()
+                .unwrap()
+                .to_string(),
+            "tasks:*@payments"
+        );
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub(crate) fn fail(err: tasker_orchestration::Error) -> ApiError {
     use tasker_orchestration::Error;
     match err {
         Error::NotFound(_) => ApiError::NotFound(err.to_string()),
+        Error::Forbidden(_) => ApiError::Forbidden(err.to_string()),
         Error::Conflict(message) => ApiError::Conflict(message),
         Error::Unprocessable(_) => ApiError::Unprocessable(err.to_string()),
         Error::BadRequest(message) => ApiError::BadRequest(message),

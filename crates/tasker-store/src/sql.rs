@@ -195,8 +195,8 @@ impl Store for SqlStore {
             .await
     }
 
-    async fn dlq_stats(&self) -> Result<Vec<DlqStat>, StoreError> {
-        self.dlq_stats_impl().await
+    async fn dlq_stats(&self, namespaces: Option<&[String]>) -> Result<Vec<DlqStat>, StoreError> {
+        self.dlq_stats_impl(namespaces).await
     }
 
     async fn performance(&self, since: DateTime<Utc>) -> Result<PerformanceStats, StoreError> {

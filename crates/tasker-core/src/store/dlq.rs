@@ -84,8 +84,12 @@ pub struct DlqEntry {
 /// DLQ list filter.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DlqFilter {
+    /// This entry only.
+    pub dlq_entry_uuid: Option<Uuid>,
     /// Entries of this task.
     pub task_uuid: Option<Uuid>,
+    /// Entries of tasks in these namespaces only; `None` for every namespace.
+    pub namespaces: Option<Vec<String>>,
     /// Entries in this status.
     pub resolution_status: Option<ResolutionStatus>,
     /// Entries with this reason.

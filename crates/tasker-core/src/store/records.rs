@@ -251,6 +251,8 @@ pub struct TransitionRecord {
 pub struct TaskFilter {
     /// Namespace equals.
     pub namespace: Option<String>,
+    /// Namespace is one of these; `None` for every namespace (a caller's visibility).
+    pub namespaces: Option<Vec<String>>,
     /// Template name equals.
     pub name: Option<String>,
     /// State equals.

@@ -12,25 +12,25 @@ use crate::harness::*;
 #[tokio::test]
 async fn invalid_requests_name_the_problem() {
     on_each_backend(|env| async move {
-        let err = env.orch.create_task(request("examples", "nope", json!({})), "a").await.unwrap_err();
+        let err = env.orch.create_task(request("examples", "nope", json!({})), "a", &ALL).await.unwrap_err();
         assert!(matches!(err, Error::NotFound(ref m) if m == "template examples/nope"), "{err:?}");
         let mut versioned = request("examples", "linear_math", json!({"value": 1}));
         versioned.version = Some("9.9.9".into());
-        let err = env.orch.create_task(versioned, "a").await.unwrap_err();
+        let err = env.orch.create_task(versioned, "a", &ALL).await.unwrap_err();
         assert!(matches!(err, Error::NotFound(ref m) if m.contains("9.9.9")), "{err:?}");
-        let err = env.orch.create_task(request("examples", "linear_math", json!({"value": "x"})), "a").await.unwrap_err();
+        let err = env.orch.create_task(request("examples", "linear_math", json!({"value": "x"})), "a", &ALL).await.unwrap_err();
         let Error::Unprocessable(problems) = err else { panic!("{err:?}") };
         assert!(problems.iter().any(|p| p.contains("/value") && p.contains("number")), "{problems:?}");
-        let err = env.orch.create_task(request("examples", "linear_math", json!({})), "a").await.unwrap_err();
+        let err = env.orch.create_task(request("examples", "linear_math", json!({})), "a", &ALL).await.unwrap_err();
         assert!(matches!(err, Error::Unprocessable(ref p) if p[0].contains("\"value\" is a required property")), "{err:?}");
-        let err = env.orch.create_task(request("examples", "linear_math", json!([1])), "a").await.unwrap_err();
+        let err = env.orch.create_task(request("examples", "linear_math", json!([1])), "a", &ALL).await.unwrap_err();
         assert!(matches!(err, Error::Unprocessable(ref p) if p[0].contains("JSON object")), "{err:?}");
         let missing = uuid::Uuid::new_v4();
-        assert!(matches!(env.orch.get_task(missing).await, Err(Error::NotFound(_))));
-        assert!(matches!(env.orch.list_steps(missing).await, Err(Error::NotFound(_))));
-        assert!(matches!(env.orch.cancel_task(missing, "a").await, Err(Error::NotFound(_))));
-        assert!(matches!(env.orch.dlq_for_task(missing).await, Err(Error::NotFound(_))));
-        assert!(matches!(env.orch.task_context(missing).await, Err(Error::NotFound(_))));
+        assert!(matches!(env.orch.get_task(missing, &ALL, &ALL).await, Err(Error::NotFound(_))));
+        assert!(matches!(env.orch.list_steps(missing, &ALL).await, Err(Error::NotFound(_))));
+        assert!(matches!(env.orch.cancel_task(missing, "a", &ALL).await, Err(Error::NotFound(_))));
+        assert!(matches!(env.orch.dlq_for_task(missing, &ALL).await, Err(Error::NotFound(_))));
+        assert!(matches!(env.orch.task_context(missing, &ALL).await, Err(Error::NotFound(_))));
     })
     .await;
 }
@@ -40,8 +40,8 @@ async fn repeated_idempotency_key_conflicts_naming_the_task() {
     on_each_backend(|env| async move {
         let mut req = request("examples", "diamond_math", json!({"value": 1}));
         req.idempotency_key = Some("order-42".into());
-        let first = env.orch.create_task(req.clone(), "a").await.unwrap();
-        let err = env.orch.create_task(req, "a").await.unwrap_err();
+        let first = env.orch.create_task(req.clone(), "a", &ALL).await.unwrap();
+        let err = env.orch.create_task(req, "a", &ALL).await.unwrap_err();
         let Error::Conflict(message) = err else {
             panic!("{err:?}")
         };
@@ -59,16 +59,24 @@ async fn list_paginates_and_filters_on_real_state() {
                 .create_task(
                     request("examples", "diamond_math", json!({"value": i})),
                     "a",
+                    &ALL,
                 )
                 .await
                 .unwrap();
         }
         let one = env
             .orch
-            .create_task(request("examples", "linear_math", json!({"value": 1})), "a")
+            .create_task(
+                request("examples", "linear_math", json!({"value": 1})),
+                "a",
+                &ALL,
+            )
             .await
             .unwrap();
-        env.orch.cancel_task(one.task_uuid, "a").await.unwrap();
+        env.orch
+            .cancel_task(one.task_uuid, "a", &ALL)
+            .await
+            .unwrap();
         let q = |page, per_page| ListTasksQuery {
             namespace: Some("examples".into()),
             name: Some("diamond_math".into()),
@@ -76,7 +84,7 @@ async fn list_paginates_and_filters_on_real_state() {
             page: Some(page),
             per_page: Some(per_page),
         };
-        let list = env.orch.list_tasks(q(2, 2)).await.unwrap();
+        let list = env.orch.list_tasks(q(2, 2), &ALL).await.unwrap();
         assert_eq!(list.tasks.len(), 2);
         assert_eq!(
             (
@@ -93,20 +101,23 @@ async fn list_paginates_and_filters_on_real_state() {
         );
         let cancelled = env
             .orch
-            .list_tasks(ListTasksQuery {
-                status: Some(TaskStatus::Cancelled),
-                ..ListTasksQuery::default()
-            })
+            .list_tasks(
+                ListTasksQuery {
+                    status: Some(TaskStatus::Cancelled),
+                    ..ListTasksQuery::default()
+                },
+                &ALL,
+            )
             .await
             .unwrap();
         assert_eq!(cancelled.tasks.len(), 1);
         assert_eq!(cancelled.tasks[0].task_uuid, one.task_uuid);
         assert!(matches!(
-            env.orch.list_tasks(q(1, 101)).await,
+            env.orch.list_tasks(q(1, 101), &ALL).await,
             Err(Error::BadRequest(_))
         ));
         assert!(matches!(
-            env.orch.list_tasks(q(0, 10)).await,
+            env.orch.list_tasks(q(0, 10), &ALL).await,
             Err(Error::BadRequest(_))
         ));
     })
@@ -116,11 +127,11 @@ async fn list_paginates_and_filters_on_real_state() {
 #[tokio::test]
 async fn templates_handlers_and_validation() {
     on_each_backend(|env| async move {
-        let templates = env.orch.list_templates().await.unwrap();
+        let templates = env.orch.list_templates(&ALL).await.unwrap();
         for name in ["linear_math", "diamond_math", "fan_out_math", "flaky_retry"] {
             assert!(templates.iter().any(|t| t.name == name && t.namespace == "examples"), "{name}");
         }
-        let t = env.orch.get_template("examples", "linear_math", "1.0.0").await.unwrap();
+        let t = env.orch.get_template("examples", "linear_math", "1.0.0", &ALL).await.unwrap();
         assert_eq!(t.steps.len(), 4);
         let examples = env.orch.namespace_handlers("examples").await.unwrap();
         assert!(examples.handlers.contains(&"builtin.multiply".to_owned()));
@@ -130,13 +141,13 @@ async fn templates_handlers_and_validation() {
         assert_eq!(missing, ["tests/custom@1.0.0: step `work`: unknown handler `test.custom`"]);
 
         let cyclic = "name: c\nnamespace: n\nversion: 1.0.0\nsteps:\n- {name: a, handler: {callable: h}, depends_on: [b]}\n- {name: b, handler: {callable: h}, depends_on: [a]}\n";
-        let v = env.orch.validate_template(cyclic);
+        let v = env.orch.validate_template(cyclic, &ALL).unwrap();
         assert!(!v.valid);
         assert_eq!(v.errors, ["dependency cycle: a -> b -> a"]);
-        let v = env.orch.validate_template("{not yaml: [");
+        let v = env.orch.validate_template("{not yaml: [", &ALL).unwrap();
         assert!(!v.valid && v.errors[0].starts_with("invalid template document"), "{:?}", v.errors);
         let json_template = r#"{"name":"j","namespace":"n","version":"1.0.0","steps":[{"name":"a","handler":{"callable":"h"}}]}"#;
-        assert!(env.orch.validate_template(json_template).valid);
+        assert!(env.orch.validate_template(json_template, &ALL).unwrap().valid);
     })
     .await;
 }
@@ -150,6 +161,7 @@ async fn analytics_reflect_finished_work() {
             .create_task(
                 request("examples", "diamond_math", json!({"value": 1})),
                 "a",
+                &ALL,
             )
             .await
             .unwrap();

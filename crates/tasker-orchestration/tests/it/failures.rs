@@ -16,11 +16,16 @@ use crate::harness::*;
 async fn blocked_task(env: &Env) -> (uuid::Uuid, uuid::Uuid) {
     let task = env
         .orch
-        .create_task(request("tests", "blocked", json!({})), "alice")
+        .create_task(request("tests", "blocked", json!({})), "alice", &ALL)
         .await
         .unwrap();
     wait_for(env, task.task_uuid, TaskState::BlockedByFailures).await;
-    let breaks = env.orch.list_steps(task.task_uuid).await.unwrap().remove(1);
+    let breaks = env
+        .orch
+        .list_steps(task.task_uuid, &ALL)
+        .await
+        .unwrap()
+        .remove(1);
     assert_eq!(
         (
             breaks.name.as_str(),
@@ -43,7 +48,7 @@ async fn non_retryable_failure_blocks_and_complete_manually_resumes() {
     on_each_backend(|env| async move {
         let w = worker(&env, "w1", HandlerRegistry::with_builtins());
         let (task, breaks) = blocked_task(&env).await;
-        let dlq = env.orch.dlq_for_task(task).await.unwrap();
+        let dlq = env.orch.dlq_for_task(task, &ALL).await.unwrap();
         assert_eq!(dlq.len(), 1);
         assert_eq!(
             (
@@ -53,9 +58,9 @@ async fn non_retryable_failure_blocks_and_complete_manually_resumes() {
             ("max_retries_exceeded", "pending")
         );
         assert_eq!(dlq[0].step_uuid, Some(breaks));
-        let queue = env.orch.investigation_queue(None).await.unwrap();
+        let queue = env.orch.investigation_queue(None, &ALL).await.unwrap();
         assert!(queue.iter().any(|e| e.task_uuid == task));
-        let stats = env.orch.dlq_stats().await.unwrap();
+        let stats = env.orch.dlq_stats(&ALL).await.unwrap();
         assert_eq!(stats[0].total, 1);
 
         let action = StepActionRequest::CompleteManually {
@@ -64,24 +69,24 @@ async fn non_retryable_failure_blocks_and_complete_manually_resumes() {
         };
         let step = env
             .orch
-            .step_action(task, breaks, action, "operator-bob")
+            .step_action(task, breaks, action, "operator-bob", &ALL)
             .await
             .unwrap();
         assert_eq!(step.status, StepState::Complete.as_str());
         wait_for(&env, task, TaskState::Complete).await;
-        let ctx = env.orch.task_context(task).await.unwrap();
+        let ctx = env.orch.task_context(task, &ALL).await.unwrap();
         assert_eq!(
             ctx.step_results["last"]["parent_results"]["breaks"],
             json!({"patched": 1})
         );
-        let audit = env.orch.step_audit(task, breaks).await.unwrap();
+        let audit = env.orch.step_audit(task, breaks, &ALL).await.unwrap();
         let manual = audit.last().unwrap();
         assert_eq!(
             (manual.to_state.as_str(), manual.actor.as_str()),
             ("complete", "operator-bob")
         );
         assert_eq!(manual.reason.as_deref(), Some("fixed upstream"));
-        let entry = &env.orch.dlq_for_task(task).await.unwrap()[0];
+        let entry = &env.orch.dlq_for_task(task, &ALL).await.unwrap()[0];
         assert_eq!(entry.resolution_status, "manually_resolved");
         assert_eq!(entry.resolver.as_deref(), Some("operator-bob"));
         w.shutdown().await;
@@ -94,14 +99,14 @@ async fn resolve_manually_resumes_and_dlq_entries_can_be_updated() {
     on_each_backend(|env| async move {
         let w = worker(&env, "w1", HandlerRegistry::with_builtins());
         let (task, breaks) = blocked_task(&env).await;
-        let entry = env.orch.dlq_for_task(task).await.unwrap().remove(0);
+        let entry = env.orch.dlq_for_task(task, &ALL).await.unwrap().remove(0);
         let update = DlqUpdateRequest {
             resolution_status: None,
             resolution_notes: Some("looking".into()),
         };
         let updated = env
             .orch
-            .update_dlq_entry(entry.dlq_entry_uuid, update, "ops")
+            .update_dlq_entry(entry.dlq_entry_uuid, update, "ops", &ALL)
             .await
             .unwrap();
         assert_eq!(
@@ -114,7 +119,7 @@ async fn resolve_manually_resumes_and_dlq_entries_can_be_updated() {
         };
         assert!(matches!(
             env.orch
-                .update_dlq_entry(entry.dlq_entry_uuid, empty, "ops")
+                .update_dlq_entry(entry.dlq_entry_uuid, empty, "ops", &ALL)
                 .await,
             Err(Error::Unprocessable(_))
         ));
@@ -123,12 +128,15 @@ async fn resolve_manually_resumes_and_dlq_entries_can_be_updated() {
             reason: "not needed".into(),
         };
         env.orch
-            .step_action(task, breaks, resolve.clone(), "ops")
+            .step_action(task, breaks, resolve.clone(), "ops", &ALL)
             .await
             .unwrap();
         let done = wait_for(&env, task, TaskState::Complete).await;
         assert_eq!(done.step_counts.resolved_manually, 1);
-        let again = env.orch.step_action(task, breaks, resolve, "ops").await;
+        let again = env
+            .orch
+            .step_action(task, breaks, resolve, "ops", &ALL)
+            .await;
         assert!(
             matches!(again, Err(Error::Conflict(ref m)) if m.contains("complete")),
             "{again:?}"
@@ -144,7 +152,7 @@ async fn cancel_moves_everything_unfinished_and_is_refused_twice() {
         let w = worker(&env, "w1", HandlerRegistry::with_builtins());
         let task = env
             .orch
-            .create_task(request("tests", "slow", json!({})), "alice")
+            .create_task(request("tests", "slow", json!({})), "alice", &ALL)
             .await
             .unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -152,17 +160,21 @@ async fn cancel_moves_everything_unfinished_and_is_refused_twice() {
             assert!(tokio::time::Instant::now() < deadline, "nap never started");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        let cancelled = env.orch.cancel_task(task.task_uuid, "carol").await.unwrap();
+        let cancelled = env
+            .orch
+            .cancel_task(task.task_uuid, "carol", &ALL)
+            .await
+            .unwrap();
         assert_eq!(cancelled.status, TaskState::Cancelled.as_str());
         assert_eq!(cancelled.step_counts.cancelled, 2);
-        let again = env.orch.cancel_task(task.task_uuid, "carol").await;
+        let again = env.orch.cancel_task(task.task_uuid, "carol", &ALL).await;
         assert!(
             matches!(again, Err(Error::Conflict(ref m)) if m.contains("already cancelled")),
             "{again:?}"
         );
         // The running nap finishes after the cancel; its late result is discarded.
         tokio::time::sleep(Duration::from_millis(700)).await;
-        let steps = env.orch.list_steps(task.task_uuid).await.unwrap();
+        let steps = env.orch.list_steps(task.task_uuid, &ALL).await.unwrap();
         assert!(
             steps
                 .iter()
@@ -170,10 +182,14 @@ async fn cancel_moves_everything_unfinished_and_is_refused_twice() {
             "{steps:#?}"
         );
         assert_eq!(
-            env.orch.get_task(task.task_uuid).await.unwrap().status,
+            env.orch
+                .get_task(task.task_uuid, &ALL, &ALL)
+                .await
+                .unwrap()
+                .status,
             TaskState::Cancelled.as_str()
         );
-        let audit = env.orch.task_audit(task.task_uuid).await.unwrap();
+        let audit = env.orch.task_audit(task.task_uuid, &ALL).await.unwrap();
         assert_eq!(audit.last().unwrap().actor, "carol");
         w.shutdown().await;
     })
@@ -206,7 +222,7 @@ async fn a_dead_workers_step_is_taken_over_after_its_lease_expires() {
         );
         let task = env
             .orch
-            .create_task(request("tests", "custom", json!({})), "alice")
+            .create_task(request("tests", "custom", json!({})), "alice", &ALL)
             .await
             .unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -227,12 +243,17 @@ async fn a_dead_workers_step_is_taken_over_after_its_lease_expires() {
             ok,
         );
         wait_for(&env, task.task_uuid, TaskState::Complete).await;
-        let step = env.orch.list_steps(task.task_uuid).await.unwrap().remove(0);
+        let step = env
+            .orch
+            .list_steps(task.task_uuid, &ALL)
+            .await
+            .unwrap()
+            .remove(0);
         assert_eq!(step.results, Some(json!({"worker": "b"})));
         assert_eq!(step.attempts, 2);
         let audit = env
             .orch
-            .step_audit(task.task_uuid, step.step_uuid)
+            .step_audit(task.task_uuid, step.step_uuid, &ALL)
             .await
             .unwrap();
         assert!(
@@ -261,11 +282,11 @@ async fn investigation_queue_puts_higher_priority_first_and_staleness_lists_wait
         for priority in [1, 5, 3] {
             let mut req = request("tests", "blocked", json!({}));
             req.priority = priority;
-            let task = env.orch.create_task(req, "alice").await.unwrap();
+            let task = env.orch.create_task(req, "alice", &ALL).await.unwrap();
             wait_for(&env, task.task_uuid, TaskState::BlockedByFailures).await;
             ids.push(task.task_uuid);
         }
-        let queue = env.orch.investigation_queue(None).await.unwrap();
+        let queue = env.orch.investigation_queue(None, &ALL).await.unwrap();
         let order: Vec<i32> = queue.iter().map(|e| e.priority).collect();
         assert_eq!(order, [5, 3, 1]);
         assert_eq!(queue[0].task_uuid, ids[1]);
@@ -273,10 +294,10 @@ async fn investigation_queue_puts_higher_priority_first_and_staleness_lists_wait
 
         let waiting = env
             .orch
-            .create_task(request("tests", "versioned", json!({})), "alice")
+            .create_task(request("tests", "versioned", json!({})), "alice", &ALL)
             .await
             .unwrap();
-        let stale = env.orch.staleness().await.unwrap();
+        let stale = env.orch.staleness(&ALL).await.unwrap();
         let view = stale
             .iter()
             .find(|v| v.task_uuid == waiting.task_uuid)

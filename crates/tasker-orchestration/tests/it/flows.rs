@@ -16,6 +16,7 @@ async fn linear_example_completes_with_results_and_full_audit() {
             .create_task(
                 request("examples", "linear_math", json!({"value": 5})),
                 "alice",
+                &ALL,
             )
             .await
             .unwrap();
@@ -25,12 +26,12 @@ async fn linear_example_completes_with_results_and_full_audit() {
         assert_eq!(done.completion_percentage, 100.0);
         assert_eq!(done.step_counts.complete, 4);
         assert!(done.completed_at.is_some());
-        let ctx = env.orch.task_context(task.task_uuid).await.unwrap();
+        let ctx = env.orch.task_context(task.task_uuid, &ALL).await.unwrap();
         assert_eq!(ctx.context, json!({"value": 5}));
         assert_eq!(ctx.step_results["add_two"], json!({"value": 7}));
         assert_eq!(ctx.step_results["multiply_by_three"], json!({"value": 21}));
         assert_eq!(ctx.step_results["double"], json!({"value": 40}));
-        let steps = env.orch.list_steps(task.task_uuid).await.unwrap();
+        let steps = env.orch.list_steps(task.task_uuid, &ALL).await.unwrap();
         assert_eq!(steps.len(), 4);
         for s in &steps {
             assert_eq!(
@@ -39,7 +40,7 @@ async fn linear_example_completes_with_results_and_full_audit() {
             );
             let audit = env
                 .orch
-                .step_audit(task.task_uuid, s.step_uuid)
+                .step_audit(task.task_uuid, s.step_uuid, &ALL)
                 .await
                 .unwrap();
             let path: Vec<&str> = audit.iter().map(|t| t.to_state.as_str()).collect();
@@ -53,7 +54,7 @@ async fn linear_example_completes_with_results_and_full_audit() {
         }
         let task_rows: Vec<_> = env
             .orch
-            .task_audit(task.task_uuid)
+            .task_audit(task.task_uuid, &ALL)
             .await
             .unwrap()
             .into_iter()
@@ -75,24 +76,29 @@ async fn diamond_example_joins_both_branches() {
             .create_task(
                 request("examples", "diamond_math", json!({"value": 5})),
                 "alice",
+                &ALL,
             )
             .await
             .unwrap();
         wait_for(&env, task.task_uuid, TaskState::Complete).await;
-        let ctx = env.orch.task_context(task.task_uuid).await.unwrap();
+        let ctx = env.orch.task_context(task.task_uuid, &ALL).await.unwrap();
         assert_eq!(ctx.step_results["double"], json!({"value": 10}));
         assert_eq!(ctx.step_results["triple"], json!({"value": 15}));
         assert_eq!(ctx.step_results["join"], json!({"value": 25}));
         let join = env
             .orch
-            .list_steps(task.task_uuid)
+            .list_steps(task.task_uuid, &ALL)
             .await
             .unwrap()
             .pop()
             .unwrap();
         assert_eq!(join.depends_on, ["double", "triple"]);
         assert_eq!(
-            env.orch.task_audit(task.task_uuid).await.unwrap().len(),
+            env.orch
+                .task_audit(task.task_uuid, &ALL)
+                .await
+                .unwrap()
+                .len(),
             4 * 4 + 3
         );
         w.shutdown().await;
@@ -109,18 +115,23 @@ async fn fan_out_example_gathers_every_branch() {
             .create_task(
                 request("examples", "fan_out_math", json!({"value": 2})),
                 "alice",
+                &ALL,
             )
             .await
             .unwrap();
         wait_for(&env, task.task_uuid, TaskState::Complete).await;
-        let ctx = env.orch.task_context(task.task_uuid).await.unwrap();
+        let ctx = env.orch.task_context(task.task_uuid, &ALL).await.unwrap();
         assert_eq!(ctx.step_results["gather"], json!({"value": 30}));
         assert_eq!(
             ctx.step_results["report"]["parent_results"]["gather"]["value"],
             30
         );
         assert_eq!(
-            env.orch.task_audit(task.task_uuid).await.unwrap().len(),
+            env.orch
+                .task_audit(task.task_uuid, &ALL)
+                .await
+                .unwrap()
+                .len(),
             8 * 4 + 3
         );
         w.shutdown().await;
@@ -134,11 +145,16 @@ async fn retry_example_completes_on_the_third_attempt_with_backoff_recorded() {
         let w = worker(&env, "w1", HandlerRegistry::with_builtins());
         let task = env
             .orch
-            .create_task(request("examples", "flaky_retry", json!({})), "alice")
+            .create_task(request("examples", "flaky_retry", json!({})), "alice", &ALL)
             .await
             .unwrap();
         wait_for(&env, task.task_uuid, TaskState::Complete).await;
-        let flaky = env.orch.list_steps(task.task_uuid).await.unwrap().remove(0);
+        let flaky = env
+            .orch
+            .list_steps(task.task_uuid, &ALL)
+            .await
+            .unwrap()
+            .remove(0);
         assert_eq!(
             (flaky.name.as_str(), flaky.attempts, flaky.max_attempts),
             ("flaky", 3, 3)
@@ -149,7 +165,7 @@ async fn retry_example_completes_on_the_third_attempt_with_backoff_recorded() {
         );
         let audit = env
             .orch
-            .step_audit(task.task_uuid, flaky.step_uuid)
+            .step_audit(task.task_uuid, flaky.step_uuid, &ALL)
             .await
             .unwrap();
         let retries: Vec<String> = audit
@@ -173,7 +189,7 @@ async fn retry_example_completes_on_the_third_attempt_with_backoff_recorded() {
         assert!((100..=110).contains(&delay), "{delay}");
         let task_states: Vec<String> = env
             .orch
-            .task_audit(task.task_uuid)
+            .task_audit(task.task_uuid, &ALL)
             .await
             .unwrap()
             .into_iter()
@@ -196,7 +212,7 @@ async fn unversioned_request_uses_the_highest_version() {
     on_each_backend(|env| async move {
         let task = env
             .orch
-            .create_task(request("tests", "versioned", json!({})), "alice")
+            .create_task(request("tests", "versioned", json!({})), "alice", &ALL)
             .await
             .unwrap();
         assert_eq!(task.version, "1.10.0");

@@ -10,9 +10,13 @@ use serde_json::{Value, json};
 use tasker_config::{DatabaseUrl, EngineConfig, OrchestrationConfig, WorkerSection};
 use tasker_core::{Store, TaskState};
 use tasker_orchestration::Orchestrator;
+use tasker_proto::Scope;
 use tasker_proto::api::{CreateTaskRequest, TaskView};
 use tasker_worker::{HandlerRegistry, WorkerRuntime};
 use uuid::Uuid;
+
+/// Every namespace: the scope of a caller with unscoped permissions.
+pub(crate) const ALL: Scope = Scope::All;
 
 const TEST_TEMPLATES: &[(&str, &str)] = &[
     (
@@ -168,12 +172,12 @@ pub(crate) fn request(namespace: &str, name: &str, context: Value) -> CreateTask
 pub(crate) async fn wait_for(env: &Env, task: Uuid, state: TaskState) -> TaskView {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let view = env.orch.get_task(task).await.unwrap();
+        let view = env.orch.get_task(task, &ALL, &ALL).await.unwrap();
         if view.status == state.as_str() {
             return view;
         }
         if tokio::time::Instant::now() > deadline {
-            let audit = env.orch.task_audit(task).await.unwrap();
+            let audit = env.orch.task_audit(task, &ALL).await.unwrap();
             panic!(
                 "task stuck in {} waiting for {state}: {audit:#?}",
                 view.status

@@ -81,7 +81,7 @@ async fn several_workers_run_each_step_exactly_once() {
         for _ in 0..40 {
             tasks.push(
                 env.orch
-                    .create_task(request("tests", "custom", json!({})), "load")
+                    .create_task(request("tests", "custom", json!({})), "load", &ALL)
                     .await
                     .unwrap()
                     .task_uuid,
@@ -128,13 +128,13 @@ async fn workers_only_claim_their_namespaces_and_report_status() {
         assert!(status.handlers.contains(&"builtin.echo".to_owned()));
         let task = env
             .orch
-            .create_task(request("tests", "versioned", json!({})), "alice")
+            .create_task(request("tests", "versioned", json!({})), "alice", &ALL)
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(
             env.orch
-                .get_task(task.task_uuid)
+                .get_task(task.task_uuid, &ALL, &ALL)
                 .await
                 .unwrap()
                 .step_counts
@@ -155,11 +155,16 @@ async fn unknown_handler_fails_the_step_permanently() {
         let w = worker(&env, "bare", HandlerRegistry::new());
         let task = env
             .orch
-            .create_task(request("tests", "custom", json!({})), "alice")
+            .create_task(request("tests", "custom", json!({})), "alice", &ALL)
             .await
             .unwrap();
         wait_for(&env, task.task_uuid, TaskState::BlockedByFailures).await;
-        let step = env.orch.list_steps(task.task_uuid).await.unwrap().remove(0);
+        let step = env
+            .orch
+            .list_steps(task.task_uuid, &ALL)
+            .await
+            .unwrap()
+            .remove(0);
         let message = step.last_error.unwrap()["message"]
             .as_str()
             .unwrap()
@@ -193,6 +198,7 @@ async fn a_worker_in_another_process_is_woken_by_postgres_notifications() {
             .create_task(
                 request("examples", "linear_math", json!({"value": 1})),
                 "alice",
+                &ALL,
             )
             .await
             .unwrap();
@@ -225,11 +231,16 @@ async fn a_panicking_handler_is_a_retryable_failure() {
         let w = worker(&env, "w", registry);
         let task = env
             .orch
-            .create_task(request("tests", "custom", json!({})), "alice")
+            .create_task(request("tests", "custom", json!({})), "alice", &ALL)
             .await
             .unwrap();
         wait_for(&env, task.task_uuid, TaskState::BlockedByFailures).await;
-        let step = env.orch.list_steps(task.task_uuid).await.unwrap().remove(0);
+        let step = env
+            .orch
+            .list_steps(task.task_uuid, &ALL)
+            .await
+            .unwrap()
+            .remove(0);
         assert_eq!(step.attempts, 5, "retried up to max_attempts");
         let message = step.last_error.unwrap()["message"]
             .as_str()
@@ -247,13 +258,18 @@ async fn a_step_over_its_timeout_fails() {
         let w = worker(&env, "w", HandlerRegistry::with_builtins());
         let task = env
             .orch
-            .create_task(request("tests", "timeout", json!({})), "alice")
+            .create_task(request("tests", "timeout", json!({})), "alice", &ALL)
             .await
             .unwrap();
         let started = std::time::Instant::now();
         wait_for(&env, task.task_uuid, TaskState::BlockedByFailures).await;
         assert!(started.elapsed() < Duration::from_secs(10));
-        let step = env.orch.list_steps(task.task_uuid).await.unwrap().remove(0);
+        let step = env
+            .orch
+            .list_steps(task.task_uuid, &ALL)
+            .await
+            .unwrap()
+            .remove(0);
         assert_eq!(step.last_error.unwrap()["message"], "timed out after 1 s");
         assert!(w.status().running_steps.is_empty());
         w.shutdown().await;
@@ -267,7 +283,7 @@ async fn graceful_shutdown_lets_running_steps_report() {
         let w = worker(&env, "w", HandlerRegistry::with_builtins());
         let task = env
             .orch
-            .create_task(request("tests", "slow", json!({})), "alice")
+            .create_task(request("tests", "slow", json!({})), "alice", &ALL)
             .await
             .unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -276,7 +292,7 @@ async fn graceful_shutdown_lets_running_steps_report() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         w.shutdown().await;
-        let steps = env.orch.list_steps(task.task_uuid).await.unwrap();
+        let steps = env.orch.list_steps(task.task_uuid, &ALL).await.unwrap();
         assert_eq!(steps[0].status, tasker_core::StepState::Complete.as_str());
         assert_eq!(steps[0].results, Some(json!({"slept_ms": 400})));
         assert_eq!(

@@ -94,9 +94,12 @@ pub struct TaskView {
     /// `error`, `cancelled` or `resolved_manually`.
     #[schema(value_type = TaskStatus)]
     pub status: String,
-    /// Inputs.
-    #[schema(value_type = Object)]
-    pub context: Value,
+    /// Inputs: in the answer to `POST /v1/tasks`, and in `GET /v1/tasks/{task_uuid}` for
+    /// holders of `tasks:context_read` in the task's namespace (always with auth disabled).
+    /// Lists never embed it (`GET /v1/tasks/{task_uuid}/context` returns it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub context: Option<Value>,
     /// The authenticated subject that created it.
     pub created_by: String,
     /// Who or what asked for the task.

@@ -28,23 +28,27 @@ pub(super) fn routes(api: Api) -> Api {
 #[utoipa::path(get, operation_id = "list_dlq", path = "/v1/dlq", tag = "dlq", params(DlqListQuery),
     responses((status = 200, body = Vec<DlqEntryView>), (status = 400, body = ErrorBody)))]
 pub(crate) async fn list(
-    _auth: Authorized<perm::DlqRead>,
+    auth: Authorized<perm::DlqRead>,
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<DlqListQuery>,
 ) -> Reply<Vec<DlqEntryView>> {
-    s.orchestrator.list_dlq(q).await.map(ApiJson).map_err(fail)
+    s.orchestrator
+        .list_dlq(q, &auth.scope())
+        .await
+        .map(ApiJson)
+        .map_err(fail)
 }
 
 /// DLQ entries of one task.
 #[utoipa::path(get, operation_id = "list_dlq_for_task", path = "/v1/dlq/task/{task_uuid}", tag = "dlq", params(("task_uuid" = Uuid, Path)),
     responses((status = 200, body = Vec<DlqEntryView>), (status = 404, body = ErrorBody)))]
 pub(crate) async fn for_task(
-    _auth: Authorized<perm::DlqRead>,
+    auth: Authorized<perm::DlqRead>,
     State(s): State<AppState>,
     ApiPath(task): ApiPath<Uuid>,
 ) -> Reply<Vec<DlqEntryView>> {
     s.orchestrator
-        .dlq_for_task(task)
+        .dlq_for_task(task, &auth.scope())
         .await
         .map(ApiJson)
         .map_err(fail)
@@ -54,12 +58,12 @@ pub(crate) async fn for_task(
 #[utoipa::path(get, operation_id = "dlq_investigation_queue", path = "/v1/dlq/investigation-queue", tag = "dlq", params(DlqQueueQuery),
     responses((status = 200, body = Vec<DlqEntryView>)))]
 pub(crate) async fn investigation_queue(
-    _auth: Authorized<perm::DlqRead>,
+    auth: Authorized<perm::DlqRead>,
     State(s): State<AppState>,
     ApiQuery(q): ApiQuery<DlqQueueQuery>,
 ) -> Reply<Vec<DlqEntryView>> {
     s.orchestrator
-        .investigation_queue(q.limit)
+        .investigation_queue(q.limit, &auth.scope())
         .await
         .map(ApiJson)
         .map_err(fail)
@@ -68,10 +72,14 @@ pub(crate) async fn investigation_queue(
 /// Tasks waiting in one state, against the staleness thresholds.
 #[utoipa::path(get, operation_id = "dlq_staleness", path = "/v1/dlq/staleness", tag = "dlq", responses((status = 200, body = Vec<StalenessView>)))]
 pub(crate) async fn staleness(
-    _auth: Authorized<perm::DlqRead>,
+    auth: Authorized<perm::DlqRead>,
     State(s): State<AppState>,
 ) -> Reply<Vec<StalenessView>> {
-    s.orchestrator.staleness().await.map(ApiJson).map_err(fail)
+    s.orchestrator
+        .staleness(&auth.scope())
+        .await
+        .map(ApiJson)
+        .map_err(fail)
 }
 
 /// Record a resolution; the caller is recorded as the resolver.
@@ -85,7 +93,7 @@ pub(crate) async fn update(
     ApiJson(update): ApiJson<DlqUpdateRequest>,
 ) -> Reply<DlqEntryView> {
     s.orchestrator
-        .update_dlq_entry(entry, update, auth.subject())
+        .update_dlq_entry(entry, update, auth.subject(), &auth.scope())
         .await
         .map(ApiJson)
         .map_err(fail)
@@ -94,8 +102,12 @@ pub(crate) async fn update(
 /// Entry counts per reason and resolution status.
 #[utoipa::path(get, operation_id = "dlq_stats", path = "/v1/dlq/stats", tag = "dlq", responses((status = 200, body = Vec<DlqStatView>)))]
 pub(crate) async fn stats(
-    _auth: Authorized<perm::DlqStats>,
+    auth: Authorized<perm::DlqStats>,
     State(s): State<AppState>,
 ) -> Reply<Vec<DlqStatView>> {
-    s.orchestrator.dlq_stats().await.map(ApiJson).map_err(fail)
+    s.orchestrator
+        .dlq_stats(&auth.scope())
+        .await
+        .map(ApiJson)
+        .map_err(fail)
 }

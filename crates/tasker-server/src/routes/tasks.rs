@@ -4,11 +4,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use tasker_auth::{Authorized, perm};
 use tasker_http::{ApiError, ApiJson, ApiPath, ApiQuery};
-use tasker_proto::ErrorBody;
 use tasker_proto::api::{
     CreateTaskRequest, StepActionRequest, StepView, TaskContextView, TaskList, TaskListQuery,
     TaskView, TransitionView,
 };
+use tasker_proto::{ErrorBody, Permission};
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -37,7 +37,7 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, ApiJson<TaskView>), ApiError> {
     let task = s
         .orchestrator
-        .create_task(request, auth.subject())
+        .create_task(request, auth.subject(), &auth.scope())
         .await
         .map_err(fail)?;
     Ok((StatusCode::CREATED, ApiJson(task)))
@@ -47,12 +47,12 @@ pub(crate) async fn create(
 #[utoipa::path(get, operation_id = "list_tasks", path = "/v1/tasks", tag = "tasks", params(TaskListQuery),
     responses((status = 200, body = TaskList), (status = 400, body = ErrorBody)))]
 pub(crate) async fn list(
-    _auth: Authorized<perm::TasksList>,
+    auth: Authorized<perm::TasksList>,
     State(s): State<AppState>,
     ApiQuery(query): ApiQuery<TaskListQuery>,
 ) -> Reply<TaskList> {
     s.orchestrator
-        .list_tasks(query)
+        .list_tasks(query, &auth.scope())
         .await
         .map(ApiJson)
         .map_err(fail)
@@ -62,12 +62,13 @@ pub(crate) async fn list(
 #[utoipa::path(get, operation_id = "get_task", path = "/v1/tasks/{task_uuid}", tag = "tasks", params(("task_uuid" = Uuid, Path)),
     responses((status = 200, body = TaskView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get(
-    _auth: Authorized<perm::TasksRead>,
+    auth: Authorized<perm::TasksRead>,
     State(s): State<AppState>,
     ApiPath(task): ApiPath<Uuid>,
 ) -> Reply<TaskView> {
+    let context = auth.scope_of(Permission::TasksContextRead);
     s.orchestrator
-        .get_task(task)
+        .get_task(task, &auth.scope(), &context)
         .await
         .map(ApiJson)
         .map_err(fail)
@@ -82,7 +83,7 @@ pub(crate) async fn cancel(
     ApiPath(task): ApiPath<Uuid>,
 ) -> Reply<TaskView> {
     s.orchestrator
-        .cancel_task(task, auth.subject())
+        .cancel_task(task, auth.subject(), &auth.scope())
         .await
         .map(ApiJson)
         .map_err(fail)
@@ -92,12 +93,12 @@ pub(crate) async fn cancel(
 #[utoipa::path(get, operation_id = "get_task_context", path = "/v1/tasks/{task_uuid}/context", tag = "tasks", params(("task_uuid" = Uuid, Path)),
     responses((status = 200, body = TaskContextView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn context(
-    _auth: Authorized<perm::TasksContextRead>,
+    auth: Authorized<perm::TasksContextRead>,
     State(s): State<AppState>,
     ApiPath(task): ApiPath<Uuid>,
 ) -> Reply<TaskContextView> {
     s.orchestrator
-        .task_context(task)
+        .task_context(task, &auth.scope())
         .await
         .map(ApiJson)
         .map_err(fail)
@@ -107,12 +108,12 @@ pub(crate) async fn context(
 #[utoipa::path(get, operation_id = "list_steps", path = "/v1/tasks/{task_uuid}/workflow_steps", tag = "steps", params(("task_uuid" = Uuid, Path)),
     responses((status = 200, body = Vec<StepView>), (status = 404, body = ErrorBody)))]
 pub(crate) async fn steps(
-    _auth: Authorized<perm::StepsRead>,
+    auth: Authorized<perm::StepsRead>,
     State(s): State<AppState>,
     ApiPath(task): ApiPath<Uuid>,
 ) -> Reply<Vec<StepView>> {
     s.orchestrator
-        .list_steps(task)
+        .list_steps(task, &auth.scope())
         .await
         .map(ApiJson)
         .map_err(fail)
@@ -123,12 +124,12 @@ pub(crate) async fn steps(
     params(("task_uuid" = Uuid, Path), ("step_uuid" = Uuid, Path)),
     responses((status = 200, body = StepView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn step(
-    _auth: Authorized<perm::StepsRead>,
+    auth: Authorized<perm::StepsRead>,
     State(s): State<AppState>,
     ApiPath((task, step)): ApiPath<(Uuid, Uuid)>,
 ) -> Reply<StepView> {
     s.orchestrator
-        .get_step(task, step)
+        .get_step(task, step, &auth.scope())
         .await
         .map(ApiJson)
         .map_err(fail)
@@ -139,12 +140,12 @@ pub(crate) async fn step(
     params(("task_uuid" = Uuid, Path), ("step_uuid" = Uuid, Path)),
     responses((status = 200, body = Vec<TransitionView>), (status = 404, body = ErrorBody)))]
 pub(crate) async fn step_audit(
-    _auth: Authorized<perm::StepsRead>,
+    auth: Authorized<perm::StepsRead>,
     State(s): State<AppState>,
     ApiPath((task, step)): ApiPath<(Uuid, Uuid)>,
 ) -> Reply<Vec<TransitionView>> {
     s.orchestrator
-        .step_audit(task, step)
+        .step_audit(task, step, &auth.scope())
         .await
         .map(ApiJson)
         .map_err(fail)
@@ -154,12 +155,12 @@ pub(crate) async fn step_audit(
 #[utoipa::path(get, operation_id = "get_task_audit", path = "/v1/tasks/{task_uuid}/audit", tag = "tasks", params(("task_uuid" = Uuid, Path)),
     responses((status = 200, body = Vec<TransitionView>), (status = 404, body = ErrorBody)))]
 pub(crate) async fn task_audit(
-    _auth: Authorized<perm::StepsRead>,
+    auth: Authorized<perm::StepsRead>,
     State(s): State<AppState>,
     ApiPath(task): ApiPath<Uuid>,
 ) -> Reply<Vec<TransitionView>> {
     s.orchestrator
-        .task_audit(task)
+        .task_audit(task, &auth.scope())
         .await
         .map(ApiJson)
         .map_err(fail)
@@ -176,7 +177,7 @@ pub(crate) async fn step_action(
     ApiJson(action): ApiJson<StepActionRequest>,
 ) -> Reply<StepView> {
     s.orchestrator
-        .step_action(task, step, action, auth.subject())
+        .step_action(task, step, action, auth.subject(), &auth.scope())
         .await
         .map(ApiJson)
         .map_err(fail)

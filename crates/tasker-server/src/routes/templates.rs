@@ -24,11 +24,11 @@ pub(super) fn routes(api: Api) -> Api {
 /// Every registered template.
 #[utoipa::path(get, operation_id = "list_templates", path = "/v1/templates", tag = "templates", responses((status = 200, body = Vec<TemplateSummary>)))]
 pub(crate) async fn list(
-    _auth: Authorized<perm::TemplatesRead>,
+    auth: Authorized<perm::TemplatesRead>,
     State(s): State<AppState>,
 ) -> Reply<Vec<TemplateSummary>> {
     s.orchestrator
-        .list_templates()
+        .list_templates(&auth.scope())
         .await
         .map(ApiJson)
         .map_err(fail)
@@ -39,12 +39,12 @@ pub(crate) async fn list(
     params(("namespace" = String, Path, example = "examples"), ("name" = String, Path, example = "diamond_math"), ("version" = String, Path, example = "1.0.0")),
     responses((status = 200, body = TemplateView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get(
-    _auth: Authorized<perm::TemplatesRead>,
+    auth: Authorized<perm::TemplatesRead>,
     State(s): State<AppState>,
     ApiPath((namespace, name, version)): ApiPath<(String, String, String)>,
 ) -> Reply<TemplateView> {
     s.orchestrator
-        .get_template(&namespace, &name, &version)
+        .get_template(&namespace, &name, &version, &auth.scope())
         .await
         .map(ApiJson)
         .map_err(fail)
@@ -59,7 +59,7 @@ pub(crate) async fn get(
         )),
     responses((status = 200, body = ValidationReport), (status = 400, body = ErrorBody)))]
 pub(crate) async fn validate(
-    _auth: Authorized<perm::TemplatesValidate>,
+    auth: Authorized<perm::TemplatesValidate>,
     State(s): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Reply<ValidationReport> {
@@ -69,5 +69,8 @@ pub(crate) async fn validate(
     })?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::BadRequest("The template must be UTF-8 text".into()))?;
-    Ok(ApiJson(s.orchestrator.validate_template(text)))
+    s.orchestrator
+        .validate_template(text, &auth.scope())
+        .map(ApiJson)
+        .map_err(fail)
 }

@@ -98,7 +98,7 @@ async fn record() -> Vec<Example> {
     );
     config.write(
         "base/orchestration.toml",
-        &auth_config("", "[worker]\npoll_interval_ms = 50\n"),
+        &auth_config("", "[worker]\nid = \"worker-1\"\npoll_interval_ms = 50\n"),
     );
     let server = ServerProcess::start(SERVER, &config, &[]);
     let mut r = Recorder {

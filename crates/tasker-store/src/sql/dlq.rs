@@ -12,11 +12,18 @@ use super::engine::{cancel_unfinished_steps, lock_task, open_dlq, set_task_state
 use super::rows::{self, DLQ_COLUMNS, u64_arg};
 use crate::db::{Arg, Tx, args};
 
+/// Entries whose task is in one of `namespaces` (`None`: every namespace).
+fn in_namespaces(namespaces: Option<&[String]>, args: &mut Vec<Arg>) -> Option<String> {
+    rows::namespace_clause("namespace", namespaces, args)
+        .map(|clause| format!("task_uuid IN (SELECT task_uuid FROM tasks WHERE {clause})"))
+}
+
 impl SqlStore {
     pub(super) async fn list_dlq_impl(&self, f: &DlqFilter) -> Result<Vec<DlqEntry>, StoreError> {
         let mut clauses = Vec::new();
         let mut a: Vec<Arg> = Vec::new();
         for (col, value) in [
+            ("dlq_entry_uuid", f.dlq_entry_uuid.map(|u| u.to_string())),
             ("task_uuid", f.task_uuid.map(|u| u.to_string())),
             (
                 "resolution_status",
@@ -29,6 +36,7 @@ impl SqlStore {
                 clauses.push(format!("{col} = ${}", a.len()));
             }
         }
+        clauses.extend(in_namespaces(f.namespaces.as_deref(), &mut a));
         let filter = if clauses.is_empty() {
             String::new()
         } else {
@@ -103,13 +111,22 @@ impl SqlStore {
         Ok(entry)
     }
 
-    pub(super) async fn dlq_stats_impl(&self) -> Result<Vec<DlqStat>, StoreError> {
+    pub(super) async fn dlq_stats_impl(
+        &self,
+        namespaces: Option<&[String]>,
+    ) -> Result<Vec<DlqStat>, StoreError> {
+        let mut a = Vec::new();
+        let filter = in_namespaces(namespaces, &mut a)
+            .map(|clause| format!(" WHERE {clause}"))
+            .unwrap_or_default();
         let rows = self
             .pool
             .all(
-                "SELECT dlq_reason, resolution_status, COUNT(*) AS n FROM dlq_entries \
-                 GROUP BY dlq_reason, resolution_status",
-                vec![],
+                &format!(
+                    "SELECT dlq_reason, resolution_status, COUNT(*) AS n FROM dlq_entries{filter} \
+                     GROUP BY dlq_reason, resolution_status"
+                ),
+                a,
             )
             .await?;
         let mut stats: BTreeMap<DlqReason, DlqStat> = BTreeMap::new();

@@ -207,6 +207,25 @@ pub(crate) async fn load_steps(
     Ok(steps)
 }
 
+/// `column IN ($n, ...)` over `namespaces` with its arguments appended to `args`; `None` when
+/// every namespace is visible, and a clause matching nothing for an empty list.
+pub(crate) fn namespace_clause(
+    column: &str,
+    namespaces: Option<&[String]>,
+    args: &mut Vec<crate::db::Arg>,
+) -> Option<String> {
+    let namespaces = namespaces?;
+    if namespaces.is_empty() {
+        return Some("1 = 0".to_owned());
+    }
+    let mut placeholders = Vec::with_capacity(namespaces.len());
+    for namespace in namespaces {
+        args.push(namespace.as_str().into());
+        placeholders.push(format!("${}", args.len()));
+    }
+    Some(format!("{column} IN ({})", placeholders.join(", ")))
+}
+
 pub(crate) fn u64_arg(v: u64) -> crate::db::Arg {
     crate::db::Arg::from(i64::try_from(v).unwrap_or(i64::MAX))
 }

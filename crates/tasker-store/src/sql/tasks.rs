@@ -232,6 +232,11 @@ impl SqlStore {
                 clauses.push(format!("{col} = ${}", a.len()));
             }
         }
+        clauses.extend(rows::namespace_clause(
+            "namespace",
+            f.namespaces.as_deref(),
+            &mut a,
+        ));
         let filter = if clauses.is_empty() {
             String::new()
         } else {

@@ -76,7 +76,7 @@ async fn lease_expiry_on_the_last_attempt_fails_the_step_into_the_dlq() {
                 .unwrap();
         }
         assert_eq!(status(&store, task.task_uuid).await, "blocked_by_failures");
-        let stats = store.dlq_stats().await.unwrap();
+        let stats = store.dlq_stats(None).await.unwrap();
         assert_eq!(stats.len(), 1);
         assert_eq!(stats[0].total, 1);
     })

@@ -39,6 +39,7 @@ async fn list_filters_and_paginates() {
             .unwrap();
         let page = |name: Option<&str>, status, offset, limit| TaskFilter {
             namespace: Some("ns".into()),
+            namespaces: None,
             name: name.map(str::to_owned),
             status,
             offset,
@@ -61,6 +62,25 @@ async fn list_filters_and_paginates() {
             .unwrap();
         assert_eq!((rows.len(), total), (1, 1));
         assert_eq!(rows[0].task_uuid, linear.task_uuid);
+        // A caller's visibility: the namespace set bounds rows and totals alike.
+        for (visible, expected) in [
+            (vec!["ns".to_owned()], 6),
+            (vec!["ns".to_owned(), "other".to_owned()], 6),
+            (vec!["other".to_owned()], 0),
+            (vec![], 0),
+        ] {
+            let filter = TaskFilter {
+                namespaces: Some(visible.clone()),
+                limit: 100,
+                ..TaskFilter::default()
+            };
+            let (rows, total) = store.list_tasks(&filter).await.unwrap();
+            assert_eq!(
+                (rows.len(), total),
+                (expected, expected as u64),
+                "{visible:?}"
+            );
+        }
     })
     .await;
 }
@@ -135,8 +155,35 @@ async fn staleness_opens_one_entry_and_dlq_updates_and_stats() {
             .unwrap();
         assert_eq!(listed[0].notes.as_deref(), Some("gave up"));
         assert_eq!(listed[0].task_uuid, task.task_uuid);
-        let stats = store.dlq_stats().await.unwrap();
+        let stats = store.dlq_stats(None).await.unwrap();
         assert_eq!(stats[0].by_status[&ResolutionStatus::PermanentlyFailed], 1);
+        let mine = [task.namespace.clone()];
+        assert_eq!(store.dlq_stats(Some(&mine)).await.unwrap(), stats);
+        assert!(
+            store
+                .dlq_stats(Some(&["other".to_owned()]))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let hidden = store
+            .list_dlq(&DlqFilter {
+                namespaces: Some(vec!["other".to_owned()]),
+                limit: 5,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(hidden.is_empty());
+        let visible = store
+            .list_dlq(&DlqFilter {
+                namespaces: Some(mine.to_vec()),
+                limit: 5,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(visible.len(), 1);
         let missing = store
             .update_dlq_entry(uuid::Uuid::new_v4(), &update, t0())
             .await;

@@ -8,8 +8,8 @@ use axum::extract::{FromRef, State};
 use tasker_auth::{Authenticator, Authorized, perm};
 use tasker_core::{Store, TaskTemplate};
 use tasker_http::{ApiError, ApiJson, ApiPath};
-use tasker_proto::ErrorBody;
 use tasker_proto::api::{TemplateSummary, TemplateView, ValidationReport};
+use tasker_proto::{ErrorBody, Permission, Scope, scoped_label};
 
 use super::views;
 use utoipa::OpenApi;
@@ -61,6 +61,7 @@ impl WorkerState {
         namespace: &str,
         name: &str,
         version: &str,
+        scope: &Scope,
     ) -> Result<TaskTemplate, ApiError> {
         let records = self
             .store
@@ -72,6 +73,7 @@ impl WorkerState {
             .map(|r| r.template)
             .find(|t| {
                 t.namespace == namespace
+                    && scope.contains(namespace)
                     && t.name == name
                     && t.version == version
                     && self.serves(namespace)
@@ -87,9 +89,10 @@ impl WorkerState {
 /// Templates of the namespaces this worker serves.
 #[utoipa::path(get, operation_id = "list_templates", path = "/v1/templates", tag = "templates", responses((status = 200, body = Vec<TemplateSummary>)))]
 pub(crate) async fn list(
-    _auth: Authorized<perm::WorkerTemplatesRead>,
+    auth: Authorized<perm::WorkerTemplatesRead>,
     State(s): State<WorkerState>,
 ) -> Result<ApiJson<Vec<TemplateSummary>>, ApiError> {
+    let scope = auth.scope();
     let records = s
         .store
         .list_templates()
@@ -99,7 +102,7 @@ pub(crate) async fn list(
         records
             .into_iter()
             .map(|r| r.template)
-            .filter(|t| s.serves(&t.namespace))
+            .filter(|t| s.serves(&t.namespace) && scope.contains(&t.namespace))
             .map(|t| views::template_summary(&t))
             .collect(),
     ))
@@ -110,11 +113,11 @@ pub(crate) async fn list(
     params(("namespace" = String, Path, example = "examples"), ("name" = String, Path, example = "diamond_math"), ("version" = String, Path, example = "1.0.0")),
     responses((status = 200, body = TemplateView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get(
-    _auth: Authorized<perm::WorkerTemplatesRead>,
+    auth: Authorized<perm::WorkerTemplatesRead>,
     State(s): State<WorkerState>,
     ApiPath((namespace, name, version)): ApiPath<(String, String, String)>,
 ) -> Result<ApiJson<TemplateView>, ApiError> {
-    s.template(&namespace, &name, &version)
+    s.template(&namespace, &name, &version, &auth.scope())
         .await
         .map(|t| ApiJson(views::template(t)))
 }
@@ -124,11 +127,17 @@ pub(crate) async fn get(
     params(("namespace" = String, Path, example = "examples"), ("name" = String, Path, example = "diamond_math"), ("version" = String, Path, example = "1.0.0")),
     responses((status = 200, body = ValidationReport), (status = 404, body = ErrorBody)))]
 pub(crate) async fn validate(
-    _auth: Authorized<perm::TemplatesValidate>,
+    auth: Authorized<perm::TemplatesValidate>,
     State(s): State<WorkerState>,
     ApiPath((namespace, name, version)): ApiPath<(String, String, String)>,
 ) -> Result<ApiJson<ValidationReport>, ApiError> {
-    let template = s.template(&namespace, &name, &version).await?;
+    if !auth.scope().contains(&namespace) {
+        return Err(ApiError::Forbidden(format!(
+            "Missing required permission: {}",
+            scoped_label(Permission::TemplatesValidate, &namespace)
+        )));
+    }
+    let template = s.template(&namespace, &name, &version, &Scope::All).await?;
     let errors: Vec<String> = template
         .unknown_handlers(|h| s.handlers.iter().any(|known| known == h))
         .into_iter()
