@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use toml::Table;
 
+use crate::bounded::read_bounded;
 use crate::env::Env;
 use crate::error::ConfigError;
 use crate::interpolate::interpolate_table;
@@ -200,9 +201,9 @@ impl<C: RoleConfig> Loaded<C> {
     }
 
     fn read_secret_file(&self, key: &str, path: &Path) -> Result<String, ConfigError> {
-        std::fs::read_to_string(path)
+        read_bounded(path)
             .map(|text| text.trim_end_matches(['\r', '\n']).to_owned())
-            .map_err(|err| self.error_at(key, format!("cannot read {}: {err}", path.display())))
+            .map_err(|err| self.error_at(key, err.to_string()))
     }
 }
 

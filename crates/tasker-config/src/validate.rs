@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use sha2::{Digest, Sha256};
 use tasker_proto::PermissionSet;
 
+use crate::bounded::read_bounded;
 use crate::env::Env;
 use crate::error::ConfigError;
 use crate::loader::{Loaded, RoleConfig};
@@ -134,12 +135,8 @@ fn check_public_key<C: RoleConfig>(
 ) -> Result<(), ConfigError> {
     if !auth.jwt_public_key_path.is_empty() {
         let key = "web.auth.jwt_public_key_path";
-        let text = std::fs::read_to_string(&auth.jwt_public_key_path).map_err(|e| {
-            loaded.error_at(
-                key,
-                format!("cannot read {}: {e}", auth.jwt_public_key_path),
-            )
-        })?;
+        let text = read_bounded(&auth.jwt_public_key_path)
+            .map_err(|e| loaded.error_at(key, e.to_string()))?;
         if !looks_like_public_key_pem(&text) {
             return Err(loaded.error_at(
                 key,

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-use tasker_core::{Store, TaskTemplate, parse_template};
+use tasker_config::read_bounded_to;
+use tasker_core::{MAX_TEMPLATE_BYTES, Store, TaskTemplate, TemplateErrors, parse_template};
+use tokio::sync::Semaphore;
 
 use crate::error::Error;
 use crate::orchestrator::Orchestrator;
@@ -51,7 +53,8 @@ impl Catalog {
 }
 
 /// Reads and validates every template below the search paths. Missing directories are
-/// skipped with a warning; any invalid file or duplicate version is an error naming the file.
+/// skipped with a warning; any invalid file (one that is not a regular file of at most
+/// [`MAX_TEMPLATE_BYTES`] included) or duplicate version is an error naming the file.
 pub fn load_templates(paths: &[String]) -> Result<Vec<TaskTemplate>, Error> {
     let mut files = Vec::new();
     for p in paths {
@@ -67,10 +70,10 @@ pub fn load_templates(paths: &[String]) -> Result<Vec<TaskTemplate>, Error> {
     let mut seen: BTreeMap<(String, String, String), PathBuf> = BTreeMap::new();
     let mut templates = Vec::new();
     for file in files {
-        let text = match std::fs::read_to_string(&file) {
+        let text = match read_bounded_to(&file, MAX_TEMPLATE_BYTES as u64) {
             Ok(t) => t,
             Err(e) => {
-                problems.push(format!("{}: {e}", file.display()));
+                problems.push(e.to_string());
                 continue;
             }
         };
@@ -113,6 +116,29 @@ fn collect_yaml(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         collect_yaml(&entry?.path(), out)?;
     }
     Ok(())
+}
+
+/// Template validations running at once; more wait for a permit, so a burst of large
+/// documents cannot take every core.
+static VALIDATIONS: Semaphore = Semaphore::const_new(2);
+
+fn report(result: Result<(), Vec<String>>) -> TemplateValidation {
+    match result {
+        Ok(()) => TemplateValidation {
+            valid: true,
+            errors: Vec::new(),
+        },
+        Err(errors) => TemplateValidation {
+            valid: false,
+            errors,
+        },
+    }
+}
+
+fn check(text: &str) -> Result<(), Vec<String>> {
+    parse_template(text)
+        .map(drop)
+        .map_err(|e: TemplateErrors| e.messages())
 }
 
 fn summary(t: &TaskTemplate) -> TemplateSummary {
@@ -174,17 +200,24 @@ impl Orchestrator {
         self.resolve_template(namespace, name, Some(version)).await
     }
 
-    /// Validates a template given as YAML or JSON text without registering it.
-    pub fn validate_template(&self, text: &str) -> TemplateValidation {
-        match parse_template(text) {
-            Ok(_) => TemplateValidation {
-                valid: true,
-                errors: Vec::new(),
-            },
-            Err(e) => TemplateValidation {
-                valid: false,
-                errors: e.messages(),
-            },
+    /// Validates a template given as YAML or JSON text without registering it. Parsing is
+    /// CPU-bound, so it runs on the blocking pool, a few at a time, and the async executor
+    /// keeps answering other requests meanwhile.
+    pub async fn validate_template(&self, text: &str) -> TemplateValidation {
+        if text.len() > MAX_TEMPLATE_BYTES {
+            // Refused by size alone: no need to copy it to the blocking pool.
+            return report(check(text));
+        }
+        let Ok(_permit) = VALIDATIONS.acquire().await else {
+            return report(Err(vec!["template validation is unavailable".to_owned()]));
+        };
+        let text = text.to_owned();
+        match tokio::task::spawn_blocking(move || check(&text)).await {
+            Ok(result) => report(result),
+            Err(e) => {
+                tracing::error!(error = %e, "template validation task failed");
+                report(Err(vec!["template validation failed".to_owned()]))
+            }
         }
     }
 

@@ -130,13 +130,13 @@ async fn templates_handlers_and_validation() {
         assert_eq!(missing, ["tests/custom@1.0.0: step `work`: unknown handler `test.custom`"]);
 
         let cyclic = "name: c\nnamespace: n\nversion: 1.0.0\nsteps:\n- {name: a, handler: {callable: h}, depends_on: [b]}\n- {name: b, handler: {callable: h}, depends_on: [a]}\n";
-        let v = env.orch.validate_template(cyclic);
+        let v = env.orch.validate_template(cyclic).await;
         assert!(!v.valid);
         assert_eq!(v.errors, ["dependency cycle: a -> b -> a"]);
-        let v = env.orch.validate_template("{not yaml: [");
+        let v = env.orch.validate_template("{not yaml: [").await;
         assert!(!v.valid && v.errors[0].starts_with("invalid template document"), "{:?}", v.errors);
         let json_template = r#"{"name":"j","namespace":"n","version":"1.0.0","steps":[{"name":"a","handler":{"callable":"h"}}]}"#;
-        assert!(env.orch.validate_template(json_template).valid);
+        assert!(env.orch.validate_template(json_template).await.valid);
     })
     .await;
 }

@@ -59,5 +59,5 @@ pub(crate) async fn validate(
     })?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::BadRequest("The template must be UTF-8 text".into()))?;
-    Ok(ApiJson(s.orchestrator.validate_template(text)))
+    Ok(ApiJson(s.orchestrator.validate_template(text).await))
 }
