@@ -13,6 +13,7 @@ mod route_table;
 mod seed_pattern;
 mod startup;
 mod state_schemas;
+mod template_limits;
 mod worker_process;
 
 use reqwest::{Client, Response, StatusCode};
