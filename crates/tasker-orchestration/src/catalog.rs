@@ -102,8 +102,11 @@ pub fn load_templates(paths: &[String]) -> Result<Vec<TaskTemplate>, Error> {
     }
 }
 
+/// Collects `*.yaml`/`*.yml` below `path`. Anything not a directory with that extension is
+/// collected whatever its type, so that reading it names it (a FIFO, a device) instead of
+/// skipping it silently.
 fn collect_yaml(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if path.is_file() {
+    if !path.is_dir() {
         if matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml")

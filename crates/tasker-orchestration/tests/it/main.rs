@@ -7,4 +7,5 @@ mod api;
 mod failures;
 mod flows;
 mod harness;
+mod template_files;
 mod workers;
