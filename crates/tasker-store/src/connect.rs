@@ -23,10 +23,7 @@ pub async fn connect(
     let signal = Arc::new(Notify::new());
     if url.is_sqlite() {
         let pool = sqlite_pool(url.expose(), max_connections.unwrap_or(8)).await?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        migrate_sqlite(&pool).await?;
         tracing::info!(database = %url.redacted(), "SQLite store ready");
         Ok(SqlStore::new(
             Pool::Sqlite(pool, Arc::new(Mutex::new(()))),
@@ -64,6 +61,23 @@ pub async fn connect(
             format!("unsupported database URL scheme: {}", url.redacted()).into(),
         ))
     }
+}
+
+/// Applies pending migrations inside one `BEGIN EXCLUSIVE` transaction. sqlx's migrator
+/// serialises concurrent migrators with an advisory lock on PostgreSQL but takes none on
+/// SQLite, so two processes starting on a new file would both create the tables and one would
+/// fail. The exclusive transaction makes SQLite's own write lock the migration lock: it works
+/// wherever SQLite does, needs no lock file beside the database, and a second process waits
+/// for it (up to the busy timeout), then finds the migrations recorded and applies nothing.
+/// Each migration runs in a savepoint inside it. (`run_direct` is sqlx's entry point for a
+/// connection in hand; `run` over `&mut` makes the future not `Send` for every lifetime.)
+async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
+    let mut tx = pool.begin_with("BEGIN EXCLUSIVE").await.map_err(db_err)?;
+    sqlx::migrate!("./migrations/sqlite")
+        .run_direct(&mut *tx)
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    tx.commit().await.map_err(db_err)
 }
 
 async fn sqlite_pool(url: &str, max: u32) -> Result<sqlx::SqlitePool, StoreError> {

@@ -9,6 +9,7 @@ mod canaries;
 mod config_endpoint;
 mod hostile_files;
 mod load;
+mod migration_race;
 mod route_table;
 mod seed_pattern;
 mod startup;
