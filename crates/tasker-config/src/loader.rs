@@ -76,6 +76,8 @@ pub trait RoleConfig: DeserializeOwned + Serialize + Default + Clone + std::fmt:
     fn web_mut(&mut self) -> &mut WebConfig;
     /// `database.url` as written, for validation.
     fn database_url(&self) -> &str;
+    /// `database.connect_timeout_seconds`, for validation.
+    fn database_connect_timeout_seconds(&self) -> u64;
 }
 
 impl RoleConfig for OrchestrationConfig {
@@ -89,6 +91,9 @@ impl RoleConfig for OrchestrationConfig {
     fn database_url(&self) -> &str {
         self.database.url.expose()
     }
+    fn database_connect_timeout_seconds(&self) -> u64 {
+        self.database.connect_timeout_seconds
+    }
 }
 
 impl RoleConfig for WorkerConfig {
@@ -101,6 +106,9 @@ impl RoleConfig for WorkerConfig {
     }
     fn database_url(&self) -> &str {
         self.database.url.expose()
+    }
+    fn database_connect_timeout_seconds(&self) -> u64 {
+        self.database.connect_timeout_seconds
     }
 }
 

@@ -39,6 +39,9 @@ pub(crate) fn validate<C: RoleConfig>(
     {
         return Err(loaded.error_at("database.url", "expected a sqlite:… or postgres://… URL"));
     }
+    if config.database_connect_timeout_seconds() == 0 {
+        return Err(loaded.error_at("database.connect_timeout_seconds", "must be at least 1"));
+    }
     let auth = &web.auth;
     validate_auth(auth, loaded, &mut warnings)?;
     if loaded.environment == "production"

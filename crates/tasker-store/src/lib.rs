@@ -5,5 +5,5 @@ mod connect;
 mod db;
 mod sql;
 
-pub use connect::connect;
+pub use connect::{connect, open};
 pub use sql::SqlStore;

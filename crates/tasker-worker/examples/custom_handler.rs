@@ -48,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Loaded::<WorkerConfig>::load(&LoadOptions::from_env(&env), &env)?.config;
 
     let store: Arc<dyn Store> = Arc::new(
-        tasker_store::connect(&config.database.url, config.database.max_connections).await?,
+        tasker_store::open(&config.database).await?,
     );
     let mut search_paths = config.templates.search_paths.clone();
     let ours = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/templates");

@@ -37,7 +37,7 @@ async fn run(booted: tasker_http::Booted<WorkerConfig>) -> Result<(), String> {
     let config = &booted.loaded.config;
     booted.auth.start_background();
     let store: Arc<dyn Store> = Arc::new(
-        tasker_store::connect(&config.database.url, config.database.max_connections)
+        tasker_store::open(&config.database)
             .await
             .map_err(|e| {
                 format!(

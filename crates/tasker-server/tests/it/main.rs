@@ -7,6 +7,7 @@ mod api_fuzz;
 mod auth_matrix;
 mod canaries;
 mod config_endpoint;
+mod database_unreachable;
 mod hostile_files;
 mod load;
 mod migration_race;
