@@ -136,9 +136,9 @@ fn describe(metadata: &std::fs::Metadata) -> &'static str {
 }
 
 fn human(bytes: u64) -> String {
-    if bytes >= 1024 * 1024 && bytes % (1024 * 1024) == 0 {
+    if bytes >= 1024 * 1024 && bytes.is_multiple_of(1024 * 1024) {
         format!("{} MiB", bytes / (1024 * 1024))
-    } else if bytes >= 1024 && bytes % 1024 == 0 {
+    } else if bytes >= 1024 && bytes.is_multiple_of(1024) {
         format!("{} KiB", bytes / 1024)
     } else {
         format!("{bytes} bytes")
@@ -165,7 +165,10 @@ mod tests {
         let big = dir.path().join("big.pem");
         std::fs::write(&big, vec![b'a'; MAX_FILE_BYTES as usize + 1]).unwrap();
         let err = read_bounded(&big).unwrap_err().to_string();
-        assert!(err.contains("big.pem") && err.contains("larger than 1 MiB"), "{err}");
+        assert!(
+            err.contains("big.pem") && err.contains("larger than 1 MiB"),
+            "{err}"
+        );
 
         let err = read_bounded(dir.path()).unwrap_err().to_string();
         assert!(err.contains("a directory, not a regular file"), "{err}");
@@ -184,10 +187,16 @@ mod tests {
     fn a_fifo_without_a_writer_is_refused_at_once() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("key.pem");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(made.success());
         let err = read_bounded(&fifo).unwrap_err().to_string();
-        assert!(err.ends_with("key.pem: it is a FIFO, not a regular file"), "{err}");
+        assert!(
+            err.ends_with("key.pem: it is a FIFO, not a regular file"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -196,7 +205,10 @@ mod tests {
         let path = dir.path().join("secret");
         std::fs::write(&path, b"sk-\xff\xfe").unwrap();
         let err = read_bounded(&path).unwrap_err().to_string();
-        assert!(err.ends_with("not UTF-8 text") && !err.contains("sk-"), "{err}");
+        assert!(
+            err.ends_with("not UTF-8 text") && !err.contains("sk-"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -36,16 +36,13 @@ fn main() -> ExitCode {
 async fn run(booted: tasker_http::Booted<WorkerConfig>) -> Result<(), String> {
     let config = &booted.loaded.config;
     booted.auth.start_background();
-    let store: Arc<dyn Store> = Arc::new(
-        tasker_store::open(&config.database)
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot open the database {}: {e}",
-                    config.database.url.redacted()
-                )
-            })?,
-    );
+    let store: Arc<dyn Store> =
+        Arc::new(tasker_store::open(&config.database).await.map_err(|e| {
+            format!(
+                "cannot open the database {}: {e}",
+                config.database.url.redacted()
+            )
+        })?);
     let templates =
         load_templates(&config.templates.search_paths).map_err(|e| format!("templates: {e}"))?;
     register_templates(store.as_ref(), &templates)

@@ -323,7 +323,9 @@ fn hostile_private_key_paths_are_refused() {
             .expect("hang guard: resolving did not return");
         let err = result.unwrap_err().to_string();
         assert!(
-            err.contains("TASKER_JWT_PRIVATE_KEY_PATH") && err.contains(path) && err.contains(reason),
+            err.contains("TASKER_JWT_PRIVATE_KEY_PATH")
+                && err.contains(path)
+                && err.contains(reason),
             "{err}"
         );
     }

@@ -28,7 +28,10 @@ fn hostile_files(root: &Root) -> Vec<(PathBuf, &'static str)> {
         &"A".repeat(usize::try_from(MAX_FILE_BYTES).unwrap() + 1),
     );
     vec![
-        (PathBuf::from("/dev/zero"), "it is a device, not a regular file"),
+        (
+            PathBuf::from("/dev/zero"),
+            "it is a device, not a regular file",
+        ),
         (fifo, "it is a FIFO, not a regular file"),
         (dir, "it is a directory, not a regular file"),
         (big, "larger than 1 MiB"),
@@ -36,7 +39,10 @@ fn hostile_files(root: &Root) -> Vec<(PathBuf, &'static str)> {
 }
 
 /// Loads on another thread so that a hang fails the test instead of blocking it.
-fn load_guarded(options: LoadOptions, env: Env) -> Result<Loaded<OrchestrationConfig>, ConfigError> {
+fn load_guarded(
+    options: LoadOptions,
+    env: Env,
+) -> Result<Loaded<OrchestrationConfig>, ConfigError> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(Loaded::<OrchestrationConfig>::load(&options, &env));
@@ -45,8 +51,15 @@ fn load_guarded(options: LoadOptions, env: Env) -> Result<Loaded<OrchestrationCo
         .expect("hang guard: loading did not return")
 }
 
-fn assert_refused(result: Result<Loaded<OrchestrationConfig>, ConfigError>, path: &Path, reason: &str, key: Option<&str>) {
-    let err = result.expect_err("a hostile file must be refused").to_string();
+fn assert_refused(
+    result: Result<Loaded<OrchestrationConfig>, ConfigError>,
+    path: &Path,
+    reason: &str,
+    key: Option<&str>,
+) {
+    let err = result
+        .expect_err("a hostile file must be refused")
+        .to_string();
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert!(err.contains(reason), "{err}");
     if let Some(key) = key {
@@ -77,7 +90,10 @@ fn hostile_secret_files_are_refused() {
     for (path, reason) in hostile_files(&root) {
         for (section, key) in [
             (
-                format!("[web.auth]\njwt_private_key_file = \"{}\"\n", path.display()),
+                format!(
+                    "[web.auth]\njwt_private_key_file = \"{}\"\n",
+                    path.display()
+                ),
                 "web.auth.jwt_private_key_file",
             ),
             (

@@ -199,7 +199,11 @@ fn is_uri_char(c: char) -> bool {
 
 /// `---` or `...` followed by a blank, a line break or the end.
 fn document_marker(chars: &[char], i: usize) -> bool {
-    let marker = |m: char| chars.get(i..i + 3).is_some_and(|s| s.iter().all(|&c| c == m));
+    let marker = |m: char| {
+        chars
+            .get(i..i + 3)
+            .is_some_and(|s| s.iter().all(|&c| c == m))
+    };
     (marker('-') || marker('.')) && chars.get(i + 3).is_none_or(|&c| is_blank_or_break(c))
 }
 

@@ -20,7 +20,10 @@ fn hostile_files(dir: &Path) -> Vec<(PathBuf, &'static str)> {
     let big = dir.join("big.pem");
     std::fs::write(&big, "A".repeat(1024 * 1024 + 1)).unwrap();
     vec![
-        (PathBuf::from("/dev/zero"), "it is a device, not a regular file"),
+        (
+            PathBuf::from("/dev/zero"),
+            "it is a device, not a regular file",
+        ),
         (fifo, "it is a FIFO, not a regular file"),
         (directory, "it is a directory, not a regular file"),
         (big, "larger than 1 MiB"),
@@ -31,7 +34,10 @@ fn assert_refused((code, stderr): (Option<i32>, String), path: &Path, reason: &s
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains(&path.display().to_string()), "{stderr}");
     assert!(stderr.contains(reason), "{stderr}");
-    assert!(!stderr.contains("AAAA") && !stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !stderr.contains("AAAA") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -17,7 +17,10 @@ fn problems(dir: &std::path::Path) -> Vec<String> {
     std::thread::spawn(move || {
         let _ = tx.send(load_templates(&paths));
     });
-    match rx.recv_timeout(HANG_GUARD).expect("hang guard: loading did not return") {
+    match rx
+        .recv_timeout(HANG_GUARD)
+        .unwrap_or_else(|_| panic!("hang guard: loading did not return"))
+    {
         Err(Error::Unprocessable(problems)) => problems,
         other => panic!("expected problems, got {other:?}"),
     }
@@ -41,12 +44,16 @@ fn hostile_template_files_are_refused_by_name() {
     let expect = [
         ("a-fifo.yaml", "it is a FIFO, not a regular file"),
         ("b-big.yaml", "larger than 256 KiB"),
-        ("c-deep.yaml", "template document nests deeper than 32 levels"),
+        (
+            "c-deep.yaml",
+            "template document nests deeper than 32 levels",
+        ),
     ];
     assert_eq!(found.len(), expect.len(), "{found:?}");
     for (problem, (file, reason)) in found.iter().zip(expect) {
         assert!(
-            problem.contains(&dir.path().join(file).display().to_string()) && problem.contains(reason),
+            problem.contains(&dir.path().join(file).display().to_string())
+                && problem.contains(reason),
             "{problem}"
         );
     }

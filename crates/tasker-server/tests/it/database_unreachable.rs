@@ -21,7 +21,9 @@ fn refuses(address: &str, reason: &str) {
         let (code, stderr) = run_to_exit_guarded(binary, &config, &[("DATABASE_URL", &url)]);
         assert_eq!(code, Some(1), "{role}: {stderr}");
         assert!(
-            stderr.contains(&format!("cannot connect to the database at {address}: {reason}")),
+            stderr.contains(&format!(
+                "cannot connect to the database at {address}: {reason}"
+            )),
             "{role}: {stderr}"
         );
         assert!(!stderr.contains(PASSWORD), "{role}: {stderr}");

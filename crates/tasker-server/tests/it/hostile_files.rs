@@ -2,7 +2,7 @@
 //! file of at most 1 MiB: `/dev/zero`, a FIFO with no writer, a directory, a file one byte too
 //! large. Each run is bounded by the hang guard, so a startup that blocks fails the test.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use tasker_testkit::{TestConfig, run_to_exit_guarded};
 
@@ -19,18 +19,24 @@ fn hostile_files(config: &TestConfig) -> Vec<(PathBuf, &'static str)> {
     std::fs::create_dir(&dir).unwrap();
     let big = config.write("big.pem", &"A".repeat(1024 * 1024 + 1));
     vec![
-        (PathBuf::from("/dev/zero"), "it is a device, not a regular file"),
+        (
+            PathBuf::from("/dev/zero"),
+            "it is a device, not a regular file",
+        ),
         (fifo, "it is a FIFO, not a regular file"),
         (dir, "it is a directory, not a regular file"),
         (big, "larger than 1 MiB"),
     ]
 }
 
-fn assert_refused(code: Option<i32>, stderr: &str, path: &PathBuf, reason: &str) {
+fn assert_refused(code: Option<i32>, stderr: &str, path: &Path, reason: &str) {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains(&path.display().to_string()), "{stderr}");
     assert!(stderr.contains(reason), "{stderr}");
-    assert!(!stderr.contains("AAAA") && !stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !stderr.contains("AAAA") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
 }
 
 #[test]

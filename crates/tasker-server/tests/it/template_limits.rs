@@ -63,13 +63,18 @@ async fn documents_past_the_limits_are_refused_naming_the_limit() {
     }
     let mut many = String::from("name: many\nnamespace: load\nversion: 1.0.0\nsteps:\n");
     for i in 0..1001 {
-        many.push_str(&format!("  - {{name: s{i}, handler: {{callable: builtin.echo}}}}\n"));
+        many.push_str(&format!(
+            "  - {{name: s{i}, handler: {{callable: builtin.echo}}}}\n"
+        ));
     }
     let (status, answer) = validate(&server, &token, many).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer, refusal("template has more than 1000 steps"));
     let (status, answer) = validate(&server, &token, largest_allowed_document()).await;
-    assert_eq!((status, answer), (StatusCode::OK, json!({"valid": true, "errors": []})));
+    assert_eq!(
+        (status, answer),
+        (StatusCode::OK, json!({"valid": true, "errors": []}))
+    );
 }
 
 /// Sends a whole validation request over a raw connection, leaving the answer unread.
@@ -95,7 +100,11 @@ async fn health_answers_while_large_validations_run() {
     for _ in 0..8 {
         validations.push(send_validation(&server, &token, &document).await);
     }
-    let health = Client::new().get(server.url("/health")).send().await.unwrap();
+    let health = Client::new()
+        .get(server.url("/health"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     // No validation has answered yet: /health did not wait for the parsing.
     for stream in &validations {
@@ -110,6 +119,9 @@ async fn health_answers_while_large_validations_run() {
         let mut answer = String::new();
         stream.read_to_string(&mut answer).await.unwrap();
         assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
-        assert!(answer.ends_with(r#"{"valid":true,"errors":[]}"#), "{answer}");
+        assert!(
+            answer.ends_with(r#"{"valid":true,"errors":[]}"#),
+            "{answer}"
+        );
     }
 }
