@@ -248,12 +248,8 @@ impl Authenticator {
 
 fn static_key(auth: &AuthConfig) -> Result<VerificationKey, SetupError> {
     let (key, pem) = if !auth.jwt_public_key_path.is_empty() {
-        let pem = std::fs::read_to_string(&auth.jwt_public_key_path).map_err(|e| {
-            SetupError::new(
-                "web.auth.jwt_public_key_path",
-                format!("cannot read {}: {e}", auth.jwt_public_key_path),
-            )
-        })?;
+        let pem = tasker_config::read_bounded(&auth.jwt_public_key_path)
+            .map_err(|e| SetupError::new("web.auth.jwt_public_key_path", e.to_string()))?;
         ("web.auth.jwt_public_key_path", pem)
     } else if !auth.jwt_public_key.trim().is_empty() {
         ("web.auth.jwt_public_key", auth.jwt_public_key.clone())

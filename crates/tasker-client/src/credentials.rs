@@ -97,11 +97,8 @@ impl Credential {
             });
         }
         if let Some(path) = env.get("TASKER_JWT_PRIVATE_KEY_PATH") {
-            let private_key_pem = std::fs::read_to_string(path).map_err(|e| {
-                ClientError::Config(format!(
-                    "cannot read TASKER_JWT_PRIVATE_KEY_PATH {path}: {e}"
-                ))
-            })?;
+            let private_key_pem = tasker_config::read_bounded(path)
+                .map_err(|e| ClientError::Config(format!("TASKER_JWT_PRIVATE_KEY_PATH: {e}")))?;
             let lifetime = match env.get("TASKER_JWT_EXPIRY_SECONDS") {
                 Some(text) => text
                     .parse::<u64>()

@@ -6,14 +6,9 @@ use std::path::PathBuf;
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    /// A file could not be read, or is not a regular file of at most 1 MiB.
+    #[error(transparent)]
+    Read(#[from] crate::bounded::FileReadError),
     /// A file is not valid TOML.
     #[error("{path}: invalid TOML at line {line}, column {column}: {message}")]
     Syntax {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
+use crate::bounded::read_bounded;
 use crate::error::ConfigError;
 
 /// Which file (or variable) last set each key path.
@@ -35,17 +36,13 @@ impl Provenance {
     }
 }
 
-/// Reads and parses one layer; a missing file is `Ok(None)`.
+/// Reads and parses one layer; a missing file is `Ok(None)`, anything but a regular file of
+/// at most 1 MiB an error.
 pub(crate) fn read_layer(path: &Path) -> Result<Option<Table>, ConfigError> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match read_bounded(path) {
         Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => {
-            return Err(ConfigError::Read {
-                path: path.to_owned(),
-                source,
-            });
-        }
+        Err(err) if err.is_not_found() => return Ok(None),
+        Err(err) => return Err(err.into()),
     };
     parse_layer(&text, path).map(Some)
 }

@@ -2,6 +2,7 @@
 //! interpolation, the seed's environment overrides, the typed model for both roles, startup
 //! validation, and the redacted view served by `/config` and `tasker-ctl config show`.
 
+mod bounded;
 mod error;
 mod interpolate;
 mod layers;
@@ -11,6 +12,7 @@ mod redact;
 mod secret;
 mod validate;
 
+pub use bounded::{FileReadError, MAX_FILE_BYTES, read_bounded, read_bounded_to};
 pub use error::ConfigError;
 pub use loader::{LoadOptions, Loaded, RoleConfig, load_merged_table};
 pub use model::{

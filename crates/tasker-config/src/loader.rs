@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use toml::Table;
 
+use crate::bounded::read_bounded;
 use crate::error::ConfigError;
 use crate::interpolate::interpolate_table;
 use crate::layers::{Provenance, layer_paths, merge, read_layer, set_string, typed};
@@ -75,6 +76,8 @@ pub trait RoleConfig: DeserializeOwned + Serialize + Default + Clone + std::fmt:
     fn web_mut(&mut self) -> &mut WebConfig;
     /// `database.url` as written, for validation.
     fn database_url(&self) -> &str;
+    /// `database.connect_timeout_seconds`, for validation.
+    fn database_connect_timeout_seconds(&self) -> u64;
 }
 
 impl RoleConfig for OrchestrationConfig {
@@ -88,6 +91,9 @@ impl RoleConfig for OrchestrationConfig {
     fn database_url(&self) -> &str {
         self.database.url.expose()
     }
+    fn database_connect_timeout_seconds(&self) -> u64 {
+        self.database.connect_timeout_seconds
+    }
 }
 
 impl RoleConfig for WorkerConfig {
@@ -100,6 +106,9 @@ impl RoleConfig for WorkerConfig {
     }
     fn database_url(&self) -> &str {
         self.database.url.expose()
+    }
+    fn database_connect_timeout_seconds(&self) -> u64 {
+        self.database.connect_timeout_seconds
     }
 }
 
@@ -200,9 +209,9 @@ impl<C: RoleConfig> Loaded<C> {
     }
 
     fn read_secret_file(&self, key: &str, path: &Path) -> Result<String, ConfigError> {
-        std::fs::read_to_string(path)
+        read_bounded(path)
             .map(|text| text.trim_end_matches(['\r', '\n']).to_owned())
-            .map_err(|err| self.error_at(key, format!("cannot read {}: {err}", path.display())))
+            .map_err(|err| self.error_at(key, err.to_string()))
     }
 }
 

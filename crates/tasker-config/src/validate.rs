@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use sha2::{Digest, Sha256};
 use tasker_proto::PermissionSet;
 
+use crate::bounded::read_bounded;
 use crate::error::ConfigError;
 use crate::loader::{Loaded, RoleConfig};
 use crate::model::{ApiKeyConfig, AuthConfig, VerificationMethod, WebConfig};
@@ -38,6 +39,9 @@ pub(crate) fn validate<C: RoleConfig>(
         || url.starts_with("postgresql://"))
     {
         return Err(loaded.error_at("database.url", "expected a sqlite:… or postgres://… URL"));
+    }
+    if config.database_connect_timeout_seconds() == 0 {
+        return Err(loaded.error_at("database.connect_timeout_seconds", "must be at least 1"));
     }
     let auth = &web.auth;
     validate_auth(auth, loaded, &mut warnings)?;
@@ -182,12 +186,8 @@ fn check_public_key<C: RoleConfig>(
 ) -> Result<(), ConfigError> {
     if !auth.jwt_public_key_path.is_empty() {
         let key = "web.auth.jwt_public_key_path";
-        let text = std::fs::read_to_string(&auth.jwt_public_key_path).map_err(|e| {
-            loaded.error_at(
-                key,
-                format!("cannot read {}: {e}", auth.jwt_public_key_path),
-            )
-        })?;
+        let text = read_bounded(&auth.jwt_public_key_path)
+            .map_err(|e| loaded.error_at(key, e.to_string()))?;
         if !looks_like_public_key_pem(&text) {
             return Err(loaded.error_at(
                 key,

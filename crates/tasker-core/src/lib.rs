@@ -16,6 +16,6 @@ pub use schema::validate_context;
 pub use state::{StepState, TaskState, TransitionError};
 pub use store::{Store, StoreError};
 pub use template::{
-    HandlerSpec, RetrySpec, StepTemplate, TaskTemplate, TemplateError, TemplateErrors,
-    parse_template,
+    HandlerSpec, MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH, MAX_TEMPLATE_STEPS, RetrySpec,
+    StepTemplate, TaskTemplate, TemplateError, TemplateErrors, parse_template,
 };

@@ -1,11 +1,14 @@
 //! Task templates: the YAML model of a workflow (steps, handlers, dependencies, retry policy)
 //! and parsing from YAML or JSON text into a validated template.
 
+mod flow_depth;
+mod limits;
 mod validate;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use limits::{MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH, MAX_TEMPLATE_STEPS};
 pub use validate::{TemplateError, TemplateErrors};
 
 /// A workflow definition: a DAG of steps, each run by a named handler.
@@ -91,9 +94,12 @@ fn default_true() -> bool {
     true
 }
 
-/// Parses a template from YAML (JSON is valid YAML) and validates its structure.
-/// Handler names are not checked here; see [`TaskTemplate::unknown_handlers`].
+/// Parses a template from YAML (JSON is valid YAML) and validates its structure, within the
+/// input limits ([`MAX_TEMPLATE_BYTES`], [`MAX_TEMPLATE_DEPTH`], [`MAX_TEMPLATE_STEPS`]).
+/// Handler names are not checked here; see [`TaskTemplate::unknown_handlers`]. CPU-bound:
+/// async callers run it off the executor.
 pub fn parse_template(text: &str) -> Result<TaskTemplate, TemplateErrors> {
+    limits::check_text(text).map_err(TemplateErrors::single)?;
     let template: TaskTemplate = serde_yaml::from_str(text)
         .map_err(|e| TemplateErrors::single(TemplateError::Syntax(e.to_string())))?;
     template.validate()?;

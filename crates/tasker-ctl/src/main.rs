@@ -153,15 +153,12 @@ mod tests {
 
     #[test]
     fn error_lines_hold_each_cause_once() {
-        let source = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
-        let err = anyhow::Error::new(tasker_config::ConfigError::Read {
-            path: "a.toml".into(),
-            source,
-        })
-        .context("loading\nconfiguration");
+        let missing = tasker_config::read_bounded("/nonexistent/a.toml").unwrap_err();
+        let err = anyhow::Error::new(tasker_config::ConfigError::from(missing))
+            .context("loading\nconfiguration");
         assert_eq!(
             one_line(&err),
-            "loading configuration: cannot read a.toml: gone"
+            "loading configuration: cannot read /nonexistent/a.toml: No such file or directory (os error 2)"
         );
     }
 }

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use tasker_client::TaskerClient;
@@ -242,8 +242,7 @@ async fn create_task(
     let context = match (&args.context, &args.context_file) {
         (Some(text), _) => parse_context(text, "--context")?,
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let text = tasker_config::read_bounded(path)?;
             parse_context(&text, &path.display().to_string())?
         }
         (None, None) => Value::Object(serde_json::Map::new()),

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use tasker_client::TaskerClient;
 
@@ -114,8 +114,7 @@ pub(crate) async fn run(
             table.write(out, "no steps")
         }
         TemplateCommand::Validate { file } => {
-            let document = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
+            let document = tasker_config::read_bounded(&file)?;
             let report = client.validate_template(&document).await.explained()?;
             if format == Format::Json {
                 output::json(out, &report)?;

@@ -83,8 +83,7 @@ fn private_key(
             .map(PathBuf::from)
     });
     if let Some(path) = path {
-        let pem = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read private key {}", path.display()))?;
+        let pem = tasker_config::read_bounded(&path).context("private key file")?;
         return Ok((
             PrivateKeyPem::new(pem),
             format!("private key {}", path.display()),

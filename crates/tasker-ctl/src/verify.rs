@@ -108,8 +108,7 @@ fn static_key(args: &ValidateTokenArgs, auth: &AuthConfig) -> Result<Verificatio
         (!auth.jwt_public_key_path.is_empty()).then(|| PathBuf::from(&auth.jwt_public_key_path));
     let (pem, source) = match args.public_key.clone().or(configured_path) {
         Some(path) => (
-            std::fs::read_to_string(&path)
-                .with_context(|| format!("cannot read public key {}", path.display()))?,
+            tasker_config::read_bounded(&path).context("public key file")?,
             format!("public key {}", path.display()),
         ),
         None if !auth.jwt_public_key.trim().is_empty() => (

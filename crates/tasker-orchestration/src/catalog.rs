@@ -4,9 +4,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::RwLock;
 
+use tasker_core::MAX_TEMPLATE_BYTES;
 use tasker_core::{TaskTemplate, parse_template};
 use tasker_proto::api::{HandlerNamespace, TemplateSummary, TemplateView, ValidationReport};
 use tasker_proto::{Permission, Scope};
+use tokio::sync::Semaphore;
 
 use crate::error::Error;
 use crate::orchestrator::Orchestrator;
@@ -49,6 +51,10 @@ impl Catalog {
         }
     }
 }
+
+/// Template validations running at once; more wait for a permit, so a burst of large
+/// documents cannot take every core.
+static VALIDATIONS: Semaphore = Semaphore::const_new(2);
 
 impl Orchestrator {
     /// Resolves a template, reloading the catalog from the store once on a miss (another
@@ -112,8 +118,27 @@ impl Orchestrator {
 
     /// Validates a template given as YAML or JSON text without registering it; a valid
     /// template of a namespace outside `scope` is forbidden, naming the scoped permission.
-    pub fn validate_template(&self, text: &str, scope: &Scope) -> Result<ValidationReport, Error> {
-        match parse_template(text) {
+    /// Parsing is CPU-bound, so it runs on the blocking pool, a few at a time, and the async
+    /// executor keeps answering other requests meanwhile.
+    pub async fn validate_template(
+        &self,
+        text: &str,
+        scope: &Scope,
+    ) -> Result<ValidationReport, Error> {
+        let parsed = if text.len() > MAX_TEMPLATE_BYTES {
+            // Refused by size alone: no need to copy it to the blocking pool.
+            parse_template(text)
+        } else {
+            let _permit = VALIDATIONS
+                .acquire()
+                .await
+                .map_err(|e| Error::Internal(Box::new(e)))?;
+            let text = text.to_owned();
+            tokio::task::spawn_blocking(move || parse_template(&text))
+                .await
+                .map_err(|e| Error::Internal(Box::new(e)))?
+        };
+        match parsed {
             Ok(t) if !scope.contains(&t.namespace) => Err(Error::forbidden_in(
                 Permission::TemplatesValidate,
                 &t.namespace,

@@ -41,7 +41,7 @@ impl Orchestrator {
     /// found below `templates.search_paths`, and starts the orchestration loop and the
     /// staleness detector.
     pub async fn start(cfg: &OrchestrationConfig) -> Result<Orchestrator, Error> {
-        let store = tasker_store::connect(&cfg.database.url, cfg.database.max_connections).await?;
+        let store = tasker_store::open(&cfg.database).await?;
         Self::with_store(Arc::new(store), cfg).await
     }
 

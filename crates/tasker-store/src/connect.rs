@@ -5,38 +5,61 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::Connection as _;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use tasker_config::DatabaseUrl;
+use tasker_config::{DatabaseConfig, DatabaseUrl};
 use tasker_core::StoreError;
 use tokio::sync::{Mutex, Notify};
 
 use crate::db::{Pool, db_err};
 use crate::sql::{SqlStore, WORK_CHANNEL};
 
+/// How long [`connect`] waits for a PostgreSQL server (`database.connect_timeout_seconds`'s
+/// default).
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens the store `[database]` describes: [`connect`] with its pool size and connect timeout.
+pub async fn open(database: &DatabaseConfig) -> Result<SqlStore, StoreError> {
+    connect_within(
+        &database.url,
+        database.max_connections,
+        Duration::from_secs(database.connect_timeout_seconds.max(1)),
+    )
+    .await
+}
+
 /// Connects to the database named by `url` (`sqlite:` or `postgres://`), creating the SQLite
-/// file and its directory when missing, and applies pending migrations.
+/// file and its directory when missing, and applies pending migrations. A PostgreSQL server
+/// must accept a connection within 5 s.
 pub async fn connect(
     url: &DatabaseUrl,
     max_connections: Option<u32>,
 ) -> Result<SqlStore, StoreError> {
+    connect_within(url, max_connections, DEFAULT_CONNECT_TIMEOUT).await
+}
+
+async fn connect_within(
+    url: &DatabaseUrl,
+    max_connections: Option<u32>,
+    connect_timeout: Duration,
+) -> Result<SqlStore, StoreError> {
     let signal = Arc::new(Notify::new());
     if url.is_sqlite() {
         let pool = sqlite_pool(url.expose(), max_connections.unwrap_or(8)).await?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Backend(Box::new(e)))?;
+        migrate_sqlite(&pool).await?;
         tracing::info!(database = %url.redacted(), "SQLite store ready");
         Ok(SqlStore::new(
             Pool::Sqlite(pool, Arc::new(Mutex::new(()))),
             signal,
         ))
     } else if url.is_postgres() {
+        let options = PgConnectOptions::from_str(url.expose()).map_err(db_err)?;
+        reach_postgres(&options, connect_timeout).await?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.unwrap_or(16))
             .acquire_timeout(Duration::from_secs(10))
-            .connect(url.expose())
+            .connect_with(options)
             .await
             .map_err(db_err)?;
         sqlx::migrate!("./migrations/postgres")
@@ -64,6 +87,55 @@ pub async fn connect(
             format!("unsupported database URL scheme: {}", url.redacted()).into(),
         ))
     }
+}
+
+/// Waits up to `timeout` for the server to accept one connection, retrying while it refuses
+/// (it may be starting). Errors name the host and port, never the URL, which may hold a
+/// password.
+async fn reach_postgres(options: &PgConnectOptions, timeout: Duration) -> Result<(), StoreError> {
+    let target = format!("{}:{}", options.get_host(), options.get_port());
+    let mut last_refusal = None;
+    let attempts = async {
+        loop {
+            match PgConnection::connect_with(options).await {
+                Ok(connection) => return connection.close().await,
+                Err(sqlx::Error::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    last_refusal = Some(e);
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    let outcome = tokio::time::timeout(timeout, attempts).await;
+    let why = match outcome {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => match last_refusal {
+            Some(e) => format!("{e} (still refused after {} s)", timeout.as_secs()),
+            None => format!("no answer within {} s", timeout.as_secs()),
+        },
+    };
+    Err(StoreError::Backend(
+        format!("cannot connect to the database at {target}: {why}").into(),
+    ))
+}
+
+/// Applies pending migrations inside one `BEGIN EXCLUSIVE` transaction. sqlx's migrator
+/// serialises concurrent migrators with an advisory lock on PostgreSQL but takes none on
+/// SQLite, so two processes starting on a new file would both create the tables and one would
+/// fail. The exclusive transaction makes SQLite's own write lock the migration lock: it works
+/// wherever SQLite does, needs no lock file beside the database, and a second process waits
+/// for it (up to the busy timeout), then finds the migrations recorded and applies nothing.
+/// Each migration runs in a savepoint inside it. (`run_direct` is sqlx's entry point for a
+/// connection in hand; `run` over `&mut` makes the future not `Send` for every lifetime.)
+async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
+    let mut tx = pool.begin_with("BEGIN EXCLUSIVE").await.map_err(db_err)?;
+    sqlx::migrate!("./migrations/sqlite")
+        .run_direct(&mut *tx)
+        .await
+        .map_err(|e| StoreError::Backend(Box::new(e)))?;
+    tx.commit().await.map_err(db_err)
 }
 
 async fn sqlite_pool(url: &str, max: u32) -> Result<sqlx::SqlitePool, StoreError> {

@@ -7,6 +7,6 @@ mod db;
 mod sql;
 mod templates;
 
-pub use connect::connect;
+pub use connect::{connect, open};
 pub use sql::SqlStore;
 pub use templates::{TemplateLoadError, load_and_register, load_templates, register_templates};

@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use tasker_core::{Store, StoreError, TaskTemplate, parse_template};
+use tasker_config::read_bounded_to;
+use tasker_core::{MAX_TEMPLATE_BYTES, Store, StoreError, TaskTemplate, parse_template};
 
 /// Why templates could not be loaded or registered.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +30,8 @@ pub enum TemplateLoadError {
 }
 
 /// Reads and validates every template below the search paths. Missing directories are
-/// skipped with a warning; any invalid file or duplicate version is an error naming the file.
+/// skipped with a warning; any invalid file (one that is not a regular file of at most
+/// [`MAX_TEMPLATE_BYTES`] included) or duplicate version is an error naming the file.
 pub fn load_templates(paths: &[String]) -> Result<Vec<TaskTemplate>, TemplateLoadError> {
     let mut files = Vec::new();
     for p in paths {
@@ -48,10 +50,10 @@ pub fn load_templates(paths: &[String]) -> Result<Vec<TaskTemplate>, TemplateLoa
     let mut seen: BTreeMap<(String, String, String), PathBuf> = BTreeMap::new();
     let mut templates = Vec::new();
     for file in files {
-        let text = match std::fs::read_to_string(&file) {
+        let text = match read_bounded_to(&file, MAX_TEMPLATE_BYTES as u64) {
             Ok(t) => t,
             Err(e) => {
-                problems.push(format!("{}: {e}", file.display()));
+                problems.push(e.to_string());
                 continue;
             }
         };
@@ -80,8 +82,11 @@ pub fn load_templates(paths: &[String]) -> Result<Vec<TaskTemplate>, TemplateLoa
     }
 }
 
+/// Collects `*.yaml`/`*.yml` below `path`. Anything not a directory with that extension is
+/// collected whatever its type, so that reading it names it (a FIFO, a device) instead of
+/// skipping it silently.
 fn collect_yaml(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if path.is_file() {
+    if !path.is_dir() {
         if matches!(
             path.extension().and_then(|e| e.to_str()),
             Some("yaml" | "yml")

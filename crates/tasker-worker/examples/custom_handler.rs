@@ -49,9 +49,7 @@ async fn main() -> anyhow::Result<()> {
     let env = Env::from_process();
     let config = Loaded::<WorkerConfig>::load(&LoadOptions::from_env(&env), &env)?.config;
 
-    let store: Arc<dyn Store> = Arc::new(
-        tasker_store::connect(&config.database.url, config.database.max_connections).await?,
-    );
+    let store: Arc<dyn Store> = Arc::new(tasker_store::open(&config.database).await?);
     let mut search_paths = config.templates.search_paths.clone();
     let ours = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/templates");
     let same = |p: &String| std::fs::canonicalize(p).ok() == std::fs::canonicalize(ours).ok();

@@ -74,16 +74,13 @@ pub async fn run(
 ) -> Result<(), String> {
     let config = &booted.loaded.config;
     booted.auth.start_background();
-    let store: Arc<dyn Store> = Arc::new(
-        tasker_store::connect(&config.database.url, config.database.max_connections)
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot open the database {}: {e}",
-                    config.database.url.redacted()
-                )
-            })?,
-    );
+    let store: Arc<dyn Store> =
+        Arc::new(tasker_store::open(&config.database).await.map_err(|e| {
+            format!(
+                "cannot open the database {}: {e}",
+                config.database.url.redacted()
+            )
+        })?);
     tasker_store::load_and_register(store.as_ref(), &config.templates.search_paths)
         .await
         .map_err(|e| format!("templates: {e}"))?;

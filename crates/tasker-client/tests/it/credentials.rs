@@ -297,3 +297,36 @@ async fn unreachable_server_is_a_transport_error() {
     assert!(matches!(err, ClientError::Transport { .. }), "{err:?}");
     assert!(err.to_string().contains(&port.to_string()));
 }
+
+/// A private key path that is not a regular file of at most 1 MiB is refused at once, by name.
+#[test]
+fn hostile_private_key_paths_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.pem");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let fifo = fifo.to_str().unwrap().to_owned();
+    for (path, reason) in [
+        ("/dev/zero", "it is a device, not a regular file"),
+        (fifo.as_str(), "it is a FIFO, not a regular file"),
+    ] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let env = ClientEnv::from_pairs([("TASKER_JWT_PRIVATE_KEY_PATH", path)]);
+        std::thread::spawn(move || {
+            let _ = tx.send(Credential::resolve(Api::Orchestration, &env).map(drop));
+        });
+        let result = rx
+            .recv_timeout(tasker_testkit::HANG_GUARD)
+            .expect("hang guard: resolving did not return");
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("TASKER_JWT_PRIVATE_KEY_PATH")
+                && err.contains(path)
+                && err.contains(reason),
+            "{err}"
+        );
+    }
+}

@@ -6,13 +6,26 @@ use serde::{Deserialize, Serialize};
 use crate::secret::DatabaseUrl;
 
 /// `[database]`
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `sqlite://data/tasker.db` (default) or `postgres://…`.
     pub url: DatabaseUrl,
     /// Pool size; backend default when unset.
     pub max_connections: Option<u32>,
+    /// How long startup waits for a PostgreSQL server to accept a connection before it stops
+    /// with an error naming the host.
+    pub connect_timeout_seconds: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: DatabaseUrl::default(),
+            max_connections: None,
+            connect_timeout_seconds: 5,
+        }
+    }
 }
 
 /// `[engine]`: defaults applied to template steps that do not set their own.

@@ -210,6 +210,15 @@ fn other_bad_values_are_errors() {
     root.write("base/common.toml", "[database]\nurl = \"mysql://x\"\n");
     let err = root.orchestration(&no_env()).unwrap_err().to_string();
     assert!(err.contains("database.url"), "{err}");
+    root.write(
+        "base/common.toml",
+        "[database]\nconnect_timeout_seconds = 0\n",
+    );
+    let err = root.orchestration(&no_env()).unwrap_err().to_string();
+    assert!(
+        err.contains("database.connect_timeout_seconds") && err.contains("must be at least 1"),
+        "{err}"
+    );
     let missing = Root::new();
     let options = tasker_config::LoadOptions {
         config_root: missing.path().join("nope"),

@@ -1,6 +1,7 @@
 //! Integration tests of the configuration loader against real files in temporary roots.
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
+mod bounded_reads;
 mod errors;
 mod fuzz;
 mod interpolation;

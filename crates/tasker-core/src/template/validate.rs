@@ -13,6 +13,24 @@ pub enum TemplateError {
     /// The text is not a well-formed template document.
     #[error("invalid template document: {0}")]
     Syntax(String),
+    /// The document is larger than [`super::MAX_TEMPLATE_BYTES`].
+    #[error("template document is larger than {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The document nests deeper than [`super::MAX_TEMPLATE_DEPTH`].
+    #[error("template document nests deeper than {limit} levels")]
+    TooDeep {
+        /// The limit in levels.
+        limit: usize,
+    },
+    /// The template has more than [`super::MAX_TEMPLATE_STEPS`] steps.
+    #[error("template has more than {limit} steps")]
+    TooManySteps {
+        /// The limit in steps.
+        limit: usize,
+    },
     /// A required text field is empty.
     #[error("`{0}` must not be empty")]
     Empty(&'static str),
@@ -114,6 +132,7 @@ impl TaskTemplate {
 }
 
 pub(super) fn validate(t: &TaskTemplate) -> Result<(), TemplateErrors> {
+    super::limits::check_template(t).map_err(TemplateErrors::single)?;
     let mut errors = Vec::new();
     for (field, value) in [("name", &t.name), ("namespace", &t.namespace)] {
         if value.trim().is_empty() {

@@ -5,6 +5,7 @@ mod api_keys;
 mod bad_input;
 mod config;
 mod failures;
+mod hostile_files;
 mod jwks;
 mod keys;
 mod live;

@@ -87,6 +87,12 @@ impl Ctl {
         self
     }
 
+    /// Runs under the testkit's hang guard (stdin closed, stdout discarded): exit code and
+    /// stderr. For inputs that could block the binary.
+    pub(crate) fn run_guarded(self) -> (Option<i32>, String) {
+        tasker_testkit::run_guarded(self.command)
+    }
+
     pub(crate) fn run(mut self) -> Output {
         self.command
             .stdin(if self.stdin.is_some() {

@@ -141,13 +141,13 @@ async fn templates_handlers_and_validation() {
         assert_eq!(missing, ["tests/custom@1.0.0: step `work`: unknown handler `test.custom`"]);
 
         let cyclic = "name: c\nnamespace: n\nversion: 1.0.0\nsteps:\n- {name: a, handler: {callable: h}, depends_on: [b]}\n- {name: b, handler: {callable: h}, depends_on: [a]}\n";
-        let v = env.orch.validate_template(cyclic, &ALL).unwrap();
+        let v = env.orch.validate_template(cyclic, &ALL).await.unwrap();
         assert!(!v.valid);
         assert_eq!(v.errors, ["dependency cycle: a -> b -> a"]);
-        let v = env.orch.validate_template("{not yaml: [", &ALL).unwrap();
+        let v = env.orch.validate_template("{not yaml: [", &ALL).await.unwrap();
         assert!(!v.valid && v.errors[0].starts_with("invalid template document"), "{:?}", v.errors);
         let json_template = r#"{"name":"j","namespace":"n","version":"1.0.0","steps":[{"name":"a","handler":{"callable":"h"}}]}"#;
-        assert!(env.orch.validate_template(json_template, &ALL).unwrap().valid);
+        assert!(env.orch.validate_template(json_template, &ALL).await.unwrap().valid);
     })
     .await;
 }

@@ -8,4 +8,5 @@ mod failures;
 mod flows;
 mod harness;
 mod scopes;
+mod template_files;
 mod workers;

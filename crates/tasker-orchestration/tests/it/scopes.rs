@@ -91,11 +91,11 @@ async fn a_scoped_caller_sees_and_changes_only_its_namespaces() {
         assert!(!templates.is_empty() && templates.iter().all(|t| t.namespace == "tests"));
         let other = "name: x\nnamespace: examples\nversion: 1.0.0\nsteps:\n- {name: a, handler: {callable: h}}\n";
         assert_eq!(
-            env.orch.validate_template(other, &tests).unwrap_err().to_string(),
+            env.orch.validate_template(other, &tests).await.unwrap_err().to_string(),
             "Missing required permission: templates:validate@examples"
         );
         let own = other.replace("namespace: examples", "namespace: tests");
-        assert!(env.orch.validate_template(&own, &tests).unwrap().valid);
+        assert!(env.orch.validate_template(&own, &tests).await.unwrap().valid);
         w.shutdown().await;
     })
     .await;

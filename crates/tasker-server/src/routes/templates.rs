@@ -71,6 +71,7 @@ pub(crate) async fn validate(
         .map_err(|_| ApiError::BadRequest("The template must be UTF-8 text".into()))?;
     s.orchestrator
         .validate_template(text, &auth.scope())
+        .await
         .map(ApiJson)
         .map_err(fail)
 }

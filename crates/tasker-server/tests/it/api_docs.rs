@@ -265,6 +265,9 @@ fn render(examples: &[Example]) -> String {
         let response = normalize(&example.response, &mut ids);
         let path = normalize_path(&example.path, &ids);
         let _ = write!(out, "\n## {} {}\n\n", example.method, path);
+        if let Some(note) = note(example.method, &path) {
+            let _ = write!(out, "{note}\n\n");
+        }
         if let Some(request) = request {
             let _ = write!(
                 out,
@@ -280,6 +283,18 @@ fn render(examples: &[Example]) -> String {
         );
     }
     out
+}
+
+/// Prose kept with a route's example in the generated page.
+fn note(method: &str, path: &str) -> Option<&'static str> {
+    (method == "POST" && path == "/v1/templates/validate").then_some(
+        "Limits: a document is at most 256 KiB, nests mappings and sequences at most 32 deep and \
+         has at most 1,000 steps. A document past a limit is answered like any invalid template, \
+         `200` with `valid: false` and an error naming the limit (`template document is larger \
+         than 262144 bytes`, `template document nests deeper than 32 levels`, `template has more \
+         than 1000 steps`), never quoting the document. Bodies above `web.max_body_bytes` get \
+         `413`. Validation runs off the request executor, two at a time.",
+    )
 }
 
 /// The JSON type structure of a value: keys and types, not contents.

@@ -8,13 +8,17 @@ mod api_fuzz;
 mod auth_matrix;
 mod canaries;
 mod config_endpoint;
+mod database_unreachable;
+mod hostile_files;
 mod inproc;
 mod load;
+mod migration_race;
 mod route_table;
 mod seed_pattern;
 mod slow_clients;
 mod startup;
 mod state_schemas;
+mod template_limits;
 mod worker_process;
 
 use reqwest::{Client, Response, StatusCode};
