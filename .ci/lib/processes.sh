@@ -70,8 +70,12 @@ TOML
 # sets BASE_URL.
 start() {
   local name=$1 binary=$2 dir="$WORK/$1"
+  # The background job opens its redirections after `&` returns: the logs must exist before
+  # the loop below reads them (a missing file fails `sed`, and with it the script).
+  : >"$dir/stdout.log"
+  : >"$dir/stderr.log"
   TASKER_WEB_BIND_ADDRESS=127.0.0.1:0 "$BIN/$binary" --config-root "$dir" \
-    >"$dir/stdout.log" 2>"$dir/stderr.log" </dev/null &
+    >>"$dir/stdout.log" 2>>"$dir/stderr.log" </dev/null &
   PIDS+=("$!")
   BASE_URL=
   for _ in $(seq 1 300); do
