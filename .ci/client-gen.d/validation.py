@@ -104,12 +104,17 @@ def close_objects(node):
             close_objects(value)
 
 
+def shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 def describe(error, depth=0) -> str:
-    """An openapi-core error with its causes and schema errors, one per line."""
-    lines = [f"{'  ' * depth}{type(error).__name__}: {error}"]
+    """An openapi-core error with its causes and schema errors, one per line; the messages
+    repeat the whole value, so they are cut short (the schema errors name the place)."""
+    lines = [f"{'  ' * depth}{type(error).__name__}: {shorten(str(error), 200)}"]
     for schema_error in getattr(error, "schema_errors", None) or []:
         path = "/".join(str(p) for p in schema_error.absolute_path)
-        lines.append(f"{'  ' * (depth + 1)}at /{path}: {schema_error.message}")
+        lines.append(f"{'  ' * (depth + 1)}at /{path}: {shorten(schema_error.message, 500)}")
     cause = error.__cause__ or error.__context__
     if cause is not None and depth < 4:
         lines.append(describe(cause, depth + 1))
