@@ -63,6 +63,8 @@ config_endpoint_enabled = true
 $3
 [worker]
 poll_interval_ms = 50
+# A stage ends with its processes: a step still running then is not waited for.
+shutdown_timeout_seconds = 1
 TOML
 }
 
