@@ -179,13 +179,44 @@ fn common_schemas() -> Vec<(&'static str, Value)> {
                     "role": {"type": "string", "enum": ["orchestration", "worker"]},
                     "embedded_worker": {
                         "description": "Orchestration: the embedded worker's status, or null when it runs none",
-                        "type": ["object", "null"]
+                        "oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/WorkerStatus"}]
                     },
                     "worker_id": {"type": "string", "description": "Worker: its id"},
                     "namespaces": {"type": "array", "items": {"type": "string"}, "description": "Worker: the namespaces it serves (empty: every namespace)"},
                     "concurrency": {"type": "integer", "minimum": 0, "description": "Worker: steps it runs at once"},
-                    "running_steps": {"type": "array", "items": {"type": "object"}, "description": "Worker: the steps it runs now"},
+                    "running_steps": {"type": "array", "items": {"$ref": "#/components/schemas/RunningStep"}, "description": "Worker: the steps it runs now"},
                     "handlers": {"type": "array", "items": {"type": "string"}, "description": "Worker: its registered handlers"}
+                }
+            }),
+        ),
+        (
+            "WorkerStatus",
+            json!({
+                "description": "An embedded worker's status in `GET /health` (a worker process reports the same fields at the top level).",
+                "type": "object",
+                "required": ["worker_id", "namespaces", "concurrency", "running_steps", "handlers"],
+                "properties": {
+                    "worker_id": {"type": "string", "description": "Its id (the lease holder name)"},
+                    "namespaces": {"type": "array", "items": {"type": "string"}, "description": "The namespaces it serves (empty: every namespace)"},
+                    "concurrency": {"type": "integer", "minimum": 0, "description": "Steps it runs at once"},
+                    "running_steps": {"type": "array", "items": {"$ref": "#/components/schemas/RunningStep"}, "description": "The steps it runs now"},
+                    "handlers": {"type": "array", "items": {"type": "string"}, "description": "Its registered handlers"}
+                }
+            }),
+        ),
+        (
+            "RunningStep",
+            json!({
+                "description": "A step a worker runs now.",
+                "type": "object",
+                "required": ["task_uuid", "step_uuid", "name", "handler", "attempt", "started_at"],
+                "properties": {
+                    "task_uuid": {"type": "string", "format": "uuid"},
+                    "step_uuid": {"type": "string", "format": "uuid"},
+                    "name": {"type": "string", "description": "Step name"},
+                    "handler": {"type": "string", "description": "Handler name"},
+                    "attempt": {"type": "integer", "minimum": 0, "description": "Attempt number"},
+                    "started_at": {"type": "string", "format": "date-time", "description": "When this worker started it"}
                 }
             }),
         ),
@@ -491,7 +522,13 @@ mod tests {
                 "{path} answers 503 when the store is unreachable"
             );
         }
-        for schema in ["HealthReport", "ReadinessReport", "RedactedConfig"] {
+        for schema in [
+            "HealthReport",
+            "WorkerStatus",
+            "RunningStep",
+            "ReadinessReport",
+            "RedactedConfig",
+        ] {
             assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
         }
         let without_config = finish_openapi(doc_without_config(), &[], "X-API-Key", false, true);

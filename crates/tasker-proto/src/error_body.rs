@@ -7,7 +7,10 @@ use utoipa::ToSchema;
 /// Body of every non-2xx API response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
-    /// Machine-readable code. A `String` so a client reads codes a newer server adds.
+    /// Machine-readable code, one of `ErrorCode`. A later server version may add codes: treat
+    /// an unknown one by its HTTP status.
+    // A `String` in Rust so this crate's client still reads a code a newer server adds; the
+    // document names the enum the servers send today.
     #[schema(value_type = ErrorCode)]
     pub error: String,
     /// Human-readable explanation. Never contains a credential.
@@ -24,7 +27,7 @@ impl ErrorBody {
     }
 }
 
-/// The codes of [`ErrorBody::error`].
+/// The codes of `ErrorBody.error`, one per HTTP error status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
