@@ -29,6 +29,30 @@ pub(crate) fn show(out: &mut dyn Write) -> std::io::Result<()> {
             format!("{resource}:*")
         )?;
     }
+    writeln!(out)?;
+    writeln!(out, "Namespace scopes")?;
+    writeln!(
+        out,
+        "  PERMISSION@NAMESPACE  the permission in one namespace only: tasks:read@payments, \
+         tasks:*@payments, *@payments"
+    )?;
+    let scopable: Vec<&str> = Permission::ALL
+        .iter()
+        .filter(|p| p.is_scopable())
+        .map(|p| p.as_str())
+        .collect();
+    let global: Vec<&str> = Permission::ALL
+        .iter()
+        .filter(|p| !p.is_scopable())
+        .map(|p| p.as_str())
+        .collect();
+    writeln!(
+        out,
+        "  namespaces are [a-z0-9_-]{{1,{}}}; an unscoped permission covers every namespace",
+        tasker_proto::MAX_NAMESPACE_LEN
+    )?;
+    writeln!(out, "  scopable: {}", scopable.join(" "))?;
+    writeln!(out, "  global, never scoped: {}", global.join(" "))?;
     Ok(())
 }
 

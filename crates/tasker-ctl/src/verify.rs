@@ -178,6 +178,22 @@ fn print_claims(
         writeln!(out, "key id:      {kid}")?;
     }
     writeln!(out, "permissions: {}", token.permissions.join(", "))?;
+    let mut scopes: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for grant in token.granted.grants() {
+        if let Some(namespace) = &grant.namespace {
+            scopes
+                .entry(namespace)
+                .or_default()
+                .push(grant.grant.to_string());
+        }
+    }
+    if !scopes.is_empty() {
+        let text: Vec<String> = scopes
+            .iter()
+            .map(|(namespace, grants)| format!("{namespace} ({})", grants.join(", ")))
+            .collect();
+        writeln!(out, "scoped to:   {}", text.join("; "))?;
+    }
     if !token.ignored.is_empty() {
         writeln!(out, "ignored:     {}", token.ignored.join(", "))?;
     }
@@ -198,9 +214,14 @@ mod tests {
             issuer: "tasker-core".into(),
             audience: vec!["tasker-api".into(), "other".into()],
             expires_at: 0,
-            permissions: vec!["tasks:read".into(), "tasks:fly".into()],
+            permissions: vec![
+                "tasks:read".into(),
+                "tasks:fly".into(),
+                "dlq:*@billing".into(),
+                "tasks:read@billing".into(),
+            ],
             ignored: vec!["tasks:fly".into()],
-            granted: PermissionSet::parse(["tasks:read"]),
+            granted: PermissionSet::parse(["tasks:read", "dlq:*@billing", "tasks:read@billing"]),
         };
         print_claims(&mut out, &token, Some("k1")).unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -208,7 +229,8 @@ mod tests {
             text,
             "valid token\nsubject:     svc\nissuer:      tasker-core\n\
              audience:    tasker-api, other\nexpires:     1970-01-01T00:00:00Z\n\
-             key id:      k1\npermissions: tasks:read, tasks:fly\nignored:     tasks:fly\n"
+             key id:      k1\npermissions: tasks:read, tasks:fly, dlq:*@billing, tasks:read@billing\n\
+             scoped to:   billing (dlq:*, tasks:read)\nignored:     tasks:fly\n"
         );
     }
 }

@@ -81,6 +81,30 @@ fn api_key_entries_are_checked_and_named_by_description() {
     assert!(err.contains("unknown permissions: tasks:destroy"), "{err}");
     assert!(!err.contains("sk-perm-secret"), "{err}");
 
+    // Badly scoped permissions, and scopes on global permissions, are unknown permissions.
+    for bad in [
+        "tasks:read@",
+        "tasks:read@Payments",
+        "system:config_read@x",
+        "*@",
+    ] {
+        let (err, _) = orchestration_error(&format!(
+            "[[web.auth.api_keys]]\nkey = \"sk-scope-secret\"\npermissions = [\"tasks:read@payments\", \"{bad}\"]\ndescription = \"Team key\"\n"
+        ));
+        assert!(err.contains("\"Team key\""), "{bad}: {err}");
+        assert!(
+            err.contains(&format!("unknown permissions: {bad} ")),
+            "{bad}: {err}"
+        );
+        assert!(!err.contains("sk-scope-secret"), "{err}");
+    }
+    let scoped = Root::new();
+    scoped.write(
+        "base/orchestration.toml",
+        "[[web.auth.api_keys]]\nkey = \"k\"\npermissions = [\"tasks:*@payments\", \"*@billing\", \"worker:templates_read@x\"]\ndescription = \"Scoped\"\n",
+    );
+    assert!(scoped.orchestration(&no_env()).is_ok(), "valid scopes load");
+
     let ok = Root::new();
     ok.write(
         "base/orchestration.toml",

@@ -27,6 +27,17 @@ fn lists_every_permission_grouped_by_resource_with_wildcards() {
         assert_eq!(*heading, permission.resource());
     }
     assert!(lines.iter().any(|l| l.starts_with("* ")));
+    let scopes = lines
+        .iter()
+        .position(|l| *l == "Namespace scopes")
+        .unwrap_or_else(|| panic!("no scope section:\n{}", out.stdout));
+    let section = lines[scopes..].join("\n");
+    assert!(section.contains("tasks:read@payments"), "{section}");
+    assert!(section.contains("[a-z0-9_-]{1,64}"), "{section}");
+    assert!(
+        section.contains("global, never scoped: system:config_read system:handlers_read system:analytics_read worker:config_read"),
+        "{section}"
+    );
     for resource in Permission::resources() {
         assert!(
             lines

@@ -149,6 +149,21 @@ async fn bad_tokens_are_401_never_5xx() {
             "Unknown permissions: tasks:fly, bogus",
         ),
         (
+            good.clone()
+                .claim(
+                    "permissions",
+                    json!([
+                        "tasks:read@payments",
+                        "tasks:read@",
+                        "tasks:read@Payments",
+                        "system:config_read@x",
+                        "*@"
+                    ]),
+                )
+                .sign(),
+            "Unknown permissions: tasks:read@, tasks:read@Payments, system:config_read@x, *@",
+        ),
+        (
             good.clone().claim("permissions", json!({"a": 1})).sign(),
             "Claim `permissions` must be an array of strings or a space-delimited string",
         ),

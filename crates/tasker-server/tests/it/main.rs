@@ -14,6 +14,7 @@ mod inproc;
 mod load;
 mod migration_race;
 mod route_table;
+mod scopes;
 mod seed_pattern;
 mod slow_clients;
 mod startup;
