@@ -170,16 +170,35 @@ pub fn run_to_exit(
     )
 }
 
-/// Path of a workspace binary built next to the running test (`cargo test --workspace`
-/// builds every binary before running tests).
+/// Path of a workspace binary next to the running test. `cargo test --workspace` builds every
+/// binary first; when a narrower run (`cargo test -p tasker-server`) did not, the binary is
+/// built here, once per process, with the cargo that runs the tests.
 pub fn binary(name: &str) -> String {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap();
     let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test --workspace` (or `cargo build --bin {name}`)",
-        path.display()
-    );
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !path.exists() && !built.iter().any(|b| b == name) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--workspace", "--bins"])
+            .current_dir(workspace)
+            .status();
+        built.push(name.to_owned());
+        if !matches!(status, Ok(s) if s.success()) {
+            eprintln!("building the workspace binaries for {name} failed: {status:?}");
+        }
+    }
+    if !path.exists() {
+        // Not a panic message to decode: say what is missing and how to get it.
+        panic!(
+            "the {name} binary is not at {} and could not be built; run `cargo build --workspace --bins`",
+            path.display()
+        );
+    }
     path.display().to_string()
 }

@@ -42,14 +42,8 @@ pub(crate) fn worker_binary_path() -> String {
 }
 
 fn worker_binary() -> &'static str {
-    // The worker binary is built next to this crate's binary by `cargo test --workspace`.
-    let path = std::path::Path::new(SERVER).with_file_name("tasker-worker");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test --workspace` (or build tasker-worker first)",
-        path.display()
-    );
-    Box::leak(path.display().to_string().into_boxed_str())
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| tasker_testkit::binary("tasker-worker"))
 }
 
 /// A role file enabling auth with the fixture key and two API keys.
