@@ -4,6 +4,7 @@
 mod errors;
 mod fuzz;
 mod interpolation;
+mod key_rotation;
 mod layering;
 mod secrets;
 mod seed;
