@@ -248,6 +248,7 @@ impl JwtVerifier {
             )
             .into());
         }
+        token_rules::check_shape(token)?;
         let header = decode_header(token).map_err(|_| {
             AuthError::unauthorized(FailureReason::Malformed, "Malformed token", true)
         })?;
@@ -264,7 +265,6 @@ impl JwtVerifier {
                 return Err(invalid("Token type is not accepted"));
             }
         }
-        token_rules::check_header(token)?;
         let keys = self.keys.snapshot();
         let candidates = keys.candidates(header.kid.as_deref());
         if candidates.is_empty() {
@@ -276,7 +276,7 @@ impl JwtVerifier {
             return Err(VerifyError::UnknownKid);
         }
         let claims = verify_with_any(token, &candidates, header.alg, validation)?;
-        token_rules::check_claims(token, &claims, self.max_lifetime)?;
+        token_rules::check_claims(&claims, self.max_lifetime)?;
         if claims
             .get("iat")
             .and_then(Value::as_i64)

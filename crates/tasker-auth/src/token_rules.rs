@@ -15,33 +15,34 @@ use serde_json::{Map, Value};
 
 use crate::error::{AuthError, FailureReason};
 
-/// Checks the JOSE header of a compact token: no repeated member, no `crit`.
-pub(crate) fn check_header(token: &str) -> Result<(), AuthError> {
-    let segment = token.split('.').next().unwrap_or_default();
-    let header = unique_object(segment).map_err(|problem| match problem {
-        Problem::Duplicate => malformed("Token header has duplicate members"),
-        Problem::Unreadable => malformed("Malformed token"),
-    })?;
+/// Checks the shape of a compact token before its signature: no repeated member in the
+/// header or the claims, no `crit` header. (The JWT library refuses some repeated claims
+/// itself, as malformed; checking first gives every repeat the same answer.)
+pub(crate) fn check_shape(token: &str) -> Result<(), AuthError> {
+    let mut segments = token.split('.');
+    let header =
+        unique_object(segments.next().unwrap_or_default()).map_err(|problem| match problem {
+            Problem::Duplicate => malformed("Token header has duplicate members"),
+            Problem::Unreadable => malformed("Malformed token"),
+        })?;
     if header.contains_key("crit") {
         return Err(invalid(
             "Token header has critical parameters (crit) this server does not understand",
         ));
     }
-    Ok(())
-}
-
-/// Checks the claims of a token whose signature verified: no repeated claim, a string `iss`,
-/// and the lifetime bound (`max_lifetime` seconds, 0 = none).
-pub(crate) fn check_claims(
-    token: &str,
-    claims: &Map<String, Value>,
-    max_lifetime: u64,
-) -> Result<(), AuthError> {
-    let segment = token.split('.').nth(1).unwrap_or_default();
-    unique_object(segment).map_err(|problem| match problem {
+    unique_object(segments.next().unwrap_or_default()).map_err(|problem| match problem {
         Problem::Duplicate => malformed("Token has duplicate claims"),
         Problem::Unreadable => malformed("Malformed token"),
     })?;
+    Ok(())
+}
+
+/// Checks the claims of a token whose signature verified: a string `iss`, and the lifetime
+/// bound (`max_lifetime` seconds, 0 = none).
+pub(crate) fn check_claims(
+    claims: &Map<String, Value>,
+    max_lifetime: u64,
+) -> Result<(), AuthError> {
     if !matches!(claims.get("iss"), Some(Value::String(_))) {
         return Err(invalid("Token claim `iss` must be a string"));
     }
@@ -211,18 +212,41 @@ mod tests {
 
     #[test]
     fn lifetime_is_bounded_only_when_configured() {
-        let token = format!("x.{}.y", segment(r#"{"iss":"i","iat":100,"exp":200}"#));
         let claims = json!({"iss": "i", "iat": 100, "exp": 200});
         let claims = claims.as_object().unwrap();
-        assert!(check_claims(&token, claims, 0).is_ok());
-        assert!(check_claims(&token, claims, 100).is_ok());
-        let err = check_claims(&token, claims, 99).unwrap_err();
+        assert!(check_claims(claims, 0).is_ok());
+        assert!(check_claims(claims, 100).is_ok());
+        let err = check_claims(claims, 99).unwrap_err();
         assert_eq!(
             err.to_string(),
             "Token lifetime (exp - iat) exceeds 99 seconds"
         );
         let no_iat = json!({"iss": "i", "exp": 200});
-        let err = check_claims(&token, no_iat.as_object().unwrap(), 99).unwrap_err();
+        let err = check_claims(no_iat.as_object().unwrap(), 99).unwrap_err();
         assert_eq!(err.to_string(), "Token is missing the `iat` claim");
+    }
+
+    #[test]
+    fn shape_checks_name_the_part() {
+        let token =
+            |header: &str, claims: &str| format!("{}.{}.sig", segment(header), segment(claims));
+        assert!(check_shape(&token(r#"{"alg":"RS256"}"#, r#"{"sub":"a"}"#)).is_ok());
+        let message = |t: String| check_shape(&t).unwrap_err().to_string();
+        assert_eq!(
+            message(token(r#"{"alg":"RS256","alg":"RS256"}"#, "{}")),
+            "Token header has duplicate members"
+        );
+        assert_eq!(
+            message(token(r#"{"alg":"RS256","crit":["b64"]}"#, "{}")),
+            "Token header has critical parameters (crit) this server does not understand"
+        );
+        assert_eq!(
+            message(token(r#"{"alg":"RS256"}"#, r#"{"sub":"a","sub":"b"}"#)),
+            "Token has duplicate claims"
+        );
+        assert_eq!(
+            message(token(r#"{"alg":"RS256"}"#, "[]")),
+            "Malformed token"
+        );
     }
 }

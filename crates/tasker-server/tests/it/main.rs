@@ -15,6 +15,7 @@ mod seed_pattern;
 mod slow_clients;
 mod startup;
 mod state_schemas;
+mod token_hygiene;
 mod worker_process;
 
 use reqwest::{Client, Response, StatusCode};
