@@ -10,6 +10,7 @@ mod canaries;
 mod config_endpoint;
 mod inproc;
 mod load;
+mod reload;
 mod route_table;
 mod seed_pattern;
 mod slow_clients;
