@@ -11,6 +11,7 @@ mod config_endpoint;
 mod inproc;
 mod load;
 mod reload;
+mod rotation;
 mod route_table;
 mod seed_pattern;
 mod slow_clients;
