@@ -8,6 +8,7 @@ mod api_fuzz;
 mod auth_matrix;
 mod canaries;
 mod config_endpoint;
+mod health;
 mod inproc;
 mod load;
 mod reload;
