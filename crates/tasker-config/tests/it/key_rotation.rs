@@ -96,7 +96,7 @@ fn a_bad_previous_key_is_named_by_position_and_path() {
     let missing = format!("{good}.missing");
     root.write(
         "base/orchestration.toml",
-        &auth_file(&root, &[missing.clone()]),
+        &auth_file(&root, std::slice::from_ref(&missing)),
     );
     let err = root.orchestration(&no_env()).unwrap_err().to_string();
     assert!(

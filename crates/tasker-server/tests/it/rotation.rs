@@ -44,7 +44,7 @@ fn tokens(key: &str, public: &str, count: usize) -> Vec<String> {
             let token = Token::with_permissions(&["system:config_read"])
                 .claim("jti", json!(format!("{key}-{i}")))
                 .signed_by(key);
-            if i % 2 == 0 {
+            if i.is_multiple_of(2) {
                 token.header(|h| h.kid = Some(kid.clone())).sign()
             } else {
                 token.sign()
@@ -84,7 +84,7 @@ async fn client(url: String, load: Arc<Load>, old: Arc<Vec<String>>, new: Arc<Ve
         let phase = load.phase.load(Ordering::SeqCst);
         let token = match phase {
             OLD_ONLY => &old[i % old.len()],
-            BOTH if i % 2 == 0 => &old[i % old.len()],
+            BOTH if i.is_multiple_of(2) => &old[i % old.len()],
             _ => &new[i % new.len()],
         };
         i += 1;
