@@ -373,6 +373,41 @@ mod tests {
     }
 
     #[test]
+    fn static_keys_are_picked_by_thumbprint_or_all_tried_without_kid() {
+        let pem = |name: &str| {
+            std::fs::read_to_string(format!(
+                "{}/tests/fixtures/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
+        };
+        let a = VerificationKey::rsa_pem(&pem("rsa-a-public.pem"), None).unwrap();
+        let b = VerificationKey::rsa_pem(&pem("rsa-b-public.pem"), None).unwrap();
+        let b_kid = b.thumbprint().unwrap().to_owned();
+        let set = super::KeySet {
+            keys: vec![a.clone(), b],
+            generation: 1,
+        };
+        let thumbprints = |keys: Vec<&VerificationKey>| -> Vec<String> {
+            keys.iter()
+                .map(|k| k.thumbprint().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(thumbprints(set.candidates(Some(&b_kid))), vec![b_kid]);
+        assert_eq!(set.candidates(None).len(), 2);
+        assert!(set.candidates(Some("key-7")).is_empty());
+        let single = super::KeySet {
+            keys: vec![a],
+            generation: 1,
+        };
+        assert_eq!(
+            single.candidates(Some("key-7")).len(),
+            1,
+            "one key: kid unchecked"
+        );
+    }
+
+    #[test]
     fn a_modulus_with_a_leading_zero_octet_still_verifies() {
         let mut padded = fixture("rsa-a");
         let n = URL_SAFE_NO_PAD
