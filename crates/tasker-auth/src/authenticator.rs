@@ -1,12 +1,17 @@
 //! The request-level decision: which credential a request carries (a bearer token decides
 //! when present, else the API key header), whether it is valid, and whether it grants a
 //! permission. Records the auth metrics and logs, never a credential.
+//!
+//! The state behind the decision (keys, API keys, permission rules, JWKS settings) is one
+//! immutable value that [`Authenticator::reload`] replaces whole: each request decides with
+//! the state it started with, and a new state applies from the next request on.
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, HeaderName};
-use tasker_config::{AuthConfig, VerificationMethod};
+use tasker_config::{AuthConfig, MAX_STATIC_KEYS, VerificationMethod};
 use tasker_proto::Permission;
 
 use crate::api_keys::ApiKeyRegistry;
@@ -17,21 +22,24 @@ use crate::keys::{KeyStore, VerificationKey};
 use crate::metrics;
 use crate::principal::{AuthMethod, Principal};
 
-/// Authenticates requests as `[web.auth]` says. Cheap to share behind an `Arc`.
+/// Authenticates requests as `[web.auth]` says. Cheap to share behind an `Arc`; its state is
+/// swapped atomically by [`Authenticator::reload`].
 pub struct Authenticator {
-    enabled: bool,
-    api_key_header: HeaderName,
-    registry: Option<ApiKeyRegistry>,
-    jwt: Option<JwtVerifier>,
-    jwks: Option<Arc<JwksSource>>,
-    anonymous: Arc<Principal>,
-    summary: String,
+    current: ArcSwap<AuthState>,
+    background: parking_lot::Mutex<Background>,
+}
+
+/// The JWKS refresher of the current state, once background work has started.
+#[derive(Default)]
+struct Background {
+    runtime: Option<tokio::runtime::Handle>,
+    jwks_task: Option<tokio::task::AbortHandle>,
 }
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Authenticator")
-            .field("summary", &self.summary)
+            .field("summary", &self.current.load().summary)
             .finish_non_exhaustive()
     }
 }
@@ -39,6 +47,130 @@ impl std::fmt::Debug for Authenticator {
 impl Authenticator {
     /// Everything allowed, no credentials needed.
     pub fn disabled() -> Self {
+        Self::with_state(AuthState::disabled())
+    }
+
+    /// Builds the authenticator from `[web.auth]`, loading the static keys when that is the
+    /// method. JWKS keys start unloaded and are filled by [`Authenticator::start_background`].
+    pub fn from_config(auth: &AuthConfig) -> Result<Self, SetupError> {
+        AuthState::from_config(auth).map(Self::with_state)
+    }
+
+    fn with_state(state: AuthState) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(state),
+            background: parking_lot::Mutex::new(Background::default()),
+        }
+    }
+
+    /// Replaces the whole auth state with one built from `auth` (a reloaded configuration).
+    /// Requests already past authentication keep the old state; the next ones use the new.
+    /// On error nothing changes. `enabled` and `api_key_header` shape the served application
+    /// (its layers and OpenAPI document), so changing them needs a restart and is refused.
+    /// A JWKS source at an unchanged URL starts from the keys already loaded.
+    pub fn reload(&self, auth: &AuthConfig) -> Result<(), SetupError> {
+        let mut background = self.background.lock();
+        let old = self.current.load_full();
+        if auth.enabled != old.enabled {
+            return Err(SetupError::new(
+                "web.auth.enabled",
+                "turning authentication on or off needs a restart",
+            ));
+        }
+        let next = AuthState::from_config(auth)?;
+        if next.api_key_header != old.api_key_header {
+            return Err(SetupError::new(
+                "web.auth.api_key_header",
+                "changing the API key header needs a restart",
+            ));
+        }
+        if let (Some(new_source), Some(old_source), Some(new_jwt), Some(old_jwt)) =
+            (&next.jwks, &old.jwks, &next.jwt, &old.jwt)
+            && new_source.url() == old_source.url()
+            && old_jwt.keys().is_loaded()
+        {
+            new_jwt
+                .keys()
+                .replace(old_jwt.keys().snapshot().keys().to_vec());
+        }
+        let next = Arc::new(next);
+        self.current.store(next.clone());
+        if let Some(task) = background.jwks_task.take() {
+            task.abort();
+        }
+        if let (Some(runtime), Some(jwks)) = (&background.runtime, &next.jwks) {
+            background.jwks_task = Some(runtime.spawn(jwks.clone().run()).abort_handle());
+        }
+        tracing::info!("{}", next.summary);
+        Ok(())
+    }
+
+    /// Whether credentials are required.
+    pub fn is_enabled(&self) -> bool {
+        self.current.load().enabled
+    }
+
+    /// One line describing the active auth (never a secret), for the log.
+    pub fn summary(&self) -> String {
+        self.current.load().summary.clone()
+    }
+
+    /// The current JWT verifier, when auth is enabled.
+    pub fn jwt(&self) -> Option<Arc<JwtVerifier>> {
+        self.current.load().jwt.clone()
+    }
+
+    /// Starts background work (the JWKS loader and refresher, again after each reload). Call
+    /// once, inside the Tokio runtime; does nothing for a static key.
+    pub fn start_background(&self) {
+        let mut background = self.background.lock();
+        let runtime = tokio::runtime::Handle::current();
+        if let Some(jwks) = &self.current.load().jwks {
+            background.jwks_task = Some(runtime.spawn(jwks.clone().run()).abort_handle());
+        }
+        background.runtime = Some(runtime);
+    }
+
+    /// `Some((loaded, key count))` when keys come from a JWKS.
+    pub fn jwks_status(&self) -> Option<(bool, usize)> {
+        self.current.load().jwks_status()
+    }
+
+    /// The header API keys are read from (fixed for the life of the process).
+    pub fn api_key_header(&self) -> HeaderName {
+        self.current.load().api_key_header.clone()
+    }
+
+    /// Authenticates and checks `permission`, recording metrics and logs.
+    pub async fn authorize(
+        &self,
+        headers: &HeaderMap,
+        permission: Permission,
+    ) -> Result<Arc<Principal>, AuthError> {
+        let state = self.current.load_full();
+        state.authorize(headers, permission).await
+    }
+
+    /// Authenticates a request from its headers.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthError> {
+        let state = self.current.load_full();
+        state.authenticate(headers).await
+    }
+}
+
+/// One immutable auth configuration: what a request is decided with.
+struct AuthState {
+    enabled: bool,
+    api_key_header: HeaderName,
+    registry: Option<ApiKeyRegistry>,
+    jwt: Option<Arc<JwtVerifier>>,
+    jwks: Option<Arc<JwksSource>>,
+    anonymous: Arc<Principal>,
+    summary: String,
+}
+
+impl AuthState {
+    fn disabled() -> Self {
         Self {
             enabled: false,
             api_key_header: HeaderName::from_static("x-api-key"),
@@ -50,9 +182,7 @@ impl Authenticator {
         }
     }
 
-    /// Builds the authenticator from `[web.auth]`, loading the static key when that is the
-    /// method. JWKS keys start unloaded and are filled by the caller's key refresher.
-    pub fn from_config(auth: &AuthConfig) -> Result<Self, SetupError> {
+    fn from_config(auth: &AuthConfig) -> Result<Self, SetupError> {
         if !auth.enabled {
             return Ok(Self::disabled());
         }
@@ -66,14 +196,14 @@ impl Authenticator {
             None
         };
         let keys = match auth.jwt_verification_method {
-            VerificationMethod::PublicKey => Arc::new(KeyStore::with_keys(vec![static_key(auth)?])),
+            VerificationMethod::PublicKey => Arc::new(KeyStore::with_keys(static_keys(auth)?)),
             VerificationMethod::Jwks => Arc::new(KeyStore::unloaded()),
         };
         let jwks = match auth.jwt_verification_method {
             VerificationMethod::Jwks => Some(Arc::new(JwksSource::new(auth, keys.clone())?)),
             VerificationMethod::PublicKey => None,
         };
-        let jwt = JwtVerifier::new(auth, keys)?;
+        let jwt = Arc::new(JwtVerifier::new(auth, keys)?);
         let method = match auth.jwt_verification_method {
             VerificationMethod::PublicKey => "public_key",
             VerificationMethod::Jwks => "jwks",
@@ -101,44 +231,14 @@ impl Authenticator {
         })
     }
 
-    /// Whether credentials are required.
-    pub fn is_enabled(&self) -> bool {
-        self.enabled
-    }
-
-    /// One line describing the active auth (never a secret), for the startup log.
-    pub fn summary(&self) -> &str {
-        &self.summary
-    }
-
-    /// The JWT verifier, when auth is enabled.
-    pub fn jwt(&self) -> Option<&JwtVerifier> {
-        self.jwt.as_ref()
-    }
-
-    /// Starts background work (the JWKS loader and refresher). Call once, inside the Tokio
-    /// runtime; does nothing for a static key.
-    pub fn start_background(&self) {
-        if let Some(jwks) = &self.jwks {
-            tokio::spawn(jwks.clone().run());
-        }
-    }
-
-    /// `Some((loaded, key count))` when keys come from a JWKS.
-    pub fn jwks_status(&self) -> Option<(bool, usize)> {
+    fn jwks_status(&self) -> Option<(bool, usize)> {
         let keys = self.jwt.as_ref()?.keys();
         self.jwks
             .as_ref()
             .map(|_| (keys.is_loaded(), keys.snapshot().len()))
     }
 
-    /// The header API keys are read from.
-    pub fn api_key_header(&self) -> &HeaderName {
-        &self.api_key_header
-    }
-
-    /// Authenticates and checks `permission`, recording metrics and logs.
-    pub async fn authorize(
+    async fn authorize(
         &self,
         headers: &HeaderMap,
         permission: Permission,
@@ -152,8 +252,7 @@ impl Authenticator {
         Err(AuthError::Forbidden(permission))
     }
 
-    /// Authenticates a request from its headers.
-    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthError> {
+    async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthError> {
         if !self.enabled {
             return Ok(self.anonymous.clone());
         }
@@ -246,11 +345,27 @@ impl Authenticator {
     }
 }
 
+/// The current static key, then the previous ones still accepted during a rotation.
+fn static_keys(auth: &AuthConfig) -> Result<Vec<VerificationKey>, SetupError> {
+    if auth.jwt_previous_public_key_paths.len() >= MAX_STATIC_KEYS {
+        return Err(SetupError::new(
+            "web.auth.jwt_previous_public_key_paths",
+            format!("at most {} previous keys", MAX_STATIC_KEYS - 1),
+        ));
+    }
+    let mut keys = vec![static_key(auth)?];
+    for (index, path) in auth.jwt_previous_public_key_paths.iter().enumerate() {
+        let name = format!("web.auth.jwt_previous_public_key_paths[{index}]");
+        let pem = read_key_file(&name, path)?;
+        keys.push(VerificationKey::rsa_pem(&pem, None).map_err(|why| SetupError::new(name, why))?);
+    }
+    Ok(keys)
+}
+
 fn static_key(auth: &AuthConfig) -> Result<VerificationKey, SetupError> {
     let (key, pem) = if !auth.jwt_public_key_path.is_empty() {
-        let pem = tasker_config::read_bounded(&auth.jwt_public_key_path)
-            .map_err(|e| SetupError::new("web.auth.jwt_public_key_path", e.to_string()))?;
-        ("web.auth.jwt_public_key_path", pem)
+        let key = "web.auth.jwt_public_key_path";
+        (key, read_key_file(key, &auth.jwt_public_key_path)?)
     } else if !auth.jwt_public_key.trim().is_empty() {
         ("web.auth.jwt_public_key", auth.jwt_public_key.clone())
     } else {
@@ -260,6 +375,12 @@ fn static_key(auth: &AuthConfig) -> Result<VerificationKey, SetupError> {
         ));
     };
     VerificationKey::rsa_pem(&pem, None).map_err(|why| SetupError::new(key, why))
+}
+
+/// A key file, through the bounded read every key and config file takes (a regular file of
+/// at most 1 MiB; the error names the path, never the content).
+fn read_key_file(key: &str, path: &str) -> Result<String, SetupError> {
+    tasker_config::read_bounded(path).map_err(|e| SetupError::new(key, e.to_string()))
 }
 
 fn bearer_token(value: &[u8]) -> Result<&str, AuthError> {

@@ -82,6 +82,11 @@ impl JwksSource {
         })
     }
 
+    /// The URL fetched.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
     /// Fetches once and, when the document holds at least one usable key, replaces the set.
     pub async fn refresh(&self) -> Result<usize, JwksError> {
         let result = self.fetch().await;

@@ -1,6 +1,7 @@
-//! Bearer JWT verification: size limit, algorithm allow-list (asymmetric only), `typ`, key
-//! lookup by `kid` with a key-type match, `exp`/`nbf`/`iat` with leeway, exact issuer,
-//! audience membership, required `sub`, then permissions from the configured claim.
+//! Bearer JWT verification: size limit, algorithm allow-list (asymmetric only), `typ`, the
+//! header and claim hygiene of `token_rules`, key lookup by `kid` (or each static key in turn
+//! for a token without one) with a key-type match, `exp`/`nbf`/`iat` with leeway, exact
+//! issuer, audience membership, required `sub`, then permissions from the configured claim.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,9 +15,10 @@ use tasker_proto::PermissionSet;
 use crate::cache::TokenCache;
 use crate::claims::permissions_at;
 use crate::error::{AuthError, FailureReason, SetupError};
-use crate::keys::KeyStore;
+use crate::keys::{KeyStore, VerificationKey};
 use crate::metrics;
 use crate::principal::{AuthMethod, Principal};
+use crate::token_rules;
 
 /// Tokens larger than this are refused before any parsing.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -48,6 +50,7 @@ pub struct JwtVerifier {
     permissions_claim: String,
     strict: bool,
     log_unknown: bool,
+    max_lifetime: u64,
     keys: Arc<KeyStore>,
     cache: TokenCache,
 }
@@ -96,6 +99,7 @@ impl JwtVerifier {
             permissions_claim: auth.permissions_claim.clone(),
             strict: auth.strict_validation,
             log_unknown: auth.log_unknown_permissions,
+            max_lifetime: auth.jwt_max_lifetime_seconds,
             keys,
             cache: TokenCache::new(CACHE_CAPACITY),
         })
@@ -244,6 +248,7 @@ impl JwtVerifier {
             )
             .into());
         }
+        token_rules::check_shape(token)?;
         let header = decode_header(token).map_err(|_| {
             AuthError::unauthorized(FailureReason::Malformed, "Malformed token", true)
         })?;
@@ -261,21 +266,17 @@ impl JwtVerifier {
             }
         }
         let keys = self.keys.snapshot();
-        let key = match keys.find(header.kid.as_deref()) {
-            Some(key) => key,
-            None if header.kid.is_none() => {
+        let candidates = keys.candidates(header.kid.as_deref());
+        if candidates.is_empty() {
+            if header.kid.is_none() {
                 return Err(invalid(
                     "Token has no key id (kid) and the key set has several keys",
                 ));
             }
-            None => return Err(VerifyError::UnknownKid),
-        };
-        if !key.family.accepts(header.alg) || key.alg.is_some_and(|alg| alg != header.alg) {
-            return Err(invalid("Token algorithm does not match the signing key"));
+            return Err(VerifyError::UnknownKid);
         }
-        let data = decode::<Map<String, Value>>(token, &key.key, validation)
-            .map_err(|err| map_decode_error(err.kind()))?;
-        let claims = data.claims;
+        let claims = verify_with_any(token, &candidates, header.alg, validation)?;
+        token_rules::check_claims(&claims, self.max_lifetime)?;
         if claims
             .get("iat")
             .and_then(Value::as_i64)
@@ -288,6 +289,35 @@ impl JwtVerifier {
         }
         Ok((claims, keys.generation()))
     }
+}
+
+/// The verified claims of `token` under the first of `keys` whose signature matches. A key of
+/// the wrong type is skipped; a bad signature moves on to the next key; any other failure
+/// (expired, wrong audience, ...) comes from a key whose signature matched, so it is final.
+fn verify_with_any(
+    token: &str,
+    keys: &[&VerificationKey],
+    alg: Algorithm,
+    validation: &Validation,
+) -> Result<Map<String, Value>, AuthError> {
+    let mut failure = AuthError::unauthorized(
+        FailureReason::Invalid,
+        "Token algorithm does not match the signing key",
+        true,
+    );
+    for key in keys {
+        if !key.family.accepts(alg) || key.alg.is_some_and(|key_alg| key_alg != alg) {
+            continue;
+        }
+        match decode::<Map<String, Value>>(token, &key.key, validation) {
+            Ok(data) => return Ok(data.claims),
+            Err(err) if *err.kind() == ErrorKind::InvalidSignature => {
+                failure = map_decode_error(err.kind());
+            }
+            Err(err) => return Err(map_decode_error(err.kind())),
+        }
+    }
+    Err(failure)
 }
 
 /// A verification failure; an unknown `kid` may succeed after a key-set refresh.

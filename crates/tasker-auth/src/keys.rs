@@ -32,6 +32,8 @@ impl KeyFamily {
 #[derive(Clone)]
 pub struct VerificationKey {
     pub(crate) kid: Option<String>,
+    /// RFC 7638 thumbprint of a static key: the `kid` that names it.
+    pub(crate) thumbprint: Option<String>,
     pub(crate) family: KeyFamily,
     pub(crate) alg: Option<Algorithm>,
     pub(crate) key: DecodingKey,
@@ -44,6 +46,7 @@ impl VerificationKey {
             .map_err(|_| "not a valid RSA public key in PEM form".to_owned())?;
         Ok(Self {
             kid,
+            thumbprint: Some(crate::thumbprint::rsa_thumbprint(pem)?),
             family: KeyFamily::Rsa,
             alg: None,
             key,
@@ -88,6 +91,7 @@ impl VerificationKey {
         Some(
             material::decoding_key(&jwk.algorithm, family).map(|key| Self {
                 kid: jwk.common.key_id.clone(),
+                thumbprint: None,
                 family,
                 alg,
                 key,
@@ -99,12 +103,18 @@ impl VerificationKey {
     pub fn kid(&self) -> Option<&str> {
         self.kid.as_deref()
     }
+
+    /// The RFC 7638 thumbprint of a key read from PEM.
+    pub fn thumbprint(&self) -> Option<&str> {
+        self.thumbprint.as_deref()
+    }
 }
 
 impl std::fmt::Debug for VerificationKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VerificationKey")
             .field("kid", &self.kid)
+            .field("thumbprint", &self.thumbprint)
             .field("family", &self.family)
             .field("alg", &self.alg)
             .finish()
@@ -212,18 +222,27 @@ pub struct KeySet {
 }
 
 impl KeySet {
-    /// The key for a token's `kid`: by id, or the only key when the set has exactly one key
-    /// and either side has no id.
-    pub(crate) fn find(&self, kid: Option<&str>) -> Option<&VerificationKey> {
-        if let Some(key) =
-            kid.and_then(|kid| self.keys.iter().find(|k| k.kid.as_deref() == Some(kid)))
-        {
-            return Some(key);
+    /// The keys to try for a token's `kid`: the key whose id or thumbprint it is; the only key
+    /// when the set has exactly one and either side has no id; every key when the token has no
+    /// `kid` and no key has an id (static keys, at most five). Empty when nothing matches.
+    pub(crate) fn candidates(&self, kid: Option<&str>) -> Vec<&VerificationKey> {
+        if let Some(key) = kid.and_then(|kid| {
+            self.keys
+                .iter()
+                .find(|k| k.kid.as_deref() == Some(kid) || k.thumbprint.as_deref() == Some(kid))
+        }) {
+            return vec![key];
         }
         match self.keys.as_slice() {
-            [only] if only.kid.is_none() || kid.is_none() => Some(only),
-            _ => None,
+            [only] if only.kid.is_none() || kid.is_none() => vec![only],
+            keys if kid.is_none() && keys.iter().all(|k| k.kid.is_none()) => keys.iter().collect(),
+            _ => Vec::new(),
         }
+    }
+
+    /// The keys, in configuration order.
+    pub(crate) fn keys(&self) -> &[VerificationKey] {
+        &self.keys
     }
 
     /// Number of keys.
@@ -351,6 +370,41 @@ mod tests {
         for name in ["rsa-a", "rsa-b", "ec-p256", "ec-p384", "ed25519"] {
             assert!(matches!(from_value(fixture(name)), Some(Ok(_))), "{name}");
         }
+    }
+
+    #[test]
+    fn static_keys_are_picked_by_thumbprint_or_all_tried_without_kid() {
+        let pem = |name: &str| {
+            std::fs::read_to_string(format!(
+                "{}/tests/fixtures/{name}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
+        };
+        let a = VerificationKey::rsa_pem(&pem("rsa-a-public.pem"), None).unwrap();
+        let b = VerificationKey::rsa_pem(&pem("rsa-b-public.pem"), None).unwrap();
+        let b_kid = b.thumbprint().unwrap().to_owned();
+        let set = super::KeySet {
+            keys: vec![a.clone(), b],
+            generation: 1,
+        };
+        let thumbprints = |keys: Vec<&VerificationKey>| -> Vec<String> {
+            keys.iter()
+                .map(|k| k.thumbprint().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(thumbprints(set.candidates(Some(&b_kid))), vec![b_kid]);
+        assert_eq!(set.candidates(None).len(), 2);
+        assert!(set.candidates(Some("key-7")).is_empty());
+        let single = super::KeySet {
+            keys: vec![a],
+            generation: 1,
+        };
+        assert_eq!(
+            single.candidates(Some("key-7")).len(),
+            1,
+            "one key: kid unchecked"
+        );
     }
 
     #[test]

@@ -16,6 +16,8 @@ mod jwt;
 mod keys;
 mod metrics;
 mod principal;
+mod thumbprint;
+mod token_rules;
 
 pub use authenticator::Authenticator;
 pub use error::{AuthError, FailureReason, SetupError};
@@ -26,3 +28,4 @@ pub use jwks::{JwksError, JwksSource};
 pub use jwt::{JwtVerifier, MAX_TOKEN_BYTES, VerifiedToken};
 pub use keys::{KeySet, KeyStore, VerificationKey};
 pub use principal::{AuthMethod, Principal};
+pub use thumbprint::rsa_thumbprint;

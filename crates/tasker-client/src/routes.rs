@@ -194,9 +194,15 @@ impl TaskerClient {
         self.get(api, "/config").await
     }
 
-    /// `GET /health` of an API.
+    /// `GET /health` of an API: status and checks only.
     pub async fn health(&self, api: Api) -> Result<Value, ClientError> {
         self.get(api, "/health").await
+    }
+
+    /// `GET /health/detailed` of an API: health plus the role's details (needs
+    /// `system:config_read` on the orchestration API, `worker:config_read` on a worker).
+    pub async fn health_detailed(&self, api: Api) -> Result<Value, ClientError> {
+        self.get(api, "/health/detailed").await
     }
 
     /// Worker `GET /v1/templates`

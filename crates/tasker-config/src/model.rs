@@ -6,7 +6,7 @@ mod engine;
 
 use serde::{Deserialize, Serialize};
 
-pub use auth::{ApiKeyConfig, AuthConfig, VerificationMethod};
+pub use auth::{ApiKeyConfig, AuthConfig, MAX_STATIC_KEYS, VerificationMethod};
 pub use engine::{
     BackoffConfig, DatabaseConfig, DlqConfig, EngineConfig, LogFormat, LoggingConfig,
     OrchestrationSection, StalenessConfig, TemplatesConfig, WorkerSection,

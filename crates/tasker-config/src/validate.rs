@@ -10,7 +10,7 @@ use tasker_proto::PermissionSet;
 use crate::bounded::read_bounded;
 use crate::error::ConfigError;
 use crate::loader::{Loaded, RoleConfig};
-use crate::model::{ApiKeyConfig, AuthConfig, VerificationMethod, WebConfig};
+use crate::model::{ApiKeyConfig, AuthConfig, MAX_STATIC_KEYS, VerificationMethod, WebConfig};
 use tasker_proto::Env;
 
 /// JWS algorithms a deployment may allow: asymmetric only.
@@ -169,9 +169,29 @@ fn validate_auth<C: RoleConfig>(
             auth.api_keys.len()
         ));
     }
+    let previous = &auth.jwt_previous_public_key_paths;
+    if previous.len() >= MAX_STATIC_KEYS {
+        return Err(err(
+            "jwt_previous_public_key_paths",
+            format!(
+                "lists {} keys; at most {} previous keys are accepted ({MAX_STATIC_KEYS} keys in all, each tried for a token without kid)",
+                previous.len(),
+                MAX_STATIC_KEYS - 1
+            ),
+        ));
+    }
+    if !previous.is_empty() && auth.jwt_verification_method == VerificationMethod::Jwks {
+        warnings.push(
+            "web.auth.jwt_previous_public_key_paths is ignored: jwt_verification_method = \"jwks\""
+                .to_owned(),
+        );
+    }
     if auth.enabled {
         match auth.jwt_verification_method {
-            VerificationMethod::PublicKey => check_public_key(auth, loaded)?,
+            VerificationMethod::PublicKey => {
+                check_public_key(auth, loaded)?;
+                check_previous_keys(auth, loaded)?;
+            }
             VerificationMethod::Jwks => {
                 check_jwks_url(&auth.jwks_url).map_err(|why| err("jwks_url", why))?
             }
@@ -210,6 +230,27 @@ fn check_public_key<C: RoleConfig>(
             "web.auth.jwt_public_key",
             "is not a PEM public key (BEGIN PUBLIC KEY or BEGIN RSA PUBLIC KEY)",
         ));
+    }
+    Ok(())
+}
+
+/// Every `jwt_previous_public_key_paths` entry is a readable PEM public key, named by its
+/// position and path.
+fn check_previous_keys<C: RoleConfig>(
+    auth: &AuthConfig,
+    loaded: &Loaded<C>,
+) -> Result<(), ConfigError> {
+    for (index, path) in auth.jwt_previous_public_key_paths.iter().enumerate() {
+        let key = format!("web.auth.jwt_previous_public_key_paths[{index}]");
+        let text = read_bounded(path).map_err(|e| loaded.error_at(&key, e.to_string()))?;
+        if !looks_like_public_key_pem(&text) {
+            return Err(loaded.error_at(
+                &key,
+                format!(
+                    "{path} is not a PEM public key (BEGIN PUBLIC KEY or BEGIN RSA PUBLIC KEY)"
+                ),
+            ));
+        }
     }
     Ok(())
 }

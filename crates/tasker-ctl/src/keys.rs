@@ -1,4 +1,5 @@
-//! `auth generate-keys`: an RSA key pair on disk, and the configuration that uses it.
+//! `auth generate-keys`: an RSA key pair on disk, the configuration that uses it, and the key id
+//! (RFC 7638 thumbprint) tokens signed by it can carry.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -55,7 +56,9 @@ pub(crate) fn generate(args: &GenerateKeysArgs, out: &mut dyn Write) -> Result<(
         0o644,
         args.force,
     )?;
-    print_usage(out, &private_path, &public_path, args.key_size)?;
+    let kid = tasker_auth::rsa_thumbprint(&pair.public_key_pem)
+        .map_err(|why| anyhow::anyhow!("cannot compute the key id of the new key: {why}"))?;
+    print_usage(out, &private_path, &public_path, args.key_size, &kid)?;
     Ok(())
 }
 
@@ -64,6 +67,7 @@ fn print_usage(
     private_path: &Path,
     public_path: &Path,
     bits: u32,
+    kid: &str,
 ) -> std::io::Result<()> {
     let public_toml = toml::Value::String(public_path.display().to_string());
     writeln!(out, "Generated a {bits}-bit RSA key pair:")?;
@@ -98,6 +102,16 @@ fn print_usage(
         out,
         "  TASKER_JWT_PRIVATE_KEY_PATH={}",
         private_path.display()
+    )?;
+    writeln!(out)?;
+    writeln!(out, "Key id (RFC 7638 thumbprint of the public key): {kid}")?;
+    writeln!(
+        out,
+        "  tokens naming it are matched to this key at once during a rotation (docs/auth.md):"
+    )?;
+    writeln!(
+        out,
+        "  tasker-ctl auth generate-token --kid {kid} --permissions ..."
     )?;
     Ok(())
 }

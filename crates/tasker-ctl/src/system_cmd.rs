@@ -28,6 +28,10 @@ enum SystemCommand {
         /// Ask the worker API instead.
         #[arg(long)]
         worker: bool,
+        /// Include the role's details (worker id, namespaces, handlers, running steps); needs
+        /// system:config_read (orchestration) or worker:config_read (worker).
+        #[arg(long)]
+        detailed: bool,
     },
     /// Task and step performance over the analytics window.
     Analytics {
@@ -43,13 +47,18 @@ enum SystemCommand {
 pub(crate) async fn run(args: SystemArgs, client: TaskerClient, out: &mut dyn Write) -> Result<()> {
     let format = args.format.format;
     match args.command {
-        SystemCommand::Health { worker } => {
+        SystemCommand::Health { worker, detailed } => {
             let api = if worker {
                 Api::Worker
             } else {
                 Api::Orchestration
             };
-            let health = match client.health(api).await {
+            let answer = if detailed {
+                client.health_detailed(api).await
+            } else {
+                client.health(api).await
+            };
+            let health = match answer {
                 Ok(health) => health,
                 // A degraded server answers 503 with its checks, not an error envelope.
                 Err(ClientError::Api {

@@ -33,7 +33,8 @@ pub(crate) struct GenerateTokenArgs {
     /// The `aud` claim [default: jwt_audience, else tasker-api]
     #[arg(long)]
     audience: Option<String>,
-    /// Key id for the token header (lets JWKS-based verifiers pick the key).
+    /// Key id for the token header: the JWKS key's id, or for a static key the thumbprint
+    /// `auth generate-keys` printed (lets verifiers with several keys pick the right one).
     #[arg(long)]
     kid: Option<String>,
 }

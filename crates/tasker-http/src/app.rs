@@ -34,18 +34,24 @@ pub struct RoleProbes {
     pub config_view: Arc<RedactedView>,
     /// Readiness probe of `/health` and `/health/ready`.
     pub readiness: Readiness,
-    /// Extra fields of `/health`.
-    pub health: Arc<dyn Fn() -> Value + Send + Sync>,
+    /// The role's details served by `/health/detailed` (never by public `/health`).
+    pub details: Arc<dyn Fn() -> Value + Send + Sync>,
 }
 
-/// The whole application of a role; `P` is the permission `/config` requires.
+/// The whole application of a role; `P` is the permission `/config` and `/health/detailed`
+/// require.
 pub fn assemble<P: RequiredPermission>(
     api: RoleApi,
     probes: RoleProbes,
     web: &WebConfig,
 ) -> Router {
-    let header = probes.auth.api_key_header().clone();
+    let header = probes.auth.api_key_header();
     let mut table = required_permissions(&api.router, &api.doc);
+    table.push((
+        "GET".to_owned(),
+        "/health/detailed".to_owned(),
+        P::PERMISSION,
+    ));
     if web.config_endpoint_enabled {
         table.push(("GET".to_owned(), "/config".to_owned(), P::PERMISSION));
     }
@@ -62,7 +68,7 @@ pub fn assemble<P: RequiredPermission>(
         metrics: metrics_handle(),
         config_view: probes.config_view,
         readiness: probes.readiness,
-        health: probes.health,
+        details: probes.details,
         openapi: Arc::new(openapi),
     };
     let router = api

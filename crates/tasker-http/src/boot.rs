@@ -79,8 +79,9 @@ pub fn boot<C: RoleConfig>(
 }
 
 /// The whole life of a server binary: boot (exit 1 with one line on a configuration error),
-/// raise the open-file limit, start the Tokio runtime, run `serve_role` to completion, and map its outcome to the exit
-/// status. `name` prefixes every message.
+/// raise the open-file limit, start the Tokio runtime, reload the auth state on SIGHUP, run
+/// `serve_role` to completion, and map its outcome to the exit status. `name` prefixes every
+/// message.
 pub fn run_server<C, F, Fut>(
     name: &str,
     flags: &ConfigFlags,
@@ -110,7 +111,12 @@ where
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve_role(booted)) {
+    let reloads = (flags.clone(), booted.auth.clone());
+    let served = runtime.block_on(async move {
+        crate::reload::reload_on_sighup::<C>(reloads.0, reloads.1)?;
+        serve_role(booted).await
+    });
+    match served {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("{name}: {message}");

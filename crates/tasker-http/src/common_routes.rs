@@ -1,6 +1,8 @@
 //! Routes every Tasker server has: public `/health`, `/health/live`, `/health/ready` and
-//! `/metrics`, and `/config` (registered only when `web.config_endpoint_enabled`, guarded by
-//! the role's config permission).
+//! `/metrics`, which answer status and check results only; `/health/detailed` with the role's
+//! details (worker id, namespaces, handlers, running steps), guarded by the role's config
+//! permission; and `/config` (registered only when `web.config_endpoint_enabled`, guarded by
+//! the same permission).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -31,8 +33,8 @@ pub struct CommonState {
     pub config_view: Arc<RedactedView>,
     /// Readiness probe.
     pub readiness: Readiness,
-    /// Extra fields of `/health` (role, worker id, ...).
-    pub health: Arc<dyn Fn() -> Value + Send + Sync>,
+    /// Extra fields of `/health/detailed` (role, worker id, ...).
+    pub details: Arc<dyn Fn() -> Value + Send + Sync>,
     /// The OpenAPI document served at `/api-docs/openapi.json`.
     pub openapi: Arc<Value>,
 }
@@ -43,13 +45,14 @@ impl FromRef<CommonState> for Arc<Authenticator> {
     }
 }
 
-/// The common routes; `P` is the permission `/config` requires.
+/// The common routes; `P` is the permission `/config` and `/health/detailed` require.
 pub fn common_routes<P: RequiredPermission>(
     state: CommonState,
     config_endpoint_enabled: bool,
 ) -> Router {
     let mut router = Router::new()
         .route("/health", get(health))
+        .route("/health/detailed", get(health_detailed::<P>))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -61,8 +64,19 @@ pub fn common_routes<P: RequiredPermission>(
 }
 
 async fn health(State(state): State<CommonState>) -> Response {
+    health_report(&state, json!({})).await
+}
+
+async fn health_detailed<P: RequiredPermission>(
+    _auth: Authorized<P>,
+    State(state): State<CommonState>,
+) -> Response {
+    health_report(&state, (state.details)()).await
+}
+
+/// `status` and `checks` added to `body`; 503 when a check fails.
+async fn health_report(state: &CommonState, mut body: Value) -> Response {
     let ready = (state.readiness)().await;
-    let mut body = (state.health)();
     let healthy = ready.is_ok();
     if let Value::Object(map) = &mut body {
         map.insert(

@@ -1,7 +1,8 @@
 //! HTTP scaffolding both Tasker servers share: the API error envelope and the JSON/path/query
 //! extractors that use it, the public health and metrics routes, the opt-in `/config` route,
 //! the middleware stack (request counting, request ids, body limit, timeout, sensitive headers,
-//! tracing), logging setup, and serving with connection limits and graceful shutdown.
+//! tracing), logging setup, serving with connection limits and graceful shutdown, and the
+//! SIGHUP reload of the auth state.
 
 mod app;
 mod boot;
@@ -13,6 +14,7 @@ mod http_metrics;
 mod layers;
 mod openapi;
 mod permissions;
+mod reload;
 mod serve;
 mod telemetry;
 

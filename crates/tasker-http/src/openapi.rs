@@ -29,6 +29,19 @@ pub fn finish_openapi(
         for (path, operation) in public_operations() {
             paths.insert(path.to_owned(), json!({ "get": operation }));
         }
+        let detail = json!({"$ref": "#/components/schemas/HealthDetail"});
+        paths.insert(
+            "/health/detailed".to_owned(),
+            json!({"get": {
+                "operationId": "health_detailed",
+                "summary": "Health with the role's details (worker id, namespaces, handlers, running steps)",
+                "tags": ["health"],
+                "responses": {
+                    "200": json_response("Healthy", detail.clone()),
+                    "503": json_response("Degraded: a check failed", detail),
+                }
+            }}),
+        );
         if config_enabled {
             paths.insert(
                 "/config".to_owned(),
@@ -106,7 +119,7 @@ fn public_operations() -> Vec<(&'static str, Value)> {
             "/health",
             json!({
                 "operationId": "health",
-                "summary": "Health with the store and auth checks",
+                "summary": "Health: status and check results only",
                 "tags": ["health"],
                 "responses": {
                     "200": json_response("Healthy", health.clone()),
@@ -170,9 +183,22 @@ fn common_schemas() -> Vec<(&'static str, Value)> {
         (
             "HealthReport",
             json!({
-                "description": "`GET /health`: the readiness checks and role details (the worker adds its id, namespaces, concurrency, running steps and handlers; the orchestration server its embedded worker's status).",
+                "description": "`GET /health` (public): the status and the readiness checks, nothing about the host or its work (`GET /health/detailed` has the role's details).",
                 "type": "object",
                 "required": ["status", "checks"],
+                "additionalProperties": false,
+                "properties": {
+                    "status": {"type": "string", "enum": ["healthy", "degraded"]},
+                    "checks": {"type": "object", "description": "`store` (`ok` or `unreachable`)"}
+                }
+            }),
+        ),
+        (
+            "HealthDetail",
+            json!({
+                "description": "`GET /health/detailed` (the role's config permission): the status and checks of `/health` plus the role's details (the worker adds its id, namespaces, concurrency, running steps and handlers; the orchestration server its embedded worker's status).",
+                "type": "object",
+                "required": ["status", "checks", "role"],
                 "properties": {
                     "status": {"type": "string", "enum": ["healthy", "degraded"]},
                     "checks": {"type": "object", "description": "`store` (`ok` or `unreachable`)"},
@@ -192,7 +218,7 @@ fn common_schemas() -> Vec<(&'static str, Value)> {
         (
             "WorkerStatus",
             json!({
-                "description": "An embedded worker's status in `GET /health` (a worker process reports the same fields at the top level).",
+                "description": "An embedded worker's status in `GET /health/detailed` (a worker process reports the same fields at the top level).",
                 "type": "object",
                 "required": ["worker_id", "namespaces", "concurrency", "running_steps", "handlers"],
                 "properties": {
@@ -313,6 +339,22 @@ fn secure(operation: &mut Value, permission: Option<Permission>, auth_enabled: b
                     "required": true,
                     "schema": {"type": "string"}
                 }});
+                if let Some(own) = responses.get("503") {
+                    // The operation answers 503 itself (a degraded health report): either body.
+                    let own_schema = own["content"]["application/json"]["schema"].clone();
+                    unavailable = json_response(
+                        &format!(
+                            "{} or: the identity provider's key set has never loaded (JWKS verification only; with Retry-After and the error envelope)",
+                            own["description"].as_str().unwrap_or("Unavailable")
+                        ),
+                        json!({"oneOf": [own_schema, {"$ref": ERROR_BODY}]}),
+                    );
+                    unavailable["headers"] = json!({"Retry-After": {
+                        "description": "Seconds to wait before retrying (when the key set is unavailable)",
+                        "required": false,
+                        "schema": {"type": "string"}
+                    }});
+                }
                 responses.insert("401".to_owned(), unauthorized);
                 responses.insert("403".to_owned(), forbidden);
                 responses.insert("503".to_owned(), unavailable);
@@ -430,6 +472,7 @@ mod tests {
                 ("GET", "/v1/things", Permission::TasksList),
                 ("POST", "/v1/validate", Permission::TemplatesValidate),
                 ("GET", "/config", Permission::SystemConfigRead),
+                ("GET", "/health/detailed", Permission::SystemConfigRead),
             ]
             .map(|(m, p, permission)| (m.to_owned(), p.to_owned(), permission)),
             "X-API-Key",
@@ -482,8 +525,13 @@ mod tests {
                     );
                     let protected = operation.get("x-required-permission").is_some();
                     if protected && (status.starts_with('4') || status.starts_with('5')) {
-                        assert_eq!(
-                            response["content"]["application/json"]["schema"]["$ref"], ERROR_BODY,
+                        let schema = &response["content"]["application/json"]["schema"];
+                        let envelope = schema["$ref"] == ERROR_BODY
+                            || schema["oneOf"]
+                                .as_array()
+                                .is_some_and(|s| s.iter().any(|s| s["$ref"] == ERROR_BODY));
+                        assert!(
+                            envelope,
                             "{method} {path} {status} is not the error envelope"
                         );
                     }
@@ -499,6 +547,27 @@ mod tests {
         assert_eq!(forbidden["headers"]["WWW-Authenticate"]["required"], true);
         let unavailable = &doc["paths"]["/v1/things"]["get"]["responses"]["503"];
         assert_eq!(unavailable["headers"]["Retry-After"]["required"], true);
+    }
+
+    #[test]
+    fn detailed_health_is_protected_and_its_503_is_either_body() {
+        let doc = finished();
+        assert_eq!(
+            statuses(&doc, "/health/detailed", "get"),
+            ["200", "401", "403", "500", "503"]
+        );
+        let operation = &doc["paths"]["/health/detailed"]["get"];
+        assert_eq!(operation["x-required-permission"], "system:config_read");
+        let unavailable = &operation["responses"]["503"];
+        assert_eq!(
+            unavailable["content"]["application/json"]["schema"]["oneOf"],
+            json!([{"$ref": "#/components/schemas/HealthDetail"}, {"$ref": ERROR_BODY}])
+        );
+        assert_eq!(unavailable["headers"]["Retry-After"]["required"], false);
+        let public = &doc["components"]["schemas"]["HealthReport"];
+        assert_eq!(public["additionalProperties"], false);
+        let fields: Vec<&String> = public["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(fields, ["checks", "status"]);
     }
 
     #[test]
@@ -526,6 +595,7 @@ mod tests {
             "HealthReport",
             "WorkerStatus",
             "RunningStep",
+            "HealthDetail",
             "ReadinessReport",
             "RedactedConfig",
         ] {

@@ -26,7 +26,7 @@ pub struct ServerState {
     pub web: WebConfig,
     /// The redacted configuration served by `/config`.
     pub config_view: Arc<RedactedView>,
-    /// The embedded worker, when this server runs one (shown by `/health`).
+    /// The embedded worker, when this server runs one (shown by `/health/detailed`).
     pub worker: Option<Arc<WorkerRuntime>>,
 }
 
@@ -45,7 +45,7 @@ pub fn app(state: ServerState) -> Router {
             let probe = probe.clone();
             async move { probe.ping().await.is_ok() }
         }),
-        health: Arc::new(move || {
+        details: Arc::new(move || {
             json!({
                 "role": "orchestration",
                 "embedded_worker": worker.as_ref().map(|w| w.status()),

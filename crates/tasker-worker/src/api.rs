@@ -28,7 +28,7 @@ pub struct WorkerApiState {
     pub web: WebConfig,
     /// The redacted configuration served by `/config`.
     pub config_view: Arc<RedactedView>,
-    /// The running runtime (its status is shown by `/health`).
+    /// The running runtime (its status is shown by `/health/detailed`).
     pub runtime: Arc<WorkerRuntime>,
 }
 
@@ -50,7 +50,7 @@ pub fn app(state: WorkerApiState) -> Router {
             let probe = probe.clone();
             async move { probe.ping().await.is_ok() }
         }),
-        health: Arc::new(move || {
+        details: Arc::new(move || {
             let s = runtime.status();
             json!({
                 "role": "worker",

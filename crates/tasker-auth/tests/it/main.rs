@@ -4,3 +4,4 @@
 mod fuzz;
 mod jwks;
 mod jwks_server;
+mod reload;

@@ -35,6 +35,9 @@ pub struct AuthConfig {
     pub jwt_public_key_path: String,
     /// Inline PEM public key.
     pub jwt_public_key: String,
+    /// PEM public key files still accepted during a static key rotation (at most four, so at
+    /// most five keys in all).
+    pub jwt_previous_public_key_paths: Vec<String>,
     /// Inline PEM private key, used only to mint tokens.
     pub jwt_private_key: Secret,
     /// File holding the private key (read into `jwt_private_key` at load).
@@ -61,6 +64,8 @@ pub struct AuthConfig {
     pub jwt_allowed_algorithms: Vec<String>,
     /// Clock skew tolerated on `exp`, `nbf` and `iat`.
     pub jwt_leeway_seconds: u64,
+    /// Longest accepted `exp - iat` of a token; 0 means no limit (then `iat` is optional).
+    pub jwt_max_lifetime_seconds: u64,
     /// `[[web.auth.api_keys]]`
     pub api_keys: Vec<ApiKeyConfig>,
 }
@@ -75,6 +80,7 @@ impl Default for AuthConfig {
             jwt_verification_method: VerificationMethod::PublicKey,
             jwt_public_key_path: String::new(),
             jwt_public_key: String::new(),
+            jwt_previous_public_key_paths: Vec::new(),
             jwt_private_key: Secret::default(),
             jwt_private_key_file: None,
             jwks_url: String::new(),
@@ -88,10 +94,15 @@ impl Default for AuthConfig {
             api_keys_enabled: None,
             jwt_allowed_algorithms: vec!["RS256".to_owned()],
             jwt_leeway_seconds: 60,
+            jwt_max_lifetime_seconds: 0,
             api_keys: Vec::new(),
         }
     }
 }
+
+/// Most verification keys a static-key configuration holds: the current key and up to four
+/// previous ones. A token without `kid` is tried against each.
+pub const MAX_STATIC_KEYS: usize = 5;
 
 impl AuthConfig {
     /// Whether the API key registry is consulted: as written, or, when `api_keys_enabled` is

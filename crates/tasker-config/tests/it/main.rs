@@ -5,6 +5,7 @@ mod bounded_reads;
 mod errors;
 mod fuzz;
 mod interpolation;
+mod key_rotation;
 mod layering;
 mod secrets;
 mod seed;

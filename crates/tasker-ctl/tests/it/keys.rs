@@ -51,6 +51,22 @@ fn seed_command_writes_a_working_pair_with_a_private_file_mode_0600() {
     validation.set_audience(&["a"]);
     jsonwebtoken::decode::<tasker_jwt::Claims>(&token, &key, &validation).unwrap();
 
+    // The key id is the public key's RFC 7638 thumbprint, with the command that uses it.
+    let kid = tasker_auth::rsa_thumbprint(&public_pem).unwrap();
+    assert!(
+        out.stdout.contains(&format!(
+            "Key id (RFC 7638 thumbprint of the public key): {kid}\n"
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains(&format!("tasker-ctl auth generate-token --kid {kid} ")),
+        "{}",
+        out.stdout
+    );
+
     // Paths and the configuration to use, never key material.
     let public_abs = std::path::absolute(&public).unwrap();
     let private_abs = std::path::absolute(&private).unwrap();

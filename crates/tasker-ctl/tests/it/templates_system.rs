@@ -160,5 +160,29 @@ fn worker_health_comes_from_the_worker_url() {
         table.stdout
     );
     let json: Value = serde_json::from_str(&run("json").stdout).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"status": "healthy", "checks": {"store": "ok"}})
+    );
+    // The worker's details come from /health/detailed (open here: auth is off).
+    let detailed = Ctl::new(dir.path())
+        .env("TASKER_ORCHESTRATION_URL", "http://127.0.0.1:9")
+        .args([
+            "system",
+            "health",
+            "--worker",
+            "--detailed",
+            "--format",
+            "json",
+        ])
+        .args(["--worker-url", &worker.base_url])
+        .run()
+        .expect_code(0);
+    let json: Value = serde_json::from_str(&detailed.stdout).unwrap();
     assert_eq!(json["status"], "healthy");
+    assert_eq!(json["role"], "worker");
+    assert!(
+        json["worker_id"].is_string() && json["handlers"].is_array(),
+        "{json}"
+    );
 }

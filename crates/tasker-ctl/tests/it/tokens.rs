@@ -341,3 +341,42 @@ fn validate_refuses_what_a_server_refuses() {
     );
     assert_eq!(out.stdout, "");
 }
+
+#[test]
+fn a_thumbprint_kid_picks_its_key_among_several_static_keys() {
+    use std::sync::Arc;
+    use tasker_auth::{JwtVerifier, KeyStore, VerificationKey};
+
+    let cwd = TempDir::new().unwrap();
+    let kid = tasker_auth::rsa_thumbprint(&keys().public_pem).unwrap();
+    let out = generate_token(cwd.path(), &["--permissions", "*", "--kid", &kid]).expect_code(0);
+    let token = out.stdout.trim_end();
+    assert_eq!(
+        decode(token, keys(), "tasker-core", "tasker-api")
+            .header
+            .kid
+            .as_deref(),
+        Some(kid.as_str())
+    );
+    // The server's key set during a rotation: the other key first, this one second.
+    let static_key = |pem: &str| VerificationKey::rsa_pem(pem, None).unwrap();
+    let store = KeyStore::with_keys(vec![
+        static_key(&other_keys().public_pem),
+        static_key(&keys().public_pem),
+    ]);
+    let verifier =
+        JwtVerifier::new(&tasker_config::AuthConfig::default(), Arc::new(store)).unwrap();
+    assert_eq!(
+        verifier.inspect(token, now()).unwrap().subject,
+        "tasker-ctl"
+    );
+    let stray =
+        generate_token(cwd.path(), &["--permissions", "*", "--kid", "key-7"]).expect_code(0);
+    assert_eq!(
+        verifier
+            .inspect(stray.stdout.trim_end(), now())
+            .unwrap_err()
+            .to_string(),
+        "Token signing key is unknown"
+    );
+}

@@ -185,6 +185,7 @@ async fn record() -> Vec<Example> {
     r.call("GET", "/v1/analytics/performance", None).await;
     r.call("GET", "/v1/analytics/bottlenecks", None).await;
     r.call("GET", "/config", None).await;
+    r.call("GET", "/health/detailed", None).await;
     r.call_as("GET", "/v1/tasks", None, None).await;
     let weak = Token::with_permissions(&["tasks:read"]).sign();
     r.call_as(

@@ -53,6 +53,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ("get", "/v1/analytics/performance", "system:analytics_read"),
     ("get", "/v1/analytics/bottlenecks", "system:analytics_read"),
     ("get", "/config", "system:config_read"),
+    ("get", "/health/detailed", "system:config_read"),
 ];
 
 const PUBLIC: &[&str] = &[

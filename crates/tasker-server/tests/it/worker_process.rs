@@ -23,6 +23,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "templates:validate",
     ),
     ("get", "/config", "worker:config_read"),
+    ("get", "/health/detailed", "worker:config_read"),
 ];
 
 const UNKNOWN_HANDLER: &str = "name: exotic\nnamespace: examples\nversion: 2.0.0\nsteps:\n  - name: a\n    handler: { callable: custom.unheard_of }\n";
@@ -118,10 +119,26 @@ async fn worker_routes_are_protected_and_validate_against_its_handlers() {
     );
 
     let health: Value = get(&worker, "/health", &[]).await.json().await.unwrap();
-    assert_eq!(health["worker_id"], "worker-under-test");
-    assert_eq!(health["namespaces"], json!([]));
-    assert_eq!(health["running_steps"], json!([]));
-    assert_eq!(health["checks"]["store"], "ok");
+    assert_eq!(
+        health,
+        json!({"status": "healthy", "checks": {"store": "ok"}})
+    );
+    let token = Token::with_permissions(&["worker:config_read"]).sign();
+    let detail: Value = get(
+        &worker,
+        "/health/detailed",
+        &[("Authorization", &format!("Bearer {token}"))],
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(detail["status"], "healthy");
+    assert_eq!(detail["role"], "worker");
+    assert_eq!(detail["worker_id"], "worker-under-test");
+    assert_eq!(detail["namespaces"], json!([]));
+    assert_eq!(detail["running_steps"], json!([]));
+    assert_eq!(detail["checks"]["store"], "ok");
 }
 
 #[tokio::test]

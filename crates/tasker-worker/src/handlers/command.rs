@@ -8,7 +8,8 @@
 //! - stdout: the step's result as one JSON value (empty stdout is `null`), at most 1 MiB.
 //! - exit 0 is success; exit 75 (`EX_TEMPFAIL`) is a retryable failure; any other exit or a
 //!   death by signal is a permanent failure. The tail of stderr (at most 4 KiB) goes into the
-//!   error message, and a JSON value on stdout into the error's details.
+//!   error message, and a JSON value on stdout into the error's details. Absolute paths in the
+//!   message are shortened to their last component (`host_paths.rs`); the log has them whole.
 //! - The environment is cleared except `PATH`, `HOME` and `LANG`, so the worker's credentials
 //!   never reach the program.
 //! - The program runs under a supervisor (`supervisor.rs`) that leads its own process group.
@@ -26,6 +27,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
+use super::host_paths::without_host_paths;
 use super::registry::{HandlerError, StepHandler, StepInput};
 use super::supervisor;
 
@@ -58,7 +60,17 @@ impl StepHandler for CommandHandler {
         });
         let mut stdin = document.to_string().into_bytes();
         stdin.push(b'\n');
-        spec.run(stdin).await
+        spec.run(stdin).await.map_err(|mut error| {
+            // The stored message is shown to API callers; the log keeps the host paths.
+            tracing::warn!(
+                task = %input.task_uuid,
+                step = %input.step_uuid,
+                error = %error.message,
+                "builtin.command failed"
+            );
+            error.message = without_host_paths(&error.message);
+            error
+        })
     }
 }
 

@@ -183,3 +183,120 @@ async fn exit_75_is_retried_other_exits_fail_and_credentials_stay_out() {
         "builtin.command: `sh` exited 0 but its stdout is not JSON (expected value at line 1 column 1); stdout begins \"ok, done\""
     );
 }
+
+/// Raises an exception: Python prints a traceback naming the script by its absolute path.
+const RAISES: &str = r#"
+import json
+json.loads("{")
+"#;
+
+#[tokio::test]
+async fn failure_messages_shown_by_the_api_carry_no_host_path() {
+    let config = TestConfig::new();
+    let python = real_python();
+    let raises = config.write("scripts/raises.py", RAISES);
+    let missing = config.root().join("scripts/missing.py");
+    config.write(
+        "tasks/paths.yaml",
+        &format!(
+            r#"name: paths
+namespace: examples
+version: 1.0.0
+steps:
+  - name: missing_script
+    handler: {{ callable: builtin.command, initialization: {{ program: "{python}", args: ["{}"] }} }}
+  - name: traceback
+    handler: {{ callable: builtin.command, initialization: {{ program: "{python}", args: ["{}"] }} }}
+"#,
+            missing.display(),
+            raises.display()
+        ),
+    );
+    config.write(
+        "base/common.toml",
+        &format!(
+            "[database]\nurl = \"sqlite://{root}/tasker.db\"\n[templates]\nsearch_paths = [\"{root}/tasks\"]\n",
+            root = config.root().display()
+        ),
+    );
+    config.write(
+        "base/orchestration.toml",
+        "[orchestration]\npoll_interval_ms = 50\n[worker]\npoll_interval_ms = 50\n",
+    );
+    let server = ServerProcess::start(&server_binary(), &config, &[]);
+    let task = create_task(&server, "paths", json!({})).await;
+    wait_for_task(
+        &server,
+        &task,
+        &["blocked_by_failures", "error"],
+        Duration::from_secs(30),
+    )
+    .await;
+    // Both steps run side by side; the first failure blocks the task.
+    let mut steps = steps_of(&server, &task).await;
+    for _ in 0..400 {
+        if steps.iter().all(|s| s["status"] == "error") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        steps = steps_of(&server, &task).await;
+    }
+    let message = |name: &str| -> String {
+        let step = steps.iter().find(|s| s["name"] == name).unwrap();
+        step["last_error"]["message"].as_str().unwrap().to_owned()
+    };
+    let missing_message = message("missing_script");
+    assert!(
+        missing_message.starts_with("builtin.command: `.../python3")
+            && missing_message.contains(" exited with status 2; stderr: ")
+            && missing_message.contains("can't open file '.../missing.py': [Errno 2]"),
+        "{missing_message}"
+    );
+    let traceback = message("traceback");
+    assert!(
+        traceback.contains("File \".../raises.py\", line 3"),
+        "{traceback}"
+    );
+    let dlq = get_json(&server, &format!("/v1/dlq/task/{task}")).await;
+    let shown = [missing_message.clone(), traceback.clone(), dlq.to_string()];
+    let root = config.root().display().to_string();
+    for text in &shown {
+        assert!(
+            !text.contains(&root),
+            "the working directory leaked: {text}"
+        );
+        assert!(
+            !text.contains(&python),
+            "the interpreter path leaked: {text}"
+        );
+        assert!(
+            absolute_paths(text).is_empty(),
+            "{:?} in {text}",
+            absolute_paths(text)
+        );
+    }
+    // The log keeps the whole message for operators.
+    assert!(server.logs().contains(&missing.display().to_string()));
+}
+
+/// Absolute paths in `text`: a `/` after a quote, a space or the start, followed by a
+/// character that continues a path.
+fn absolute_paths(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut found = Vec::new();
+    for (i, c) in chars.iter().enumerate() {
+        let after_boundary = i == 0 || matches!(chars[i - 1], ' ' | '\'' | '"' | '`' | '(' | '=');
+        let continues = chars
+            .get(i + 1)
+            .is_some_and(|n| n.is_alphanumeric() || matches!(n, '.' | '_' | '-'));
+        if *c == '/' && after_boundary && continues {
+            found.push(
+                chars[i..]
+                    .iter()
+                    .take_while(|c| !c.is_whitespace())
+                    .collect(),
+            );
+        }
+    }
+    found
+}
