@@ -21,6 +21,50 @@ use crate::views;
 
 const DEFAULT_PER_PAGE: u64 = 25;
 const MAX_PER_PAGE: u64 = 100;
+/// Field limits of `POST /v1/tasks` (PRODUCT 5), far below the body limit.
+const MAX_NAME_CHARS: usize = 64;
+const MAX_TAGS: usize = 64;
+const MAX_TAG_CHARS: usize = 128;
+const MAX_TEXT_CHARS: usize = 1024;
+
+/// Every field over its limit, named with the limit and never echoed.
+fn field_limits(request: &CreateTaskRequest) -> Result<(), Error> {
+    let mut problems = Vec::new();
+    let mut check = |field: &str, value: Option<&str>, limit: usize| {
+        if value.is_some_and(|v| v.chars().count() > limit) {
+            problems.push(format!("{field} is longer than {limit} characters"));
+        }
+    };
+    check("namespace", Some(&request.namespace), MAX_NAME_CHARS);
+    check("name", Some(&request.name), MAX_NAME_CHARS);
+    check("version", request.version.as_deref(), MAX_NAME_CHARS);
+    for (field, value) in [
+        ("initiator", &request.initiator),
+        ("source_system", &request.source_system),
+        ("reason", &request.reason),
+        ("correlation_id", &request.correlation_id),
+        ("idempotency_key", &request.idempotency_key),
+    ] {
+        check(field, value.as_deref(), MAX_TEXT_CHARS);
+    }
+    if request.tags.len() > MAX_TAGS {
+        problems.push(format!("tags has more than {MAX_TAGS} entries"));
+    }
+    if let Some(i) = request
+        .tags
+        .iter()
+        .position(|t| t.chars().count() > MAX_TAG_CHARS)
+    {
+        problems.push(format!(
+            "tags[{i}] is longer than {MAX_TAG_CHARS} characters"
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Unprocessable(problems))
+    }
+}
 
 impl Orchestrator {
     /// Creates a task; `created_by` is the authenticated subject, `scope` where it holds
@@ -31,6 +75,7 @@ impl Orchestrator {
         created_by: &str,
         scope: &Scope,
     ) -> Result<TaskView, Error> {
+        field_limits(&request)?;
         if !scope.contains(&request.namespace) {
             return Err(Error::forbidden_in(
                 Permission::TasksCreate,

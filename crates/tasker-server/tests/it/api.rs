@@ -454,3 +454,60 @@ async fn request_ids_and_body_limits() {
         assert_eq!(body["error"], "payload_too_large", "{path}");
     }
 }
+
+#[tokio::test]
+async fn task_fields_have_limits_far_below_the_body_limit() {
+    let (server, _config) = server().await;
+    let admin = client(&server, &["*"], "svc");
+    let long_namespace = "n".repeat(100_000);
+    let cases: Vec<(CreateTaskRequest, &str)> = vec![
+        (
+            request(&long_namespace, "linear_math", json!({})),
+            "namespace is longer than 64 characters",
+        ),
+        (
+            CreateTaskRequest {
+                tags: vec!["t".into(); 65],
+                ..request("examples", "linear_math", json!({"value": 1}))
+            },
+            "tags has more than 64 entries",
+        ),
+        (
+            CreateTaskRequest {
+                tags: vec!["ok".into(), "x".repeat(129)],
+                ..request("examples", "linear_math", json!({"value": 1}))
+            },
+            "tags[1] is longer than 128 characters",
+        ),
+        (
+            CreateTaskRequest {
+                reason: Some("r".repeat(1025)),
+                ..request("examples", "linear_math", json!({"value": 1}))
+            },
+            "reason is longer than 1024 characters",
+        ),
+    ];
+    for (body, expected) in cases {
+        match admin.create_task(&body).await.unwrap_err() {
+            ClientError::Api {
+                status,
+                code,
+                message,
+                ..
+            } => {
+                assert_eq!(
+                    (status, code.as_str(), message.as_str()),
+                    (422, "unprocessable", expected)
+                );
+            }
+            other => panic!("{other}"),
+        }
+    }
+    // At the limits, the task is created.
+    let fits = CreateTaskRequest {
+        tags: vec!["t".repeat(128); 64],
+        reason: Some("r".repeat(1024)),
+        ..request("examples", "linear_math", json!({"value": 1}))
+    };
+    assert_eq!(admin.create_task(&fits).await.unwrap().tags.len(), 64);
+}
