@@ -13,7 +13,7 @@ pub use dlq::{
 pub use states::{DlqReason, ResolutionStatus, StepStatus, TaskStatus};
 pub use system::{
     BottleneckQuery, BottlenecksView, HandlerNamespace, PerformanceQuery, PerformanceView,
-    StepBottleneck,
+    RunningStepView, StepBottleneck, WorkerStatusView,
 };
 pub use tasks::{
     CreateTaskRequest, Pagination, StepActionRequest, StepCountsView, StepView, TaskContextView,

@@ -48,7 +48,7 @@ pub fn app(state: ServerState) -> Router {
         details: Arc::new(move || {
             json!({
                 "role": "orchestration",
-                "embedded_worker": worker.as_ref().map(|w| w.status()),
+                "embedded_worker": worker.as_ref().map(|w| tasker_worker::worker_status(w.status())),
             })
         }),
     };

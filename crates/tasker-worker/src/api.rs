@@ -5,6 +5,8 @@
 mod routes;
 mod views;
 
+pub use views::worker_status;
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -51,15 +53,12 @@ pub fn app(state: WorkerApiState) -> Router {
             async move { probe.ping().await.is_ok() }
         }),
         details: Arc::new(move || {
-            let s = runtime.status();
-            json!({
-                "role": "worker",
-                "worker_id": s.worker_id,
-                "namespaces": s.namespaces,
-                "concurrency": s.concurrency,
-                "running_steps": s.running_steps,
-                "handlers": s.handlers,
-            })
+            let mut detail = serde_json::to_value(views::worker_status(runtime.status()))
+                .unwrap_or_else(|_| json!({}));
+            if let Some(map) = detail.as_object_mut() {
+                map.insert("role".to_owned(), json!("worker"));
+            }
+            detail
         }),
     };
     let api = RoleApi { router, doc };

@@ -21,7 +21,7 @@ mod runtime {
     pub(crate) mod worker;
 }
 
-pub use api::{WorkerApiState, app, run};
+pub use api::{WorkerApiState, app, run, worker_status};
 pub use handlers::registry::{HandlerError, HandlerRegistry, StepHandler, StepInput};
 pub use handlers::supervisor::{enable_command_supervisor, set_command_supervisor};
 pub use runtime::worker::{RunningStep, WorkerRuntime, WorkerStatus};

@@ -95,3 +95,36 @@ pub struct BottlenecksView {
     /// Steps with failures, highest error rate first.
     pub error_prone_steps: Vec<StepBottleneck>,
 }
+
+/// A step a worker runs now (`GET /health/detailed`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningStepView {
+    /// Task.
+    pub task_uuid: uuid::Uuid,
+    /// Step.
+    pub step_uuid: uuid::Uuid,
+    /// Step name.
+    pub name: String,
+    /// Handler name.
+    pub handler: String,
+    /// Attempt number.
+    pub attempt: u32,
+    /// When this worker started it.
+    pub started_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// A worker's status (`GET /health/detailed`; an orchestration server shows its embedded
+/// worker's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerStatusView {
+    /// Its id (the lease holder name).
+    pub worker_id: String,
+    /// The namespaces it serves (empty: every namespace).
+    pub namespaces: Vec<String>,
+    /// Steps it runs at once.
+    pub concurrency: usize,
+    /// The steps it runs now.
+    pub running_steps: Vec<RunningStepView>,
+    /// Its registered handlers.
+    pub handlers: Vec<String>,
+}

@@ -1,7 +1,32 @@
-//! The one place the worker API turns templates into wire bodies (`tasker_proto::api`).
+//! The one place the worker turns its templates and its status into wire bodies
+//! (`tasker_proto::api`).
 
 use tasker_core::TaskTemplate;
 use tasker_proto::api as wire;
+
+use crate::runtime::worker::WorkerStatus;
+
+/// The runtime's status as `GET /health/detailed` shows it.
+pub fn worker_status(s: WorkerStatus) -> wire::WorkerStatusView {
+    wire::WorkerStatusView {
+        worker_id: s.worker_id,
+        namespaces: s.namespaces,
+        concurrency: s.concurrency,
+        running_steps: s
+            .running_steps
+            .into_iter()
+            .map(|r| wire::RunningStepView {
+                task_uuid: r.task_uuid,
+                step_uuid: r.step_uuid,
+                name: r.name,
+                handler: r.handler,
+                attempt: r.attempt,
+                started_at: r.started_at,
+            })
+            .collect(),
+        handlers: s.handlers,
+    }
+}
 
 pub(crate) fn template_summary(t: &TaskTemplate) -> wire::TemplateSummary {
     wire::TemplateSummary {

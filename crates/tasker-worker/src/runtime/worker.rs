@@ -8,7 +8,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use tasker_config::{EngineConfig, WorkerSection};
 use tasker_core::Store;
 use tasker_core::store::{ClaimRequest, ClaimedStep};
@@ -20,7 +19,7 @@ use super::execute::Execution;
 use crate::handlers::registry::HandlerRegistry;
 
 /// A step currently running on this worker.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunningStep {
     /// Task id.
     pub task_uuid: Uuid,
@@ -36,8 +35,8 @@ pub struct RunningStep {
     pub started_at: DateTime<Utc>,
 }
 
-/// What the worker's health endpoint reports.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What the worker's health endpoint reports (as `tasker_proto::api::WorkerStatusView`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct WorkerStatus {
     /// Worker id (lease holder name).
     pub worker_id: String,
