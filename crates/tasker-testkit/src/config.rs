@@ -68,6 +68,12 @@ impl TestConfig {
         self.write_common()
     }
 
+    /// Adds `dir` to the template search paths.
+    pub fn with_search_path(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.common.search_paths.push(dir.into());
+        self.write_common()
+    }
+
     /// Writes `tasks/FILE` under the root and adds `tasks/` to the search paths.
     pub fn with_template(mut self, file: &str, yaml: &str) -> Self {
         self.write(&format!("tasks/{file}"), yaml);
