@@ -1,13 +1,18 @@
 //! Paths into the repository: the committed key fixtures (generated once, kept under
 //! `crates/tasker-auth/tests/fixtures`), the example templates and the repository's config root.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-/// The repository root.
+/// The repository root (this crate lives in `crates/tasker-testkit`).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .nth(2)
+        .unwrap_or(manifest)
+        .to_path_buf()
 }
 
 /// `config/tasks`: the example templates.

@@ -24,5 +24,5 @@ pub use postgres::{
     skip_or_fail, url as postgres_url,
 };
 pub use server::{ServerProcess, binary, run_to_exit};
-pub use templates::BROKEN;
+pub use templates::{BROKEN, SLOW};
 pub use tokens::Token;

@@ -14,3 +14,14 @@ steps:
     handler: { callable: builtin.echo }
     depends_on: [explode]
 "#;
+
+/// `ops/slow`: one step that sleeps for an hour, so a task stays running (and cancellable)
+/// for as long as any test needs.
+pub const SLOW: &str = r#"name: slow
+namespace: ops
+version: 1.0.0
+description: Sleeps for an hour.
+steps:
+  - name: nap
+    handler: { callable: builtin.sleep, initialization: { ms: 3600000 } }
+"#;
