@@ -3,44 +3,23 @@
 //! input gets the right 4xx envelope. Responses are parsed with the typed client, so the wire
 //! types and the server stay in step.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tasker_client::{Api, ClientError, Credential, TaskerClient};
 use tasker_proto::api::{
     CreateTaskRequest, DlqListQuery, DlqUpdateRequest, StepActionRequest, TaskListQuery, TaskView,
 };
-use tasker_testkit::{ServerProcess, TestConfig, Token};
+use tasker_testkit::{BROKEN, HANG_GUARD, SLOW, ServerProcess, TestConfig, Token, eventually};
 use uuid::Uuid;
 
 use crate::*;
 
-const BROKEN: &str = r#"name: broken
-namespace: ops
-version: 1.0.0
-description: A step that always fails permanently, then an echo.
-steps:
-  - name: explode
-    handler: { callable: builtin.fail, initialization: { times: 100, retryable: false } }
-    retry: { retryable: false, max_attempts: 1 }
-  - name: after
-    handler: { callable: builtin.echo }
-    depends_on: [explode]
-"#;
-
 fn server() -> (ServerProcess, TestConfig) {
-    let config = TestConfig::new();
-    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/tasks");
-    config.write("tasks/broken.yaml", BROKEN);
-    config.write(
-        "base/common.toml",
-        &format!(
-            "[database]\nurl = \"sqlite://{root}/tasker.db\"\n[templates]\nsearch_paths = [\"{}\", \"{root}/tasks\"]\n[backoff]\nbase_ms = 10\nmax_ms = 50\n",
-            examples.display(),
-            root = config.root().display()
-        ),
-    );
+    let config = TestConfig::new()
+        .with_examples()
+        .with_template("broken.yaml", BROKEN)
+        .with_template("slow.yaml", SLOW)
+        .backoff(10, 50);
     config.write(
         "base/orchestration.toml",
         &auth_config(
@@ -71,14 +50,19 @@ fn request(namespace: &str, name: &str, context: Value) -> CreateTaskRequest {
 }
 
 async fn wait_for(client: &TaskerClient, task: Uuid, status: &str) -> TaskView {
-    for _ in 0..400 {
-        let view = client.get_task(task).await.unwrap();
-        if view.status == status {
-            return view;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("task {task} never reached {status}");
+    eventually(
+        &format!("task {task} to be {status}"),
+        HANG_GUARD,
+        async || {
+            let view = client.get_task(task).await.unwrap();
+            if view.status == status {
+                Ok(view)
+            } else {
+                Err(view.status)
+            }
+        },
+    )
+    .await
 }
 
 fn status_of(err: ClientError) -> (u16, String) {
@@ -345,14 +329,29 @@ async fn bad_input_gets_the_right_4xx_envelope() {
         }
         other => panic!("{other}"),
     }
-    // Cancelling twice: the second is a conflict.
+    // Cancelling twice: the first cancels the running task, the second is a conflict.
     let task = admin
-        .create_task(&request("examples", "flaky_retry", json!({})))
+        .create_task(&request("ops", "slow", json!({})))
         .await
         .unwrap();
-    let _ = admin.cancel_task(task.task_uuid).await;
-    let (status, code) = status_of(admin.cancel_task(task.task_uuid).await.unwrap_err());
-    assert_eq!((status, code.as_str()), (409, "conflict"));
+    let cancelled = admin.cancel_task(task.task_uuid).await.unwrap();
+    assert_eq!(
+        (cancelled.status.as_str(), cancelled.step_counts.cancelled),
+        ("cancelled", 1),
+        "{cancelled:?}"
+    );
+    match admin.cancel_task(task.task_uuid).await.unwrap_err() {
+        ClientError::Api {
+            status,
+            code,
+            message,
+            ..
+        } => {
+            assert_eq!((status, code.as_str()), (409, "conflict"));
+            assert!(message.contains("already cancelled"), "{message}");
+        }
+        other => panic!("{other}"),
+    }
     assert!(admin.health(Api::Orchestration).await.unwrap()["checks"]["store"] == "ok");
 }
 
