@@ -314,7 +314,13 @@ async fn api_docs_match_the_live_server() {
     let route = |heading: &str| {
         heading
             .split('/')
-            .map(|part| if part.starts_with("00000000-") { "{id}" } else { part })
+            .map(|part| {
+                if part.starts_with("00000000-") {
+                    "{id}"
+                } else {
+                    part
+                }
+            })
             .collect::<Vec<_>>()
             .join("/")
     };
