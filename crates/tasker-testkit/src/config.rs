@@ -32,8 +32,21 @@ impl Default for TestConfig {
 }
 
 impl TestConfig {
-    /// An empty root: a SQLite database under it, no templates, every other default.
+    /// A root for running servers: a SQLite database under it, no templates, every other
+    /// default.
     pub fn new() -> Self {
+        let config = Self::bare();
+        let common = Common {
+            database_url: format!("sqlite://{}/tasker.db", config.root().display()),
+            ..Common::default()
+        };
+        Self { common, ..config }.write_common()
+    }
+
+    /// The directories only, no file at all (for loader and CLI tests that write every file
+    /// themselves). The builder methods write `base/common.toml` from the defaults of
+    /// [`TestConfig::new`] except the database URL, which stays empty until set.
+    pub fn bare() -> Self {
         let dir = tempfile::tempdir().unwrap();
         for sub in [
             "base",
@@ -43,11 +56,19 @@ impl TestConfig {
         ] {
             std::fs::create_dir_all(dir.path().join(sub)).unwrap();
         }
-        let common = Common {
-            database_url: format!("sqlite://{}/tasker.db", dir.path().display()),
-            ..Common::default()
-        };
-        Self { dir, common }.write_common()
+        Self {
+            dir,
+            common: Common::default(),
+        }
+    }
+
+    /// A bare root holding `files` (path under the root, contents).
+    pub fn with_files(files: &[(&str, &str)]) -> Self {
+        let config = Self::bare();
+        for (path, text) in files {
+            config.write(path, text);
+        }
+        config
     }
 
     /// Uses the database at `url` instead of the SQLite file under the root.
