@@ -3,4 +3,3 @@
 
 mod fuzz;
 mod jwks;
-mod jwks_server;
