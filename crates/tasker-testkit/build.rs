@@ -11,5 +11,9 @@ fn main() {
     let required = std::env::var("TASKER_TEST_REQUIRE_DB").is_ok_and(|v| v == "1");
     if url || required {
         println!("cargo::rustc-cfg=tasker_postgres");
+    } else {
+        println!(
+            "cargo::warning=PostgreSQL tests are built as ignored: TASKER_TEST_DATABASE_URL is not set"
+        );
     }
 }
