@@ -265,56 +265,223 @@ mod tests {
 
 #[cfg(test)]
 mod properties {
+    //! `parse_jwks` on documents generated from the fixture keys (so many of them hold usable
+    //! keys), each key intact or changed in one way the parser must cope with, plus documents
+    //! of arbitrary JSON and bytes. An intact signing key is never dropped, an encryption key is
+    //! never used, and a parsed set is never empty. A test checks the generator reaches every
+    //! kind of document.
+    use std::collections::BTreeSet;
+
     use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use serde_json::{Value, json};
 
     use super::parse_jwks;
 
-    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    const FIXTURES: &str = include_str!("../tests/fixtures/jwks-keys.json");
+
+    fn fixture_keys() -> Vec<Value> {
+        let all: Value = serde_json::from_str(FIXTURES).unwrap();
+        ["rsa-a", "rsa-b", "ec-p256", "ec-p384", "ed25519"]
+            .iter()
+            .map(|kid| all[*kid].clone())
+            .collect()
+    }
+
+    /// How a generated JWK differs from its fixture.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+    enum Change {
+        /// Usable as is (`use`, `alg` or `kid` may be absent, `kid` may be renamed).
+        Intact,
+        /// `use: enc`: never a verification key.
+        Encryption,
+        /// Another or an unknown `kty`.
+        KeyType,
+        /// A parameter (`n`, `e`, `x`, `y`, `crv`) removed.
+        Missing,
+        /// A parameter cut short.
+        Truncated,
+        /// A parameter with characters outside base64url.
+        Garbage,
+        /// An unsupported curve.
+        Curve,
+        /// An `alg` of another key family.
+        Alg,
+        /// Not an object at all.
+        NotObject,
+    }
+
+    #[derive(Debug, Clone)]
+    struct Generated {
+        jwk: Value,
+        change: Change,
+    }
+
+    impl Generated {
+        fn kid(&self) -> Option<&str> {
+            self.jwk.get("kid").and_then(Value::as_str)
+        }
+    }
+
+    fn params(jwk: &Value) -> Vec<String> {
+        ["n", "e", "x", "y", "crv"]
+            .iter()
+            .filter(|p| jwk.get(**p).is_some())
+            .map(|p| (*p).to_owned())
+            .collect()
+    }
+
+    fn jwk() -> impl Strategy<Value = Generated> {
+        let keys = fixture_keys();
+        (
+            any::<prop::sample::Index>(),
+            0u8..100,
+            any::<prop::sample::Index>(),
+            0u8..4,
+            "[a-z0-9-]{1,8}",
+        )
+            .prop_map(move |(which, roll, at, extra, name)| {
+                let mut jwk = keys[which.index(keys.len())].clone();
+                let params = params(&jwk);
+                let param = params[at.index(params.len())].clone();
+                let object = jwk.as_object_mut().unwrap();
+                let change = match roll {
+                    0..35 => {
+                        match extra {
+                            0 => drop(object.remove("use")),
+                            1 => drop(object.remove("alg")),
+                            2 => drop(object.insert("kid".into(), Value::from(name))),
+                            _ => {}
+                        }
+                        Change::Intact
+                    }
+                    35..45 => {
+                        object.insert("use".into(), Value::from("enc"));
+                        Change::Encryption
+                    }
+                    45..53 => {
+                        let kty = ["RSA", "EC", "OKP", "oct", "weird"][usize::from(extra)];
+                        let kty = if object["kty"] == kty { "weird" } else { kty };
+                        object.insert("kty".into(), Value::from(kty));
+                        Change::KeyType
+                    }
+                    53..61 => {
+                        object.remove(&param);
+                        Change::Missing
+                    }
+                    61..71 => {
+                        let text = object[&param].as_str().unwrap_or_default().to_owned();
+                        let cut = at.index(text.len().max(1));
+                        object.insert(param, Value::from(&text[..cut.min(text.len())]));
+                        Change::Truncated
+                    }
+                    71..79 => {
+                        let text = object[&param].as_str().unwrap_or_default();
+                        let spoiled = format!("{}%!", &text[..text.len() / 2]);
+                        object.insert(param, Value::from(spoiled));
+                        Change::Garbage
+                    }
+                    79..86 => {
+                        let crv = ["P-521", "secp256k1", "X25519", "Ed448"][usize::from(extra)];
+                        object.insert("crv".into(), Value::from(crv));
+                        Change::Curve
+                    }
+                    86..94 => {
+                        let alg = if object["kty"] == "RSA" {
+                            "ES256"
+                        } else {
+                            "RS256"
+                        };
+                        object.insert("alg".into(), Value::from(alg));
+                        Change::Alg
+                    }
+                    _ => {
+                        jwk = [json!(null), json!(5), json!("key"), json!([])][usize::from(extra)]
+                            .clone();
+                        Change::NotObject
+                    }
+                };
+                Generated { jwk, change }
+            })
+    }
+
+    /// A document of generated JWKs, sometimes with other top-level members.
+    fn document() -> impl Strategy<Value = (Vec<Generated>, String)> {
+        (proptest::collection::vec(jwk(), 0..5), any::<bool>()).prop_map(|(keys, extra)| {
+            let mut doc = json!({ "keys": keys.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() });
+            if extra {
+                doc["issuer"] = Value::from("https://idp.example.com");
+            }
+            (keys, doc.to_string())
+        })
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
-            Just(serde_json::Value::Null),
-            any::<bool>().prop_map(serde_json::Value::from),
-            any::<i64>().prop_map(serde_json::Value::from),
-            "[a-zA-Z0-9_+/=-]{0,40}".prop_map(serde_json::Value::from),
-            prop_oneof![
-                Just("RSA"),
-                Just("EC"),
-                Just("OKP"),
-                Just("oct"),
-                Just("P-256"),
-                Just("Ed25519"),
-                Just("AQAB"),
-                Just("sig"),
-                Just("enc")
-            ]
-            .prop_map(serde_json::Value::from),
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-zA-Z0-9_+/=-]{0,40}".prop_map(Value::from),
         ];
         leaf.prop_recursive(4, 64, 8, |inner| {
             prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
                 proptest::collection::btree_map(
                     prop_oneof![
                         Just("keys".to_owned()),
                         Just("kty".to_owned()),
-                        Just("n".to_owned()),
-                        Just("e".to_owned()),
-                        Just("kid".to_owned()),
-                        Just("crv".to_owned()),
-                        Just("x".to_owned()),
-                        Just("y".to_owned()),
-                        Just("use".to_owned()),
-                        Just("alg".to_owned()),
                         "[a-z]{1,4}"
                     ],
                     inner,
                     0..6
                 )
-                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
             ]
         })
     }
 
+    /// What every parse of a generated document must satisfy; returns the kids it kept.
+    fn check(keys: &[Generated], text: &str) -> Result<Option<BTreeSet<String>>, TestCaseError> {
+        let intact: BTreeSet<&str> = keys
+            .iter()
+            .filter(|k| k.change == Change::Intact)
+            .filter_map(Generated::kid)
+            .collect();
+        let usable_kids: BTreeSet<&str> = keys
+            .iter()
+            .filter(|k| !matches!(k.change, Change::Encryption | Change::NotObject))
+            .filter_map(Generated::kid)
+            .collect();
+        match parse_jwks(text.as_bytes()) {
+            Ok(parsed) => {
+                prop_assert!(!parsed.is_empty());
+                let kids: BTreeSet<String> = parsed
+                    .iter()
+                    .filter_map(|k| k.kid().map(str::to_owned))
+                    .collect();
+                for kid in &intact {
+                    prop_assert!(kids.contains(*kid), "intact key {kid} dropped: {text}");
+                }
+                for kid in &kids {
+                    prop_assert!(
+                        usable_kids.contains(kid.as_str()),
+                        "{kid} used although every key under it is unusable: {text}"
+                    );
+                }
+                Ok(Some(kids))
+            }
+            Err(_) => {
+                prop_assert!(
+                    intact.is_empty() && !keys.iter().any(|k| k.change == Change::Intact),
+                    "a document with an intact key was refused: {text}"
+                );
+                Ok(None)
+            }
+        }
+    }
+
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+        #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
 
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
@@ -327,5 +494,35 @@ mod properties {
                 prop_assert!(!keys.is_empty());
             }
         }
+
+        #[test]
+        fn intact_keys_are_kept_and_unusable_ones_never_used((keys, text) in document()) {
+            check(&keys, &text)?;
+        }
+    }
+
+    #[test]
+    fn the_generator_reaches_every_kind_of_document() {
+        // Guard against a generator that never produces what the property is about.
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let mut changes = BTreeSet::new();
+        let (mut usable, mut refused, mut mixed, mut changed_but_kept) = (0, 0, 0, 0);
+        for _ in 0..1500 {
+            let (keys, text) = document().new_tree(&mut runner).unwrap().current();
+            changes.extend(keys.iter().map(|k| k.change));
+            let intact = keys.iter().any(|k| k.change == Change::Intact);
+            let broken = keys.iter().any(|k| k.change != Change::Intact);
+            match check(&keys, &text).unwrap() {
+                Some(_) if !intact => changed_but_kept += 1,
+                Some(_) => usable += 1,
+                None => refused += 1,
+            }
+            mixed += usize::from(intact && broken);
+        }
+        assert_eq!(changes.len(), 9, "changes reached: {changes:?}");
+        assert!(
+            [usable, refused, mixed].iter().all(|n| *n >= 100) && changed_but_kept > 0,
+            "usable {usable}, refused {refused}, mixed {mixed}, changed but kept {changed_but_kept}"
+        );
     }
 }

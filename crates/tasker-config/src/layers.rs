@@ -112,11 +112,13 @@ fn unknown_field_name(message: &str) -> Option<&str> {
     rest.split_once('`').map(|(name, _)| name)
 }
 
-/// Removes quoted string values from a deserializer message (`invalid type: string "…"`),
-/// since the value might be a secret typed into the wrong key.
+/// Removes quoted string values from a deserializer message (`invalid type: string "…"`,
+/// `unknown variant `…`, expected …`), since the value might be a secret typed into the wrong
+/// key.
 fn scrub(message: &str) -> String {
+    let message = scrub_variant(message);
     let mut out = String::with_capacity(message.len());
-    let mut rest = message;
+    let mut rest = message.as_str();
     while let Some(start) = rest.find("string \"") {
         out.push_str(&rest[..start]);
         out.push_str("a string");
@@ -129,6 +131,20 @@ fn scrub(message: &str) -> String {
     out.push_str(rest);
     // serde's message ends with a line/column note that toml adds for in-memory values.
     out.lines().next().unwrap_or_default().trim().to_owned()
+}
+
+/// `unknown variant `VALUE`, expected …` without the value (which may hold backticks itself,
+/// so it ends at the last "`, expected").
+fn scrub_variant(message: &str) -> String {
+    const PREFIX: &str = "unknown variant `";
+    let Some(start) = message.find(PREFIX) else {
+        return message.to_owned();
+    };
+    let after = &message[start + PREFIX.len()..];
+    match after.rfind("`, expected") {
+        Some(end) => format!("{}unknown variant{}", &message[..start], &after[end + 1..]),
+        None => format!("{}unknown variant", &message[..start]),
+    }
 }
 
 /// Merges `layer` over `base`: tables merge recursively, everything else (arrays included) is
@@ -222,6 +238,13 @@ mod tests {
     fn scrub_removes_string_values() {
         let scrubbed = scrub("invalid type: string \"sk-secret\", expected a boolean");
         assert_eq!(scrubbed, "invalid type: a string, expected a boolean");
+    }
+
+    #[test]
+    fn scrub_removes_unknown_variants() {
+        let scrubbed = scrub("unknown variant `sk-se`cret`, expected `public_key` or `jwks`");
+        assert_eq!(scrubbed, "unknown variant, expected `public_key` or `jwks`");
+        assert_eq!(scrub("unknown variant `sk-cut"), "unknown variant");
     }
 
     #[test]

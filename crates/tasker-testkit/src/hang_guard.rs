@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::TestConfig;
 
-/// How long a process may take before the hang guard fails the test. Generous: it only
-/// separates "exits" from "hangs".
-pub const HANG_GUARD: Duration = Duration::from_secs(60);
+use crate::HANG_GUARD;
 
 /// Runs `binary` like [`crate::run_to_exit`], but kills it and panics if it has not exited
 /// within [`HANG_GUARD`]. Returns the exit code and stderr.

@@ -1,5 +1,5 @@
-//! Runs a server binary as a real process on `127.0.0.1:0` with a temporary config root, and
-//! keeps its stderr in a file so tests can scan the logs.
+//! Runs a server binary as a real process on `127.0.0.1:0` with a temporary config root, keeps
+//! its stderr in a file so tests can scan the logs, and reads its API as JSON.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -7,54 +7,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// A temporary config root with `base/` and `environments/`.
-#[derive(Debug)]
-pub struct TestConfig {
-    dir: tempfile::TempDir,
-}
+use serde_json::Value;
 
-impl Default for TestConfig {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl TestConfig {
-    /// An empty root (every default applies).
-    pub fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        for sub in [
-            "base",
-            "environments/development",
-            "environments/test",
-            "environments/production",
-        ] {
-            std::fs::create_dir_all(dir.path().join(sub)).unwrap();
-        }
-        std::fs::write(
-            dir.path().join("base/common.toml"),
-            format!(
-                "[database]\nurl = \"sqlite://{}/tasker.db\"\n[templates]\nsearch_paths = []\n",
-                dir.path().display()
-            ),
-        )
-        .unwrap();
-        Self { dir }
-    }
-
-    /// Writes a file under the root and returns its path.
-    pub fn write(&self, relative: &str, text: &str) -> PathBuf {
-        let path = self.dir.path().join(relative);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    /// The root directory.
-    pub fn root(&self) -> &Path {
-        self.dir.path()
-    }
-}
+use crate::config::TestConfig;
+use crate::poll::{HANG_GUARD, try_eventually};
 
 /// A running server process, killed on drop.
 #[derive(Debug)]
@@ -152,6 +108,52 @@ impl ServerProcess {
     /// Everything the process logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// `GET path` (with `bearer` when auth is on): the status and the body as JSON (`Null`
+    /// when it is not JSON).
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> (u16, Value) {
+        let mut request = reqwest::Client::new()
+            .get(self.url(path))
+            .timeout(Duration::from_secs(30));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}\nserver log:\n{}", self.logs()));
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET path` as JSON; panics unless the answer is a success.
+    pub async fn get_json(&self, path: &str, bearer: Option<&str>) -> Value {
+        let (status, body) = self.get(path, bearer).await;
+        assert!((200..300).contains(&status), "GET {path}: {status} {body}");
+        body
+    }
+
+    /// Polls `GET /v1/tasks/{task}` until its status is one of `finals` and returns the task;
+    /// panics with the task and the server log once [`HANG_GUARD`] has passed.
+    pub async fn wait_for_task(&self, task: &str, finals: &[&str], bearer: Option<&str>) -> Value {
+        let path = format!("/v1/tasks/{task}");
+        let found = try_eventually(HANG_GUARD, async || {
+            let view = self.get_json(&path, bearer).await;
+            if finals.iter().any(|s| view["status"] == *s) {
+                Ok(view)
+            } else {
+                Err(view)
+            }
+        })
+        .await;
+        found.unwrap_or_else(|view| {
+            panic!(
+                "hang guard ({HANG_GUARD:?}) passed waiting for task {task} to be one of \
+                 {finals:?}:\n{view:#}\nserver log:\n{}",
+                self.logs()
+            )
+        })
     }
 }
 

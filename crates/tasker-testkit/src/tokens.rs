@@ -1,22 +1,9 @@
-//! Token minting from the fixture keys (generated once, committed under
-//! `crates/tasker-auth/tests/fixtures`).
-
-use std::path::PathBuf;
+//! Token minting from the committed fixture keys.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Map, Value, json};
 
-/// Path of a fixture file.
-pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tasker-auth/tests/fixtures")
-        .join(name)
-}
-
-/// Contents of a fixture file.
-pub fn fixture_text(name: &str) -> String {
-    std::fs::read_to_string(fixture(name)).unwrap()
-}
+use crate::fixtures::fixture_text;
 
 /// A token under construction: claims and header, defaults valid for the default config.
 #[derive(Debug, Clone)]

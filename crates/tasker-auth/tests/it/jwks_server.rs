@@ -1,5 +1,7 @@
 //! A real JWKS endpoint on 127.0.0.1:0 whose document, status and latency tests control, and
 //! which counts fetches.
+// Kept for the reload tests (`start_on` a fixed address); the testkit server covers the rest.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Smoke tests: every subcommand runs in `--quick` mode with tiny sizes against the real
 //! binaries and writes a JSON document with the documented keys. No timing is asserted.
-//! PostgreSQL cases need `TASKER_TEST_DATABASE_URL` (set by `.ci/run`) and are skipped loudly
-//! without it.
+//! PostgreSQL cases (`NAME::postgres`) need `TASKER_TEST_DATABASE_URL` (set by `.ci/run`) and
+//! are reported as ignored without it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
@@ -35,19 +35,6 @@ fn bench(args: &[&str]) -> Value {
         "no table/footer printed:\n{stdout}"
     );
     serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap()
-}
-
-fn postgres_url(test: &str) -> Option<String> {
-    match std::env::var("TASKER_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: TASKER_TEST_DATABASE_URL is not set (it names a PostgreSQL \
-                 server on which the benchmark creates and drops its own databases)"
-            );
-            None
-        }
-    }
 }
 
 fn assert_number(doc: &Value, key: &str) {
@@ -106,11 +93,11 @@ fn workflow_diamond_on_sqlite() {
     check_workflow(&doc, "diamond", "sqlite", 3);
 }
 
-#[test]
+tasker_testkit::postgres_tests!(sync: workflow_diamond_on_postgres, throughput_reports_one_point_per_worker_count);
+
+/// The benchmark creates and drops its own databases on the test server.
 fn workflow_diamond_on_postgres() {
-    let Some(url) = postgres_url("workflow_diamond_on_postgres") else {
-        return;
-    };
+    let url = tasker_testkit::postgres_url();
     let doc = bench(&[
         "workflow",
         "--shape",
@@ -125,11 +112,8 @@ fn workflow_diamond_on_postgres() {
     check_workflow(&doc, "diamond", "postgres", 3);
 }
 
-#[test]
 fn throughput_reports_one_point_per_worker_count() {
-    let Some(url) = postgres_url("throughput_reports_one_point_per_worker_count") else {
-        return;
-    };
+    let url = tasker_testkit::postgres_url();
     let doc = bench(&[
         "throughput",
         "--store",

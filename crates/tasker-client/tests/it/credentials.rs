@@ -283,11 +283,7 @@ fn credentials_never_show_in_debug_and_bad_settings_are_clear() {
 
 #[tokio::test]
 async fn unreachable_server_is_a_transport_error() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = tasker_testkit::closed_port();
     let env = ClientEnv::from_pairs([(
         "TASKER_ORCHESTRATION_URL",
         format!("http://127.0.0.1:{port}"),

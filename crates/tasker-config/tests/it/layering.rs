@@ -114,7 +114,7 @@ fn single_merged_file_replaces_the_layers() {
 #[test]
 fn seed_variables_override_toml_when_set_and_non_empty() {
     let root = Root::new();
-    let key = root.write("k.pem", &crate::public_key_pem());
+    let key = crate::public_key_path();
     root.write(
         "base/orchestration.toml",
         "[web]\nbind_address = \"127.0.0.1:1\"\n[web.auth]\njwt_public_key_path = \"/from/toml.pem\"\njwt_public_key = \"toml\"\n",
@@ -124,17 +124,14 @@ fn seed_variables_override_toml_when_set_and_non_empty() {
         "[database]\nurl = \"sqlite://from-toml.db\"\n",
     );
     let env = Env::from_pairs([
-        ("TASKER_JWT_PUBLIC_KEY_PATH", key.display().to_string()),
+        ("TASKER_JWT_PUBLIC_KEY_PATH", key.clone()),
         ("TASKER_JWT_PUBLIC_KEY", "inline-from-env".to_owned()),
         ("DATABASE_URL", "postgres://u@db/tasker".to_owned()),
         ("TASKER_WEB_BIND_ADDRESS", "0.0.0.0:7000".to_owned()),
     ]);
     let loaded = root.orchestration(&env).unwrap();
     let config = &loaded.config;
-    assert_eq!(
-        config.web.auth.jwt_public_key_path,
-        key.display().to_string()
-    );
+    assert_eq!(config.web.auth.jwt_public_key_path, key);
     assert_eq!(config.web.auth.jwt_public_key, "inline-from-env");
     assert_eq!(config.database.url.expose(), "postgres://u@db/tasker");
     assert_eq!(config.web.bind_address(), "0.0.0.0:7000");

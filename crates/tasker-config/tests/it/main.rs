@@ -14,31 +14,27 @@ mod web_limits;
 use std::path::{Path, PathBuf};
 
 use tasker_config::{ConfigError, Env, LoadOptions, Loaded, OrchestrationConfig, WorkerConfig};
+use tasker_testkit::TestConfig;
 
-/// A temporary config root with `base/` and `environments/`.
+/// A temporary config root with `base/` and `environments/` and no file, loaded as either
+/// role for the `development` environment.
 pub(crate) struct Root {
-    pub(crate) dir: tempfile::TempDir,
+    config: TestConfig,
 }
 
 impl Root {
     pub(crate) fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("base")).unwrap();
-        for env in ["development", "test", "production"] {
-            std::fs::create_dir_all(dir.path().join("environments").join(env)).unwrap();
+        Self {
+            config: TestConfig::bare(),
         }
-        Self { dir }
     }
 
     pub(crate) fn path(&self) -> &Path {
-        self.dir.path()
+        self.config.root()
     }
 
     pub(crate) fn write(&self, relative: &str, text: &str) -> PathBuf {
-        let path = self.dir.path().join(relative);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, text).unwrap();
-        path
+        self.config.write(relative, text)
     }
 
     pub(crate) fn options(&self, environment: &str) -> LoadOptions {
@@ -65,9 +61,14 @@ pub(crate) fn no_env() -> Env {
     Env::from_pairs(Vec::<(String, String)>::new())
 }
 
-/// A real RSA public key (SPKI PEM) shared with the auth tests.
+/// The fixture RSA public key (SPKI PEM) the auth tests use too.
+pub(crate) fn public_key_path() -> String {
+    tasker_testkit::fixture("rsa-a-public.pem")
+        .display()
+        .to_string()
+}
+
+/// The fixture RSA public key's PEM text.
 pub(crate) fn public_key_pem() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tasker-auth/tests/fixtures/rsa-a-public.pem");
-    std::fs::read_to_string(path).unwrap()
+    tasker_testkit::fixture_text("rsa-a-public.pem")
 }

@@ -2,7 +2,7 @@
 
 use tasker_config::{AuthConfig, VerificationMethod};
 
-use crate::{Root, no_env, public_key_pem};
+use crate::{Root, no_env, public_key_path};
 
 /// The "Full Reference" block of the configuration reference, verbatim.
 const FULL_REFERENCE: &str = r#"[web]
@@ -215,31 +215,24 @@ fn static_key_pattern_loads_once_the_key_exists_and_uses_its_unlisted_key() {
     );
     assert!(missing.contains("./keys/jwt-public-key.pem"), "{missing}");
 
-    // The pattern's relative path is resolved from the working directory, as servers do.
-    let cwd = std::env::current_dir().unwrap();
-    let key_path = cwd.join("keys/jwt-public-key.pem");
-    let created = !key_path.exists();
-    if created {
-        std::fs::create_dir_all(key_path.parent().unwrap()).unwrap();
-        std::fs::write(&key_path, public_key_pem()).unwrap();
+    // With the key in place (here through the override variable, so the pattern stays
+    // verbatim and nothing is written into the working directory; resolving the relative path
+    // from a server's working directory is `tasker-server`'s `seed_pattern` test) both roles
+    // load, and the listed key is used although `api_keys_enabled` is unset.
+    let env = tasker_config::Env::from_pairs([("TASKER_JWT_PUBLIC_KEY_PATH", public_key_path())]);
+    root.write("base/worker.toml", STATIC_KEY);
+    let orchestration = root.orchestration(&env).unwrap().config.web.auth;
+    let worker = root.worker(&env).unwrap().config.web.auth;
+    for auth in [orchestration, worker] {
+        assert!(auth.enabled);
+        assert!(!auth.strict_validation);
+        assert_eq!(auth.api_keys_enabled, None);
+        assert!(
+            auth.api_key_registry_active(),
+            "listed key must be used when api_keys_enabled is unset"
+        );
+        assert_eq!(auth.api_keys[0].description, "Dev superuser key");
     }
-    let result = std::panic::catch_unwind(|| {
-        let (orchestration, worker) = both_roles(&root, STATIC_KEY);
-        for auth in [orchestration, worker] {
-            assert!(auth.enabled);
-            assert!(!auth.strict_validation);
-            assert_eq!(auth.api_keys_enabled, None);
-            assert!(
-                auth.api_key_registry_active(),
-                "listed key must be used when api_keys_enabled is unset"
-            );
-            assert_eq!(auth.api_keys[0].description, "Dev superuser key");
-        }
-    });
-    if created {
-        let _ = std::fs::remove_dir_all(cwd.join("keys"));
-    }
-    result.unwrap();
 }
 
 #[test]
@@ -257,9 +250,7 @@ fn jwks_and_api_keys_pattern_loads() {
 #[test]
 fn config_endpoint_pattern_loads_with_a_key() {
     let root = Root::new();
-    let key = root.write("keys/public.pem", &public_key_pem());
-    let env =
-        tasker_config::Env::from_pairs([("TASKER_JWT_PUBLIC_KEY_PATH", key.display().to_string())]);
+    let env = tasker_config::Env::from_pairs([("TASKER_JWT_PUBLIC_KEY_PATH", public_key_path())]);
     root.write("base/orchestration.toml", CONFIG_ENDPOINT);
     root.write("base/worker.toml", CONFIG_ENDPOINT);
     let orchestration = root.orchestration(&env).unwrap();
@@ -271,19 +262,15 @@ fn config_endpoint_pattern_loads_with_a_key() {
 
 #[test]
 fn repository_config_loads_for_every_environment() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/tasker");
-    let key = crate::Root::new();
-    let key_path = key.write("pub.pem", &public_key_pem());
+    let root = tasker_testkit::repo_config_root();
     for environment in ["development", "test", "production"] {
         let options = tasker_config::LoadOptions {
             config_root: root.clone(),
             environment: environment.to_owned(),
             config_path: None,
         };
-        let env = tasker_config::Env::from_pairs([(
-            "TASKER_JWT_PUBLIC_KEY_PATH",
-            key_path.display().to_string(),
-        )]);
+        let env =
+            tasker_config::Env::from_pairs([("TASKER_JWT_PUBLIC_KEY_PATH", public_key_path())]);
         let orchestration =
             tasker_config::Loaded::<tasker_config::OrchestrationConfig>::load(&options, &env)
                 .unwrap_or_else(|e| panic!("{environment}: {e}"));

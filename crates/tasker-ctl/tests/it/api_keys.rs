@@ -3,7 +3,9 @@
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
 
-use crate::support::{Ctl, config_root};
+use tasker_testkit::TestConfig;
+
+use crate::support::Ctl;
 
 struct Generated {
     key: String,
@@ -65,10 +67,10 @@ fn the_entry_holds_the_keys_hash_and_loads_with_config_validate() {
         "[web.auth]\nenabled = false\nstrict_validation = true\n\n{}",
         generated.entry
     );
-    let root = config_root(&[("base/orchestration.toml", &orchestration)]);
-    let out = Ctl::new(root.path())
+    let root = TestConfig::with_files(&[("base/orchestration.toml", &orchestration)]);
+    let out = Ctl::new(root.root())
         .args(["config", "validate", "--config-root"])
-        .args([root.path()])
+        .args([root.root()])
         .run()
         .expect_code(0);
     assert!(

@@ -2,18 +2,12 @@
 //! errors), never a panic, never a credential; credentials and URLs come from the environment
 //! the way the client resolves them, and flags override it.
 
+use tasker_testkit::closed_port_url;
+
 use crate::live::{self, MONITOR_KEY, admin_token, assert_no_secret, one_error_line, token};
 use crate::support::Ctl;
 
 const UNKNOWN_TASK: &str = "6f1d2c3e-0000-4000-8000-000000000001";
-
-/// A loopback URL nothing listens on.
-fn closed_port_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
-}
 
 #[test]
 fn an_unreachable_server_is_one_line() {

@@ -1,8 +1,9 @@
 //! `config validate`, `config show` and `config generate`.
 
+use tasker_testkit::{TestConfig, repo_config_root};
 use tempfile::TempDir;
 
-use crate::support::{Ctl, config_root, keys, mode, repo_config_root};
+use crate::support::{Ctl, keys, mode};
 
 const PLANTED_DB: &str = "postgres://u:PLANTED-DB-PASSWORD@h/db";
 const PLANTED_API_KEY: &str = "sk-PLANTED-API-KEY";
@@ -49,14 +50,14 @@ fn the_repository_configuration_validates_for_both_roles() {
 
 #[test]
 fn an_unknown_key_fails_naming_the_file_and_key() {
-    let root = config_root(&[
+    let root = TestConfig::with_files(&[
         ("base/common.toml", "[logging]\nlevel = \"info\"\n"),
         (
             "base/orchestration.toml",
             "[web.auth]\njwt_isuer = \"typo\"\n",
         ),
     ]);
-    let out = ctl_in(root.path())
+    let out = ctl_in(root.root())
         .args(["config", "validate"])
         .run()
         .expect_code(1);
@@ -76,14 +77,14 @@ fn a_missing_environment_fails() {
     assert!(out.stderr.contains("staging"), "{}", out.stderr);
 }
 
-fn secret_tree() -> TempDir {
+fn secret_tree() -> TestConfig {
     let private = &keys().private_pem;
     let orchestration = format!(
         "[web.auth]\nenabled = false\njwt_private_key = '''\n{private}'''\n\n\
          [[web.auth.api_keys]]\nkey = \"{PLANTED_API_KEY}\"\npermissions = [\"*\"]\n\
          description = \"admin\"\n"
     );
-    config_root(&[
+    TestConfig::with_files(&[
         (
             "base/common.toml",
             &format!("[database]\nurl = \"{PLANTED_DB}\"\n"),
@@ -103,7 +104,7 @@ fn assert_no_secret(text: &str) {
 #[test]
 fn show_redacts_every_secret_in_both_formats() {
     let root = secret_tree();
-    let out = ctl_in(root.path())
+    let out = ctl_in(root.root())
         .args(["config", "show", "--format", "json"])
         .run()
         .expect_code(0);
@@ -120,7 +121,7 @@ fn show_redacts_every_secret_in_both_formats() {
             .contains("***REDACTED***")
     );
 
-    let out = ctl_in(root.path())
+    let out = ctl_in(root.root())
         .args(["config", "show"])
         .run()
         .expect_code(0);
@@ -136,14 +137,14 @@ fn show_redacts_every_secret_in_both_formats() {
 
 #[test]
 fn show_of_an_invalid_configuration_fails_without_secrets() {
-    let root = config_root(&[(
+    let root = TestConfig::with_files(&[(
         "base/orchestration.toml",
         &format!(
             "[[web.auth.api_keys]]\nkey = \"{PLANTED_API_KEY}\"\npermissions = [\"tasks:fly\"]\n\
              description = \"bad\"\n"
         ),
     )]);
-    let out = ctl_in(root.path())
+    let out = ctl_in(root.root())
         .args(["config", "show"])
         .run()
         .expect_code(1);
@@ -154,7 +155,7 @@ fn show_of_an_invalid_configuration_fails_without_secrets() {
 
 #[test]
 fn generate_writes_a_merged_uninterpolated_file_that_loads_back() {
-    let root = config_root(&[
+    let root = TestConfig::with_files(&[
         ("base/common.toml", "[logging]\nlevel = \"debug\"\n"),
         (
             "base/worker.toml",
@@ -169,7 +170,7 @@ fn generate_writes_a_merged_uninterpolated_file_that_loads_back() {
     let out_dir = TempDir::new().unwrap();
     let output = out_dir.path().join("merged.toml");
     let generate = || {
-        ctl_in(root.path())
+        ctl_in(root.root())
             .args([
                 "--env", "test", "config", "generate", "--role", "worker", "--output",
             ])

@@ -3,6 +3,8 @@
 
 use serde_json::{Value, json};
 
+use tasker_testkit::{HANG_GUARD, eventually_blocking};
+
 use crate::live::{self, Live, admin_token};
 
 fn create_and_wait(live: &Live, format: &str) -> (i32, String, String) {
@@ -112,8 +114,22 @@ fn dlq_commands_show_and_resolve_entries() {
     assert_eq!(json[0]["dlq_reason"], "max_retries_exceeded");
     assert_eq!(json[0]["total"], 2);
 
-    let (_, json) = live.both(&["dlq", "staleness"]);
-    assert!(json.is_array());
+    // Staleness lists tasks waiting in a state with a threshold: the running one, not the
+    // blocked ones.
+    let running = live.create("ops", "slow", "{}");
+    live.wait_for(&running, "steps_in_process");
+    let (table, json) = live.both(&["dlq", "staleness"]);
+    assert!(table.contains(&running), "{table}");
+    assert!(
+        !table.contains(&first) && !table.contains(&second),
+        "{table}"
+    );
+    let listed = json.as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{json:#}");
+    assert_eq!(listed[0]["task_uuid"], running.as_str());
+    assert_eq!(listed[0]["status"], "steps_in_process");
+    assert_eq!(listed[0]["threshold_minutes"], 120, "the default threshold");
+    assert_eq!(listed[0]["stale"], false);
 
     let token = admin_token();
     let out = live
@@ -149,6 +165,44 @@ fn dlq_commands_show_and_resolve_entries() {
     assert_eq!(task["status"], "error", "{task:#}");
 }
 
+/// Waits until the step's audit trail shows the reset (`error` → `pending` by `operator`
+/// with `reason`) followed by another attempt that failed again.
+fn run_again_after_reset(live: &Live, task: &str, step: &str, reason: &str) {
+    eventually_blocking(
+        &format!("step {step} to run again after its reset"),
+        HANG_GUARD,
+        || {
+            let out = live
+                .ctl(
+                    &admin_token(),
+                    &["task", "audit", task, step, "--format", "json"],
+                )
+                .expect_code(0);
+            let trail: Value = serde_json::from_str(&out.stdout).unwrap();
+            let states: Vec<(&str, &str)> = trail
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    (
+                        t["to_state"].as_str().unwrap(),
+                        t["actor"].as_str().unwrap(),
+                    )
+                })
+                .collect();
+            let reset = trail.as_array().unwrap().iter().position(|t| {
+                t["from_state"] == "error"
+                    && t["to_state"] == "pending"
+                    && t["actor"] == "operator"
+                    && t["reason"] == reason
+            });
+            let failed_again =
+                reset.is_some_and(|at| states[at..].iter().any(|(to, _)| *to == "error"));
+            if failed_again { Ok(()) } else { Err(trail) }
+        },
+    );
+}
+
 #[test]
 fn step_actions_unblock_tasks_in_either_format() {
     let live = live::start();
@@ -163,7 +217,14 @@ fn step_actions_unblock_tasks_in_either_format() {
             &["task", "reset-step", &a, &a_step, "--reason", "try again"],
         )
         .expect_code(0);
-    assert!(out.stdout.contains("step:"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("step:") && l.ends_with(a_step.as_str())),
+        "{}",
+        out.stdout
+    );
+    run_again_after_reset(&live, &a, &a_step, "try again");
     let out = live
         .ctl(
             &token,
@@ -181,7 +242,7 @@ fn step_actions_unblock_tasks_in_either_format() {
         .expect_code(0);
     let step: Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(step["step_uuid"], b_step.as_str());
-    assert_ne!(step["status"], "error");
+    run_again_after_reset(&live, &b, &b_step, "again");
     live.wait_for(&a, "blocked_by_failures");
     live.wait_for(&b, "blocked_by_failures");
 

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 
-use crate::support::{Ctl, config_root};
+use tasker_testkit::TestConfig;
+
+use crate::support::Ctl;
 
 fn hostile_files(dir: &Path) -> Vec<(PathBuf, &'static str)> {
     let fifo = dir.join("fifo.pem");
@@ -48,13 +50,13 @@ fn config_validate_refuses_hostile_key_paths() {
             "[web.auth]\nenabled = true\njwt_public_key_path = \"{}\"\n",
             path.display()
         );
-        let root = config_root(&[
+        let root = TestConfig::with_files(&[
             ("base/common.toml", "[logging]\nlevel = \"info\"\n"),
             ("base/orchestration.toml", &role_file),
         ]);
-        let out = Ctl::new(root.path())
+        let out = Ctl::new(root.root())
             .args(["config", "validate", "--config-root"])
-            .args([root.path()])
+            .args([root.root()])
             .run_guarded();
         assert!(out.1.contains("web.auth.jwt_public_key_path"), "{}", out.1);
         assert_refused(out, &path, reason);

@@ -2,36 +2,13 @@
 //! templates plus test templates, and `tasker-ctl` runs against it with credentials in the
 //! child's environment, checked never to echo them.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
-use tasker_testkit::{ServerProcess, TestConfig, Token, binary, fixture};
+use tasker_testkit::{
+    BROKEN, HANG_GUARD, SLOW, ServerProcess, TestConfig, Token, binary, eventually_blocking,
+    fixture,
+};
 
 use crate::support::{Ctl, Output};
-
-/// Fails on its first attempt, permanently, then an echo that needs it.
-pub(crate) const BROKEN: &str = r#"name: broken
-namespace: ops
-version: 1.0.0
-description: A step that always fails permanently, then an echo.
-steps:
-  - name: explode
-    handler: { callable: builtin.fail, initialization: { times: 100, retryable: false } }
-    retry: { retryable: false, max_attempts: 1 }
-  - name: after
-    handler: { callable: builtin.echo }
-    depends_on: [explode]
-"#;
-
-/// One step that runs for a minute, so a task stays cancellable.
-const SLOW: &str = r#"name: slow
-namespace: ops
-version: 1.0.0
-description: Sleeps for a minute.
-steps:
-  - name: nap
-    handler: { callable: builtin.sleep, initialization: { ms: 60000 } }
-"#;
 
 /// API key with only `tasks:read` and `dlq:stats`.
 pub(crate) const MONITOR_KEY: &str = "sk-test-monitor-key";
@@ -43,18 +20,11 @@ pub(crate) struct Live {
 
 /// Starts `tasker-server` with auth on and the example and test templates.
 pub(crate) fn start() -> Live {
-    let config = TestConfig::new();
-    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/tasks");
-    config.write("tasks/broken.yaml", BROKEN);
-    config.write("tasks/slow.yaml", SLOW);
-    config.write(
-        "base/common.toml",
-        &format!(
-            "[database]\nurl = \"sqlite://{root}/tasker.db\"\n[templates]\nsearch_paths = [\"{}\", \"{root}/tasks\"]\n[backoff]\nbase_ms = 10\nmax_ms = 50\n",
-            examples.display(),
-            root = config.root().display()
-        ),
-    );
+    let config = TestConfig::new()
+        .with_examples()
+        .with_template("broken.yaml", BROKEN)
+        .with_template("slow.yaml", SLOW)
+        .backoff(10, 50);
     config.write(
         "base/orchestration.toml",
         &format!(
@@ -127,17 +97,14 @@ impl Live {
 
     /// Polls the task until it reaches `status`.
     pub(crate) fn wait_for(&self, task: &str, status: &str) -> Value {
-        for _ in 0..200 {
+        eventually_blocking(&format!("task {task} to be {status}"), HANG_GUARD, || {
             let view = self.task(task);
             if view["status"] == status {
-                return view;
+                Ok(view)
+            } else {
+                Err(view)
             }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "task {task} never reached {status}:\n{}",
-            self.server.logs()
-        );
+        })
     }
 
     /// Creates a task (no wait) as admin and returns its id.

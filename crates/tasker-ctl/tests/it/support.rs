@@ -1,4 +1,4 @@
-//! Running the binary, fixture keys (generated once per test binary) and config trees.
+//! Running the binary, the committed fixture keys, and config trees.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, TokenData, Validation};
 use tasker_jwt::Claims;
-use tempfile::TempDir;
+use tasker_testkit::{fixture, fixture_text};
 
 /// Variables the binary reads; cleared so the caller's environment cannot leak in.
 const CLEARED: &[&str] = &[
@@ -126,41 +126,35 @@ impl Ctl {
     }
 }
 
-/// A key pair on disk.
+/// A committed fixture key pair.
 pub(crate) struct KeyFiles {
-    _dir: TempDir,
     pub(crate) private_path: PathBuf,
     pub(crate) public_path: PathBuf,
     pub(crate) private_pem: String,
     pub(crate) public_pem: String,
 }
 
-fn key_files() -> KeyFiles {
-    let pair = tasker_jwt::generate_rsa_keypair(2048).unwrap();
-    let dir = TempDir::new().unwrap();
-    let private_path = dir.path().join("private.pem");
-    let public_path = dir.path().join("public.pem");
-    std::fs::write(&private_path, pair.private_key.expose()).unwrap();
-    std::fs::write(&public_path, &pair.public_key_pem).unwrap();
+fn key_files(name: &str) -> KeyFiles {
+    let private_path = fixture(&format!("{name}-private.pem"));
+    let public_path = fixture(&format!("{name}-public.pem"));
     KeyFiles {
-        _dir: dir,
+        private_pem: fixture_text(&format!("{name}-private.pem")),
+        public_pem: fixture_text(&format!("{name}-public.pem")),
         private_path,
         public_path,
-        private_pem: pair.private_key.expose().to_owned(),
-        public_pem: pair.public_key_pem,
     }
 }
 
-/// The pair most tests sign and verify with.
+/// The pair most tests sign and verify with (fixture `rsa-a`).
 pub(crate) fn keys() -> &'static KeyFiles {
     static KEYS: OnceLock<KeyFiles> = OnceLock::new();
-    KEYS.get_or_init(key_files)
+    KEYS.get_or_init(|| key_files("rsa-a"))
 }
 
-/// A second, unrelated pair.
+/// A second, unrelated pair (fixture `rsa-b`).
 pub(crate) fn other_keys() -> &'static KeyFiles {
     static KEYS: OnceLock<KeyFiles> = OnceLock::new();
-    KEYS.get_or_init(key_files)
+    KEYS.get_or_init(|| key_files("rsa-b"))
 }
 
 pub(crate) fn now() -> i64 {
@@ -199,22 +193,6 @@ pub(crate) fn decode(
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[audience]);
     jsonwebtoken::decode::<Claims>(token, &key, &validation).unwrap()
-}
-
-/// A configuration root: `files` maps paths under the root to their contents.
-pub(crate) fn config_root(files: &[(&str, &str)]) -> TempDir {
-    let dir = TempDir::new().unwrap();
-    for (path, text) in files {
-        let path = dir.path().join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    dir
-}
-
-/// The repository's own `config/tasker`.
-pub(crate) fn repo_config_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/tasker")
 }
 
 #[cfg(unix)]

@@ -45,7 +45,7 @@ fn templates_are_listed_shown_and_validated() {
     assert_eq!(json["steps"].as_array().unwrap().len(), 4);
     assert_eq!(json["input_schema"]["required"][0], "value");
 
-    let valid = live.config.write("valid.yaml", live::BROKEN);
+    let valid = live.config.write("valid.yaml", tasker_testkit::BROKEN);
     let valid = valid.to_str().unwrap();
     let (table, json) = live.both(&["template", "validate", valid]);
     assert!(table.trim_end().ends_with(": valid"), "{table}");

@@ -1,8 +1,9 @@
 //! `auth generate-token` and `auth validate-token`.
 
+use tasker_testkit::TestConfig;
 use tempfile::TempDir;
 
-use crate::support::{Ctl, config_root, decode, keys, mint, now, other_keys};
+use crate::support::{Ctl, decode, keys, mint, now, other_keys};
 
 fn generate_token(cwd: &std::path::Path, extra: &[&str]) -> crate::support::Output {
     Ctl::new(cwd)
@@ -97,11 +98,11 @@ fn orchestration_config_supplies_defaults_and_the_private_key() {
         "[web.auth]\njwt_issuer = \"configured-iss\"\njwt_audience = \"configured-aud\"\n\
          jwt_token_expiry_hours = 3\njwt_private_key = '''\n{pem}'''\n"
     );
-    let root = config_root(&[("base/orchestration.toml", &orchestration)]);
+    let root = TestConfig::with_files(&[("base/orchestration.toml", &orchestration)]);
     let cwd = TempDir::new().unwrap();
     let out = Ctl::new(cwd.path())
         .args(["--config-root"])
-        .args([root.path()])
+        .args([root.root()])
         .args(["auth", "generate-token", "--permissions", "tasks:read"])
         .run()
         .expect_code(0);
@@ -115,7 +116,7 @@ fn orchestration_config_supplies_defaults_and_the_private_key() {
 
     // TASKER_CONFIG_ROOT works as well as the flag, and flags beat the configuration.
     let out = Ctl::new(cwd.path())
-        .env("TASKER_CONFIG_ROOT", root.path())
+        .env("TASKER_CONFIG_ROOT", root.root())
         .args(["auth", "generate-token", "--permissions", "tasks:read"])
         .args(["--issuer", "flag-iss", "--expiry-hours", "1"])
         .run()

@@ -1,10 +1,8 @@
-//! A fresh store per backend, an orchestrator over it with the example templates plus the
-//! test templates, and helpers to start workers and wait for task states.
+//! A fresh store on the backend a test runs on, an orchestrator over it with the example
+//! templates plus the test templates, and helpers to start workers and wait for task states.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use tasker_config::{DatabaseUrl, EngineConfig, OrchestrationConfig, WorkerSection};
@@ -12,6 +10,7 @@ use tasker_core::{Store, TaskState};
 use tasker_orchestration::Orchestrator;
 use tasker_proto::Scope;
 use tasker_proto::api::{CreateTaskRequest, TaskView};
+use tasker_testkit::{Backend, HANG_GUARD, PgSchema, try_eventually};
 use tasker_worker::{HandlerRegistry, WorkerRuntime};
 use uuid::Uuid;
 
@@ -40,7 +39,7 @@ const TEST_TEMPLATES: &[(&str, &str)] = &[
     (
         "timeout.yaml",
         "name: timeout\nnamespace: tests\nversion: 1.0.0\nsteps:\n\
-         - {name: stuck, handler: {callable: builtin.sleep, initialization: {ms: 60000}}, timeout_seconds: 1, retry: {max_attempts: 1}}\n",
+         - {name: stuck, handler: {callable: builtin.sleep, initialization: {ms: 3600000}}, timeout_seconds: 1, retry: {max_attempts: 1}}\n",
     ),
     (
         "versions_v1.yaml",
@@ -61,16 +60,12 @@ pub(crate) struct Env {
     pub(crate) url: DatabaseUrl,
 }
 
-fn examples_dir() -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../config/tasks")
-        .display()
-        .to_string()
-}
-
 pub(crate) fn config(extra: &std::path::Path) -> OrchestrationConfig {
     let mut cfg = OrchestrationConfig::default();
-    cfg.templates.search_paths = vec![examples_dir(), extra.display().to_string()];
+    cfg.templates.search_paths = vec![
+        tasker_testkit::examples_dir().display().to_string(),
+        extra.display().to_string(),
+    ];
     cfg.orchestration.poll_interval_ms = 50;
     cfg.backoff.base_ms = 20;
     cfg.backoff.max_ms = 100;
@@ -78,10 +73,11 @@ pub(crate) fn config(extra: &std::path::Path) -> OrchestrationConfig {
     cfg
 }
 
-/// Runs `test` on SQLite, then on PostgreSQL when configured.
-pub(crate) async fn on_each_backend<F, Fut>(test: F)
+/// Runs `test` with an orchestrator over a fresh store on `backend` (a temporary SQLite file,
+/// or a PostgreSQL schema of its own), the example templates and the test templates.
+pub(crate) async fn with_env<F, Fut>(backend: Backend, test: F)
 where
-    F: Fn(Env) -> Fut,
+    F: FnOnce(Env) -> Fut,
     Fut: Future<Output = ()>,
 {
     let dir = tempfile::tempdir().unwrap();
@@ -91,23 +87,22 @@ where
         std::fs::write(templates.join(file), text).unwrap();
     }
     let cfg = config(&templates);
-    let sqlite = DatabaseUrl::new(format!("sqlite://{}/t.db", dir.path().display()));
-    run_on(&sqlite, &cfg, &test).await;
-    match std::env::var("TASKER_TEST_DATABASE_URL") {
-        Ok(base) if !base.is_empty() => {
-            let (url, schema) = fresh_pg_schema(&base).await;
-            run_on(&url, &cfg, &test).await;
-            drop_pg_schema(&base, &schema).await;
+    match backend {
+        Backend::Sqlite => {
+            let url = DatabaseUrl::new(format!("sqlite://{}/t.db", dir.path().display()));
+            run_on(&url, &cfg, test).await;
         }
-        _ => eprintln!(
-            "!!! TASKER_TEST_DATABASE_URL is not set: PostgreSQL orchestration tests are SKIPPED !!!"
-        ),
+        Backend::Postgres => {
+            let schema = PgSchema::create();
+            run_on(&DatabaseUrl::new(schema.url.clone()), &cfg, test).await;
+            schema.drop_now().await;
+        }
     }
 }
 
-async fn run_on<F, Fut>(url: &DatabaseUrl, cfg: &OrchestrationConfig, test: &F)
+async fn run_on<F, Fut>(url: &DatabaseUrl, cfg: &OrchestrationConfig, test: F)
 where
-    F: Fn(Env) -> Fut,
+    F: FnOnce(Env) -> Fut,
     Fut: Future<Output = ()>,
 {
     let store: Arc<dyn Store> = Arc::new(tasker_store::connect(url, Some(8)).await.unwrap());
@@ -119,28 +114,6 @@ where
     })
     .await;
     orch.shutdown().await;
-}
-
-async fn fresh_pg_schema(base: &str) -> (DatabaseUrl, String) {
-    let schema = format!("t_{}", Uuid::new_v4().simple());
-    let pool = sqlx::PgPool::connect(base).await.unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = DatabaseUrl::new(format!("{base}{sep}options=-c%20search_path%3D{schema}"));
-    (url, schema)
-}
-
-async fn drop_pg_schema(base: &str, schema: &str) {
-    let pool = sqlx::PgPool::connect(base).await.unwrap();
-    let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-    if let Err(e) = sqlx::query(&drop).execute(&pool).await {
-        eprintln!("could not drop test schema {schema}: {e}");
-    }
-    pool.close().await;
 }
 
 pub(crate) fn worker_cfg(id: &str, concurrency: usize, lease_seconds: u64) -> WorkerSection {
@@ -168,21 +141,23 @@ pub(crate) fn request(namespace: &str, name: &str, context: Value) -> CreateTask
         .unwrap()
 }
 
-/// Polls until the task reaches `state` (panics after 15 s with the task's audit trail).
+/// Polls until the task reaches `state`; once the hang guard has passed, panics with the
+/// task's audit trail.
 pub(crate) async fn wait_for(env: &Env, task: Uuid, state: TaskState) -> TaskView {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
+    let found = try_eventually(HANG_GUARD, async || {
         let view = env.orch.get_task(task, &ALL, &ALL).await.unwrap();
         if view.status == state.as_str() {
-            return view;
+            Ok(view)
+        } else {
+            Err(view.status)
         }
-        if tokio::time::Instant::now() > deadline {
+    })
+    .await;
+    match found {
+        Ok(view) => view,
+        Err(status) => {
             let audit = env.orch.task_audit(task, &ALL).await.unwrap();
-            panic!(
-                "task stuck in {} waiting for {state}: {audit:#?}",
-                view.status
-            );
+            panic!("task stuck in {status} waiting for {state}: {audit:#?}");
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -1,6 +1,7 @@
 //! Orchestration behaviour suite: the example workflows and failure paths run end to end
-//! through `Orchestrator` and `WorkerRuntime`, on SQLite and (when `TASKER_TEST_DATABASE_URL`
-//! is set) PostgreSQL.
+//! through `Orchestrator` and `WorkerRuntime`. Each test runs as `NAME::sqlite` and as
+//! `NAME::postgres` (a schema of its own on the server at `TASKER_TEST_DATABASE_URL`; reported
+//! as ignored when that is not set).
 #![allow(clippy::unwrap_used)]
 
 mod api;

@@ -35,6 +35,7 @@ async fn server() -> (InProcServer, TestConfig) {
     let config = TestConfig::new();
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/tasks");
     config.write("tasks/broken.yaml", BROKEN);
+    config.write("tasks/slow.yaml", tasker_testkit::SLOW);
     config.write(
         "base/common.toml",
         &format!(
@@ -390,14 +391,29 @@ async fn bad_input_gets_the_right_4xx_envelope() {
         }
         other => panic!("{other}"),
     }
-    // Cancelling twice: the second is a conflict.
+    // Cancelling twice: the first cancels the running task, the second is a conflict.
     let task = admin
-        .create_task(&request("examples", "flaky_retry", json!({})))
+        .create_task(&request("ops", "slow", json!({})))
         .await
         .unwrap();
-    let _ = admin.cancel_task(task.task_uuid).await;
-    let (status, code) = status_of(admin.cancel_task(task.task_uuid).await.unwrap_err());
-    assert_eq!((status, code.as_str()), (409, "conflict"));
+    let cancelled = admin.cancel_task(task.task_uuid).await.unwrap();
+    assert_eq!(
+        (cancelled.status.as_str(), cancelled.step_counts.cancelled),
+        ("cancelled", 1),
+        "{cancelled:?}"
+    );
+    match admin.cancel_task(task.task_uuid).await.unwrap_err() {
+        ClientError::Api {
+            status,
+            code,
+            message,
+            ..
+        } => {
+            assert_eq!((status, code.as_str()), (409, "conflict"));
+            assert!(message.contains("already cancelled"), "{message}");
+        }
+        other => panic!("{other}"),
+    }
     assert!(admin.health(Api::Orchestration).await.unwrap()["checks"]["store"] == "ok");
 }
 

@@ -4,11 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use tasker_testkit::{ServerProcess, TestConfig, Token};
+use tasker_testkit::{BROKEN, ServerProcess, TestConfig, Token};
 
 use crate::*;
 
@@ -61,41 +60,12 @@ impl Recorder {
         });
         body
     }
-
-    async fn wait(&self, task: &str, status: &str) {
-        for _ in 0..400 {
-            let body: Value = reqwest::Client::new()
-                .get(format!("{}/v1/tasks/{task}", self.base))
-                .bearer_auth(&self.token)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if body["status"] == status {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("{task} never reached {status}");
-    }
 }
 
-const BROKEN: &str = "name: broken\nnamespace: ops\nversion: 1.0.0\nsteps:\n  - name: explode\n    handler: { callable: builtin.fail, initialization: { times: 100, retryable: false } }\n    retry: { retryable: false, max_attempts: 1 }\n";
-
 async fn record() -> Vec<Example> {
-    let config = TestConfig::new();
-    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/tasks");
-    config.write("tasks/broken.yaml", BROKEN);
-    config.write(
-        "base/common.toml",
-        &format!(
-            "[database]\nurl = \"sqlite://{root}/tasker.db\"\n[templates]\nsearch_paths = [\"{}\", \"{root}/tasks\"]\n",
-            examples.display(),
-            root = config.root().display()
-        ),
-    );
+    let config = TestConfig::new()
+        .with_examples()
+        .with_template("broken.yaml", BROKEN);
     config.write(
         "base/orchestration.toml",
         &auth_config("", "[worker]\nid = \"worker-1\"\npoll_interval_ms = 50\n"),
@@ -109,7 +79,9 @@ async fn record() -> Vec<Example> {
 
     let task = r.call("POST", "/v1/tasks", Some(json!({"namespace": "examples", "name": "diamond_math", "context": {"value": 5}, "initiator": "docs", "reason": "example"}))).await;
     let id = task["task_uuid"].as_str().unwrap().to_owned();
-    r.wait(&id, "complete").await;
+    server
+        .wait_for_task(&id, &["complete"], Some(&r.token))
+        .await;
     r.call("GET", "/v1/tasks?namespace=examples&per_page=10", None)
         .await;
     r.call("GET", &format!("/v1/tasks/{id}"), None).await;
@@ -141,7 +113,9 @@ async fn record() -> Vec<Example> {
         )
         .await;
     let bid = broken["task_uuid"].as_str().unwrap().to_owned();
-    r.wait(&bid, "blocked_by_failures").await;
+    server
+        .wait_for_task(&bid, &["blocked_by_failures"], Some(&r.token))
+        .await;
     r.call("GET", "/v1/dlq", None).await;
     let entries = r.call("GET", &format!("/v1/dlq/task/{bid}"), None).await;
     r.call("GET", "/v1/dlq/investigation-queue", None).await;
@@ -312,19 +286,26 @@ fn shape(value: &Value) -> Value {
     }
 }
 
-fn documented_responses(doc: &str) -> Vec<(String, Value)> {
+/// Each documented response: its route heading, its status and its body.
+fn documented_responses(doc: &str) -> Vec<(String, u16, Value)> {
     let mut out = Vec::new();
     let mut heading = String::new();
     let mut lines = doc.lines();
     while let Some(line) = lines.next() {
         if let Some(h) = line.strip_prefix("## ") {
             heading = h.to_owned();
-        } else if line.starts_with("Response `") {
+        } else if let Some(rest) = line.strip_prefix("Response `") {
+            let status = rest
+                .split('`')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("{heading}: no status in {line:?}"));
             lines.next();
             lines.next();
             let block: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
             out.push((
                 heading.clone(),
+                status,
                 serde_json::from_str(&block.join("\n")).unwrap(),
             ));
         }
@@ -336,7 +317,7 @@ fn documented_responses(doc: &str) -> Vec<(String, Value)> {
 async fn api_docs_match_the_live_server() {
     let examples = record().await;
     let rendered = render(&examples);
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/api.md");
+    let path = tasker_testkit::repo_root().join("docs/api.md");
     if std::env::var_os("TASKER_WRITE_API_DOCS").is_some() {
         std::fs::write(&path, &rendered).unwrap();
         return;
@@ -345,15 +326,36 @@ async fn api_docs_match_the_live_server() {
     let live = documented_responses(&rendered);
     let documented = documented_responses(&committed);
     let regenerate = "regenerate with TASKER_WRITE_API_DOCS=1 cargo test -p tasker-server api_docs";
+    // Routes are compared without their placeholder ids, whose numbering depends on how many
+    // ids the recording met before.
+    let route = |heading: &str| {
+        heading
+            .split('/')
+            .map(|part| {
+                if part.starts_with("00000000-") {
+                    "{id}"
+                } else {
+                    part
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    };
     assert_eq!(
-        live.iter().map(|(h, _)| h.clone()).collect::<Vec<_>>(),
+        live.iter().map(|(h, _, _)| route(h)).collect::<Vec<_>>(),
         documented
             .iter()
-            .map(|(h, _)| h.clone())
+            .map(|(h, _, _)| route(h))
             .collect::<Vec<_>>(),
         "documented routes differ; {regenerate}"
     );
-    for ((heading, live), (_, documented)) in live.iter().zip(&documented) {
+    for ((heading, live_status, live), (_, documented_status, documented)) in
+        live.iter().zip(&documented)
+    {
+        assert_eq!(
+            live_status, documented_status,
+            "{heading}: status changed; {regenerate}"
+        );
         assert_eq!(
             shape(live),
             shape(documented),
@@ -368,7 +370,7 @@ async fn api_docs_match_the_live_server() {
         .await
         .unwrap();
     for (method, template, _) in crate::route_table::protected_operations(&doc) {
-        let covered = documented.iter().any(|(heading, _)| {
+        let covered = documented.iter().any(|(heading, _, _)| {
             let (m, path) = heading.split_once(' ').unwrap();
             let path = path.split('?').next().unwrap();
             let (a, b): (Vec<&str>, Vec<&str>) =

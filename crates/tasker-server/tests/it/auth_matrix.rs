@@ -285,6 +285,7 @@ async fn bearer_decides_over_api_key_and_api_key_rules_hold() {
         Some(NO_TOKEN_CHALLENGE),
     )
     .await;
+    // Two API key headers, even both valid, are refused before either is looked at.
     let response = get(
         &server,
         "/config",
@@ -294,7 +295,14 @@ async fn bearer_decides_over_api_key_and_api_key_rules_hold() {
         ],
     )
     .await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_error(
+        response,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "Multiple API key headers",
+        Some(BAD_TOKEN_CHALLENGE),
+    )
+    .await;
 
     let logs = server.logs();
     for secret in ["sk-test-admin-key", "sk-wrong", "sk-test-expired-key"] {
@@ -446,12 +454,7 @@ async fn metrics_count_successes_failures_and_denials() {
 
 #[tokio::test]
 async fn unreachable_jwks_gives_503_with_retry_after_and_api_keys_still_work() {
-    // A loopback port nothing listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = tasker_testkit::closed_port();
     let role = format!(
         "[web]\nconfig_endpoint_enabled = true\n[web.auth]\nenabled = true\njwt_verification_method = \"jwks\"\njwks_url = \"http://127.0.0.1:{port}/jwks\"\n[[web.auth.api_keys]]\nkey = \"sk-jwks-api\"\npermissions = [\"*\"]\ndescription = \"ops\"\n"
     );

@@ -1,13 +1,14 @@
 //! Secret-leak canaries: distinctive secrets planted everywhere a secret can live (API keys,
 //! the private key, the database password, client tokens and keys in the CLI's environment),
 //! then every route, CLI commands and error paths are driven; no response, log line or CLI
-//! output may contain any of them.
+//! output may contain any of them. The sweep runs on SQLite and on PostgreSQL, where the
+//! database URL carries the planted password.
 
 use std::process::Command;
 
 use reqwest::Method;
 use serde_json::Value;
-use tasker_testkit::{ServerProcess, TestConfig, Token, binary};
+use tasker_testkit::{Backend, ServerProcess, TestConfig, Token, binary};
 
 use crate::*;
 
@@ -36,29 +37,23 @@ description = "Canary env key"
     )
 }
 
-#[tokio::test]
-async fn planted_secrets_never_leak_anywhere() {
-    let config = TestConfig::new();
-    let database = std::env::var("TASKER_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-        .and_then(|url| {
-            let (scheme, rest) = url.split_once("://")?;
-            let (userinfo, host) = rest.rsplit_once('@')?;
-            Some(format!(
-                "{scheme}://{}:{DB_PASSWORD}@{host}",
-                userinfo.split(':').next()?
-            ))
-        })
-        .unwrap_or_else(|| format!("sqlite://{}/tasker.db", config.root().display()));
-    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/tasks");
-    config.write(
-        "base/common.toml",
-        &format!(
-            "[database]\nurl = \"{database}\"\n[templates]\nsearch_paths = [\"{}\"]\n",
-            examples.display()
-        ),
-    );
+tasker_testkit::on_each_backend!(crate::canaries::with_database => planted_secrets_never_leak_anywhere);
+
+/// On PostgreSQL the database URL carries the planted password.
+pub(crate) async fn with_database<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    on_database(backend, DB_PASSWORD, test).await;
+}
+
+async fn planted_secrets_never_leak_anywhere(database: Option<String>) {
+    let planted_db = database.is_some();
+    let mut config = TestConfig::new().with_examples();
+    if let Some(url) = &database {
+        config = config.database(url);
+    }
     config.write("base/orchestration.toml", &role_file());
     let env_key = "sk-CANARY-ENV-KEY-55e1";
     let server = ServerProcess::start(SERVER, &config, &[("CANARY_ENV_KEY", env_key)]);
@@ -85,9 +80,11 @@ async fn planted_secrets_never_leak_anywhere() {
         .await
         .unwrap();
     let mut seen = String::new();
+    let (mut operations, mut past_auth, mut successes) = (0, 0, 0);
     let http = reqwest::Client::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
+            operations += 1;
             let url = server.url(
                 &path
                     .replace("{task_uuid}", "6f1d2c3e-0000-4000-8000-000000000001")
@@ -105,7 +102,7 @@ async fn planted_secrets_never_leak_anywhere() {
                 ("x-api-key", env_key),
                 ("x-api-key", &format!("{ADMIN_KEY}-wrong")),
             ];
-            for (header, value) in credentials {
+            for (i, (header, value)) in credentials.into_iter().enumerate() {
                 let response = http
                     .request(
                         Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
@@ -117,11 +114,34 @@ async fn planted_secrets_never_leak_anywhere() {
                     .send()
                     .await
                     .unwrap();
+                let status = response.status().as_u16();
+                // The admin token and the admin key (the first and fourth credentials) must
+                // get past authentication and authorization, so the handlers' own answers are
+                // swept too.
+                if i == 0 || i == 3 {
+                    assert!(
+                        ![401, 403].contains(&status),
+                        "{method} {path} as admin: {status}"
+                    );
+                    past_auth += 1;
+                    successes += usize::from((200..300).contains(&status));
+                }
                 let headers = format!("{:?}", response.headers());
                 seen.push_str(&headers);
                 seen.push_str(&response.text().await.unwrap());
             }
         }
+    }
+    assert!(operations > 20, "only {operations} operations were swept");
+    assert_eq!(past_auth, 2 * operations);
+    assert!(successes > 0, "no admin request succeeded");
+    if planted_db {
+        // The server knows the password is a secret of its database URL.
+        let response = get(&server, "/config", &[("x-api-key", ADMIN_KEY)]).await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        let paths = body["redacted_paths"].as_array().unwrap();
+        assert!(paths.contains(&Value::from("database.url")), "{body}");
     }
     // The request body above echoes a key on purpose; only a response quoting it back would leak.
     for secret in secrets {

@@ -2,7 +2,7 @@
 
 use reqwest::StatusCode;
 use serde_json::Value;
-use tasker_testkit::Token;
+use tasker_testkit::{Backend, Token};
 
 use crate::*;
 
@@ -17,20 +17,20 @@ async fn config_endpoint_is_404_unless_enabled() {
     }
 }
 
-/// The test PostgreSQL URL with the password `PLANTED-DB-PASSWORD` (trust authentication
-/// ignores it), so the server really connects with a secret in its URL.
-fn database_with_planted_password() -> Option<String> {
-    let url = std::env::var("TASKER_TEST_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty())?;
-    let (scheme, rest) = url.split_once("://")?;
-    let (userinfo, host) = rest.rsplit_once('@')?;
-    let user = userinfo.split(':').next()?;
-    Some(format!("{scheme}://{user}:PLANTED-DB-PASSWORD@{host}"))
+tasker_testkit::on_each_backend!(
+    crate::config_endpoint::with_database => config_body_is_redacted_and_lists_redacted_paths
+);
+
+/// On PostgreSQL the database URL carries the password `PLANTED-DB-PASSWORD`.
+pub(crate) async fn with_database<F, Fut>(backend: Backend, test: F)
+where
+    F: FnOnce(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    on_database(backend, "PLANTED-DB-PASSWORD", test).await;
 }
 
-#[tokio::test]
-async fn config_body_is_redacted_and_lists_redacted_paths() {
+async fn config_body_is_redacted_and_lists_redacted_paths(database: Option<String>) {
     for (binary, role, permission) in binaries() {
         let extra_top = "";
         let role_file = format!(
@@ -40,16 +40,11 @@ async fn config_body_is_redacted_and_lists_redacted_paths() {
                 extra_top
             )
         );
-        let config = tasker_testkit::TestConfig::new();
-        let database = database_with_planted_password().unwrap_or_else(|| {
-            eprintln!("SKIPPED (part): database password redaction needs TASKER_TEST_DATABASE_URL (PostgreSQL)");
-            format!("sqlite://{}/tasker.db", config.root().display())
-        });
-        let planted_db = database.contains("PLANTED-DB-PASSWORD");
-        config.write(
-            "base/common.toml",
-            &format!("[database]\nurl = \"{database}\"\n[templates]\nsearch_paths = []\n"),
-        );
+        let mut config = tasker_testkit::TestConfig::new();
+        if let Some(url) = &database {
+            config = config.database(url);
+        }
+        let planted_db = database.is_some();
         config.write(&format!("base/{role}.toml"), &role_file);
         let server = tasker_testkit::ServerProcess::start(binary, &config, &[]);
         let token = Token::with_permissions(&[permission]).sign();
@@ -85,13 +80,15 @@ async fn config_body_is_redacted_and_lists_redacted_paths() {
             .iter()
             .map(|p| p.as_str().unwrap())
             .collect();
-        let mut expected = vec!["web.auth.jwt_private_key", "web.auth.api_keys[0].key"];
-        if planted_db {
-            expected.push("database.url");
-        }
-        for path in expected {
+        for path in ["web.auth.jwt_private_key", "web.auth.api_keys[0].key"] {
             assert!(paths.contains(&path), "{role}: {path} not in {paths:?}");
         }
+        // A database URL is redacted when it carries a password, and only then.
+        assert_eq!(
+            paths.contains(&"database.url"),
+            planted_db,
+            "{role}: {paths:?}"
+        );
         let logs = server.logs();
         for secret in [
             "sk-test-admin-key",

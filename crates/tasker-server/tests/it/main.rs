@@ -26,9 +26,11 @@ mod template_limits;
 mod token_hygiene;
 mod worker_process;
 
+use std::future::Future;
+
 use reqwest::{Client, Response, StatusCode};
 use serde_json::Value;
-use tasker_testkit::{ServerProcess, TestConfig, fixture};
+use tasker_testkit::{Backend, PgSchema, ServerProcess, TestConfig, fixture};
 
 pub(crate) const SERVER: &str = env!("CARGO_BIN_EXE_tasker-server");
 
@@ -117,3 +119,29 @@ pub(crate) async fn assert_error(
 pub(crate) const NO_TOKEN_CHALLENGE: &str = r#"Bearer realm="tasker""#;
 pub(crate) const BAD_TOKEN_CHALLENGE: &str = r#"Bearer realm="tasker", error="invalid_token""#;
 pub(crate) const SCOPE_CHALLENGE: &str = r#"Bearer realm="tasker", error="insufficient_scope""#;
+
+/// Runs `test` with the database URL of `backend`: `None` for the SQLite file of each config
+/// root, or a PostgreSQL schema of its own reached through a URL carrying `password` (trust
+/// authentication ignores it, so the server really connects with a secret in its URL).
+pub(crate) async fn on_database<F, Fut>(backend: Backend, password: &str, test: F)
+where
+    F: FnOnce(Option<String>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    match backend {
+        Backend::Sqlite => test(None).await,
+        Backend::Postgres => {
+            let schema = PgSchema::create();
+            test(Some(with_password(&schema.url, password))).await;
+            schema.drop_now().await;
+        }
+    }
+}
+
+/// `url` with its user's password replaced by `password`.
+fn with_password(url: &str, password: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (userinfo, host) = rest.split_once('@').unwrap();
+    let user = userinfo.split(':').next().unwrap();
+    format!("{scheme}://{user}:{password}@{host}")
+}

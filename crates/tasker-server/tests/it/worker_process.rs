@@ -2,7 +2,6 @@
 //! health, and running the steps of a server that has no embedded worker.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -29,17 +28,9 @@ const EXPECTED: &[(&str, &str, &str)] = &[
 const UNKNOWN_HANDLER: &str = "name: exotic\nnamespace: examples\nversion: 2.0.0\nsteps:\n  - name: a\n    handler: { callable: custom.unheard_of }\n";
 
 fn shared_config(role_extra: &str) -> TestConfig {
-    let config = TestConfig::new();
-    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/tasks");
-    config.write("tasks/exotic.yaml", UNKNOWN_HANDLER);
-    config.write(
-        "base/common.toml",
-        &format!(
-            "[database]\nurl = \"sqlite://{root}/tasker.db\"\n[templates]\nsearch_paths = [\"{}\", \"{root}/tasks\"]\n",
-            examples.display(),
-            root = config.root().display()
-        ),
-    );
+    let config = TestConfig::new()
+        .with_examples()
+        .with_template("exotic.yaml", UNKNOWN_HANDLER);
     config.write(
         "base/worker.toml",
         &auth_config(
@@ -158,37 +149,10 @@ async fn a_separate_worker_process_runs_the_servers_tasks() {
         .await
         .unwrap();
     let id = created["task_uuid"].as_str().unwrap().to_owned();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let pending: Value = reqwest::Client::new()
-        .get(server.url(&format!("/v1/tasks/{id}")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_ne!(pending["status"], "complete", "no worker yet, nothing runs");
-
+    // The server has no embedded worker: the worker process's claim count below shows that
+    // it, and nothing else, ran all four steps.
     let worker = ServerProcess::start(&crate::worker_binary_path(), &config, &[]);
-    let mut status = Value::Null;
-    for _ in 0..400 {
-        let task: Value = reqwest::Client::new()
-            .get(server.url(&format!("/v1/tasks/{id}")))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        status = task["status"].clone();
-        if status == "complete" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert_eq!(status, "complete");
+    server.wait_for_task(&id, &["complete"], Some(&token)).await;
     let context: Value = reqwest::Client::new()
         .get(server.url(&format!("/v1/tasks/{id}/context")))
         .bearer_auth(&token)

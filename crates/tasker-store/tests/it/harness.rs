@@ -1,5 +1,4 @@
 //! Per-test stores on both backends, and helpers to build tasks and drive steps by hand.
-#![allow(clippy::unwrap_used)]
 
 use std::future::Future;
 use std::sync::Arc;
@@ -12,6 +11,7 @@ use tasker_core::store::{
     StepReport, TaskMeta, TaskRecord,
 };
 use tasker_core::{BackoffSettings, Store, parse_template};
+use tasker_testkit::{Backend, PgSchema};
 use uuid::Uuid;
 
 pub(crate) fn t0() -> DateTime<Utc> {
@@ -22,64 +22,42 @@ pub(crate) fn at(ms: i64) -> DateTime<Utc> {
     t0() + Duration::milliseconds(ms)
 }
 
-/// Runs `test` once per available backend with a fresh, migrated store.
-pub(crate) async fn on_each_store<F, Fut>(test: F)
+/// Runs `test` with a fresh, migrated store on `backend`.
+pub(crate) async fn with_store<F, Fut>(backend: Backend, test: F)
 where
-    F: Fn(Arc<dyn Store>) -> Fut,
+    F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    on_each_url(|url| {
-        let test = &test;
-        async move {
-            let store = tasker_store::connect(&url, Some(8)).await.unwrap();
-            test(Arc::new(store)).await;
-        }
+    with_url(backend, async |url| {
+        let store = tasker_store::connect(&url, Some(8)).await.unwrap();
+        test(Arc::new(store)).await;
     })
     .await;
 }
 
-/// Runs `test` once per available backend with the URL of a fresh database, so a test can
-/// open several independent stores (as separate processes would).
-pub(crate) async fn on_each_url<F, Fut>(test: F)
+/// Runs `test` with the URL of a fresh database on `backend` (a temporary SQLite file, or a
+/// PostgreSQL schema of its own), so a test can open several independent stores as separate
+/// processes would.
+pub(crate) async fn with_url<F, Fut>(backend: Backend, test: F)
 where
-    F: Fn(DatabaseUrl) -> Fut,
+    F: FnOnce(DatabaseUrl) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let dir = tempfile::tempdir().unwrap();
-    let url = DatabaseUrl::new(format!("sqlite://{}/t.db", dir.path().display()));
-    test(url).await;
-    match std::env::var("TASKER_TEST_DATABASE_URL") {
-        Ok(base) if !base.is_empty() => {
-            let (url, schema) = fresh_pg_schema(&base).await;
-            test(url).await;
-            drop_pg_schema(&base, &schema).await;
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            test(DatabaseUrl::new(format!(
+                "sqlite://{}/t.db",
+                dir.path().display()
+            )))
+            .await;
         }
-        _ => eprintln!(
-            "!!! TASKER_TEST_DATABASE_URL is not set: PostgreSQL store tests are SKIPPED !!!"
-        ),
+        Backend::Postgres => {
+            let schema = PgSchema::create();
+            test(DatabaseUrl::new(schema.url.clone())).await;
+            schema.drop_now().await;
+        }
     }
-}
-
-async fn fresh_pg_schema(base: &str) -> (DatabaseUrl, String) {
-    let schema = format!("t_{}", Uuid::new_v4().simple());
-    let pool = sqlx::PgPool::connect(base).await.unwrap();
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&pool)
-        .await
-        .unwrap();
-    pool.close().await;
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = DatabaseUrl::new(format!("{base}{sep}options=-c%20search_path%3D{schema}"));
-    (url, schema)
-}
-
-async fn drop_pg_schema(base: &str, schema: &str) {
-    let pool = sqlx::PgPool::connect(base).await.unwrap();
-    let drop = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-    if let Err(e) = sqlx::query(&drop).execute(&pool).await {
-        eprintln!("could not drop test schema {schema}: {e}");
-    }
-    pool.close().await;
 }
 
 pub(crate) const DEFAULTS: StepDefaults = StepDefaults {

@@ -1,5 +1,7 @@
-//! Store behaviour suite: every test runs against SQLite (temporary file) and, when
-//! `TASKER_TEST_DATABASE_URL` is set, against PostgreSQL in a fresh schema.
+//! Store behaviour suite: every test runs twice, as `NAME::sqlite` on a temporary file and as
+//! `NAME::postgres` in a fresh schema on the server at `TASKER_TEST_DATABASE_URL` (reported as
+//! ignored when that is not set).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod harness;
 mod leases;

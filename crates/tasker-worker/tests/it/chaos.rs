@@ -3,9 +3,13 @@
 //! steps sleep 50 to 200 ms, while a seeded RNG SIGKILLs a random process six times and starts
 //! a replacement of the same kind on the same config. Every task must complete, every step must
 //! have exactly one successful completion and no two executions overlapping in time, and the
-//! paginated task list (with a bearer token) must hold every task once. Each step appends a
-//! `start` line when it begins and an `end` line when its work is done. Seed:
+//! paginated task list (with a bearer token) must hold every task once. Seed:
 //! `TASKER_CHAOS_SEED`, else the clock; it is printed.
+//!
+//! Overlaps are observed, not inferred from clocks: each execution of a step holds that step's
+//! `flock` for as long as any of its processes lives. The kernel releases it when the last one
+//! ends, however it ends (a SIGKILL from the command supervisor included), so an execution that
+//! finds the lock taken is running while another still is, and says so in the execution log.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -14,9 +18,9 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
-use tasker_testkit::{ServerProcess, TestConfig, Token};
+use tasker_testkit::{HANG_GUARD, PgDatabase, ServerProcess, TestConfig, Token, try_eventually};
 
-use crate::multi_process::{Database, SERIAL};
+use crate::multi_process::SERIAL;
 use crate::server_binary;
 
 const TASKS: usize = 100;
@@ -24,33 +28,25 @@ const UPFRONT: usize = 40;
 const ROUNDS: usize = 6;
 const SERVERS: usize = 2;
 const WORKERS: usize = 3;
-/// How long after its worker's SIGKILL a step's script may still run: the supervisor checks
-/// every 100 ms; the rest is slack for a loaded machine. Leases are 2 s, so a re-claimed attempt
-/// starts well after.
-const KILL_GRACE_MS: u64 = 1000;
 
-fn epoch_ms() -> u64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    u64::try_from(since.as_millis()).unwrap()
-}
-
-/// Reads the step document, appends `start STEP ATTEMPT START_MS`, sleeps `$2` seconds,
-/// appends `end STEP ATTEMPT START_MS END_MS` and prints the step's name and attempt. A
-/// document cut short (its worker died while writing it) records nothing. When a worker is
-/// killed with SIGKILL, the command supervisor kills this script (and its `sleep`) within
-/// about 100 ms, so an execution cut short that way has a `start` line and no `end` line.
+/// Reads the step document, takes the step's lock (recording `overlap STEP ATTEMPT` first when
+/// another execution still holds it), appends `start STEP ATTEMPT`, sleeps `$2` seconds,
+/// appends `end STEP ATTEMPT` and prints the step's name and attempt. A document cut short (its
+/// worker died while writing it) records nothing. The lock file descriptor is inherited by
+/// `sleep`, so the lock lasts until the whole execution is gone.
 const RECORD: &str = r#"IFS= read -r doc
 case $doc in *'"step_uuid":"'*'}') ;; *) exit 3 ;; esac
 step=${doc#*\"step_uuid\":\"}; step=${step%%\"*}
 name=${doc#*\"step_name\":\"}; name=${name%%\"*}
 attempt=${doc#*\"attempt\":}; attempt=${attempt%%,*}
-start=$(date +%s%3N)
-echo "start $step $attempt $start" >> "$1"
+exec 9>>"${1%/*}/locks/$step"
+if ! flock -n 9; then
+  echo "overlap $step $attempt" >> "$1"
+  flock 9
+fi
+echo "start $step $attempt" >> "$1"
 sleep "$2"
-end=$(date +%s%3N)
-echo "end $step $attempt $start $end" >> "$1"
+echo "end $step $attempt" >> "$1"
 printf '{"step": "%s", "attempt": %s}\n' "$name" "$attempt"
 "#;
 
@@ -80,19 +76,15 @@ struct Chaos {
 }
 
 impl Chaos {
-    fn new(db: &Database) -> Self {
-        let config = TestConfig::new();
+    fn new(db: &PgDatabase) -> Self {
+        let config = TestConfig::new()
+            .database(&db.url)
+            .max_connections(5)
+            .backoff(10, 20);
         let record = config.write("scripts/record.sh", RECORD);
         let log = config.root().join("executions.log");
-        config.write("tasks/chaos_diamond.yaml", &diamond(&record, &log));
-        config.write(
-            "base/common.toml",
-            &format!(
-                "[database]\nurl = \"{}\"\nmax_connections = 5\n[templates]\nsearch_paths = [\"{}/tasks\"]\n[backoff]\nbase_ms = 10\nmax_ms = 20\n",
-                db.url,
-                config.root().display()
-            ),
-        );
+        std::fs::create_dir_all(config.root().join("locks")).unwrap();
+        let config = config.with_template("chaos_diamond.yaml", &diamond(&record, &log));
         let auth = format!(
             "[web.auth]\nenabled = true\njwt_public_key_path = \"{}\"\n",
             tasker_testkit::fixture("rsa-a-public.pem").display()
@@ -155,10 +147,12 @@ impl Chaos {
         body["task_uuid"].as_str().unwrap().to_owned()
     }
 
-    /// Every execution recorded so far.
-    fn executions(&self) -> Vec<Execution> {
+    /// Every execution recorded so far, and the executions that found another one of their
+    /// step still running.
+    fn executions(&self) -> (Vec<Execution>, Vec<String>) {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let mut runs: BTreeMap<(String, u32), Execution> = BTreeMap::new();
+        let mut overlaps = Vec::new();
         for line in text.lines() {
             let fields: Vec<&str> = line.split(' ').collect();
             let key = (fields[1].to_owned(), fields[2].parse().unwrap());
@@ -166,20 +160,19 @@ impl Chaos {
                 step: key.0.clone(),
                 attempt: key.1,
                 starts: 0,
-                start_ms: fields[3].parse().unwrap(),
-                end_ms: None,
-                killed: false,
+                ended: false,
             });
             match fields[0] {
                 "start" => run.starts += 1,
                 "end" => {
-                    assert!(run.end_ms.is_none(), "two ends for {key:?}:\n{text}");
-                    run.end_ms = Some(fields[4].parse().unwrap());
+                    assert!(!run.ended, "two ends for {key:?}:\n{text}");
+                    run.ended = true;
                 }
+                "overlap" => overlaps.push(line.to_owned()),
                 other => panic!("bad line {other}: {line}"),
             }
         }
-        runs.into_values().collect()
+        (runs.into_values().collect(), overlaps)
     }
 }
 
@@ -197,17 +190,16 @@ struct Execution {
     /// `start` lines with this step and attempt (more than one: the attempt was handed out
     /// twice).
     starts: u32,
-    start_ms: u64,
-    end_ms: Option<u64>,
-    /// Cut short by its worker's SIGKILL (`end_ms` is then the kill plus [`KILL_GRACE_MS`]).
-    killed: bool,
+    /// Whether it finished its work (an execution cut short by its worker's SIGKILL did not).
+    ended: bool,
 }
 
-#[tokio::test]
+tasker_testkit::postgres_tests!(
+    random_sigkills_of_servers_and_workers_lose_no_task_and_never_overlap_a_step
+);
+
 async fn random_sigkills_of_servers_and_workers_lose_no_task_and_never_overlap_a_step() {
-    let Some(db) = Database::create("random_sigkills_of_servers_and_workers") else {
-        return;
-    };
+    let db = PgDatabase::create();
     let _serial = SERIAL.lock().await;
     let seed = std::env::var("TASKER_CHAOS_SEED")
         .ok()
@@ -221,7 +213,6 @@ async fn random_sigkills_of_servers_and_workers_lose_no_task_and_never_overlap_a
     eprintln!("chaos seed {seed} (rerun with TASKER_CHAOS_SEED={seed})");
     let mut rng = StdRng::seed_from_u64(seed);
     let chaos = Chaos::new(&db);
-    let started = Instant::now();
     // Slots 0..SERVERS are servers, the rest workers; a killed slot is refilled at once.
     let mut slots: Vec<(Kind, ServerProcess)> = (0..SERVERS)
         .map(|_| Kind::Server)
@@ -234,8 +225,6 @@ async fn random_sigkills_of_servers_and_workers_lose_no_task_and_never_overlap_a
     }
     let per_round = (TASKS - UPFRONT) / ROUNDS;
     let mut kills = Vec::new();
-    // Wall-clock times (ms since the epoch, as the scripts record) of each worker's SIGKILL.
-    let mut worker_kills_ms: Vec<u64> = Vec::new();
     for round in 0..ROUNDS {
         // The round's tasks go in first, so the kill lands while they run.
         let offset = UPFRONT + round * per_round;
@@ -243,31 +232,25 @@ async fn random_sigkills_of_servers_and_workers_lose_no_task_and_never_overlap_a
             let server = &slots[rng.random_range(0..SERVERS)].1;
             tasks.push(chaos.create(server, i).await);
         }
-        // Rounds are 0.5 to 1 s apart; the kill comes 0.1 to 0.4 s into one, while the
-        // round's diamonds are at their first steps (a batch finishes within about 0.7 s).
+        // Fault injection at random moments (not synchronisation): rounds are 0.5 to 1 s
+        // apart and the kill comes 0.1 to 0.4 s into one, while the round's diamonds are at
+        // their first steps.
         let round_ends = Instant::now() + Duration::from_millis(rng.random_range(500..=1000));
         tokio::time::sleep(Duration::from_millis(rng.random_range(100..=400))).await;
         let victim = rng.random_range(0..slots.len());
         let kind = slots[victim].0;
         let done = chaos
             .executions()
+            .0
             .iter()
-            .filter(|e| e.end_ms.is_some())
+            .filter(|e| e.ended)
             .map(|e| e.step.clone())
             .collect::<BTreeSet<_>>()
             .len();
-        let killed_at = Instant::now();
-        if kind == Kind::Worker {
-            worker_kills_ms.push(epoch_ms());
-        }
         // SIGKILL and reap (dropping a `ServerProcess`), then a fresh one on the same config.
         drop(slots.remove(victim));
         slots.insert(victim, (kind, chaos.start(kind)));
-        eprintln!(
-            "round {round} at {:?}: SIGKILLed {kind:?} slot {victim} ({done} steps finished), replacement up in {:?}",
-            started.elapsed(),
-            killed_at.elapsed()
-        );
+        eprintln!("round {round}: SIGKILLed {kind:?} slot {victim} ({done} steps finished)");
         kills.push((kind, done));
         tokio::time::sleep_until(round_ends.into()).await;
     }
@@ -278,36 +261,31 @@ async fn random_sigkills_of_servers_and_workers_lose_no_task_and_never_overlap_a
     );
 
     let api = &slots[0].1;
-    let deadline = Instant::now() + Duration::from_secs(90);
     for task in &tasks {
-        loop {
+        let finished = try_eventually(HANG_GUARD, async || {
             let view = chaos.get(api, &format!("/v1/tasks/{task}")).await;
-            if view["status"] == "complete" {
-                break;
-            }
-            let stuck = Instant::now() >= deadline;
-            let terminal = ["error", "cancelled", "resolved_manually"]
+            let terminal = ["complete", "error", "cancelled", "resolved_manually"]
                 .iter()
                 .any(|s| view["status"] == *s);
-            if stuck || terminal {
-                let steps = chaos
-                    .get(api, &format!("/v1/tasks/{task}/workflow_steps"))
-                    .await;
-                let logs: Vec<String> = slots
-                    .iter()
-                    .map(|(kind, p)| format!("--- {kind:?} {}:\n{}", p.base_url, p.logs()))
-                    .collect();
-                panic!(
-                    "seed {seed}: task {task} is {} after {:?}:\n{view:#}\n{steps:#}\n{}",
-                    view["status"],
-                    started.elapsed(),
-                    logs.join("\n")
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            if terminal { Ok(view) } else { Err(view) }
+        })
+        .await;
+        let view = finished.as_ref().unwrap_or_else(|view| view);
+        if view["status"] != "complete" {
+            let steps = chaos
+                .get(api, &format!("/v1/tasks/{task}/workflow_steps"))
+                .await;
+            let logs: Vec<String> = slots
+                .iter()
+                .map(|(kind, p)| format!("--- {kind:?} {}:\n{}", p.base_url, p.logs()))
+                .collect();
+            panic!(
+                "seed {seed}: task {task} is {} (hang guard {HANG_GUARD:?}):\n{view:#}\n{steps:#}\n{}",
+                view["status"],
+                logs.join("\n")
+            );
         }
     }
-    let finished = started.elapsed();
 
     // Every task exactly once in the paginated list.
     let mut listed = Vec::new();
@@ -342,16 +320,18 @@ async fn random_sigkills_of_servers_and_workers_lose_no_task_and_never_overlap_a
         "the list and the created tasks differ"
     );
 
-    // Scripts of killed workers are killed by their supervisors within about 100 ms.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let runs = chaos.executions();
+    // Every re-run started after the previous execution of its step was gone: an execution
+    // that found its step's lock held recorded an overlap.
+    let (runs, overlaps) = chaos.executions();
+    assert!(
+        overlaps.is_empty(),
+        "seed {seed}: executions that started while another of their step still ran: {overlaps:?}"
+    );
     let mut by_step: BTreeMap<&str, Vec<&Execution>> = BTreeMap::new();
     for run in &runs {
         by_step.entry(&run.step).or_default().push(run);
     }
     let mut reruns = 0;
-    // The shortest time between one execution's end and the next one's start, of any step.
-    let mut closest = u64::MAX;
     let mut steps_seen = 0;
     for task in &tasks {
         let list = chaos
@@ -385,42 +365,18 @@ async fn random_sigkills_of_servers_and_workers_lose_no_task_and_never_overlap_a
                 .count();
             assert_eq!(completions, 1, "seed {seed}: one completion:\n{audit:#}");
 
-            let mut execs: Vec<Execution> = by_step
-                .get(uuid)
-                .map(|runs| runs.iter().map(|e| (*e).clone()).collect())
-                .unwrap_or_default();
+            let execs = by_step.get(uuid).cloned().unwrap_or_default();
             assert!(!execs.is_empty(), "seed {seed}: {step:#} never ran");
             reruns += execs.len() - 1;
-            for e in execs.iter_mut() {
+            for e in &execs {
                 assert_eq!(e.starts, 1, "seed {seed}: attempt handed out twice: {e:?}");
-                if e.end_ms.is_none() {
-                    // Cut short by its worker's SIGKILL: it ended when its supervisor killed
-                    // it, by the end of the kill's grace period at the latest.
-                    let kill = worker_kills_ms.iter().find(|k| **k + 50 >= e.start_ms);
-                    assert!(
-                        kill.is_some(),
-                        "seed {seed}: execution never ended and no worker was killed: {e:?}"
-                    );
-                    e.end_ms = kill.map(|k| k + KILL_GRACE_MS);
-                    e.killed = true;
-                }
             }
             assert!(
                 execs
                     .iter()
-                    .any(|e| u64::from(e.attempt) == attempts && !e.killed),
+                    .any(|e| u64::from(e.attempt) == attempts && e.ended),
                 "seed {seed}: the successful attempt {attempts} has no finished execution: {execs:?}"
             );
-            execs.sort_by_key(|e| e.start_ms);
-            for pair in execs.windows(2) {
-                let end = pair[0].end_ms.unwrap_or(u64::MAX);
-                closest = closest.min(pair[1].start_ms.saturating_sub(end));
-                assert!(
-                    pair[1].start_ms >= end,
-                    "seed {seed}: overlapping executions of {uuid}: {:?}",
-                    pair
-                );
-            }
         }
     }
     assert_eq!(steps_seen, TASKS * 4);
@@ -431,12 +387,10 @@ async fn random_sigkills_of_servers_and_workers_lose_no_task_and_never_overlap_a
     );
     let killed = |k: Kind| kills.iter().filter(|(kind, _)| *kind == k).count();
     eprintln!(
-        "seed {seed}: {TASKS} diamonds under {ROUNDS} SIGKILLs ({} servers, {} workers) complete \
-         after {finished:?}; {} executions, {reruns} re-runs (closest: {closest} ms after the \
-         previous one ended); checked after {:?}",
+        "seed {seed}: {TASKS} diamonds under {ROUNDS} SIGKILLs ({} servers, {} workers) complete; \
+         {} executions, {reruns} re-runs, no overlap",
         killed(Kind::Server),
         killed(Kind::Worker),
         runs.len(),
-        started.elapsed()
     );
 }

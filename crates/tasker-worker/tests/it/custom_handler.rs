@@ -2,7 +2,6 @@
 //! steps of a `tasker-server` that has no embedded worker.
 
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use serde_json::json;
 use tasker_testkit::{ServerProcess, TestConfig};
@@ -32,15 +31,8 @@ async fn a_worker_binary_of_your_own_runs_its_rust_handler() {
         "{} is missing: `cargo test` builds it (or `cargo build --example custom_handler -p tasker-worker`)",
         example.display()
     );
-    let config = TestConfig::new();
-    let templates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/templates");
-    config.write(
-        "base/common.toml",
-        &format!(
-            "[database]\nurl = \"sqlite://{}/tasker.db\"\n[templates]\nsearch_paths = [\"{}\"]\n",
-            config.root().display(),
-            templates.display()
-        ),
+    let config = TestConfig::new().with_search_path(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/templates"),
     );
     config.write(
         "base/orchestration.toml",
@@ -64,7 +56,7 @@ async fn a_worker_binary_of_your_own_runs_its_rust_handler() {
             .unwrap(),
     );
     let task = create_task(&server, "greeting", json!({"name": "Ada"})).await;
-    wait_for_task(&server, &task, &["complete"], Duration::from_secs(30)).await;
+    wait_for_task(&server, &task, &["complete"]).await;
     let context = get_json(&server, &format!("/v1/tasks/{task}/context")).await;
     assert_eq!(
         context["step_results"]["greet"],

@@ -1,7 +1,7 @@
 //! Integration tests of the worker library and binaries: `builtin.command` called directly,
 //! the polyglot example template run by a real `tasker-server`, the `custom_handler` example
 //! binary running a Rust handler, and many server and worker processes sharing one PostgreSQL
-//! database (skipped loudly without `TASKER_TEST_DATABASE_URL`).
+//! database (`NAME::postgres`, reported as ignored without `TASKER_TEST_DATABASE_URL`).
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
 mod chaos;
@@ -12,16 +12,8 @@ mod multi_process;
 mod orphans;
 mod polyglot;
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
-use tasker_testkit::ServerProcess;
-
-/// The repository root (templates under `config/tasks`, scripts under `examples/`).
-pub(crate) fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use tasker_testkit::{HANG_GUARD, ServerProcess, eventually};
 
 /// The Python interpreter itself, not a version-manager shim that sets variables of its own.
 pub(crate) fn real_python() -> String {
@@ -60,46 +52,17 @@ fn namespace_of(name: &str) -> &'static str {
     }
 }
 
-/// `GET path` on `server` as JSON.
+/// `GET path` on `server` (auth disabled) as JSON.
 pub(crate) async fn get_json(server: &ServerProcess, path: &str) -> Value {
-    let response = reqwest::Client::new()
-        .get(server.url(path))
-        .timeout(Duration::from_secs(10))
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        response.status().is_success(),
-        "GET {path}: {}",
-        response.status()
-    );
-    response.json().await.unwrap()
+    server.get_json(path, None).await
 }
 
-/// Polls the task until its status is one of `finals`, for at most `limit`; returns the task.
-pub(crate) async fn wait_for_task(
-    server: &ServerProcess,
-    task: &str,
-    finals: &[&str],
-    limit: Duration,
-) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let view = get_json(server, &format!("/v1/tasks/{task}")).await;
-        if finals.iter().any(|s| view["status"] == *s) {
-            return view;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "task {task} is still {} after {limit:?}:\n{view:#}\nserver log:\n{}",
-            view["status"],
-            server.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+/// Polls the task (auth disabled) until its status is one of `finals`; returns the task.
+pub(crate) async fn wait_for_task(server: &ServerProcess, task: &str, finals: &[&str]) -> Value {
+    server.wait_for_task(task, finals, None).await
 }
 
-/// The task's steps by name.
+/// The task's steps.
 pub(crate) async fn steps(server: &ServerProcess, task: &str) -> Vec<Value> {
     let list = get_json(server, &format!("/v1/tasks/{task}/workflow_steps")).await;
     match list {
@@ -119,25 +82,27 @@ pub(crate) fn alive(pid: u32) -> bool {
     }
 }
 
-/// Polls for at most 5 s until `pid` is gone.
-pub(crate) async fn wait_gone(pid: u32) -> bool {
-    for _ in 0..250 {
-        if !alive(pid) {
-            return true;
+/// Waits until `pid` (described as `what`) is gone; panics once the hang guard has passed.
+pub(crate) async fn wait_gone(pid: u32, what: &str) {
+    eventually(&format!("{what} ({pid}) to end"), HANG_GUARD, async || {
+        if alive(pid) {
+            Err("still running")
+        } else {
+            Ok(())
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
+    })
+    .await;
 }
 
+/// Waits until `path` holds a pid and returns it.
 pub(crate) async fn pid_from(path: &std::path::Path) -> u32 {
-    for _ in 0..250 {
-        if let Ok(text) = std::fs::read_to_string(path)
-            && let Ok(pid) = text.trim().parse()
-        {
-            return pid;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("no pid in {}", path.display());
+    eventually(
+        &format!("a pid in {}", path.display()),
+        HANG_GUARD,
+        async || {
+            let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+            text.trim().parse::<u32>().map_err(|e| e.to_string())
+        },
+    )
+    .await
 }

@@ -2,8 +2,6 @@
 //! the command supervisor kills the program and everything it started, so the step's next
 //! attempt (after the lease expires) never overlaps the first one.
 
-use std::time::Duration;
-
 use serde_json::json;
 use tasker_testkit::{ServerProcess, TestConfig};
 
@@ -26,17 +24,11 @@ fn config() -> TestConfig {
     let config = TestConfig::new();
     let root = config.root().display().to_string();
     let script = config.write("step.sh", STEP);
-    config.write(
-        "tasks/orphan_guard.yaml",
+    let config = config.with_template(
+        "orphan_guard.yaml",
         &format!(
             "name: orphan_guard\nnamespace: examples\nversion: 1.0.0\nsteps:\n  - name: long\n    handler: {{ callable: builtin.command, initialization: {{ program: sh, args: [\"{}\", \"{root}\"] }} }}\n    retry: {{ retryable: true, max_attempts: 3, backoff_base_ms: 10, max_backoff_ms: 20 }}\n    timeout_seconds: 600\n",
             script.display()
-        ),
-    );
-    config.write(
-        "base/common.toml",
-        &format!(
-            "[database]\nurl = \"sqlite://{root}/tasker.db\"\n[templates]\nsearch_paths = [\"{root}/tasks\"]\n"
         ),
     );
     config.write(
@@ -56,18 +48,12 @@ async fn a_sigkilled_server_leaves_no_step_program_running_and_the_step_is_retri
     assert!(alive(program) && alive(grandchild), "the step is running");
 
     drop(server); // SIGKILL: no shutdown code runs in the server.
-    assert!(
-        wait_gone(program).await,
-        "the step program {program} outlived its worker"
-    );
-    assert!(
-        wait_gone(grandchild).await,
-        "the step program's child {grandchild} outlived its worker"
-    );
+    wait_gone(program, "the step program of the killed worker").await;
+    wait_gone(grandchild, "the step program's child").await;
 
     // A new server on the same database re-claims the step once its lease expires.
     let server = ServerProcess::start(&server_binary(), &config, &[]);
-    wait_for_task(&server, &task, &["complete"], Duration::from_secs(60)).await;
+    wait_for_task(&server, &task, &["complete"]).await;
     let steps = steps(&server, &task).await;
     assert_eq!(steps.len(), 1, "{steps:?}");
     assert_eq!(steps[0]["status"], "complete", "{steps:?}");

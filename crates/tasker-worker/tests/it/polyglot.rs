@@ -2,14 +2,10 @@
 //! worker: Python scripts as step handlers, results flowing through `parent_results`,
 //! exit codes deciding retries, and no credential leaking into the scripts' environment.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
-use tasker_testkit::{ServerProcess, TestConfig};
+use tasker_testkit::{HANG_GUARD, ServerProcess, TestConfig, eventually, repo_root};
 
-use crate::{
-    create_task, get_json, real_python, repo_root, server_binary, steps as steps_of, wait_for_task,
-};
+use crate::{create_task, get_json, real_python, server_binary, steps as steps_of, wait_for_task};
 
 /// Exits 75 on its first attempt, then prints the attempt and its environment's names. It runs
 /// under the real interpreter: a `python3` shim (pyenv) adds variables of its own.
@@ -51,27 +47,20 @@ steps:
 }
 
 fn server(secret_env: &[(&str, &str)]) -> (ServerProcess, TestConfig) {
-    let config = TestConfig::new();
+    let config = TestConfig::new().backoff(10, 20);
     let scripts = repo_root().join("examples/polyglot");
     let pipeline = std::fs::read_to_string(repo_root().join("config/tasks/polyglot_pipeline.yaml"))
         .unwrap()
         .replace("examples/polyglot/", &format!("{}/", scripts.display()));
-    config.write("tasks/polyglot_pipeline.yaml", &pipeline);
+    let config = config.with_template("polyglot_pipeline.yaml", &pipeline);
     let flaky = config.write("scripts/flaky.py", FLAKY);
     let broken = config.write("scripts/broken.py", BROKEN);
-    config.write(
-        "tasks/exit_codes.yaml",
+    let config = config.with_template(
+        "exit_codes.yaml",
         &exit_codes_template(
             &real_python(),
             &flaky.display().to_string(),
             &broken.display().to_string(),
-        ),
-    );
-    config.write(
-        "base/common.toml",
-        &format!(
-            "[database]\nurl = \"sqlite://{root}/tasker.db\"\n[templates]\nsearch_paths = [\"{root}/tasks\"]\n[backoff]\nbase_ms = 10\nmax_ms = 20\n",
-            root = config.root().display()
         ),
     );
     config.write(
@@ -92,7 +81,7 @@ async fn the_polyglot_pipeline_runs_python_steps_end_to_end() {
         {"name": "nobody", "score": "n/a"},
     ]});
     let task = create_task(&server, "polyglot_pipeline", records).await;
-    wait_for_task(&server, &task, &["complete"], Duration::from_secs(30)).await;
+    wait_for_task(&server, &task, &["complete"]).await;
     let context = get_json(&server, &format!("/v1/tasks/{task}/context")).await;
     let results = &context["step_results"];
     assert_eq!(results["normalize"]["dropped"], 1);
@@ -132,22 +121,22 @@ async fn exit_75_is_retried_other_exits_fail_and_credentials_stay_out() {
         &server,
         &task,
         &["blocked_by_failures", "error", "complete"],
-        Duration::from_secs(30),
     )
     .await;
     assert_eq!(view["status"], "blocked_by_failures", "{view:#}");
     // `broken` and `garbage` run side by side; the first failure blocks the task.
-    let mut steps = steps_of(&server, &task).await;
-    for _ in 0..200 {
-        if steps
+    let steps = eventually("every step to finish", HANG_GUARD, async || {
+        let steps = steps_of(&server, &task).await;
+        let finished = steps
             .iter()
-            .all(|s| ["complete", "error"].contains(&s["status"].as_str().unwrap()))
-        {
-            break;
+            .all(|s| ["complete", "error"].contains(&s["status"].as_str().unwrap()));
+        if finished {
+            Ok(steps)
+        } else {
+            Err(Value::from(steps))
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        steps = steps_of(&server, &task).await;
-    }
+    })
+    .await;
     let by_name = |name: &str| -> &Value { steps.iter().find(|s| s["name"] == name).unwrap() };
 
     let flaky = by_name("flaky");
@@ -225,22 +214,17 @@ steps:
     );
     let server = ServerProcess::start(&server_binary(), &config, &[]);
     let task = create_task(&server, "paths", json!({})).await;
-    wait_for_task(
-        &server,
-        &task,
-        &["blocked_by_failures", "error"],
-        Duration::from_secs(30),
-    )
-    .await;
+    wait_for_task(&server, &task, &["blocked_by_failures", "error"]).await;
     // Both steps run side by side; the first failure blocks the task.
-    let mut steps = steps_of(&server, &task).await;
-    for _ in 0..400 {
+    let steps = eventually("both command steps to fail", HANG_GUARD, async || {
+        let steps = steps_of(&server, &task).await;
         if steps.iter().all(|s| s["status"] == "error") {
-            break;
+            Ok(steps)
+        } else {
+            Err(Value::from(steps))
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        steps = steps_of(&server, &task).await;
-    }
+    })
+    .await;
     let message = |name: &str| -> String {
         let step = steps.iter().find(|s| s["name"] == name).unwrap();
         step["last_error"]["message"].as_str().unwrap().to_owned()
