@@ -261,8 +261,8 @@ def orchestration(s: Session, client) -> None:
     if entry.resolution_status.value != "manually_resolved":
         raise SessionError(f"update_dlq_entry: {entry.resolution_status.value}")
 
-    # A step running now: /health lists it under the embedded worker, and cancelling its task
-    # is the DELETE operation.
+    # A step running now: /health/detailed lists it under the embedded worker, and cancelling
+    # its task is the DELETE operation.
     nap = s.call(
         client,
         "tasks",
@@ -273,7 +273,7 @@ def orchestration(s: Session, client) -> None:
     )
     deadline = time.monotonic() + TASK_DEADLINE_SECONDS
     while True:
-        health = s.call(client, "health", "health", "HealthReport")
+        health = s.call(client, "health", "health_detailed", "HealthDetail")
         s.check_type("health: embedded_worker", health.embedded_worker, "WorkerStatus")
         running = health.embedded_worker.running_steps
         s.check_type("health: running_steps", running, ["RunningStep"])

@@ -19,9 +19,7 @@ from validation import Validator
 
 HEALTH = {
     "status": "healthy",
-    "role": "orchestration",
     "checks": {"store": "ok"},
-    "embedded_worker": None,
 }
 NOT_FOUND = {"error": "not_found", "message": "Task not found"}
 TASK_PATH = "/v1/tasks/6f1d2c3e-0000-4000-8000-000000000001"
