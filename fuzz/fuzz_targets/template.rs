@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use libfuzzer_sys::fuzz_target;
 use tasker_core::template::{TaskTemplate, TemplateError, parse_template};
+use tasker_core::{MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH, MAX_TEMPLATE_STEPS};
 
 /// Kahn's algorithm over `depends_on`; `None` when the dependencies have a cycle.
 fn acyclic(t: &TaskTemplate) -> bool {
@@ -44,8 +45,34 @@ fn acyclic(t: &TaskTemplate) -> bool {
     done == pending.len()
 }
 
+/// Whether a refusal by an input limit is plausible for `text`: the size limit only past the
+/// size, the depth limit only with at least that many brackets (the pre-scan counts them), the
+/// step limit only with that many step entries. Anything else is a wrong refusal.
+fn limit_refusal_is_plausible(text: &str, error: &TemplateError) -> bool {
+    match error {
+        TemplateError::TooLarge { .. } => text.len() > MAX_TEMPLATE_BYTES,
+        TemplateError::TooDeep { .. } => {
+            text.bytes().filter(|b| matches!(b, b'[' | b'{')).count() >= MAX_TEMPLATE_DEPTH
+                || text.lines().count() > MAX_TEMPLATE_DEPTH
+        }
+        TemplateError::TooManySteps { .. } => text.matches("name").count() > MAX_TEMPLATE_STEPS,
+        _ => false,
+    }
+}
+
 fn check(text: &str) {
     let result = parse_template(text);
+    if let Err(errors) = &result {
+        if let [
+            error @ (TemplateError::TooLarge { .. }
+            | TemplateError::TooDeep { .. }
+            | TemplateError::TooManySteps { .. }),
+        ] = errors.errors()
+        {
+            assert!(limit_refusal_is_plausible(text, error), "{errors:?}");
+            return;
+        }
+    }
     let template = match serde_yaml::from_str::<TaskTemplate>(text) {
         Ok(template) => template,
         Err(_) => {
