@@ -217,7 +217,7 @@ macro_rules! __postgres_test {
 /// example `crate::harness::with_store`): it builds the backend's resources, runs the test
 /// function with them, and cleans up.
 ///
-/// ```ignore
+/// ```text
 /// async fn claims_respect_namespaces(store: Arc<dyn Store>) { … }
 /// tasker_testkit::on_each_backend!(crate::harness::with_store => claims_respect_namespaces);
 /// ```
