@@ -17,20 +17,7 @@ pub fn run_to_exit_guarded(
     config: &TestConfig,
     env: &[(&str, &str)],
 ) -> (Option<i32>, String) {
-    let mut command = Command::new(binary);
-    command
-        .arg("--config-root")
-        .arg(config.root())
-        .env_remove("TASKER_ENV")
-        .env_remove("TASKER_CONFIG_PATH")
-        .env_remove("DATABASE_URL")
-        .env_remove("TASKER_JWT_PUBLIC_KEY_PATH")
-        .env_remove("TASKER_JWT_PUBLIC_KEY")
-        .env("TASKER_WEB_BIND_ADDRESS", "127.0.0.1:0")
-        .current_dir(config.root());
-    for (name, value) in env {
-        command.env(name, value);
-    }
+    let command = crate::server::server_command(binary, config, env);
     run_guarded(command)
 }
 

@@ -42,23 +42,8 @@ impl ServerProcess {
         let log_dir = tempfile::tempdir().unwrap();
         let log_path = log_dir.path().join("stderr.log");
         let log = std::fs::File::create(&log_path).unwrap();
-        let mut command = Command::new(binary);
-        command
-            .arg("--config-root")
-            .arg(config.root())
-            .env_remove("TASKER_ENV")
-            .env_remove("TASKER_CONFIG_PATH")
-            .env_remove("DATABASE_URL")
-            .env_remove("TASKER_JWT_PUBLIC_KEY_PATH")
-            .env_remove("TASKER_JWT_PUBLIC_KEY")
-            .env("TASKER_WEB_BIND_ADDRESS", "127.0.0.1:0")
-            .current_dir(config.root())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log);
-        for (name, value) in env {
-            command.env(name, value);
-        }
+        let mut command = server_command(binary, config, env);
+        command.stdout(Stdio::piped()).stderr(log);
         let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
@@ -185,6 +170,27 @@ pub fn run_to_exit(
         output.status.code(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// `binary` with `config` as its config root on a free loopback port, stdin closed, the
+/// variables that would override the test's files removed, then `env` applied.
+pub(crate) fn server_command(binary: &str, config: &TestConfig, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .arg("--config-root")
+        .arg(config.root())
+        .env_remove("TASKER_ENV")
+        .env_remove("TASKER_CONFIG_PATH")
+        .env_remove("DATABASE_URL")
+        .env_remove("TASKER_JWT_PUBLIC_KEY_PATH")
+        .env_remove("TASKER_JWT_PUBLIC_KEY")
+        .env("TASKER_WEB_BIND_ADDRESS", "127.0.0.1:0")
+        .current_dir(config.root())
+        .stdin(Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command
 }
 
 /// Path of a workspace binary next to the running test. `cargo test --workspace` builds every

@@ -3,8 +3,6 @@
 //! input gets the right 4xx envelope. Responses are parsed with the typed client, so the wire
 //! types and the server stay in step.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tasker_client::{Api, ClientError, Credential, TaskerClient};
@@ -74,14 +72,19 @@ fn request(namespace: &str, name: &str, context: Value) -> CreateTaskRequest {
 }
 
 async fn wait_for(client: &TaskerClient, task: Uuid, status: &str) -> TaskView {
-    for _ in 0..400 {
-        let view = client.get_task(task).await.unwrap();
-        if view.status == status {
-            return view;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("task {task} never reached {status}");
+    tasker_testkit::eventually(
+        &format!("task {task} to be {status}"),
+        tasker_testkit::HANG_GUARD,
+        async || {
+            let view = client.get_task(task).await.unwrap();
+            if view.status == status {
+                Ok(view)
+            } else {
+                Err(view.status)
+            }
+        },
+    )
+    .await
 }
 
 fn status_of(err: ClientError) -> (u16, String) {

@@ -5,7 +5,6 @@
 //! filtered list / 403.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
@@ -136,27 +135,27 @@ async fn seed(base: &str) -> Fixture {
     .await;
     assert_eq!(status, StatusCode::CREATED, "{task}");
     let id = task["task_uuid"].as_str().unwrap().to_owned();
-    // Hang guard only: the task blocks within milliseconds.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let entries = loop {
-        let (_, entries) = call(
-            base,
-            Via::ApiKey,
-            "unscoped",
-            "get",
-            &format!("/v1/dlq/task/{id}"),
-            None,
-        )
-        .await;
-        if entries.as_array().is_some_and(|e| !e.is_empty()) {
-            break entries;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "hang guard: no DLQ entry"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let entries = tasker_testkit::eventually(
+        "the alpha task's DLQ entry",
+        tasker_testkit::HANG_GUARD,
+        async || {
+            let (_, entries) = call(
+                base,
+                Via::ApiKey,
+                "unscoped",
+                "get",
+                &format!("/v1/dlq/task/{id}"),
+                None,
+            )
+            .await;
+            if entries.as_array().is_some_and(|e| !e.is_empty()) {
+                Ok(entries)
+            } else {
+                Err(entries)
+            }
+        },
+    )
+    .await;
     // A beta task too, so filtered lists have something to leave out.
     let beta = json!({"namespace": "beta", "name": "job", "context": {}}).to_string();
     let (status, _) = call(
