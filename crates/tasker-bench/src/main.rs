@@ -3,8 +3,10 @@
 //! writes the same figures as one JSON document. Build everything in release first:
 //! `cargo build --release -p tasker-server -p tasker-worker -p tasker-bench`.
 
+mod all;
 mod auth_overhead;
 mod configs;
+mod floors;
 mod http;
 mod load;
 mod procs;
@@ -72,9 +74,10 @@ enum Command {
         #[arg(long = "pg-set", value_name = "NAME=VALUE")]
         pg_settings: Vec<String>,
     },
-    /// Steps per second drained by 1, 2, 4… `tasker-worker` processes on PostgreSQL.
+    /// Steps per second drained by 1, 2, 4… `tasker-worker` processes on PostgreSQL, or by the
+    /// embedded worker on SQLite, beside the store's floor.
     Throughput {
-        /// Backend (PostgreSQL only).
+        /// Backend (SQLite: the embedded worker; PostgreSQL: `--workers` processes).
         #[arg(long, value_enum, default_value = "postgres")]
         store: StoreKind,
         /// Worker counts, comma-separated.
@@ -90,6 +93,22 @@ enum Command {
         /// `synchronous_commit=off` to see what commit flushes cost.
         #[arg(long = "pg-set", value_name = "NAME=VALUE")]
         pg_settings: Vec<String>,
+    },
+    /// The store's floors alone: bare claim+complete rows/s and the single-row commit.
+    Floors {
+        /// Backend.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        store: StoreKind,
+        /// PostgreSQL server on which a database is created for the run.
+        #[arg(long, env = "TASKER_BENCH_DATABASE_URL", default_value = DEFAULT_POSTGRES_URL)]
+        database_url: String,
+    },
+    /// Every benchmark in one run (auth overhead, floors, workflow latency of both shapes and
+    /// throughput on both stores), one JSON document with every figure beside its target.
+    All {
+        /// PostgreSQL server on which databases are created for the run.
+        #[arg(long, env = "TASKER_BENCH_DATABASE_URL", default_value = DEFAULT_POSTGRES_URL)]
+        database_url: String,
     },
 }
 
@@ -152,6 +171,21 @@ async fn run(args: Args) -> Result<()> {
             );
             throughput::run(&params).await?
         }
+        Command::Floors {
+            store,
+            database_url,
+        } => {
+            let params =
+                throughput::Params::new(store, vec![1], None, args.quick, database_url, Vec::new());
+            let floor = throughput::measure_floor(&params).await?;
+            println!("{}", floor.describe(store));
+            serde_json::json!({
+                "benchmark": "floors",
+                "store": store.name(),
+                "floor": floor.to_json(),
+            })
+        }
+        Command::All { database_url } => all::run(args.quick, &database_url).await?,
     };
     if let Some(path) = args.json {
         let text = serde_json::to_string_pretty(&doc)?;

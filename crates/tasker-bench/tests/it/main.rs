@@ -64,6 +64,11 @@ fn auth_overhead_reports_every_mode_and_the_floor() {
 }
 
 fn check_workflow(doc: &Value, shape: &str, store: &str, tasks: u64) {
+    check_floor(&doc["floor"]);
+    assert_number(doc, "complete_p50_in_commit_round_trips");
+    for key in ["complete_p50_max_ms", "create_p50_max_ms"] {
+        assert_number(&doc["targets"], key);
+    }
     assert_eq!(doc["shape"], shape);
     assert_eq!(doc["store"], store);
     assert_eq!(doc["tasks"].as_u64(), Some(tasks));
@@ -93,7 +98,7 @@ fn workflow_diamond_on_sqlite() {
     check_workflow(&doc, "diamond", "sqlite", 3);
 }
 
-tasker_testkit::postgres_tests!(sync: workflow_diamond_on_postgres, throughput_reports_one_point_per_worker_count);
+tasker_testkit::postgres_tests!(sync: workflow_diamond_on_postgres, throughput_reports_one_point_per_worker_count, floors_on_postgres, all_reports_every_target);
 
 /// The benchmark creates and drops its own databases on the test server.
 fn workflow_diamond_on_postgres() {
@@ -128,18 +133,85 @@ fn throughput_reports_one_point_per_worker_count() {
     assert_eq!(doc["store"], "postgres");
     let points = doc["points"].as_array().unwrap();
     assert_eq!(points.len(), 2);
+    check_floor(&doc["floor"]);
     for (point, workers) in points.iter().zip([1, 2]) {
         assert_eq!(point["workers"].as_u64(), Some(workers));
         assert!(point["steps_per_s"].as_f64().unwrap() > 0.0, "{point}");
+        assert!(point["ratio_to_floor"].as_f64().unwrap() > 0.0, "{point}");
+        // Each of the 24 steps takes at least its claim and its result transaction.
+        let per_step = point["transactions_per_step"].as_f64().unwrap();
+        assert!(per_step >= 2.0, "{point}");
     }
 }
 
+fn check_floor(floor: &Value) {
+    assert!(
+        floor["claim_complete_rows_per_s"].as_f64().unwrap() > 0.0,
+        "the floor claimed nothing: {floor}"
+    );
+    assert_eq!(floor["claim_complete_connections"].as_u64(), Some(4));
+    assert_eq!(
+        floor["claim_complete_rows_per_statement"].as_u64(),
+        Some(16)
+    );
+    let (p50, p99) = (
+        floor["commit_p50_ms"].as_f64().unwrap(),
+        floor["commit_p99_ms"].as_f64().unwrap(),
+    );
+    assert!(p50 > 0.0 && p99 >= p50, "commit percentiles: {floor}");
+}
+
 #[test]
-fn throughput_refuses_sqlite() {
-    let output = Command::new(env!("CARGO_BIN_EXE_tasker-bench"))
-        .args(["throughput", "--store", "sqlite", "--quick"])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("PostgreSQL only"));
+fn floors_on_sqlite() {
+    let doc = bench(&["floors", "--store", "sqlite"]);
+    assert_eq!(doc["store"], "sqlite");
+    check_floor(&doc["floor"]);
+}
+
+fn floors_on_postgres() {
+    let url = tasker_testkit::postgres_url();
+    let doc = bench(&["floors", "--store", "postgres", "--database-url", &url]);
+    assert_eq!(doc["store"], "postgres");
+    check_floor(&doc["floor"]);
+}
+
+#[test]
+fn throughput_on_sqlite_drains_with_the_embedded_worker() {
+    let doc = bench(&["throughput", "--store", "sqlite", "--tasks", "6"]);
+    assert_eq!(doc["store"], "sqlite");
+    check_floor(&doc["floor"]);
+    let points = doc["points"].as_array().unwrap();
+    assert_eq!(points.len(), 1, "{doc:#}");
+    assert_eq!(points[0]["embedded_worker"], true);
+    assert_eq!(points[0]["steps"].as_u64(), Some(24));
+    let ratio = points[0]["ratio_to_floor"].as_f64().unwrap();
+    assert!(ratio > 0.0, "{doc:#}");
+    assert!(points[0]["transactions_per_step"].is_null(), "{doc:#}");
+}
+
+/// `all` runs the whole suite and lists every PRODUCT 9 target it measures, met or not.
+fn all_reports_every_target() {
+    let url = tasker_testkit::postgres_url();
+    let doc = bench(&["all", "--database-url", &url]);
+    assert_eq!(doc["workflow"].as_array().unwrap().len(), 4);
+    assert_eq!(doc["throughput"].as_array().unwrap().len(), 2);
+    let targets = doc["targets"].as_array().unwrap();
+    let names: Vec<&str> = targets
+        .iter()
+        .map(|t| t["target"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "api_key throughput / disabled",
+        "jwt_cached throughput / disabled",
+        "cold RS256 verify / raw RSA-2048 verify",
+        "linear on sqlite: create → complete p50 ms",
+        "diamond on postgres: creation p50 ms",
+        "throughput on sqlite / claim+complete floor",
+        "throughput on postgres / claim+complete floor",
+    ] {
+        assert!(names.contains(&expected), "no {expected:?} in {names:?}");
+    }
+    for t in targets {
+        assert!(t["measured"].is_number() && t["met"].is_boolean(), "{t}");
+    }
 }
