@@ -9,5 +9,6 @@ mod failures;
 mod flows;
 mod harness;
 mod scopes;
+mod step_logs;
 mod template_files;
 mod workers;
