@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 
 use serde_json::Value;
-use tasker_testkit::{HANG_GUARD, ServerProcess, TestConfig, binary, fixture};
+use tasker_testkit::{HANG_GUARD, TestConfig};
 
 use crate::live::{Live, admin_token, assert_no_secret, one_error_line};
 use crate::support::Ctl;
@@ -56,24 +56,8 @@ steps:
             gate.display()
         ),
     );
-    config.write(
-        "base/orchestration.toml",
-        &format!(
-            r#"[orchestration]
-poll_interval_ms = 50
-[worker]
-poll_interval_ms = 50
-step_log_max_bytes = {CAP}
-[web.auth]
-enabled = true
-jwt_verification_method = "public_key"
-jwt_public_key_path = "{}"
-"#,
-            fixture("rsa-a-public.pem").display()
-        ),
-    );
-    let server = ServerProcess::start(&binary("tasker-server"), &config, &[]);
-    (Live { server, config }, gate)
+    let live = crate::live::start_on(config, &format!("step_log_max_bytes = {CAP}"));
+    (live, gate)
 }
 
 /// The lines the worker keeps of `NOISY` under `CAP` (each costs its bytes plus one).

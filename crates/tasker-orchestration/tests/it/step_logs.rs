@@ -38,6 +38,14 @@ impl StepHandler for Chatty {
     }
 }
 
+async fn create_custom(env: &Env) -> uuid::Uuid {
+    env.orch
+        .create_task(request("tests", "custom", json!({})), "logs", &ALL)
+        .await
+        .unwrap()
+        .task_uuid
+}
+
 fn start_worker(env: &Env, registry: HandlerRegistry, max_bytes: u64) -> WorkerRuntime {
     let mut cfg = worker_cfg("logs", 2, 30);
     cfg.step_log_max_bytes = max_bytes;
@@ -48,12 +56,7 @@ async fn rust_handlers_write_step_logs_per_attempt_capped(env: Env) {
     let mut registry = HandlerRegistry::new();
     registry.register("test.custom", Chatty);
     let worker = start_worker(&env, registry, 100);
-    let task = env
-        .orch
-        .create_task(request("tests", "custom", json!({})), "logs", &ALL)
-        .await
-        .unwrap()
-        .task_uuid;
+    let task = create_custom(&env).await;
     wait_for(&env, task, TaskState::Complete).await;
     let step = env.orch.list_steps(task, &ALL).await.unwrap()[0].step_uuid;
 
@@ -139,12 +142,7 @@ async fn a_follower_sees_lines_while_the_attempt_runs(env: Env) {
         },
     );
     let worker = start_worker(&env, registry, 64 * 1024);
-    let task = env
-        .orch
-        .create_task(request("tests", "custom", json!({})), "logs", &ALL)
-        .await
-        .unwrap()
-        .task_uuid;
+    let task = create_custom(&env).await;
     let step = env.orch.list_steps(task, &ALL).await.unwrap()[0].step_uuid;
     // Started before the step may have run: it waits for the first attempt.
     let mut follower = env
