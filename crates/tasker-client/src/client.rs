@@ -130,23 +130,37 @@ impl TaskerClient {
             reason: transport_reason(&e),
         })?;
         if !status.is_success() {
-            return Err(match serde_json::from_slice::<ErrorBody>(&bytes) {
-                Ok(body) => ClientError::Api {
-                    status: status.as_u16(),
-                    code: body.error,
-                    message: body.message,
-                },
-                Err(_) => ClientError::Api {
-                    status: status.as_u16(),
-                    code: "unknown".into(),
-                    message: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
-                },
-            });
+            return Err(api_error(status, &bytes));
         }
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
             url,
             reason: e.to_string(),
         })
+    }
+
+    /// Sends `request` and returns the response once its status is a success, for bodies read
+    /// as they arrive (server-sent events); such a request may last up to a week.
+    pub(crate) async fn open(
+        &self,
+        api: Api,
+        request: RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
+        let base = &self.endpoint(api).base_url;
+        let transport = |e: reqwest::Error| ClientError::Transport {
+            url: base.clone(),
+            reason: transport_reason(&e),
+        };
+        let response = request
+            .timeout(Duration::from_secs(7 * 24 * 3600))
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let bytes = response.bytes().await.map_err(transport)?;
+        Err(api_error(status, &bytes))
     }
 
     pub(crate) async fn get<T: DeserializeOwned>(
@@ -167,6 +181,22 @@ impl TaskerClient {
     ) -> Result<T, ClientError> {
         let request = self.request(api, method, path)?.json(body);
         self.call(api, request).await
+    }
+}
+
+/// The error envelope of a failed response (or its first 200 characters when it has none).
+fn api_error(status: reqwest::StatusCode, bytes: &[u8]) -> ClientError {
+    match serde_json::from_slice::<ErrorBody>(bytes) {
+        Ok(body) => ClientError::Api {
+            status: status.as_u16(),
+            code: body.error,
+            message: body.message,
+        },
+        Err(_) => ClientError::Api {
+            status: status.as_u16(),
+            code: "unknown".into(),
+            message: String::from_utf8_lossy(bytes).chars().take(200).collect(),
+        },
     }
 }
 

@@ -17,11 +17,13 @@
 mod client;
 mod credentials;
 mod error;
+mod logs;
 mod routes;
 
 pub use client::{Api, TaskerClient};
 pub use credentials::{Credential, MintSettings};
 pub use error::ClientError;
+pub use logs::StepLogEvent;
 /// The environment snapshot the client resolves credentials and URLs from (shared with the
 /// configuration loader, so both agree that an empty or blank variable is unset).
 pub use tasker_proto::Env as ClientEnv;

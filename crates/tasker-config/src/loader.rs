@@ -12,7 +12,9 @@ use crate::bounded::read_bounded;
 use crate::error::ConfigError;
 use crate::interpolate::interpolate_table;
 use crate::layers::{Provenance, layer_paths, merge, read_layer, set_string, typed};
-use crate::model::{CommonLayer, OrchestrationConfig, Role, WebConfig, WorkerConfig};
+use crate::model::{
+    CommonLayer, OrchestrationConfig, Role, WebConfig, WorkerConfig, WorkerSection,
+};
 use crate::secret::Secret;
 use crate::validate;
 use tasker_proto::Env;
@@ -78,6 +80,8 @@ pub trait RoleConfig: DeserializeOwned + Serialize + Default + Clone + std::fmt:
     fn database_url(&self) -> &str;
     /// `database.connect_timeout_seconds`, for validation.
     fn database_connect_timeout_seconds(&self) -> u64;
+    /// `[worker]` (the embedded worker's on the orchestration role), for validation.
+    fn worker_section(&self) -> &WorkerSection;
 }
 
 impl RoleConfig for OrchestrationConfig {
@@ -94,6 +98,9 @@ impl RoleConfig for OrchestrationConfig {
     fn database_connect_timeout_seconds(&self) -> u64 {
         self.database.connect_timeout_seconds
     }
+    fn worker_section(&self) -> &WorkerSection {
+        &self.worker
+    }
 }
 
 impl RoleConfig for WorkerConfig {
@@ -109,6 +116,9 @@ impl RoleConfig for WorkerConfig {
     }
     fn database_connect_timeout_seconds(&self) -> u64 {
         self.database.connect_timeout_seconds
+    }
+    fn worker_section(&self) -> &WorkerSection {
+        &self.worker
     }
 }
 

@@ -10,7 +10,9 @@ use tasker_proto::PermissionSet;
 use crate::bounded::read_bounded;
 use crate::error::ConfigError;
 use crate::loader::{Loaded, RoleConfig};
-use crate::model::{ApiKeyConfig, AuthConfig, MAX_STATIC_KEYS, VerificationMethod, WebConfig};
+use crate::model::{
+    ApiKeyConfig, AuthConfig, MAX_STATIC_KEYS, MAX_STEP_LOG_BYTES, VerificationMethod, WebConfig,
+};
 use tasker_proto::Env;
 
 /// JWS algorithms a deployment may allow: asymmetric only.
@@ -42,6 +44,12 @@ pub(crate) fn validate<C: RoleConfig>(
     }
     if config.database_connect_timeout_seconds() == 0 {
         return Err(loaded.error_at("database.connect_timeout_seconds", "must be at least 1"));
+    }
+    if config.worker_section().step_log_max_bytes > MAX_STEP_LOG_BYTES {
+        return Err(loaded.error_at(
+            "worker.step_log_max_bytes",
+            format!("must be at most {MAX_STEP_LOG_BYTES} (16 MiB)"),
+        ));
     }
     let auth = &web.auth;
     validate_auth(auth, loaded, &mut warnings)?;

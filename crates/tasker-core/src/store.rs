@@ -3,6 +3,7 @@
 //! together or not at all.
 
 mod dlq;
+mod logs;
 mod records;
 mod stats;
 mod work;
@@ -17,6 +18,7 @@ use crate::state::{TaskState, TransitionError};
 use crate::template::TaskTemplate;
 
 pub use dlq::*;
+pub use logs::*;
 pub use records::*;
 pub use stats::*;
 pub use work::*;
@@ -153,4 +155,21 @@ pub trait Store: Send + Sync + 'static {
     async fn performance(&self, since: DateTime<Utc>) -> Result<PerformanceStats, StoreError>;
     /// Per template step: executions, failures and durations, slowest first.
     async fn step_statistics(&self, limit: u32) -> Result<Vec<StepStatistics>, StoreError>;
+
+    /// Appends lines to the log of one attempt of a step, in order.
+    async fn append_step_log(
+        &self,
+        task_uuid: Uuid,
+        step_uuid: Uuid,
+        attempt: u32,
+        lines: &[NewLogLine],
+    ) -> Result<(), StoreError>;
+    /// Up to `limit` lines of one attempt's log with `seq > after_seq`, oldest first.
+    async fn step_log(
+        &self,
+        step_uuid: Uuid,
+        attempt: u32,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<StepLogLine>, StoreError>;
 }

@@ -16,6 +16,7 @@ mod permissions;
 mod remote;
 mod system_cmd;
 mod task_cmd;
+mod task_logs;
 mod task_view;
 mod task_wait;
 mod template_cmd;

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::output::{self, Format, FormatArg, Table};
 use crate::remote::Explained as _;
+use crate::task_logs::LogsArgs;
 use crate::task_view::{audit_table, show_step, show_task, step_table, task_table};
 use crate::task_wait;
 
@@ -71,6 +72,8 @@ enum TaskCommand {
     },
     /// Show a task's inputs and its steps' results.
     Context { task: Uuid },
+    /// Print a step attempt's log (its program's stderr lines), optionally following it live.
+    Logs(LogsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +219,7 @@ pub(crate) async fn run(args: TaskArgs, client: TaskerClient, out: &mut dyn Writ
             let step = client.step_action(task, step, &action).await.explained()?;
             show_step(out, format, &step)
         }
+        TaskCommand::Logs(logs) => crate::task_logs::run(logs, &client, format, out).await,
         TaskCommand::Context { task } => {
             let context = client.task_context(task).await.explained()?;
             if format == Format::Json {

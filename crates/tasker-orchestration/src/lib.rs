@@ -9,10 +9,12 @@ mod background;
 mod catalog;
 mod dlq;
 mod error;
+mod logs;
 mod orchestrator;
 mod tasks;
 mod views;
 
 pub use error::Error;
+pub use logs::{StepLogEvent, StepLogFollower};
 pub use orchestrator::Orchestrator;
 pub use tasker_core::Store;

@@ -2,6 +2,7 @@
 //! as snake_case strings.
 
 mod dlq;
+mod logs;
 mod states;
 mod system;
 mod tasks;
@@ -10,6 +11,7 @@ mod templates;
 pub use dlq::{
     DlqEntryView, DlqListQuery, DlqQueueQuery, DlqStatView, DlqUpdateRequest, StalenessView,
 };
+pub use logs::{StepLogEnd, StepLogLineView, StepLogQuery, StepLogView};
 pub use states::{DlqReason, ResolutionStatus, StepStatus, TaskStatus};
 pub use system::{
     BottleneckQuery, BottlenecksView, HandlerNamespace, PerformanceQuery, PerformanceView,

@@ -4,6 +4,7 @@
 //! table all come from those lists.
 
 mod dlq;
+mod logs;
 mod system;
 mod tasks;
 mod templates;
@@ -46,6 +47,7 @@ struct ApiDoc;
 pub(crate) fn router(state: AppState) -> (Router, OpenApiDoc) {
     let api = OpenApiRouter::with_openapi(ApiDoc::openapi());
     let api = system::routes(templates::routes(dlq::routes(tasks::routes(api))));
+    let api = logs::routes(api);
     api.with_state(state).split_for_parts()
 }
 

@@ -4,6 +4,7 @@
 mod claims;
 mod dlq;
 mod engine;
+mod logs;
 mod manual;
 mod results;
 mod rows;
@@ -16,8 +17,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tasker_core::store::{
     ClaimRequest, ClaimedStep, DlqEntry, DlqFilter, DlqStat, DlqUpdate, Lease, ManualAction,
-    NewTask, PerformanceStats, RecordOutcome, StepRecord, StepReport, StepStatistics, TaskFilter,
-    TaskRecord, TemplateRecord, TransitionRecord,
+    NewLogLine, NewTask, PerformanceStats, RecordOutcome, StepLogLine, StepRecord, StepReport,
+    StepStatistics, TaskFilter, TaskRecord, TemplateRecord, TransitionRecord,
 };
 use tasker_core::{Store, StoreError, TaskState, TaskTemplate};
 use tokio::sync::Notify;
@@ -205,5 +206,27 @@ impl Store for SqlStore {
 
     async fn step_statistics(&self, limit: u32) -> Result<Vec<StepStatistics>, StoreError> {
         self.step_statistics_impl(limit).await
+    }
+
+    async fn append_step_log(
+        &self,
+        task_uuid: Uuid,
+        step_uuid: Uuid,
+        attempt: u32,
+        lines: &[NewLogLine],
+    ) -> Result<(), StoreError> {
+        self.append_step_log_impl(task_uuid, step_uuid, attempt, lines)
+            .await
+    }
+
+    async fn step_log(
+        &self,
+        step_uuid: Uuid,
+        attempt: u32,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<StepLogLine>, StoreError> {
+        self.step_log_impl(step_uuid, attempt, after_seq, limit)
+            .await
     }
 }

@@ -12,16 +12,19 @@ mod handlers {
     pub(crate) mod command;
     pub(crate) mod host_paths;
     pub(crate) mod registry;
+    pub(crate) mod step_log;
     pub(crate) mod supervisor;
 }
 
 mod runtime {
     //! The claim/run/report loop and the execution of one claimed step.
     pub(crate) mod execute;
+    pub(crate) mod log_writer;
     pub(crate) mod worker;
 }
 
 pub use api::{WorkerApiState, app, run, worker_status};
 pub use handlers::registry::{HandlerError, HandlerRegistry, StepHandler, StepInput};
+pub use handlers::step_log::StepLog;
 pub use handlers::supervisor::{enable_command_supervisor, set_command_supervisor};
 pub use runtime::worker::{RunningStep, WorkerRuntime, WorkerStatus};

@@ -186,7 +186,13 @@ pub struct WorkerSection {
     pub poll_interval_ms: u64,
     /// Grace period for running steps at shutdown.
     pub shutdown_timeout_seconds: u64,
+    /// Most bytes of step log kept per attempt (stderr lines of `builtin.command`, lines of
+    /// Rust handlers); 0 keeps none. At most [`MAX_STEP_LOG_BYTES`].
+    pub step_log_max_bytes: u64,
 }
+
+/// Largest accepted `worker.step_log_max_bytes` (16 MiB).
+pub const MAX_STEP_LOG_BYTES: u64 = 16 * 1024 * 1024;
 
 impl Default for WorkerSection {
     fn default() -> Self {
@@ -197,6 +203,7 @@ impl Default for WorkerSection {
             lease_seconds: 30,
             poll_interval_ms: 500,
             shutdown_timeout_seconds: 30,
+            step_log_max_bytes: 64 * 1024,
         }
     }
 }

@@ -230,6 +230,17 @@ fn other_bad_values_are_errors() {
     assert!(err.contains("web.bind_address"), "{err}");
     let (err, _) = orchestration_error("[web.auth]\napi_key_header = \"X API Key\"\n");
     assert!(err.contains("web.auth.api_key_header"), "{err}");
+    let (err, _) = orchestration_error("[worker]\nstep_log_max_bytes = 16777217\n");
+    assert!(
+        err.contains("worker.step_log_max_bytes") && err.contains("at most 16777216"),
+        "{err}"
+    );
+    let root = Root::new();
+    root.write(
+        "base/worker.toml",
+        "[worker]\nstep_log_max_bytes = 16777216\n",
+    );
+    assert!(root.worker(&no_env()).is_ok());
     let root = Root::new();
     root.write("base/common.toml", "[database]\nurl = \"mysql://x\"\n");
     let err = root.orchestration(&no_env()).unwrap_err().to_string();

@@ -25,6 +25,12 @@ pub(crate) fn start() -> Live {
         .with_template("broken.yaml", BROKEN)
         .with_template("slow.yaml", SLOW)
         .backoff(10, 50);
+    start_on(config, "")
+}
+
+/// Starts `tasker-server` over `config` with auth on (the fixture key and the monitor key),
+/// fast polling, and `worker` added to its `[worker]` section.
+pub(crate) fn start_on(config: TestConfig, worker: &str) -> Live {
     config.write(
         "base/orchestration.toml",
         &format!(
@@ -32,6 +38,7 @@ pub(crate) fn start() -> Live {
 poll_interval_ms = 50
 [worker]
 poll_interval_ms = 50
+{worker}
 [web.auth]
 enabled = true
 jwt_verification_method = "public_key"

@@ -87,6 +87,11 @@ impl Ctl {
         self
     }
 
+    /// The prepared command, for a test that drives the process itself.
+    pub(crate) fn command(self) -> Command {
+        self.command
+    }
+
     /// Runs under the testkit's hang guard (stdin closed, stdout discarded): exit code and
     /// stderr. For inputs that could block the binary.
     pub(crate) fn run_guarded(self) -> (Option<i32>, String) {

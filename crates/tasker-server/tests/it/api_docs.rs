@@ -11,6 +11,19 @@ use tasker_testkit::{BROKEN, ServerProcess, TestConfig, Token};
 
 use crate::*;
 
+/// A `builtin.command` step that reports progress on stderr and fails: its step log.
+const COMMAND: &str = r#"name: import_orders
+namespace: ops
+version: 1.0.0
+steps:
+  - name: import
+    handler:
+      callable: builtin.command
+      initialization:
+        program: sh
+        args: ["-c", "echo 'reading orders.csv' >&2; echo 'row 17: price is not a number' >&2; exit 2"]
+"#;
+
 struct Example {
     method: &'static str,
     path: String,
@@ -65,7 +78,8 @@ impl Recorder {
 async fn record() -> Vec<Example> {
     let config = TestConfig::new()
         .with_examples()
-        .with_template("broken.yaml", BROKEN);
+        .with_template("broken.yaml", BROKEN)
+        .with_template("command.yaml", COMMAND);
     config.write(
         "base/orchestration.toml",
         &auth_config("", "[worker]\nid = \"worker-1\"\npoll_interval_ms = 50\n"),
@@ -104,6 +118,32 @@ async fn record() -> Vec<Example> {
     )
     .await;
     r.call("GET", &format!("/v1/tasks/{id}/audit"), None).await;
+
+    let command = r
+        .call(
+            "POST",
+            "/v1/tasks",
+            Some(json!({"namespace": "ops", "name": "import_orders"})),
+        )
+        .await;
+    r.examples.pop();
+    let command = command["task_uuid"].as_str().unwrap().to_owned();
+    server
+        .wait_for_task(&command, &["blocked_by_failures"], Some(&r.token))
+        .await;
+    let csteps = server
+        .get_json(
+            &format!("/v1/tasks/{command}/workflow_steps"),
+            Some(&r.token),
+        )
+        .await;
+    let cstep = csteps[0]["step_uuid"].as_str().unwrap().to_owned();
+    r.call(
+        "GET",
+        &format!("/v1/tasks/{command}/workflow_steps/{cstep}/logs?attempt=1"),
+        None,
+    )
+    .await;
 
     let broken = r
         .call(
@@ -262,6 +302,18 @@ fn render(examples: &[Example]) -> String {
 
 /// Prose kept with a route's example in the generated page.
 fn note(method: &str, path: &str) -> Option<&'static str> {
+    if method == "GET" && path.contains("/logs?") {
+        return Some(
+            "The stderr lines of one attempt of a step (`attempt`, default the latest), as the \
+             worker stored them while the program ran; at most `[worker] step_log_max_bytes` \
+             per attempt (default 64 KiB), `truncated: true` past it. Needs `steps:read` in the \
+             task's namespace. With `follow=true` (and `Accept: text/event-stream`) the answer \
+             is a server-sent event stream: `event: line` per line (`id:` its `seq`, `data:` \
+             the line object above), `event: truncated`, and `event: end` with \
+             `{\"status\": \"<step state>\", \"truncated\": false}` once the attempt is over \
+             ([observability.md](observability.md)).",
+        );
+    }
     (method == "POST" && path == "/v1/templates/validate").then_some(
         "Limits: a document is at most 256 KiB, nests mappings and sequences at most 32 deep and \
          has at most 1,000 steps. A document past a limit is answered like any invalid template, \

@@ -37,6 +37,15 @@ description = "Canary env key"
     )
 }
 
+/// A step whose program prints its environment to stderr and fails.
+const ENV_DUMP: &str = r#"name: env_dump
+namespace: canary
+version: 1.0.0
+steps:
+  - name: dump
+    handler: { callable: builtin.command, initialization: { program: sh, args: ["-c", "env >&2; exit 2"] } }
+"#;
+
 tasker_testkit::on_each_backend!(crate::canaries::with_database => planted_secrets_never_leak_anywhere);
 
 /// On PostgreSQL the database URL carries the planted password.
@@ -50,7 +59,9 @@ where
 
 async fn planted_secrets_never_leak_anywhere(database: Option<String>) {
     let planted_db = database.is_some();
-    let mut config = TestConfig::new().with_examples();
+    let mut config = TestConfig::new()
+        .with_examples()
+        .with_template("env_dump.yaml", ENV_DUMP);
     if let Some(url) = &database {
         config = config.database(url);
     }
@@ -234,10 +245,45 @@ async fn planted_secrets_never_leak_anywhere(database: Option<String>) {
         ],
         &[],
     ));
+    // A program printing its whole environment to stderr: its step log, through the API and
+    // the CLI, holds what it printed and none of the server's secrets.
+    let dump = http
+        .post(server.url("/v1/tasks"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"namespace": "canary", "name": "env_dump"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(dump.status(), 201);
+    let dump: Value = dump.json().await.unwrap();
+    let dump = dump["task_uuid"].as_str().unwrap().to_owned();
+    server
+        .wait_for_task(&dump, &["blocked_by_failures"], Some(&token))
+        .await;
+    let steps = server
+        .get_json(&format!("/v1/tasks/{dump}/workflow_steps"), Some(&token))
+        .await;
+    let step = steps[0]["step_uuid"].as_str().unwrap().to_owned();
+    let log = server
+        .get_json(
+            &format!("/v1/tasks/{dump}/workflow_steps/{step}/logs"),
+            Some(&token),
+        )
+        .await
+        .to_string();
+    assert!(
+        log.contains("PATH="),
+        "the program's environment was logged: {log}"
+    );
+    cli.push_str(&log);
+    cli.push_str(&ctl(
+        &["task", "logs", &dump, &step],
+        &[("TASKER_AUTH_TOKEN", token.as_str())],
+    ));
     for secret in secrets {
         assert!(
             !cli.contains(secret),
-            "CLI output contains a planted secret"
+            "CLI output or a step log contains a planted secret"
         );
     }
     assert!(

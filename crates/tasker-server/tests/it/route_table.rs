@@ -31,6 +31,11 @@ const EXPECTED: &[(&str, &str, &str)] = &[
     ),
     ("get", "/v1/tasks/{task_uuid}/audit", "steps:read"),
     (
+        "get",
+        "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/logs",
+        "steps:read",
+    ),
+    (
         "patch",
         "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}",
         "steps:resolve",

@@ -89,6 +89,7 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), v.clone()))
                 .collect::<BTreeMap<_, _>>(),
             initialization: init,
+            log: crate::StepLog::discard(),
         }
     }
 

@@ -93,6 +93,7 @@ mod tests {
             context: json!({"a": 1}),
             parent_results: BTreeMap::from([("p".to_owned(), json!({"value": 2}))]),
             initialization,
+            log: crate::StepLog::discard(),
         }
     }
 

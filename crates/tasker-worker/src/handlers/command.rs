@@ -10,6 +10,9 @@
 //!   death by signal is a permanent failure. The tail of stderr (at most 4 KiB) goes into the
 //!   error message, and a JSON value on stdout into the error's details. Absolute paths in the
 //!   message are shortened to their last component (`host_paths.rs`); the log has them whole.
+//! - Every stderr line is also written to the attempt's step log as the program prints it
+//!   (capped per attempt by `[worker] step_log_max_bytes`; bytes that are not UTF-8 become
+//!   U+FFFD), served by `GET /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/logs`.
 //! - The environment is cleared except `PATH`, `HOME` and `LANG`, so the worker's credentials
 //!   never reach the program.
 //! - The program runs under a supervisor (`supervisor.rs`) that leads its own process group.
@@ -29,6 +32,7 @@ use tokio::process::Command;
 
 use super::host_paths::without_host_paths;
 use super::registry::{HandlerError, StepHandler, StepInput};
+use super::step_log::{MAX_LINE_BYTES, StepLog};
 use super::supervisor;
 
 /// Warns once that programs run without the supervisor.
@@ -60,7 +64,7 @@ impl StepHandler for CommandHandler {
         });
         let mut stdin = document.to_string().into_bytes();
         stdin.push(b'\n');
-        spec.run(stdin).await.map_err(|mut error| {
+        spec.run(stdin, &input.log).await.map_err(|mut error| {
             // The stored message is shown to API callers; the log keeps the host paths.
             tracing::warn!(
                 task = %input.task_uuid,
@@ -126,7 +130,7 @@ impl Spec {
         })
     }
 
-    async fn run(&self, stdin_bytes: Vec<u8>) -> Result<Value, HandlerError> {
+    async fn run(&self, stdin_bytes: Vec<u8>, log: &StepLog) -> Result<Value, HandlerError> {
         let program = &self.program;
         let path = std::env::var_os("PATH");
         let resolved = supervisor::resolve(program, path.as_deref()).map_err(|e| {
@@ -204,7 +208,7 @@ impl Spec {
                 exited,
                 feed,
                 read_capped(stdout, program),
-                read_tail(stderr)
+                read_tail(stderr, log)
             )
         };
         let (status, (), stdout, stderr) = match self.timeout {
@@ -273,16 +277,19 @@ struct Tail {
     truncated: bool,
 }
 
-async fn read_tail(mut pipe: impl AsyncRead + Unpin) -> Result<Tail, HandlerError> {
+/// Drains stderr, writing each line to `log` as it arrives and keeping the tail.
+async fn read_tail(mut pipe: impl AsyncRead + Unpin, log: &StepLog) -> Result<Tail, HandlerError> {
     let mut tail = Tail {
         bytes: Vec::new(),
         truncated: false,
     };
+    let mut lines = Lines::default();
     let mut chunk = [0u8; 8192];
     loop {
         match pipe.read(&mut chunk).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                lines.feed(&chunk[..n], log);
                 tail.bytes.extend_from_slice(&chunk[..n]);
                 if tail.bytes.len() > 2 * STDERR_LIMIT {
                     let excess = tail.bytes.len() - STDERR_LIMIT;
@@ -292,12 +299,48 @@ async fn read_tail(mut pipe: impl AsyncRead + Unpin) -> Result<Tail, HandlerErro
             }
         }
     }
+    lines.finish(log);
     if tail.bytes.len() > STDERR_LIMIT {
         let excess = tail.bytes.len() - STDERR_LIMIT;
         tail.bytes.drain(..excess);
         tail.truncated = true;
     }
     Ok(tail)
+}
+
+/// Splits a byte stream into lines for the step log. A line longer than the step log's
+/// longest line is written in pieces, so the pending bytes stay bounded.
+#[derive(Default)]
+struct Lines {
+    pending: Vec<u8>,
+}
+
+impl Lines {
+    fn feed(&mut self, mut bytes: &[u8], log: &StepLog) {
+        while let Some(end) = bytes.iter().position(|b| *b == b'\n') {
+            self.pending.extend_from_slice(&bytes[..end]);
+            log.bytes(&self.pending);
+            self.pending.clear();
+            bytes = &bytes[end + 1..];
+        }
+        self.pending.extend_from_slice(bytes);
+        while self.pending.len() > MAX_LINE_BYTES {
+            // Cut before a UTF-8 continuation byte rather than through a character.
+            let mut cut = MAX_LINE_BYTES;
+            while cut > MAX_LINE_BYTES - 4 && self.pending[cut] & 0xC0 == 0x80 {
+                cut -= 1;
+            }
+            let piece: Vec<u8> = self.pending.drain(..cut).collect();
+            log.bytes(&piece);
+        }
+    }
+
+    /// The last line, when the output did not end with a line break.
+    fn finish(self, log: &StepLog) {
+        if !self.pending.is_empty() {
+            log.bytes(&self.pending);
+        }
+    }
 }
 
 fn interpret(

@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::step_log::StepLog;
+
 /// Everything a handler gets for one attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepInput {
@@ -25,6 +27,8 @@ pub struct StepInput {
     pub parent_results: BTreeMap<String, Value>,
     /// The step's `handler.initialization` from the template.
     pub initialization: Value,
+    /// The attempt's step log: lines written here are served by the step logs route.
+    pub log: StepLog,
 }
 
 /// A failed attempt.

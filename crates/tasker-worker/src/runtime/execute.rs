@@ -10,6 +10,7 @@ use serde_json::json;
 use tasker_core::Store;
 use tasker_core::store::{ClaimedStep, RecordOutcome, StepOutcome, StepReport};
 
+use super::log_writer::{Attempt, LogWriter};
 use crate::handlers::registry::{HandlerError, HandlerRegistry, StepInput};
 
 pub(crate) struct Execution {
@@ -18,6 +19,8 @@ pub(crate) struct Execution {
     pub(crate) lease: chrono::Duration,
     /// Used when a step carries no timeout of its own.
     pub(crate) default_timeout_seconds: u64,
+    /// Most bytes of step log kept per attempt.
+    pub(crate) step_log_max_bytes: usize,
 }
 
 impl Execution {
@@ -33,6 +36,13 @@ impl Execution {
             self.report(&claimed, failure(&error), started_at).await;
             return;
         };
+        let attempt = Attempt {
+            task_uuid: step.task_uuid,
+            step_uuid: step.step_uuid,
+            attempt: lease.attempt,
+        };
+        let (log, log_writer) =
+            LogWriter::start(self.store.clone(), attempt, self.step_log_max_bytes);
         let input = StepInput {
             task_uuid: step.task_uuid,
             step_uuid: step.step_uuid,
@@ -41,6 +51,7 @@ impl Execution {
             context: claimed.context.clone(),
             parent_results: claimed.parent_results.clone(),
             initialization: step.initialization.clone(),
+            log,
         };
         let mut call = AbortOnDrop(tokio::spawn(async move { handler.call(input).await }));
         let timeout_seconds = match step.timeout_seconds {
@@ -79,6 +90,10 @@ impl Execution {
         };
         metrics::histogram!("tasker_worker_handler_duration_seconds", "handler" => step.handler.clone())
             .record(handler_started.elapsed().as_secs_f64());
+        // The attempt's log is complete before its result is: once a step leaves
+        // `in_progress`, a reader has every line.
+        drop(call);
+        log_writer.finish().await;
         self.report(&claimed, outcome, started_at).await;
     }
 

@@ -100,6 +100,7 @@ impl WorkerRuntime {
                 registry,
                 lease,
                 default_timeout_seconds: engine.default_step_timeout_seconds,
+                step_log_max_bytes: usize::try_from(cfg.step_log_max_bytes).unwrap_or(usize::MAX),
             },
             running: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),

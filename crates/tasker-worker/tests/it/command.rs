@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 use tasker_testkit::HANG_GUARD;
-use tasker_worker::{HandlerError, HandlerRegistry, StepInput};
+use tasker_worker::{HandlerError, HandlerRegistry, StepInput, StepLog};
 use uuid::Uuid;
 
 use crate::{pid_from, real_python, wait_gone};
@@ -20,6 +20,7 @@ fn input(step_name: &str, initialization: Value) -> StepInput {
         context: json!({}),
         parent_results: BTreeMap::new(),
         initialization,
+        log: StepLog::discard(),
     }
 }
 
