@@ -4,6 +4,7 @@
 
 mod dlq;
 mod records;
+mod retention;
 mod stats;
 mod work;
 
@@ -18,6 +19,7 @@ use crate::template::TaskTemplate;
 
 pub use dlq::*;
 pub use records::*;
+pub use retention::*;
 pub use stats::*;
 pub use work::*;
 
@@ -153,4 +155,23 @@ pub trait Store: Send + Sync + 'static {
     async fn performance(&self, since: DateTime<Utc>) -> Result<PerformanceStats, StoreError>;
     /// Per template step: executions, failures and durations, slowest first.
     async fn step_statistics(&self, limit: u32) -> Result<Vec<StepStatistics>, StoreError>;
+
+    /// Gives a lease back before its attempt ends (a worker shutting down): the step is
+    /// enqueued at once, the attempt does not count against `max_attempts`, and the audit trail
+    /// records the release by the lease holder. `false` when the caller no longer holds it.
+    async fn release_lease(&self, lease: &Lease, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// What [`Store::purge_finished_tasks`] would delete for `finished_before`, over every
+    /// batch; deletes nothing.
+    async fn purgeable_tasks(
+        &self,
+        finished_before: DateTime<Utc>,
+    ) -> Result<PurgeCount, StoreError>;
+    /// Deletes, in one transaction, up to `limit` tasks (oldest first) that ended before
+    /// `finished_before` and have no pending DLQ entry, with their steps, edges, audit rows,
+    /// results and (resolved) DLQ entries. Unfinished tasks are never touched.
+    async fn purge_finished_tasks(
+        &self,
+        finished_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<PurgeCount, StoreError>;
 }

@@ -1,5 +1,6 @@
 //! `tasker-ctl task …`: create (optionally following the task to its end), list and inspect
-//! tasks, their steps and audit trails, and the manual step actions.
+//! tasks, their steps and audit trails, and the manual step actions (`task purge` is in
+//! `purge_cmd`: it works on the database).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use tasker_proto::api::{CreateTaskRequest, StepActionRequest, TaskListQuery, Tas
 use uuid::Uuid;
 
 use crate::output::{self, Format, FormatArg, Table};
+use crate::purge_cmd::PurgeArgs;
 use crate::remote::Explained as _;
 use crate::task_view::{audit_table, show_step, show_task, step_table, task_table};
 use crate::task_wait;
@@ -71,6 +73,22 @@ enum TaskCommand {
     },
     /// Show a task's inputs and its steps' results.
     Context { task: Uuid },
+    /// Delete finished tasks older than an age, straight from the configured database.
+    Purge(PurgeArgs),
+}
+
+impl TaskArgs {
+    /// `task purge` works on the database, not through the API: its arguments, or the
+    /// command back when it is another one.
+    pub(crate) fn into_purge(self) -> Result<(PurgeArgs, Format), TaskArgs> {
+        match self.command {
+            TaskCommand::Purge(purge) => Ok((purge, self.format.format)),
+            command => Err(TaskArgs {
+                format: self.format,
+                command,
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +234,7 @@ pub(crate) async fn run(args: TaskArgs, client: TaskerClient, out: &mut dyn Writ
             let step = client.step_action(task, step, &action).await.explained()?;
             show_step(out, format, &step)
         }
+        TaskCommand::Purge(_) => bail!("task purge runs on the database, not through the API"),
         TaskCommand::Context { task } => {
             let context = client.task_context(task).await.explained()?;
             if format == Format::Json {

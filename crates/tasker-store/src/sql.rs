@@ -5,7 +5,9 @@ mod claims;
 mod dlq;
 mod engine;
 mod manual;
+mod release;
 mod results;
+mod retention;
 mod rows;
 mod stats;
 mod tasks;
@@ -16,8 +18,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tasker_core::store::{
     ClaimRequest, ClaimedStep, DlqEntry, DlqFilter, DlqStat, DlqUpdate, Lease, ManualAction,
-    NewTask, PerformanceStats, RecordOutcome, StepRecord, StepReport, StepStatistics, TaskFilter,
-    TaskRecord, TemplateRecord, TransitionRecord,
+    NewTask, PerformanceStats, PurgeCount, RecordOutcome, StepRecord, StepReport, StepStatistics,
+    TaskFilter, TaskRecord, TemplateRecord, TransitionRecord,
 };
 use tasker_core::{Store, StoreError, TaskState, TaskTemplate};
 use tokio::sync::Notify;
@@ -205,5 +207,24 @@ impl Store for SqlStore {
 
     async fn step_statistics(&self, limit: u32) -> Result<Vec<StepStatistics>, StoreError> {
         self.step_statistics_impl(limit).await
+    }
+
+    async fn release_lease(&self, lease: &Lease, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.release_lease_impl(lease, now).await
+    }
+
+    async fn purgeable_tasks(
+        &self,
+        finished_before: DateTime<Utc>,
+    ) -> Result<PurgeCount, StoreError> {
+        self.purgeable_tasks_impl(finished_before).await
+    }
+
+    async fn purge_finished_tasks(
+        &self,
+        finished_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<PurgeCount, StoreError> {
+        self.purge_finished_tasks_impl(finished_before, limit).await
     }
 }

@@ -124,6 +124,7 @@ pub(crate) fn worker_cfg(id: &str, concurrency: usize, lease_seconds: u64) -> Wo
         lease_seconds,
         poll_interval_ms: 50,
         shutdown_timeout_seconds: 5,
+        ..WorkerSection::default()
     }
 }
 
