@@ -287,7 +287,11 @@ async fn sigterm_on_the_server_releases_its_embedded_workers_step() {
     let cluster = Cluster::new(&db.url, 0, 8000);
     cluster.write(
         "base/orchestration.toml",
-        "[orchestration]\nembedded_worker = true\npoll_interval_ms = 100\n",
+        // The server role reads its embedded worker's settings from orchestration.toml.
+        &format!(
+            "[orchestration]\nembedded_worker = true\npoll_interval_ms = 100\n\n\
+             [worker]\nconcurrency = 8\n{LONG_LEASE}shutdown_timeout_seconds = 1\n"
+        ),
     );
     worker_settings(
         &cluster,
