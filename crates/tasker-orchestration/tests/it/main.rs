@@ -8,6 +8,7 @@ mod api;
 mod failures;
 mod flows;
 mod harness;
+mod retention;
 mod scopes;
 mod template_files;
 mod workers;
