@@ -104,7 +104,7 @@ fn main() -> ExitCode {
         Command::Config(command) => config_cmd::run(command, &context, &mut out),
         Command::Task(args) => match args.into_purge() {
             Ok((purge, format)) => purge_cmd::run(purge, format, &context, &mut out),
-            Err(args) => remote::run(&cli.remote, |client| task_cmd::run(args, client, &mut out)),
+            Err(args) => remote::run(&cli.remote, |client| task_cmd::run(*args, client, &mut out)),
         },
         Command::Template(args) => remote::run(&cli.remote, |client| {
             template_cmd::run(args, client, &mut out)

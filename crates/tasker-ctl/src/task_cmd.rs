@@ -80,13 +80,13 @@ enum TaskCommand {
 impl TaskArgs {
     /// `task purge` works on the database, not through the API: its arguments, or the
     /// command back when it is another one.
-    pub(crate) fn into_purge(self) -> Result<(PurgeArgs, Format), TaskArgs> {
+    pub(crate) fn into_purge(self) -> Result<(PurgeArgs, Format), Box<TaskArgs>> {
         match self.command {
             TaskCommand::Purge(purge) => Ok((purge, self.format.format)),
-            command => Err(TaskArgs {
+            command => Err(Box::new(TaskArgs {
                 format: self.format,
                 command,
-            }),
+            })),
         }
     }
 }
