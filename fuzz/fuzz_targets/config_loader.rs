@@ -5,6 +5,13 @@
 //! `config_path`, or layered files: the input split at the first NUL into `base/common.toml`
 //! and `base/<role>.toml`, the rest of a second NUL into the environment's role file).
 //!
+//! Hostile files for the `*_file` and `*_path` keys exist beside the config root under fixed
+//! names the seeds and the dictionary spell: a FIFO (`tasker-fuzz-fifo`), a directory
+//! (`tasker-fuzz-dir`), a file one byte over the 1 MiB limit (`tasker-fuzz-oversized.pem`), and
+//! the device `/dev/zero`. Reading any of them must be refused at once (a blocking open or an
+//! unbounded read shows up as a libFuzzer timeout or out-of-memory), and no error ever quotes
+//! the oversized file's content.
+//!
 //! Properties: never a panic; errors always name something; the value of an environment
 //! variable that holds a secret (planted as a canary, and referenced as `${FUZZ_SECRET}` or
 //! through `DATABASE_URL`) never appears in an error's `Display` or `Debug` or in a warning,
@@ -19,6 +26,32 @@ use libfuzzer_sys::fuzz_target;
 use tasker_config::{ConfigError, Env, LoadOptions, Loaded, OrchestrationConfig, WorkerConfig};
 
 const CANARY: &str = "FUZZ_CANARY_SECRET_9f3a";
+
+/// What the oversized file is made of; no error may quote it.
+const OVERSIZED_CONTENT: &str = "FUZZ_OVERSIZED_CONTENT_51c8\n";
+
+/// One byte more than the loader reads from any file.
+const OVERSIZED_BYTES: usize = 1024 * 1024 + 1;
+
+/// Creates the hostile files next to the secret file: a FIFO (nobody ever writes to it, so a
+/// blocking open would hang), a directory and an oversized file.
+fn plant_hostile_files(dir: &Path) {
+    let fifo = dir.join("tasker-fuzz-fifo");
+    if !fifo.exists() {
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success(), "mkfifo {}", fifo.display());
+    }
+    std::fs::create_dir_all(dir.join("tasker-fuzz-dir")).expect("hostile directory");
+    let content: String = OVERSIZED_CONTENT
+        .chars()
+        .cycle()
+        .take(OVERSIZED_BYTES)
+        .collect();
+    std::fs::write(dir.join("tasker-fuzz-oversized.pem"), content).expect("oversized file");
+}
 
 struct Root {
     dir: tempfile::TempDir,
@@ -43,6 +76,7 @@ static ROOT: LazyLock<Root> = LazyLock::new(|| {
         format!("{CANARY}\n"),
     )
     .expect("secret file");
+    plant_hostile_files(&std::env::temp_dir());
     Root { dir }
 });
 
@@ -87,6 +121,11 @@ fn check_error(err: &ConfigError, input_has_canary: bool) {
     assert!(
         !display.trim().is_empty(),
         "an error with an empty message: {debug}"
+    );
+    let marker = OVERSIZED_CONTENT.trim_end();
+    assert!(
+        !display.contains(marker) && !debug.contains(marker),
+        "an error quotes a refused file's content: {display}"
     );
     if input_has_canary {
         return;

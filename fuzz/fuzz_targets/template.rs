@@ -7,6 +7,12 @@
 //! each unknown dependency and each duplicate step, and, when every dependency exists, names
 //! a cycle that really is one (each step depends on the next) whenever there is one; a
 //! validated template survives a YAML round trip unchanged.
+//!
+//! Inputs that start with the byte `0xFF` (never valid UTF-8, so text inputs are unaffected)
+//! are generated templates instead: the next byte picks deep flow mappings, deep flow
+//! sequences, deep block mappings or many steps, the following two bytes the depth or the step
+//! count (around and past `MAX_TEMPLATE_DEPTH` and `MAX_TEMPLATE_STEPS`), the rest shapes the
+//! dependencies and where the document is cut short. The same properties apply.
 #![no_main]
 
 use std::collections::{HashMap, HashSet};
@@ -168,8 +174,79 @@ fn check(text: &str) {
     }
 }
 
+/// The fixed head of every generated template.
+const HEAD: &str = "name: generated\nnamespace: fuzz\nversion: 1.0.0\nsteps:\n";
+
+/// A template built from `params` (see the module header): deep nesting inside a step's
+/// `initialization`, or many steps whose dependencies point back (or, for some bytes,
+/// forward, making cycles and unknown names).
+fn generated(params: &[u8]) -> String {
+    let byte = |i: usize| params.get(i).copied().unwrap_or(0);
+    let wide = usize::from(u16::from_le_bytes([byte(1), byte(2)]));
+    let shape = &params[params.len().min(3)..];
+    let mut text = HEAD.to_owned();
+    match byte(0) % 4 {
+        0 => {
+            let depth = wide % (MAX_TEMPLATE_DEPTH * 3);
+            text.push_str("  - name: deep\n    handler: {callable: h, initialization: ");
+            text.push_str(&"{k: ".repeat(depth));
+            text.push('1');
+            text.push_str(&"}".repeat(depth));
+            text.push_str("}\n");
+        }
+        1 => {
+            let depth = wide % (MAX_TEMPLATE_DEPTH * 3);
+            text.push_str("  - name: deep\n    handler: {callable: h, initialization: {k: ");
+            text.push_str(&"[".repeat(depth));
+            text.push('1');
+            text.push_str(&"]".repeat(depth));
+            text.push_str("}}\n");
+        }
+        2 => {
+            let depth = wide % (MAX_TEMPLATE_DEPTH * 3);
+            text.push_str("  - name: deep\n    handler:\n      callable: h\n      initialization:\n");
+            for level in 0..depth {
+                text.push_str(&" ".repeat(8 + 2 * level));
+                text.push_str("k:\n");
+            }
+            text.push_str(&" ".repeat(8 + 2 * depth));
+            text.push_str("v: 1\n");
+        }
+        _ => {
+            let steps = wide % (MAX_TEMPLATE_STEPS + MAX_TEMPLATE_STEPS / 4) + 1;
+            for i in 0..steps {
+                let b = shape.get(i % shape.len().max(1)).copied().unwrap_or(0);
+                let depends = match (i, b % 8) {
+                    (0, _) => String::new(),
+                    (_, 0) => format!("s{}", i + 1),
+                    (_, 1) => "missing".to_owned(),
+                    (_, n) => format!("s{}", i.saturating_sub(usize::from(n))),
+                };
+                text.push_str(&format!(
+                    "  - {{name: s{i}, handler: {{callable: h}}, depends_on: [{depends}]}}\n"
+                ));
+            }
+        }
+    }
+    // Some inputs cut the document short (unbalanced brackets, a dangling key).
+    if let Some(&cut) = shape.first().filter(|b| **b >= 0xF0) {
+        let keep = text.len() * usize::from(cut - 0xF0 + 1) / 17;
+        let mut at = keep;
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        text.truncate(at);
+    }
+    text
+}
+
 fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        check(text);
+    match data.split_first() {
+        Some((0xFF, params)) => check(&generated(params)),
+        _ => {
+            if let Ok(text) = std::str::from_utf8(data) {
+                check(text);
+            }
+        }
     }
 });

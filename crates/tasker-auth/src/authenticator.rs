@@ -289,7 +289,8 @@ impl AuthState {
         let mut api_keys = headers.get_all(&self.api_key_header).iter();
         if let Some(value) = api_keys.next() {
             if api_keys.next().is_some() {
-                return ("api_key", Err(malformed("Multiple API key headers")));
+                // No bearer token was sent: the challenge carries no `invalid_token`.
+                return ("api_key", Err(malformed_key("Multiple API key headers")));
             }
             return ("api_key", self.verify_api_key(value.as_bytes()));
         }

@@ -5,6 +5,7 @@
 mod dlq;
 mod logs;
 mod records;
+mod retention;
 mod stats;
 mod work;
 
@@ -20,6 +21,7 @@ use crate::template::TaskTemplate;
 pub use dlq::*;
 pub use logs::*;
 pub use records::*;
+pub use retention::*;
 pub use stats::*;
 pub use work::*;
 
@@ -172,4 +174,22 @@ pub trait Store: Send + Sync + 'static {
         after_seq: u64,
         limit: u32,
     ) -> Result<Vec<StepLogLine>, StoreError>;
+    /// Gives a lease back before its attempt ends (a worker shutting down): the step is
+    /// enqueued at once, the attempt does not count against `max_attempts`, and the audit trail
+    /// records the release by the lease holder. `false` when the caller no longer holds it.
+    async fn release_lease(&self, lease: &Lease, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// What [`Store::purge_finished_tasks`] would delete for `finished_before`, over every
+    /// batch; deletes nothing.
+    async fn purgeable_tasks(
+        &self,
+        finished_before: DateTime<Utc>,
+    ) -> Result<PurgeCount, StoreError>;
+    /// Deletes, in one transaction, up to `limit` tasks (oldest first) that ended before
+    /// `finished_before` and have no pending DLQ entry, with their steps, edges, audit rows,
+    /// results and (resolved) DLQ entries. Unfinished tasks are never touched.
+    async fn purge_finished_tasks(
+        &self,
+        finished_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<PurgeCount, StoreError>;
 }

@@ -56,8 +56,9 @@ pub(crate) struct GenerateArgs {
     force: bool,
 }
 
+/// `--role`: which role's configuration.
 #[derive(Debug, Clone, Copy, ValueEnum)]
-enum RoleArg {
+pub(crate) enum RoleArg {
     Orchestration,
     Worker,
 }

@@ -1,6 +1,7 @@
 //! `tasker-ctl`, the operator CLI: key pairs, tokens and API keys for authentication, checks
 //! of the layered configuration with the servers' own loader, and day-to-day operations
-//! (tasks, templates, the DLQ, system state) over the orchestration and worker APIs.
+//! (tasks, templates, the DLQ, system state) over the orchestration and worker APIs; purging
+//! finished tasks works on the configured database.
 //!
 //! Exit status: 0 on success, 1 on failure (one line on stderr), 2 on usage errors.
 
@@ -13,6 +14,7 @@ mod files;
 mod keys;
 mod output;
 mod permissions;
+mod purge_cmd;
 mod remote;
 mod system_cmd;
 mod task_cmd;
@@ -101,9 +103,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Auth(command) => auth_cmd::run(command, &context, &mut out),
         Command::Config(command) => config_cmd::run(command, &context, &mut out),
-        Command::Task(args) => {
-            remote::run(&cli.remote, |client| task_cmd::run(args, client, &mut out))
-        }
+        Command::Task(args) => match args.into_purge() {
+            Ok((purge, format)) => purge_cmd::run(purge, format, &context, &mut out),
+            Err(args) => remote::run(&cli.remote, |client| task_cmd::run(*args, client, &mut out)),
+        },
         Command::Template(args) => remote::run(&cli.remote, |client| {
             template_cmd::run(args, client, &mut out)
         }),

@@ -1,5 +1,6 @@
 //! `tasker-ctl task …`: create (optionally following the task to its end), list and inspect
-//! tasks, their steps and audit trails, and the manual step actions.
+//! tasks, their steps and audit trails, and the manual step actions (`task purge` is in
+//! `purge_cmd`: it works on the database).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use tasker_proto::api::{CreateTaskRequest, StepActionRequest, TaskListQuery, Tas
 use uuid::Uuid;
 
 use crate::output::{self, Format, FormatArg, Table};
+use crate::purge_cmd::PurgeArgs;
 use crate::remote::Explained as _;
 use crate::task_logs::LogsArgs;
 use crate::task_view::{audit_table, show_step, show_task, step_table, task_table};
@@ -74,6 +76,22 @@ enum TaskCommand {
     Context { task: Uuid },
     /// Print a step attempt's log (its program's stderr lines), optionally following it live.
     Logs(LogsArgs),
+    /// Delete finished tasks older than an age, straight from the configured database.
+    Purge(PurgeArgs),
+}
+
+impl TaskArgs {
+    /// `task purge` works on the database, not through the API: its arguments, or the
+    /// command back when it is another one.
+    pub(crate) fn into_purge(self) -> Result<(PurgeArgs, Format), Box<TaskArgs>> {
+        match self.command {
+            TaskCommand::Purge(purge) => Ok((purge, self.format.format)),
+            command => Err(Box::new(TaskArgs {
+                format: self.format,
+                command,
+            })),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -220,6 +238,7 @@ pub(crate) async fn run(args: TaskArgs, client: TaskerClient, out: &mut dyn Writ
             show_step(out, format, &step)
         }
         TaskCommand::Logs(logs) => crate::task_logs::run(logs, &client, format, out).await,
+        TaskCommand::Purge(_) => bail!("task purge runs on the database, not through the API"),
         TaskCommand::Context { task } => {
             let context = client.task_context(task).await.explained()?;
             if format == Format::Json {

@@ -15,8 +15,9 @@ use crate::common_routes::{CommonState, Readiness, common_routes};
 use crate::layers::apply_layers;
 use crate::openapi::finish_openapi;
 use crate::permissions::required_permissions;
-use crate::serve::{serve, shutdown_signal};
+use crate::serve::serve;
 use crate::telemetry::metrics_handle;
+use crate::termination::shutdown_signal;
 
 /// A role's own protected API.
 pub struct RoleApi {

@@ -79,8 +79,9 @@ pub fn boot<C: RoleConfig>(
 }
 
 /// The whole life of a server binary: boot (exit 1 with one line on a configuration error),
-/// raise the open-file limit, start the Tokio runtime, reload the auth state on SIGHUP, run
-/// `serve_role` to completion, and map its outcome to the exit status. `name` prefixes every
+/// raise the open-file limit, start the Tokio runtime, reload the auth state on SIGHUP, count
+/// termination signals (the second exits at once), run `serve_role` to completion, and map
+/// its outcome to the exit status. `name` prefixes every
 /// message.
 pub fn run_server<C, F, Fut>(
     name: &str,
@@ -114,6 +115,7 @@ where
     let reloads = (flags.clone(), booted.auth.clone());
     let served = runtime.block_on(async move {
         crate::reload::reload_on_sighup::<C>(reloads.0, reloads.1)?;
+        crate::termination::watch_termination(name)?;
         serve_role(booted).await
     });
     match served {

@@ -1,8 +1,8 @@
 //! HTTP scaffolding both Tasker servers share: the API error envelope and the JSON/path/query
 //! extractors that use it, the public health and metrics routes, the opt-in `/config` route,
 //! the middleware stack (request counting, request ids, body limit, timeout, sensitive headers,
-//! tracing), logging setup, serving with connection limits and graceful shutdown, and the
-//! SIGHUP reload of the auth state.
+//! tracing), logging setup, serving with connection limits and graceful shutdown (a second
+//! SIGTERM exits at once), and the SIGHUP reload of the auth state.
 
 mod app;
 mod boot;
@@ -17,6 +17,7 @@ mod permissions;
 mod reload;
 mod serve;
 mod telemetry;
+mod termination;
 
 pub use app::{RoleApi, RoleProbes, assemble, listen, store_readiness};
 pub use boot::{Booted, ConfigFlags, boot, run_server};
@@ -26,5 +27,6 @@ pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use layers::apply_layers;
 pub use openapi::finish_openapi;
 pub use permissions::required_permissions;
-pub use serve::{serve, shutdown_signal};
+pub use serve::serve;
 pub use telemetry::{init_logging, metrics_handle};
+pub use termination::shutdown_signal;

@@ -1,6 +1,6 @@
 //! The orchestration service over a [`tasker_core::Store`]: task creation and queries, manual
 //! step actions, cancellation, the DLQ, analytics, the template catalog, and the background
-//! loop (lease expiry, retry promotion, staleness detection). The HTTP layer calls one
+//! loop (lease expiry, retry promotion, staleness detection, retention). The HTTP layer calls one
 //! [`Orchestrator`] method per API operation; each takes and returns the wire bodies of
 //! `tasker_proto::api` (converted from records in `views`) and fails with [`Error`].
 
@@ -11,6 +11,7 @@ mod dlq;
 mod error;
 mod logs;
 mod orchestrator;
+mod retention;
 mod tasks;
 mod views;
 

@@ -38,8 +38,8 @@ impl std::fmt::Debug for Orchestrator {
 
 impl Orchestrator {
     /// Connects the configured database (creating and migrating it), registers the templates
-    /// found below `templates.search_paths`, and starts the orchestration loop and the
-    /// staleness detector.
+    /// found below `templates.search_paths`, and starts the orchestration loop, the
+    /// staleness detector and (with `[engine] retention_days`) the retention loop.
     pub async fn start(cfg: &OrchestrationConfig) -> Result<Orchestrator, Error> {
         let store = tasker_store::open(&cfg.database).await?;
         Self::with_store(Arc::new(store), cfg).await
@@ -73,7 +73,12 @@ impl Orchestrator {
             stop,
         };
         orchestrator.refresh_catalog().await?;
-        let handles = crate::background::spawn(&orchestrator.inner, &orchestrator.stop);
+        let mut handles = crate::background::spawn(&orchestrator.inner, &orchestrator.stop);
+        handles.extend(crate::retention::spawn(
+            orchestrator.inner.store.clone(),
+            &cfg.engine,
+            orchestrator.stop.subscribe(),
+        ));
         orchestrator
             .background
             .lock()

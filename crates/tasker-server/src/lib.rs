@@ -10,10 +10,10 @@ use std::sync::Arc;
 use axum::Router;
 use serde_json::json;
 use tasker_auth::{Authenticator, perm};
-use tasker_config::{OrchestrationConfig, RedactedView, WebConfig};
+use tasker_config::{OrchestrationConfig, RedactedView, WebConfig, WorkerSection};
 use tasker_http::{RoleApi, RoleProbes, assemble, listen, store_readiness};
 use tasker_orchestration::Orchestrator;
-use tasker_worker::{HandlerRegistry, WorkerRuntime};
+use tasker_worker::{HandlerRegistry, WorkerRuntime, serve_and_drain};
 
 /// Everything the orchestration API serves from.
 #[derive(Clone)]
@@ -57,7 +57,8 @@ pub fn app(state: ServerState) -> Router {
 }
 
 /// The life of `tasker-server`: start the orchestrator (and the embedded worker when
-/// configured), serve until SIGINT/SIGTERM, then stop both.
+/// configured), serve until SIGINT/SIGTERM (the embedded worker stops claiming at the signal
+/// and drains while requests do), then stop both.
 pub async fn run(booted: tasker_http::Booted<OrchestrationConfig>) -> Result<(), String> {
     let config = &booted.loaded.config;
     booted.auth.start_background();
@@ -68,10 +69,15 @@ pub async fn run(booted: tasker_http::Booted<OrchestrationConfig>) -> Result<(),
         database = %config.database.url.redacted(),
         "orchestrator started"
     );
+    // The orchestration loop recovers expired leases; the embedded worker need not.
+    let section = WorkerSection {
+        lease_recovery_interval_ms: 0,
+        ..config.worker.clone()
+    };
     let worker = config.orchestration.embedded_worker.then(|| {
         Arc::new(WorkerRuntime::start(
             orchestrator.store(),
-            &config.worker,
+            &section,
             &config.engine,
             HandlerRegistry::with_builtins(),
         ))
@@ -83,8 +89,11 @@ pub async fn run(booted: tasker_http::Booted<OrchestrationConfig>) -> Result<(),
         config_view: Arc::new(booted.config_view.clone()),
         worker: worker.clone(),
     });
-    let served = listen("tasker-server", &config.web, router).await;
-    if let Some(worker) = worker.and_then(|w| Arc::try_unwrap(w).ok()) {
+    let served = match &worker {
+        Some(worker) => serve_and_drain("tasker-server", &config.web, router, worker).await,
+        None => listen("tasker-server", &config.web, router).await,
+    };
+    if let Some(worker) = &worker {
         worker.shutdown().await;
     }
     orchestrator.shutdown().await;

@@ -19,6 +19,10 @@ use crate::sql::{SqlStore, WORK_CHANNEL};
 /// default).
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Pool size when `database.max_connections` is not set (documented in base/common.toml).
+const SQLITE_POOL_SIZE: u32 = 8;
+const POSTGRES_POOL_SIZE: u32 = 16;
+
 /// Opens the store `[database]` describes: [`connect`] with its pool size and connect timeout.
 pub async fn open(database: &DatabaseConfig) -> Result<SqlStore, StoreError> {
     connect_within(
@@ -46,7 +50,7 @@ async fn connect_within(
 ) -> Result<SqlStore, StoreError> {
     let signal = Arc::new(Notify::new());
     if url.is_sqlite() {
-        let pool = sqlite_pool(url.expose(), max_connections.unwrap_or(8)).await?;
+        let pool = sqlite_pool(url.expose(), max_connections.unwrap_or(SQLITE_POOL_SIZE)).await?;
         migrate_sqlite(&pool).await?;
         tracing::info!(database = %url.redacted(), "SQLite store ready");
         Ok(SqlStore::new(
@@ -57,7 +61,7 @@ async fn connect_within(
         let options = PgConnectOptions::from_str(url.expose()).map_err(db_err)?;
         reach_postgres(&options, connect_timeout).await?;
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections.unwrap_or(16))
+            .max_connections(max_connections.unwrap_or(POSTGRES_POOL_SIZE))
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
@@ -168,7 +172,20 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::sqlite_file;
+    use super::{POSTGRES_POOL_SIZE, SQLITE_POOL_SIZE, sqlite_file};
+
+    #[test]
+    fn the_base_config_documents_the_pool_defaults() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../config/tasker/base/common.toml"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let line = format!(
+            "# Pool size (default: {SQLITE_POOL_SIZE} for SQLite, {POSTGRES_POOL_SIZE} for PostgreSQL)."
+        );
+        assert!(text.contains(&line), "{path} should say: {line}");
+    }
 
     #[test]
     fn sqlite_paths() {

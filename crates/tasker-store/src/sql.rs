@@ -6,7 +6,9 @@ mod dlq;
 mod engine;
 mod logs;
 mod manual;
+mod release;
 mod results;
+mod retention;
 mod rows;
 mod stats;
 mod tasks;
@@ -17,8 +19,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tasker_core::store::{
     ClaimRequest, ClaimedStep, DlqEntry, DlqFilter, DlqStat, DlqUpdate, Lease, ManualAction,
-    NewLogLine, NewTask, PerformanceStats, RecordOutcome, StepLogLine, StepRecord, StepReport,
-    StepStatistics, TaskFilter, TaskRecord, TemplateRecord, TransitionRecord,
+    NewLogLine, NewTask, PerformanceStats, PurgeCount, RecordOutcome, StepLogLine, StepRecord,
+    StepReport, StepStatistics, TaskFilter, TaskRecord, TemplateRecord, TransitionRecord,
 };
 use tasker_core::{Store, StoreError, TaskState, TaskTemplate};
 use tokio::sync::Notify;
@@ -228,5 +230,24 @@ impl Store for SqlStore {
     ) -> Result<Vec<StepLogLine>, StoreError> {
         self.step_log_impl(step_uuid, attempt, after_seq, limit)
             .await
+    }
+
+    async fn release_lease(&self, lease: &Lease, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.release_lease_impl(lease, now).await
+    }
+
+    async fn purgeable_tasks(
+        &self,
+        finished_before: DateTime<Utc>,
+    ) -> Result<PurgeCount, StoreError> {
+        self.purgeable_tasks_impl(finished_before).await
+    }
+
+    async fn purge_finished_tasks(
+        &self,
+        finished_before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<PurgeCount, StoreError> {
+        self.purge_finished_tasks_impl(finished_before, limit).await
     }
 }

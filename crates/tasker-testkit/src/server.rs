@@ -90,6 +90,25 @@ impl ServerProcess {
         assert!(status.success(), "kill -{signal} {} failed", self.pid());
     }
 
+    /// Waits until the process has exited and returns its exit code (`None` when a signal
+    /// ended it); panics with the log once [`HANG_GUARD`] has passed.
+    pub async fn wait_for_exit(&mut self) -> Option<i32> {
+        let child = &mut self.child;
+        let exited = try_eventually(HANG_GUARD, async || match child.try_wait() {
+            Ok(Some(status)) => Ok(status.code()),
+            Ok(None) => Err(()),
+            Err(e) => panic!("waiting for the process: {e}"),
+        })
+        .await;
+        match exited {
+            Ok(code) => code,
+            Err(()) => panic!(
+                "hang guard ({HANG_GUARD:?}) passed waiting for the process to exit; log:\n{}",
+                self.logs()
+            ),
+        }
+    }
+
     /// Everything the process logged so far.
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()

@@ -66,7 +66,8 @@ pub fn app(state: WorkerApiState) -> Router {
 }
 
 /// The life of a worker process: open the store, register the templates, start the runtime
-/// with `registry`, serve the worker API until SIGINT/SIGTERM, then stop the runtime.
+/// with `registry`, serve the worker API until SIGINT/SIGTERM, and stop the runtime gracefully
+/// from that signal on ([`WorkerRuntime::shutdown`]).
 pub async fn run(
     booted: tasker_http::Booted<WorkerConfig>,
     registry: HandlerRegistry,
@@ -101,9 +102,30 @@ pub async fn run(
         config_view: Arc::new(booted.config_view.clone()),
         runtime: runtime.clone(),
     });
-    let served = listen("tasker-worker", &config.web, router).await;
-    if let Ok(runtime) = Arc::try_unwrap(runtime) {
-        runtime.shutdown().await;
+    let served = serve_and_drain("tasker-worker", &config.web, router, &runtime).await;
+    runtime.shutdown().await;
+    served
+}
+
+/// Serves `router` until the first termination signal and, from that signal on, stops
+/// `runtime` (no more claims, running steps finish or are released) while requests drain.
+/// Returns once both are done, or at once when serving fails.
+pub async fn serve_and_drain(
+    name: &str,
+    web: &WebConfig,
+    router: Router,
+    runtime: &Arc<WorkerRuntime>,
+) -> Result<(), String> {
+    let stopping = runtime.clone();
+    let drain = tokio::spawn(async move {
+        tasker_http::shutdown_signal().await;
+        stopping.shutdown().await;
+    });
+    let served = listen(name, web, router).await;
+    if served.is_ok() {
+        let _ = drain.await;
+    } else {
+        drain.abort();
     }
     served
 }

@@ -17,13 +17,14 @@ mod handlers {
 }
 
 mod runtime {
-    //! The claim/run/report loop and the execution of one claimed step.
+    //! The claim/run/report loop, the execution of one claimed step, and lease recovery.
     pub(crate) mod execute;
     pub(crate) mod log_writer;
+    pub(crate) mod recovery;
     pub(crate) mod worker;
 }
 
-pub use api::{WorkerApiState, app, run, worker_status};
+pub use api::{WorkerApiState, app, run, serve_and_drain, worker_status};
 pub use handlers::registry::{HandlerError, HandlerRegistry, StepHandler, StepInput};
 pub use handlers::step_log::StepLog;
 pub use handlers::supervisor::{enable_command_supervisor, set_command_supervisor};

@@ -36,6 +36,12 @@ pub struct EngineConfig {
     pub default_max_attempts: u32,
     /// Step timeout when the template sets none.
     pub default_step_timeout_seconds: u64,
+    /// Finished tasks older than this many days are purged by `tasker-server`; 0 = never.
+    pub retention_days: u32,
+    /// Tasks deleted per purge transaction.
+    pub retention_batch_size: u32,
+    /// Time between two purge runs of `tasker-server`.
+    pub retention_interval_seconds: u64,
 }
 
 impl Default for EngineConfig {
@@ -43,6 +49,9 @@ impl Default for EngineConfig {
         Self {
             default_max_attempts: 3,
             default_step_timeout_seconds: 300,
+            retention_days: 0,
+            retention_batch_size: 100,
+            retention_interval_seconds: 3600,
         }
     }
 }
@@ -184,11 +193,15 @@ pub struct WorkerSection {
     pub lease_seconds: u64,
     /// Fallback polling interval when no event arrives.
     pub poll_interval_ms: u64,
-    /// Grace period for running steps at shutdown.
+    /// Grace period for running steps at shutdown; the leases of steps still running after it
+    /// are released.
     pub shutdown_timeout_seconds: u64,
     /// Most bytes of step log kept per attempt (stderr lines of `builtin.command`, lines of
     /// Rust handlers); 0 keeps none. At most [`MAX_STEP_LOG_BYTES`].
     pub step_log_max_bytes: u64,
+    /// How often the worker takes back expired leases and enqueues due retries, so a
+    /// deployment without `tasker-server` still recovers from dead workers; 0 = never.
+    pub lease_recovery_interval_ms: u64,
 }
 
 /// Largest accepted `worker.step_log_max_bytes` (16 MiB).
@@ -204,6 +217,7 @@ impl Default for WorkerSection {
             poll_interval_ms: 500,
             shutdown_timeout_seconds: 30,
             step_log_max_bytes: 64 * 1024,
+            lease_recovery_interval_ms: 1000,
         }
     }
 }

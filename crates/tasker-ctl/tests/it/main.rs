@@ -11,6 +11,7 @@ mod keys;
 mod live;
 mod permissions;
 mod step_logs;
+mod purge;
 mod support;
 mod tasks;
 mod templates_system;

@@ -8,6 +8,7 @@ mod api;
 mod failures;
 mod flows;
 mod harness;
+mod retention;
 mod scopes;
 mod step_logs;
 mod template_files;

@@ -300,7 +300,7 @@ async fn bearer_decides_over_api_key_and_api_key_rules_hold() {
         StatusCode::UNAUTHORIZED,
         "unauthorized",
         "Multiple API key headers",
-        Some(BAD_TOKEN_CHALLENGE),
+        Some(NO_TOKEN_CHALLENGE),
     )
     .await;
 

@@ -7,3 +7,4 @@ mod harness;
 mod leases;
 mod lifecycle;
 mod queries;
+mod retention;

@@ -1,6 +1,7 @@
 //! One claimed step: run its handler in its own task (so a panic becomes a failure), enforce
 //! the step timeout, renew the lease while it runs, and report the outcome. A worker that
-//! loses its lease stops the handler and reports nothing.
+//! loses its lease stops the handler and reports nothing; a worker told to release its steps
+//! (at the end of a shutdown's grace period) stops the handler and gives the lease back.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,8 @@ pub(crate) struct Execution {
     pub(crate) default_timeout_seconds: u64,
     /// Most bytes of step log kept per attempt.
     pub(crate) step_log_max_bytes: usize,
+    /// Set to `true` when running steps must stop and release their leases.
+    pub(crate) release: tokio::sync::watch::Sender<bool>,
 }
 
 impl Execution {
@@ -64,18 +67,20 @@ impl Execution {
         let mut renew =
             tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
         let handler_started = std::time::Instant::now();
+        let mut release = self.release.subscribe();
         let outcome = loop {
             tokio::select! {
-                joined = &mut call.0 => break match joined {
+                joined = &mut call.0 => break Some(match joined {
                     Ok(Ok(value)) => StepOutcome::Success(value),
                     Ok(Err(error)) => failure(&error),
                     Err(join) => failure(&HandlerError::retryable(format!("handler panicked: {join}"))),
-                },
+                }),
                 () = &mut timeout => {
-                    break failure(&HandlerError::retryable(format!(
+                    break Some(failure(&HandlerError::retryable(format!(
                         "timed out after {timeout_seconds} s"
-                    )));
+                    ))));
                 }
+                () = released(&mut release) => break None,
                 _ = renew.tick() => {
                     match self.store.renew_lease(&lease, Utc::now() + self.lease).await {
                         Ok(true) => metrics::counter!("tasker_worker_lease_renewals_total").increment(1),
@@ -88,6 +93,14 @@ impl Execution {
                 }
             }
         };
+        let Some(outcome) = outcome else {
+            // Stop the handler before giving the step away; its task ends once the handler
+            // future is dropped, which kills a command's process group.
+            call.0.abort();
+            let _ = (&mut call.0).await;
+            self.release_lease(&lease).await;
+            return;
+        };
         metrics::histogram!("tasker_worker_handler_duration_seconds", "handler" => step.handler.clone())
             .record(handler_started.elapsed().as_secs_f64());
         // The attempt's log is complete before its result is: once a step leaves
@@ -95,6 +108,22 @@ impl Execution {
         drop(call);
         log_writer.finish().await;
         self.report(&claimed, outcome, started_at).await;
+    }
+
+    /// Gives the lease back after the handler was stopped; on failure the lease expires.
+    async fn release_lease(&self, lease: &tasker_core::store::Lease) {
+        match self.store.release_lease(lease, Utc::now()).await {
+            Ok(true) => {
+                metrics::counter!("tasker_worker_steps_total", "result" => "released").increment(1);
+                tracing::info!(step = %lease.step_uuid, attempt = lease.attempt, "lease released");
+            }
+            Ok(false) => {
+                tracing::info!(step = %lease.step_uuid, "lease no longer held; nothing to release");
+            }
+            Err(e) => {
+                tracing::warn!(step = %lease.step_uuid, error = %e, "releasing the lease failed; it will expire");
+            }
+        }
     }
 
     async fn report(
@@ -134,6 +163,14 @@ impl Execution {
                 }
             }
         }
+    }
+}
+
+/// Completes once `release` is `true`; never when its sender is gone.
+async fn released(release: &mut tokio::sync::watch::Receiver<bool>) {
+    let closed = release.wait_for(|r| *r).await.is_err();
+    if closed {
+        std::future::pending::<()>().await;
     }
 }
 

@@ -1,6 +1,8 @@
 //! `WorkerRuntime`: claims ready steps of its namespaces while it has free slots, wakes on the
-//! store's work signal or the polling interval, and stops gracefully. Dropping the runtime
-//! aborts everything without reporting, exactly like a crashed process: leases then expire.
+//! store's work signal or the polling interval, sweeps expired leases (`recovery`), and stops
+//! gracefully: stop claiming, let running steps finish within the grace period, release the
+//! leases of the rest. Dropping the runtime aborts everything without reporting, exactly like a
+//! crashed process: leases then expire.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +13,7 @@ use chrono::{DateTime, Utc};
 use tasker_config::{EngineConfig, WorkerSection};
 use tasker_core::Store;
 use tasker_core::store::{ClaimRequest, ClaimedStep};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -62,10 +64,15 @@ struct Shared {
     wake: Notify,
 }
 
+/// How long released steps get to hand their leases back once the grace period is over.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A running worker. Call [`WorkerRuntime::shutdown`] to stop it gracefully.
 pub struct WorkerRuntime {
     shared: Arc<Shared>,
-    main: Option<tokio::task::JoinHandle<()>>,
+    /// Held for the whole of a shutdown, so a second caller waits for the first to finish.
+    main: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    recovery: Option<tokio::task::JoinHandle<()>>,
     shutdown_timeout: Duration,
 }
 
@@ -101,6 +108,7 @@ impl WorkerRuntime {
                 lease,
                 default_timeout_seconds: engine.default_step_timeout_seconds,
                 step_log_max_bytes: usize::try_from(cfg.step_log_max_bytes).unwrap_or(usize::MAX),
+                release: watch::channel(false).0,
             },
             running: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
@@ -108,10 +116,16 @@ impl WorkerRuntime {
         });
         tokio::spawn(warn_missing_handlers(shared.clone()));
         let main = tokio::spawn(run(shared.clone()));
+        let recovery = super::recovery::spawn(
+            shared.store.clone(),
+            shared.worker_id.clone(),
+            cfg.lease_recovery_interval_ms,
+        );
         tracing::info!(worker = %shared.worker_id, namespaces = ?shared.namespaces, "worker started");
         WorkerRuntime {
             shared,
-            main: Some(main),
+            main: tokio::sync::Mutex::new(Some(main)),
+            recovery,
             shutdown_timeout: Duration::from_secs(cfg.shutdown_timeout_seconds),
         }
     }
@@ -141,29 +155,66 @@ impl WorkerRuntime {
         &self.shared.worker_id
     }
 
-    /// Stops claiming, lets running steps finish (up to `shutdown_timeout_seconds`), then
-    /// abandons the rest; their leases expire and another worker picks them up.
-    pub async fn shutdown(mut self) {
+    /// Stops claiming at once, lets running steps finish and report for up to
+    /// `shutdown_timeout_seconds`, then stops the handlers still running and releases their
+    /// leases, so that another worker claims those steps at once and the attempts do not
+    /// count. A second call (concurrent or later) waits for the first to end.
+    pub async fn shutdown(&self) {
         self.shared.stopping.store(true, Ordering::SeqCst);
         self.shared.wake.notify_one();
-        if let Some(main) = self.main.take() {
-            let abort = main.abort_handle();
-            if tokio::time::timeout(self.shutdown_timeout, main)
+        if let Some(recovery) = &self.recovery {
+            recovery.abort();
+        }
+        let mut main = self.main.lock().await;
+        let Some(handle) = main.as_mut() else {
+            return;
+        };
+        let worker = &self.shared.worker_id;
+        let running = self.running_count();
+        tracing::info!(
+            worker = %worker,
+            running,
+            grace_seconds = self.shutdown_timeout.as_secs(),
+            "stopping: no more claims; running steps may finish within the grace period"
+        );
+        if tokio::time::timeout(self.shutdown_timeout, &mut *handle)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                worker = %worker,
+                running = self.running_count(),
+                "grace period over; releasing the leases of the steps still running"
+            );
+            self.shared.execution.release.send_replace(true);
+            if tokio::time::timeout(RELEASE_TIMEOUT, &mut *handle)
                 .await
                 .is_err()
             {
-                tracing::warn!(worker = %self.shared.worker_id, "running steps did not finish in time; abandoning them");
-                abort.abort();
+                tracing::warn!(worker = %worker, "releasing leases did not finish; abandoning them");
+                handle.abort();
             }
         }
-        tracing::info!(worker = %self.shared.worker_id, "worker stopped");
+        *main = None;
+        tracing::info!(worker = %worker, "worker stopped");
+    }
+
+    fn running_count(&self) -> usize {
+        self.shared
+            .running
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
 impl Drop for WorkerRuntime {
     fn drop(&mut self) {
-        if let Some(main) = self.main.take() {
+        if let Some(main) = self.main.get_mut().take() {
             main.abort();
+        }
+        if let Some(recovery) = self.recovery.take() {
+            recovery.abort();
         }
     }
 }

@@ -11,6 +11,7 @@ mod db_restart;
 mod multi_process;
 mod orphans;
 mod polyglot;
+mod shutdown;
 
 use serde_json::{Value, json};
 use tasker_testkit::{HANG_GUARD, ServerProcess, eventually};

@@ -82,6 +82,11 @@ impl Cluster {
         Self { config, log }
     }
 
+    /// Replaces a file of the config root (e.g. `base/worker.toml`).
+    pub(crate) fn write(&self, relative: &str, text: &str) {
+        self.config.write(relative, text);
+    }
+
     pub(crate) fn server(&self) -> ServerProcess {
         ServerProcess::start(&server_binary(), &self.config, &[])
     }
