@@ -4,6 +4,7 @@
 
 mod dlq;
 mod records;
+mod schedules;
 mod stats;
 mod work;
 
@@ -18,6 +19,7 @@ use crate::template::TaskTemplate;
 
 pub use dlq::*;
 pub use records::*;
+pub use schedules::*;
 pub use stats::*;
 pub use work::*;
 
@@ -47,9 +49,10 @@ pub enum StoreError {
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Persistence of templates, tasks, steps, audit trail, leases and the DLQ.
+/// Persistence of templates, tasks, steps, audit trail, leases and the DLQ, and (through
+/// [`ScheduleStore`]) of schedules.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ScheduleStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Notified (within this process, and across processes where the backend can) whenever
