@@ -2,6 +2,7 @@
 //! as snake_case strings.
 
 mod dlq;
+mod schedules;
 mod states;
 mod system;
 mod tasks;
@@ -9,6 +10,10 @@ mod templates;
 
 pub use dlq::{
     DlqEntryView, DlqListQuery, DlqQueueQuery, DlqStatView, DlqUpdateRequest, StalenessView,
+};
+pub use schedules::{
+    CreateScheduleRequest, ScheduleCatchup, ScheduleListQuery, ScheduleOverlap, ScheduleQuery,
+    ScheduleRunView, ScheduleRunsQuery, ScheduleView, UpdateScheduleRequest,
 };
 pub use states::{DlqReason, ResolutionStatus, StepStatus, TaskStatus};
 pub use system::{

@@ -7,6 +7,7 @@ mod engine;
 mod manual;
 mod results;
 mod rows;
+mod schedules;
 mod stats;
 mod tasks;
 
