@@ -221,8 +221,14 @@ steps:
         );
         let messages = parse_template(&bad).unwrap_err().messages();
         assert_eq!(messages.len(), 3, "{messages:?}");
-        assert!(messages[0].starts_with("schedules[0].cron: "), "{messages:?}");
-        assert!(messages[1].starts_with("schedules[1].timezone: "), "{messages:?}");
+        assert!(
+            messages[0].starts_with("schedules[0].cron: "),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].starts_with("schedules[1].timezone: "),
+            "{messages:?}"
+        );
         assert!(messages[1].contains("Nowhere/City"), "{messages:?}");
         assert_eq!(messages[2], "schedules[2].context: must be a JSON object");
     }

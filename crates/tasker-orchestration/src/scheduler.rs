@@ -135,7 +135,11 @@ impl Orchestrator {
     /// the schedule's: `created_by` and a tag `schedule:<uuid>`.
     pub(crate) async fn scheduled_task(&self, schedule: &ScheduleRecord) -> Result<NewTask, Error> {
         let template = self
-            .resolve_template(&schedule.namespace, &schedule.name, schedule.version.as_deref())
+            .resolve_template(
+                &schedule.namespace,
+                &schedule.name,
+                schedule.version.as_deref(),
+            )
             .await?;
         let marker = format!("schedule:{}", schedule.schedule_uuid);
         Ok(NewTask {

@@ -30,9 +30,7 @@ fn parse_cron(cron: &str, timezone: &str) -> Result<CronSchedule, Error> {
         .map_err(|errors| Error::Unprocessable(errors.iter().map(ToString::to_string).collect()))
 }
 
-fn check_lengths(
-    fields: &[(&str, Option<&str>, usize)],
-) -> Result<(), Error> {
+fn check_lengths(fields: &[(&str, Option<&str>, usize)]) -> Result<(), Error> {
     let problems: Vec<String> = fields
         .iter()
         .filter(|(_, value, limit)| value.is_some_and(|v| v.chars().count() > *limit))
@@ -70,7 +68,11 @@ impl Orchestrator {
             ("namespace", Some(&request.namespace), MAX_NAME_CHARS),
             ("name", Some(&request.name), MAX_NAME_CHARS),
             ("version", request.version.as_deref(), MAX_NAME_CHARS),
-            ("description", request.description.as_deref(), MAX_DESCRIPTION_CHARS),
+            (
+                "description",
+                request.description.as_deref(),
+                MAX_DESCRIPTION_CHARS,
+            ),
         ])?;
         if !scope.contains(&request.namespace) {
             return Err(Error::forbidden_in(
@@ -80,7 +82,11 @@ impl Orchestrator {
         }
         let cron = parse_cron(&request.cron, &request.timezone)?;
         let template = self
-            .resolve_template(&request.namespace, &request.name, request.version.as_deref())
+            .resolve_template(
+                &request.namespace,
+                &request.name,
+                request.version.as_deref(),
+            )
             .await?;
         check_context(&template, &request.context)?;
         let now = self.inner.clock.now();
@@ -176,7 +182,11 @@ impl Orchestrator {
     ) -> Result<ScheduleView, Error> {
         check_lengths(&[
             ("version", request.version.as_deref(), MAX_NAME_CHARS),
-            ("description", request.description.as_deref(), MAX_DESCRIPTION_CHARS),
+            (
+                "description",
+                request.description.as_deref(),
+                MAX_DESCRIPTION_CHARS,
+            ),
         ])?;
         let old = self.visible_schedule(schedule_uuid, scope).await?;
         let cron_text = request.cron.as_deref().map_or(old.cron.as_str(), str::trim);
@@ -192,7 +202,8 @@ impl Orchestrator {
         }
         let now = self.inner.clock.now();
         let paused = request.paused.unwrap_or(old.paused);
-        let retime = request.cron.is_some() || request.timezone.is_some() || (old.paused && !paused);
+        let retime =
+            request.cron.is_some() || request.timezone.is_some() || (old.paused && !paused);
         let record = ScheduleRecord {
             version,
             cron: cron_text.to_owned(),

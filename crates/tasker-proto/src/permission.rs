@@ -344,7 +344,11 @@ mod tests {
         );
         let scoped = PermissionSet::parse(["schedules:*@payments"]);
         assert!(scoped.unknown().is_empty());
-        assert!(scoped.scope(Permission::SchedulesWrite).contains("payments"));
+        assert!(
+            scoped
+                .scope(Permission::SchedulesWrite)
+                .contains("payments")
+        );
         assert!(!scoped.scope(Permission::SchedulesRead).contains("billing"));
         for permission in Permission::ALL {
             assert_eq!(permission.as_str().parse::<Permission>(), Ok(*permission));

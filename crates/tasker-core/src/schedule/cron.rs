@@ -50,7 +50,9 @@ impl CronSchedule {
     /// read in `timezone` (an IANA name such as `Europe/Berlin`).
     pub fn parse(expression: &str, timezone: &str) -> Result<Self, Vec<ScheduleFieldError>> {
         let mut problems = Vec::new();
-        let cron = parse_expression(expression).map_err(|e| problems.push(e)).ok();
+        let cron = parse_expression(expression)
+            .map_err(|e| problems.push(e))
+            .ok();
         let tz = parse_timezone(timezone).map_err(|e| problems.push(e)).ok();
         match (cron, tz) {
             (Some(cron), Some(timezone)) => Ok(Self { cron, timezone }),
@@ -120,7 +122,9 @@ fn parse_expression(expression: &str) -> Result<croner::Cron, ScheduleFieldError
     croner::Cron::new(text)
         .with_seconds_optional()
         .parse()
-        .map_err(|e| ScheduleFieldError::cron(format!("`{text}` is not a valid cron expression: {e}")))
+        .map_err(|e| {
+            ScheduleFieldError::cron(format!("`{text}` is not a valid cron expression: {e}"))
+        })
 }
 
 fn parse_timezone(timezone: &str) -> Result<Tz, ScheduleFieldError> {
@@ -188,7 +192,14 @@ mod tests {
 
     #[test]
     fn bad_expressions_and_timezones_name_their_field() {
-        for bad in ["", "* * *", "* * * * * * * *", "61 * * * *", "@sometimes", "a b c d e"] {
+        for bad in [
+            "",
+            "* * *",
+            "* * * * * * * *",
+            "61 * * * *",
+            "@sometimes",
+            "a b c d e",
+        ] {
             let errors = CronSchedule::parse(bad, "UTC").unwrap_err();
             assert_eq!(errors.len(), 1, "{bad:?}");
             assert_eq!(errors[0].field, "cron", "{bad:?}");

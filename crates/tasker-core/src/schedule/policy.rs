@@ -114,7 +114,8 @@ pub fn plan_due(
     }
 }
 
-/// The most recent [`MAX_CATCHUP_FIRES`] fire times in `[from, now]` and how many there are.
+/// The most recent [`MAX_CATCHUP_FIRES`] fire times in `[from, now]` (`from` being one) and
+/// how many there are.
 fn due_times(
     cron: &CronSchedule,
     from: DateTime<Utc>,
@@ -122,7 +123,9 @@ fn due_times(
 ) -> (VecDeque<DateTime<Utc>>, u64) {
     let mut recent = VecDeque::with_capacity(MAX_CATCHUP_FIRES);
     let mut total = 0u64;
-    let mut cursor = cron.next_from(from);
+    // `from` is a stored fire time, computed by the expression itself. Re-evaluating it
+    // would lose the fire time that replaces a local time skipped by a spring-forward change.
+    let mut cursor = Some(from);
     let mut walked = 0usize;
     while let Some(t) = cursor.filter(|t| *t <= now) {
         if recent.len() == MAX_CATCHUP_FIRES {
@@ -185,7 +188,10 @@ mod tests {
                 utc("2026-01-01T00:03:00Z")
             ]
         );
-        assert_eq!(plan(Catchup::All).next_fire_at, Some(utc("2026-01-01T00:04:00Z")));
+        assert_eq!(
+            plan(Catchup::All).next_fire_at,
+            Some(utc("2026-01-01T00:04:00Z"))
+        );
     }
 
     #[test]
@@ -205,7 +211,12 @@ mod tests {
     fn a_very_long_outage_stays_cheap() {
         let every_second = CronSchedule::parse("* * * * * *", "UTC").unwrap();
         let now = utc("2026-03-01T00:00:00Z");
-        let plan = plan_due(&every_second, utc("2026-01-01T00:00:00Z"), Catchup::All, now);
+        let plan = plan_due(
+            &every_second,
+            utc("2026-01-01T00:00:00Z"),
+            Catchup::All,
+            now,
+        );
         assert_eq!(plan.fire.len(), MAX_CATCHUP_FIRES);
         assert_eq!(plan.fire.last(), Some(&now));
         assert_eq!(plan.next_fire_at, Some(utc("2026-03-01T00:00:01Z")));
@@ -221,6 +232,24 @@ mod tests {
         );
         assert!(plan.fire.is_empty());
         assert_eq!(plan.next_fire_at, Some(utc("2026-01-01T00:05:00Z")));
+    }
+
+    #[test]
+    fn the_fire_time_replacing_a_skipped_local_time_fires() {
+        let daily = CronSchedule::parse("30 2 * * *", "America/New_York").unwrap();
+        let replaced = utc("2026-03-08T07:00:00Z");
+        assert_eq!(
+            daily.next_after(utc("2026-03-07T12:00:00Z")),
+            Some(replaced)
+        );
+        let plan = plan_due(
+            &daily,
+            replaced,
+            Catchup::None,
+            utc("2026-03-08T07:00:00.100Z"),
+        );
+        assert_eq!(plan.fire, [replaced]);
+        assert_eq!(plan.next_fire_at, Some(utc("2026-03-09T06:30:00Z")));
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod api;
 mod failures;
 mod flows;
 mod harness;
+mod schedules;
 mod scopes;
 mod template_files;
 mod workers;

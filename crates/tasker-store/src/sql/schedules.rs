@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tasker_core::StoreError;
 use tasker_core::store::{
-    FireOutcome, FirePlan, RunResult, ScheduleFilter, ScheduleRecord, ScheduleRun,
-    ScheduleSource, ScheduleStore,
+    FireOutcome, FirePlan, RunResult, ScheduleFilter, ScheduleRecord, ScheduleRun, ScheduleSource,
+    ScheduleStore,
 };
 use uuid::Uuid;
 
@@ -301,10 +301,7 @@ impl ScheduleStore for SqlStore {
             .transpose()
     }
 
-    async fn list_schedules(
-        &self,
-        f: &ScheduleFilter,
-    ) -> Result<Vec<ScheduleRecord>, StoreError> {
+    async fn list_schedules(&self, f: &ScheduleFilter) -> Result<Vec<ScheduleRecord>, StoreError> {
         let mut clauses = Vec::new();
         let mut a: Vec<Arg> = Vec::new();
         for (col, value) in [("namespace", &f.namespace), ("name", &f.name)] {
