@@ -18,6 +18,7 @@ mod client;
 mod credentials;
 mod error;
 mod routes;
+mod schedules;
 
 pub use client::{Api, TaskerClient};
 pub use credentials::{Credential, MintSettings};

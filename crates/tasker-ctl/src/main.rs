@@ -14,6 +14,7 @@ mod keys;
 mod output;
 mod permissions;
 mod remote;
+mod schedule_cmd;
 mod system_cmd;
 mod task_cmd;
 mod task_view;
@@ -72,6 +73,8 @@ enum Command {
     Dlq(dlq_cmd::DlqArgs),
     /// Health, analytics and handlers.
     System(system_cmd::SystemArgs),
+    /// Cron-triggered tasks: create, list, change, pause, resume, trigger, runs, next times.
+    Schedule(schedule_cmd::ScheduleArgs),
 }
 
 /// What every command may need from its surroundings: the configuration sources and the
@@ -111,6 +114,9 @@ fn main() -> ExitCode {
         }
         Command::System(args) => remote::run(&cli.remote, |client| {
             system_cmd::run(args, client, &mut out)
+        }),
+        Command::Schedule(args) => remote::run(&cli.remote, |client| {
+            schedule_cmd::run(args, client, &mut out)
         }),
     }
     .and_then(|()| Ok(out.flush()?));

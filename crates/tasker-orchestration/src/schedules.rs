@@ -228,13 +228,17 @@ impl Orchestrator {
         Ok(schedule_views::schedule(record))
     }
 
-    /// Removes a schedule and its runs; the tasks it fired stay.
-    pub async fn delete_schedule(&self, schedule_uuid: Uuid, scope: &Scope) -> Result<(), Error> {
-        self.visible_schedule(schedule_uuid, scope).await?;
+    /// Removes a schedule and its runs, answering it as it was; the tasks it fired stay.
+    pub async fn delete_schedule(
+        &self,
+        schedule_uuid: Uuid,
+        scope: &Scope,
+    ) -> Result<ScheduleView, Error> {
+        let record = self.visible_schedule(schedule_uuid, scope).await?;
         if !self.inner.store.delete_schedule(schedule_uuid).await? {
             return Err(Error::NotFound(format!("schedule {schedule_uuid}")));
         }
-        Ok(())
+        Ok(schedule_views::schedule(record))
     }
 
     /// Runs of a schedule, newest fire time first.

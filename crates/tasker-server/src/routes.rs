@@ -4,6 +4,7 @@
 //! table all come from those lists.
 
 mod dlq;
+mod schedules;
 mod system;
 mod tasks;
 mod templates;
@@ -36,7 +37,7 @@ impl FromRef<AppState> for Arc<Authenticator> {
 #[openapi(
     info(
         title = "Tasker orchestration API",
-        description = "Tasks, workflow steps, DLQ, templates, handlers and analytics."
+        description = "Tasks, workflow steps, DLQ, templates, handlers, analytics and schedules."
     ),
     components(schemas(tasker_proto::ErrorBody))
 )]
@@ -46,6 +47,7 @@ struct ApiDoc;
 pub(crate) fn router(state: AppState) -> (Router, OpenApiDoc) {
     let api = OpenApiRouter::with_openapi(ApiDoc::openapi());
     let api = system::routes(templates::routes(dlq::routes(tasks::routes(api))));
+    let api = schedules::routes(api);
     api.with_state(state).split_for_parts()
 }
 
