@@ -10,6 +10,7 @@ mod jwks;
 mod keys;
 mod live;
 mod permissions;
+mod schedules;
 mod support;
 mod tasks;
 mod templates_system;
