@@ -44,10 +44,17 @@ pub(crate) async fn schedule_loop(inner: Arc<Inner>, mut stop: watch::Receiver<b
         let jumped = jumps.notified();
         tokio::pin!(changed, jumped);
         jumped.as_mut().enable();
-        if let Err(e) = orchestrator.fire_due_schedules().await {
-            tracing::warn!(error = %e, "firing schedules failed");
-        }
+        // After a failure the due schedules are still due: wait before trying again rather
+        // than spinning on them.
+        let failed = match orchestrator.fire_due_schedules().await {
+            Ok(failures) => failures > 0,
+            Err(e) => {
+                tracing::warn!(error = %e, "firing schedules failed");
+                true
+            }
+        };
         let wait = match inner.store.next_schedule_due().await {
+            Ok(_) if failed => IDLE_RECHECK,
             Ok(Some(at)) => (at - inner.clock.now())
                 .to_std()
                 .unwrap_or(Duration::ZERO)
@@ -68,37 +75,54 @@ pub(crate) async fn schedule_loop(inner: Arc<Inner>, mut stop: watch::Receiver<b
 }
 
 impl Orchestrator {
-    /// Fires every schedule due at the clock's time; returns how many tasks were created.
+    /// Fires every schedule due at the clock's time; returns how many schedules failed to
+    /// fire (they stay due).
     pub(crate) async fn fire_due_schedules(&self) -> Result<u64, Error> {
         let now = self.inner.clock.now();
         let due = self.inner.store.due_schedules(now, BATCH).await?;
-        let mut created = 0;
+        let mut failures = 0;
         for schedule in due {
             let uuid = schedule.schedule_uuid;
-            match self.fire_one(schedule, now).await {
-                Ok(n) => created += n,
-                Err(e) => {
-                    count_fire("failed", 1);
-                    tracing::warn!(schedule = %uuid, error = %e, "schedule fire failed");
-                }
+            if let Err(e) = self.fire_one(schedule, now).await {
+                failures += 1;
+                count_fire("failed", 1);
+                tracing::warn!(schedule = %uuid, error = %e, "schedule fire failed");
             }
         }
-        Ok(created)
+        Ok(failures)
     }
 
     async fn fire_one(&self, schedule: ScheduleRecord, now: DateTime<Utc>) -> Result<u64, Error> {
         let Some(expected) = schedule.next_fire_at else {
             return Ok(0);
         };
-        let cron = CronSchedule::parse(&schedule.cron, &schedule.timezone)
-            .map_err(|e| Error::Unprocessable(e.iter().map(ToString::to_string).collect()))?;
-        let due = plan_due(&cron, expected, schedule.catchup, now);
+        // A stored expression is valid (it was checked when written); should it not parse,
+        // the schedule stops (no next fire time) instead of coming due forever.
+        let due = match CronSchedule::parse(&schedule.cron, &schedule.timezone) {
+            Ok(cron) => plan_due(&cron, expected, schedule.catchup, now),
+            Err(e) => {
+                tracing::error!(schedule = %schedule.schedule_uuid, problems = ?e, "stored schedule does not parse; stopping it");
+                tasker_core::schedule::DuePlan {
+                    fire: Vec::new(),
+                    missed: 1,
+                    next_fire_at: None,
+                }
+            }
+        };
         let mut fires = Vec::with_capacity(due.fire.len());
         for fire_at in &due.fire {
-            fires.push(PlannedFire {
-                fire_at: *fire_at,
-                task: self.scheduled_task(&schedule).await?,
-            });
+            match self.scheduled_task(&schedule).await {
+                Ok(task) => fires.push(PlannedFire {
+                    fire_at: *fire_at,
+                    task,
+                }),
+                // The template (version) is gone: the fire time passes without a task, and
+                // the schedule moves on rather than coming due forever.
+                Err(e) => {
+                    count_fire("failed", 1);
+                    tracing::warn!(schedule = %schedule.schedule_uuid, %fire_at, error = %e, "schedule cannot fire");
+                }
+            }
         }
         let plan = FirePlan {
             schedule_uuid: schedule.schedule_uuid,

@@ -14,8 +14,9 @@ use super::CronSchedule;
 /// Most fires one schedule makes for the times it missed, per recovery (`catchup: all`).
 pub const MAX_CATCHUP_FIRES: usize = 100;
 
-/// How late a fire may be and still count as on time rather than missed, in milliseconds.
-pub const ON_TIME_GRACE_MS: i64 = 1_000;
+/// How late a fire may be and still count as on time rather than missed, in milliseconds:
+/// a server that is busy, not down, fires each of its fire times.
+pub const ON_TIME_GRACE_MS: i64 = 5_000;
 
 /// Fire times walked before the walk skips ahead to an hour before `now`, so a per-second
 /// schedule that was down for weeks costs a few thousand steps, not millions.
@@ -83,9 +84,10 @@ pub struct DuePlan {
     pub next_fire_at: Option<DateTime<Utc>>,
 }
 
-/// The plan of a schedule whose stored next fire time is `next_fire_at`, at `now`. A fire time
-/// at most [`ON_TIME_GRACE_MS`] old is on time and fires under every policy; when several are
-/// due, `catchup` decides.
+/// The plan of a schedule whose stored next fire time is `next_fire_at`, at `now`. Each fire
+/// time at most [`ON_TIME_GRACE_MS`] old is on time and fires under every policy; older ones
+/// were missed, and `catchup` decides: `all` fires them too (the most recent
+/// [`MAX_CATCHUP_FIRES`] in all), `latest` fires the most recent of them, `none` none.
 pub fn plan_due(
     cron: &CronSchedule,
     next_fire_at: DateTime<Utc>,
@@ -100,12 +102,13 @@ pub fn plan_due(
         };
     }
     let (recent, total) = due_times(cron, next_fire_at, now);
-    let latest = recent.back().copied();
-    let on_time = latest.is_some_and(|t| (now - t).num_milliseconds() <= ON_TIME_GRACE_MS);
+    let on_time_from = now - chrono::Duration::milliseconds(ON_TIME_GRACE_MS);
+    let (missed, on_time): (Vec<_>, Vec<_>) = recent.into_iter().partition(|t| *t < on_time_from);
+    let latest_missed = missed.last().copied();
     let fire: Vec<DateTime<Utc>> = match catchup {
-        Catchup::All => recent.into_iter().collect(),
-        Catchup::Latest => latest.into_iter().collect(),
-        Catchup::None => latest.filter(|_| on_time).into_iter().collect(),
+        Catchup::All => missed.into_iter().chain(on_time).collect(),
+        Catchup::Latest => latest_missed.into_iter().chain(on_time).collect(),
+        Catchup::None => on_time,
     };
     DuePlan {
         missed: total.saturating_sub(fire.len() as u64),
@@ -192,6 +195,28 @@ mod tests {
             plan(Catchup::All).next_fire_at,
             Some(utc("2026-01-01T00:04:00Z"))
         );
+    }
+
+    #[test]
+    fn a_busy_server_fires_every_recent_fire_time() {
+        let every_second = CronSchedule::parse("* * * * * *", "UTC").unwrap();
+        // The loop woke 2.3 s late: 00:00:01 and 00:00:02 are late, not missed.
+        let now = utc("2026-01-01T00:00:03.300Z");
+        for catchup in [Catchup::None, Catchup::Latest, Catchup::All] {
+            let plan = plan_due(&every_second, utc("2026-01-01T00:00:01Z"), catchup, now);
+            assert_eq!(plan.fire.len(), 3, "{catchup}");
+            assert_eq!(plan.missed, 0);
+        }
+        // Down for a minute: the missed ones follow the policy, the recent ones fire.
+        let now = utc("2026-01-01T00:01:00.500Z");
+        let from = utc("2026-01-01T00:00:01Z");
+        let none = plan_due(&every_second, from, Catchup::None, now);
+        assert_eq!(none.fire.first(), Some(&utc("2026-01-01T00:00:56Z")));
+        assert_eq!(none.fire.len(), 5);
+        let latest = plan_due(&every_second, from, Catchup::Latest, now);
+        assert_eq!(latest.fire.first(), Some(&utc("2026-01-01T00:00:55Z")));
+        assert_eq!(latest.fire.len(), 6);
+        assert_eq!(latest.missed, 60 - 6);
     }
 
     #[test]
