@@ -137,6 +137,16 @@ async fn wait_next(orch: &Orchestrator, schedule: Uuid, next: &str) -> ScheduleV
     .await
 }
 
+/// How many `tests/tick` tasks exist.
+async fn tick_tasks(orch: &Orchestrator) -> u64 {
+    let query = serde_json::from_value(json!({"namespace": "tests", "name": "tick"})).unwrap();
+    orch.list_tasks(query, &ALL)
+        .await
+        .unwrap()
+        .pagination
+        .total_count
+}
+
 fn fire_times(runs: &[ScheduleRunView]) -> Vec<DateTime<Utc>> {
     runs.iter().map(|r| r.scheduled_for).collect()
 }
@@ -216,7 +226,13 @@ async fn two_servers_fire_each_fire_time_once(servers: Servers) {
     }
     a.shutdown().await;
     b.shutdown().await;
-    let runs = runs(&servers.start().await, s.schedule_uuid).await;
+    let c = servers.start().await;
+    assert_eq!(
+        tick_tasks(&c).await,
+        10,
+        "one task per fire time, none twice"
+    );
+    let runs = runs(&c, s.schedule_uuid).await;
     let expected: Vec<DateTime<Utc>> = (1..=10)
         .map(|i| at(&format!("2030-01-01T00:00:{i:02}Z")))
         .collect();
@@ -249,8 +265,14 @@ async fn two_servers_on_the_real_clock_fire_once_per_second(servers: Servers) {
         .unwrap();
     a.shutdown().await;
     b.shutdown().await;
-    let runs = runs(&servers.start().await, s.schedule_uuid).await;
+    let c = servers.start().await;
+    let runs = runs(&c, s.schedule_uuid).await;
     let times = fire_times(&runs);
+    assert_eq!(
+        tick_tasks(&c).await,
+        times.len() as u64,
+        "one task per fire time"
+    );
     assert!(times.len() >= 10, "{times:?}");
     for pair in times.windows(2) {
         assert_eq!(pair[1] - pair[0], Duration::seconds(1), "{times:?}");
