@@ -19,6 +19,7 @@ mod credentials;
 mod error;
 mod logs;
 mod routes;
+mod schedules;
 
 pub use client::{Api, TaskerClient};
 pub use credentials::{Credential, MintSettings};

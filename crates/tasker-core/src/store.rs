@@ -6,6 +6,7 @@ mod dlq;
 mod logs;
 mod records;
 mod retention;
+mod schedules;
 mod stats;
 mod work;
 
@@ -22,6 +23,7 @@ pub use dlq::*;
 pub use logs::*;
 pub use records::*;
 pub use retention::*;
+pub use schedules::*;
 pub use stats::*;
 pub use work::*;
 
@@ -51,9 +53,10 @@ pub enum StoreError {
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Persistence of templates, tasks, steps, audit trail, leases and the DLQ.
+/// Persistence of templates, tasks, steps, audit trail, leases and the DLQ, and (through
+/// [`ScheduleStore`]) of schedules.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ScheduleStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// Notified (within this process, and across processes where the backend can) whenever

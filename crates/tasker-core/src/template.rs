@@ -29,6 +29,9 @@ pub struct TaskTemplate {
     pub input_schema: Option<Value>,
     /// The steps, in any order; edges come from `depends_on`.
     pub steps: Vec<StepTemplate>,
+    /// Schedules firing tasks of this template, registered whenever the template loads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<crate::schedule::ScheduleSpec>,
 }
 
 /// One node of the DAG.
@@ -200,6 +203,34 @@ steps:
         for input in inputs {
             assert!(parse_template(input).is_err(), "{input:?}");
         }
+    }
+
+    #[test]
+    fn schedules_are_declared_and_checked() {
+        let with = format!(
+            "{DIAMOND}schedules:\n  - {{cron: '0 3 * * *', timezone: Europe/Berlin, context: {{x: 1}}, overlap: skip, catchup: all}}\n  - {{cron: '@hourly'}}\n"
+        );
+        let t = parse_template(&with).unwrap();
+        assert_eq!(t.schedules.len(), 2);
+        assert_eq!(t.schedules[0].overlap, crate::Overlap::Skip);
+        assert_eq!(t.schedules[0].catchup, crate::Catchup::All);
+        assert_eq!(t.schedules[1].timezone, "UTC");
+        assert_eq!(t.schedules[1].catchup, crate::Catchup::Latest);
+        let bad = format!(
+            "{DIAMOND}schedules:\n  - {{cron: '0 3 * *'}}\n  - {{cron: '@daily', timezone: Nowhere/City}}\n  - {{cron: '@daily', context: 5}}\n"
+        );
+        let messages = parse_template(&bad).unwrap_err().messages();
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert!(
+            messages[0].starts_with("schedules[0].cron: "),
+            "{messages:?}"
+        );
+        assert!(
+            messages[1].starts_with("schedules[1].timezone: "),
+            "{messages:?}"
+        );
+        assert!(messages[1].contains("Nowhere/City"), "{messages:?}");
+        assert_eq!(messages[2], "schedules[2].context: must be a JSON object");
     }
 
     #[test]

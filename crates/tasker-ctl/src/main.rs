@@ -16,6 +16,7 @@ mod output;
 mod permissions;
 mod purge_cmd;
 mod remote;
+mod schedule_cmd;
 mod system_cmd;
 mod task_cmd;
 mod task_logs;
@@ -75,6 +76,8 @@ enum Command {
     Dlq(dlq_cmd::DlqArgs),
     /// Health, analytics and handlers.
     System(system_cmd::SystemArgs),
+    /// Cron-triggered tasks: create, list, change, pause, resume, trigger, runs, next times.
+    Schedule(schedule_cmd::ScheduleArgs),
 }
 
 /// What every command may need from its surroundings: the configuration sources and the
@@ -115,6 +118,9 @@ fn main() -> ExitCode {
         }
         Command::System(args) => remote::run(&cli.remote, |client| {
             system_cmd::run(args, client, &mut out)
+        }),
+        Command::Schedule(args) => remote::run(&cli.remote, |client| {
+            schedule_cmd::run(args, client, &mut out)
         }),
     }
     .and_then(|()| Ok(out.flush()?));

@@ -1,6 +1,6 @@
 //! Background work of a server: the orchestration loop (expire leases, enqueue due retries;
 //! woken by the store's work signal, by the next retry time, or by the polling interval) and
-//! the staleness detector.
+//! the staleness detector, and the schedule loop (`scheduler`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,10 +14,13 @@ use tokio::time::Instant;
 use crate::orchestrator::Inner;
 
 pub(crate) fn spawn(inner: &Arc<Inner>, stop: &watch::Sender<bool>) -> Vec<JoinHandle<()>> {
-    let mut handles = vec![tokio::spawn(orchestration_loop(
-        inner.clone(),
-        stop.subscribe(),
-    ))];
+    let mut handles = vec![
+        tokio::spawn(orchestration_loop(inner.clone(), stop.subscribe())),
+        tokio::spawn(crate::scheduler::schedule_loop(
+            inner.clone(),
+            stop.subscribe(),
+        )),
+    ];
     if inner.dlq.staleness.enabled {
         handles.push(tokio::spawn(staleness_detector(
             inner.clone(),

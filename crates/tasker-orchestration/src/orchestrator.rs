@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::catalog::Catalog;
+use crate::clock::{Clock, SystemClock};
 use crate::error::Error;
 
 pub(crate) struct Inner {
@@ -18,6 +19,10 @@ pub(crate) struct Inner {
     pub(crate) defaults: StepDefaults,
     pub(crate) loop_cfg: OrchestrationSection,
     pub(crate) dlq: DlqConfig,
+    /// The time source of the schedule loop and schedule operations.
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Wakes this server's schedule loop when a schedule changes here.
+    pub(crate) schedules_changed: tokio::sync::Notify,
 }
 
 /// The orchestration service. Cheap to clone; clones share state.
@@ -50,6 +55,15 @@ impl Orchestrator {
         store: Arc<dyn Store>,
         cfg: &OrchestrationConfig,
     ) -> Result<Orchestrator, Error> {
+        Self::with_clock(store, cfg, Arc::new(SystemClock::default())).await
+    }
+
+    /// Like [`Orchestrator::with_store`], with schedules reading the time from `clock`.
+    pub async fn with_clock(
+        store: Arc<dyn Store>,
+        cfg: &OrchestrationConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Orchestrator, Error> {
         tasker_store::load_and_register(store.as_ref(), &cfg.templates.search_paths).await?;
         let defaults = StepDefaults {
             max_attempts: cfg.engine.default_max_attempts.max(1),
@@ -68,11 +82,14 @@ impl Orchestrator {
                 defaults,
                 loop_cfg: cfg.orchestration.clone(),
                 dlq: cfg.dlq.clone(),
+                clock,
+                schedules_changed: tokio::sync::Notify::new(),
             }),
             background: Arc::new(std::sync::Mutex::new(Vec::new())),
             stop,
         };
         orchestrator.refresh_catalog().await?;
+        orchestrator.sync_template_schedules().await?;
         let mut handles = crate::background::spawn(&orchestrator.inner, &orchestrator.stop);
         handles.extend(crate::retention::spawn(
             orchestrator.inner.store.clone(),
@@ -85,6 +102,15 @@ impl Orchestrator {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .extend(handles);
         Ok(orchestrator)
+    }
+
+    /// A handle over shared state for the background tasks; it owns no background tasks.
+    pub(crate) fn from_inner(inner: Arc<Inner>) -> Orchestrator {
+        Orchestrator {
+            inner,
+            background: Arc::new(std::sync::Mutex::new(Vec::new())),
+            stop: watch::channel(false).0,
+        }
     }
 
     /// The store, for an embedded worker and readiness checks.

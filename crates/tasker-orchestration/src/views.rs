@@ -53,6 +53,7 @@ pub(crate) fn task(t: TaskRecord, with_context: bool) -> wire::TaskView {
         created_at: t.created_at,
         updated_at: t.updated_at,
         completed_at: t.completed_at,
+        scheduled_for: t.scheduled_for,
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod dlq;
 mod logs;
+mod schedules;
 mod states;
 mod system;
 mod tasks;
@@ -12,6 +13,10 @@ pub use dlq::{
     DlqEntryView, DlqListQuery, DlqQueueQuery, DlqStatView, DlqUpdateRequest, StalenessView,
 };
 pub use logs::{StepLogEnd, StepLogLineView, StepLogQuery, StepLogView};
+pub use schedules::{
+    CreateScheduleRequest, ScheduleCatchup, ScheduleListQuery, ScheduleOverlap, ScheduleQuery,
+    ScheduleRunView, ScheduleRunsQuery, ScheduleView, UpdateScheduleRequest,
+};
 pub use states::{DlqReason, ResolutionStatus, StepStatus, TaskStatus};
 pub use system::{
     BottleneckQuery, BottlenecksView, HandlerNamespace, PerformanceQuery, PerformanceView,

@@ -60,6 +60,8 @@ permissions! { $
     SystemAnalyticsRead => "system:analytics_read",
     WorkerConfigRead => "worker:config_read",
     WorkerTemplatesRead => "worker:templates_read",
+    SchedulesRead => "schedules:read",
+    SchedulesWrite => "schedules:write",
 }
 
 impl Permission {
@@ -332,12 +334,36 @@ mod tests {
         for text in SEED {
             assert!(text.parse::<Permission>().is_ok(), "{text}");
         }
+        assert_eq!(Permission::ALL.len(), 19);
+        assert_eq!(
+            Permission::ALL[SEED.len()..]
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>(),
+            ["schedules:read", "schedules:write"]
+        );
+        let scoped = PermissionSet::parse(["schedules:*@payments"]);
+        assert!(scoped.unknown().is_empty());
+        assert!(
+            scoped
+                .scope(Permission::SchedulesWrite)
+                .contains("payments")
+        );
+        assert!(!scoped.scope(Permission::SchedulesRead).contains("billing"));
         for permission in Permission::ALL {
             assert_eq!(permission.as_str().parse::<Permission>(), Ok(*permission));
         }
         assert_eq!(
             Permission::resources(),
-            ["tasks", "steps", "dlq", "templates", "system", "worker"]
+            [
+                "tasks",
+                "steps",
+                "dlq",
+                "templates",
+                "system",
+                "worker",
+                "schedules"
+            ]
         );
     }
 

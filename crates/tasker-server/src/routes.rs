@@ -5,6 +5,7 @@
 
 mod dlq;
 mod logs;
+mod schedules;
 mod system;
 mod tasks;
 mod templates;
@@ -37,7 +38,7 @@ impl FromRef<AppState> for Arc<Authenticator> {
 #[openapi(
     info(
         title = "Tasker orchestration API",
-        description = "Tasks, workflow steps, DLQ, templates, handlers and analytics."
+        description = "Tasks, workflow steps, DLQ, templates, handlers, analytics and schedules."
     ),
     components(schemas(tasker_proto::ErrorBody))
 )]
@@ -48,6 +49,7 @@ pub(crate) fn router(state: AppState) -> (Router, OpenApiDoc) {
     let api = OpenApiRouter::with_openapi(ApiDoc::openapi());
     let api = system::routes(templates::routes(dlq::routes(tasks::routes(api))));
     let api = logs::routes(api);
+    let api = schedules::routes(api);
     api.with_state(state).split_for_parts()
 }
 

@@ -10,6 +10,7 @@ mod release;
 mod results;
 mod retention;
 mod rows;
+mod schedules;
 mod stats;
 mod tasks;
 

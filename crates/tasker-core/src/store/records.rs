@@ -182,6 +182,8 @@ pub struct TaskRecord {
     pub completed_at: Option<DateTime<Utc>>,
     /// Step counts by state.
     pub step_counts: StepCounts,
+    /// The fire time, for a task fired by a schedule.
+    pub scheduled_for: Option<DateTime<Utc>>,
 }
 
 /// A stored step.

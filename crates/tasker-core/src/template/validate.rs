@@ -81,6 +81,14 @@ pub enum TemplateError {
         /// The handler name.
         handler: String,
     },
+    /// An entry of `schedules:` is invalid (bad cron or timezone, context not an object).
+    #[error("schedules[{index}].{problem}")]
+    InvalidSchedule {
+        /// Position in the list.
+        index: usize,
+        /// The field and what is wrong with it.
+        problem: String,
+    },
 }
 
 /// Every problem found in a template (never empty).
@@ -197,6 +205,11 @@ pub(super) fn validate(t: &TaskTemplate) -> Result<(), TemplateErrors> {
             errors.push(TemplateError::Cycle(cycle));
         }
     }
+    errors.extend(
+        crate::schedule::declared_problems(&t.schedules)
+            .into_iter()
+            .map(|(index, problem)| TemplateError::InvalidSchedule { index, problem }),
+    );
     if errors.is_empty() {
         Ok(())
     } else {

@@ -12,6 +12,7 @@ mod live;
 mod permissions;
 mod step_logs;
 mod purge;
+mod schedules;
 mod support;
 mod tasks;
 mod templates_system;

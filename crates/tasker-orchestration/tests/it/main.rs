@@ -9,6 +9,7 @@ mod failures;
 mod flows;
 mod harness;
 mod retention;
+mod schedules;
 mod scopes;
 mod step_logs;
 mod template_files;

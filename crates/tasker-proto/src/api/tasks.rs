@@ -126,6 +126,9 @@ pub struct TaskView {
     pub updated_at: DateTime<Utc>,
     /// When it reached a final state.
     pub completed_at: Option<DateTime<Utc>>,
+    /// The fire time, for a task fired by a schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_for: Option<DateTime<Utc>>,
 }
 
 /// Paging of a list.

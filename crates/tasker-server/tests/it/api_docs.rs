@@ -191,6 +191,42 @@ async fn record() -> Vec<Example> {
     let cid = cancel["task_uuid"].as_str().unwrap().to_owned();
     r.call("DELETE", &format!("/v1/tasks/{cid}"), None).await;
 
+    let schedule = r
+        .call(
+            "POST",
+            "/v1/schedules",
+            Some(json!({"namespace": "examples", "name": "diamond_math", "cron": "0 */5 * * * *", "timezone": "Europe/Berlin", "context": {"value": 5}, "overlap": "skip", "description": "every five minutes"})),
+        )
+        .await;
+    let sid = schedule["schedule_uuid"].as_str().unwrap().to_owned();
+    r.call("GET", "/v1/schedules?namespace=examples", None)
+        .await;
+    r.call("GET", &format!("/v1/schedules/{sid}?upcoming=3"), None)
+        .await;
+    r.call(
+        "PATCH",
+        &format!("/v1/schedules/{sid}"),
+        Some(json!({"paused": true})),
+    )
+    .await;
+    let fired = r
+        .call("POST", &format!("/v1/schedules/{sid}/trigger"), None)
+        .await;
+    let fired = fired["task_uuid"].as_str().unwrap().to_owned();
+    server
+        .wait_for_task(&fired, &["complete"], Some(&r.token))
+        .await;
+    r.call("GET", &format!("/v1/schedules/{sid}/runs"), None)
+        .await;
+    r.call("DELETE", &format!("/v1/schedules/{sid}"), None)
+        .await;
+    r.call(
+        "POST",
+        "/v1/schedules",
+        Some(json!({"namespace": "examples", "name": "diamond_math", "cron": "61 * * * *", "context": {"value": 5}})),
+    )
+    .await;
+
     r.call("GET", "/v1/templates", None).await;
     r.call("GET", "/v1/templates/examples/diamond_math/1.0.0", None)
         .await;
@@ -245,6 +281,10 @@ fn normalize(value: &Value, ids: &mut BTreeMap<String, String>) -> Value {
         Value::String(s) if s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4 => {
             let next = format!("00000000-0000-4000-8000-{:012}", ids.len() + 1);
             Value::String(ids.entry(s.clone()).or_insert(next).clone())
+        }
+        Value::String(s) if s.starts_with("schedule:") => {
+            let id = normalize(&Value::String(s["schedule:".len()..].to_owned()), ids);
+            Value::String(format!("schedule:{}", id.as_str().unwrap_or_default()))
         }
         Value::String(s)
             if s.len() >= 20 && s.as_bytes().get(4) == Some(&b'-') && s.contains('T') =>

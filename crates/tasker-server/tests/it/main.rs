@@ -17,6 +17,7 @@ mod migration_race;
 mod reload;
 mod rotation;
 mod route_table;
+mod schedules_process;
 mod scopes;
 mod seed_pattern;
 mod slow_clients;

@@ -13,6 +13,21 @@ use crate::*;
 
 /// The product's orchestration route table.
 const EXPECTED: &[(&str, &str, &str)] = &[
+    ("post", "/v1/schedules", "schedules:write"),
+    ("get", "/v1/schedules", "schedules:read"),
+    ("get", "/v1/schedules/{schedule_uuid}", "schedules:read"),
+    ("patch", "/v1/schedules/{schedule_uuid}", "schedules:write"),
+    ("delete", "/v1/schedules/{schedule_uuid}", "schedules:write"),
+    (
+        "get",
+        "/v1/schedules/{schedule_uuid}/runs",
+        "schedules:read",
+    ),
+    (
+        "post",
+        "/v1/schedules/{schedule_uuid}/trigger",
+        "schedules:write",
+    ),
     ("post", "/v1/tasks", "tasks:create"),
     ("get", "/v1/tasks", "tasks:list"),
     ("get", "/v1/tasks/{task_uuid}", "tasks:read"),

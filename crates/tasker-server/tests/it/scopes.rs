@@ -118,6 +118,23 @@ struct Fixture {
     task: String,
     step: String,
     entry: String,
+    schedule: String,
+}
+
+/// A schedule of `alpha` (created again after each successful delete of it).
+async fn seed_schedule(base: &str) -> String {
+    let body = json!({"namespace": "alpha", "name": "job", "cron": "@yearly"}).to_string();
+    let (status, schedule) = call(
+        base,
+        Via::ApiKey,
+        "unscoped",
+        "post",
+        "/v1/schedules",
+        Some(("application/json", body)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{schedule}");
+    schedule["schedule_uuid"].as_str().unwrap().to_owned()
 }
 
 async fn seed(base: &str) -> Fixture {
@@ -181,6 +198,7 @@ async fn seed(base: &str) -> Fixture {
         step: steps[1]["step_uuid"].as_str().unwrap().to_owned(),
         entry: entries[0]["dlq_entry_uuid"].as_str().unwrap().to_owned(),
         task: id,
+        schedule: seed_schedule(base).await,
     }
 }
 
@@ -190,6 +208,7 @@ fn request(method: &str, template: &str, f: &Fixture) -> (String, Option<(&'stat
         .replace("{task_uuid}", &f.task)
         .replace("{step_uuid}", &f.step)
         .replace("{dlq_entry_uuid}", &f.entry)
+        .replace("{schedule_uuid}", &f.schedule)
         .replace("{namespace}", "alpha")
         .replace("{name}", "job")
         .replace("{version}", "1.0.0");
@@ -197,6 +216,14 @@ fn request(method: &str, template: &str, f: &Fixture) -> (String, Option<(&'stat
         ("post", "/v1/tasks") => Some((
             "application/json",
             json!({"namespace": "alpha", "name": "job", "context": {}}).to_string(),
+        )),
+        ("post", "/v1/schedules") => Some((
+            "application/json",
+            json!({"namespace": "alpha", "name": "job", "cron": "@daily"}).to_string(),
+        )),
+        ("patch", "/v1/schedules/{schedule_uuid}") => Some((
+            "application/json",
+            json!({"description": "seen"}).to_string(),
         )),
         ("post", "/v1/templates/validate") => {
             Some(("application/yaml", TEMPLATE.replace("NS", "alpha")))
@@ -220,7 +247,7 @@ fn mentions_alpha(body: &Value, f: &Fixture) -> bool {
     text.contains(&f.task) || text.contains("\"alpha\"")
 }
 
-async fn check_server(binary: &str, role: &str, config: &TestConfig, f: &Fixture) -> usize {
+async fn check_server(binary: &str, role: &str, config: &TestConfig, f: &mut Fixture) -> usize {
     let server = ServerProcess::start(binary, config, &[("TASKER_ENV", "development")]);
     let base = server.base_url.clone();
     let (_, doc) = call(
@@ -237,11 +264,17 @@ async fn check_server(binary: &str, role: &str, config: &TestConfig, f: &Fixture
     for (method, template, permission) in &operations {
         let scopable = !permission.starts_with("system:") && permission != "worker:config_read";
         let item = template.contains('{');
-        let creates = *method == "post";
+        // A trigger is a post about an existing schedule, not a creation.
+        let creates = *method == "post" && !template.ends_with("/trigger");
         for via in [Via::Jwt, Via::ApiKey] {
             for (principal, _) in PRINCIPALS {
                 let (path, body) = request(method, template, f);
                 let (status, answer) = call(&base, via, principal, method, &path, body).await;
+                let deletes_schedule =
+                    *method == "delete" && template.starts_with("/v1/schedules/");
+                if deletes_schedule && status.is_success() {
+                    f.schedule = seed_schedule(&base).await;
+                }
                 let what = format!(
                     "{role} {via:?} {principal} {} {template}: {status} {answer}",
                     method.to_uppercase()
@@ -280,8 +313,8 @@ async fn check_server(binary: &str, role: &str, config: &TestConfig, f: &Fixture
                     assert!(status.is_success(), "{what}");
                     assert!(!mentions_alpha(&answer, f), "{what}: a list leaks alpha");
                 }
-                let listing =
-                    ["/v1/tasks", "/v1/dlq", "/v1/templates"].contains(&template.as_str());
+                let listing = ["/v1/tasks", "/v1/dlq", "/v1/templates", "/v1/schedules"]
+                    .contains(&template.as_str());
                 if matches!(*principal, "unscoped" | "alpha") && listing && *method == "get" {
                     assert!(mentions_alpha(&answer, f), "{what}: the list misses alpha");
                 }
@@ -296,7 +329,7 @@ async fn check_server(binary: &str, role: &str, config: &TestConfig, f: &Fixture
 async fn every_route_follows_the_callers_namespaces_on_both_servers() {
     let config = config();
     let server = ServerProcess::start(SERVER, &config, &[]);
-    let f = seed(&server.base_url).await;
+    let mut f = seed(&server.base_url).await;
     // Totals count only visible tasks; a filter outside the scope is an empty list.
     let (_, list) = call(&server.base_url, Via::Jwt, "beta", "get", "/v1/tasks", None).await;
     assert_eq!(list["pagination"]["total_count"], 1, "{list}");
@@ -363,11 +396,11 @@ async fn every_route_follows_the_callers_namespaces_on_both_servers() {
     let mut counts = BTreeMap::new();
     counts.insert(
         "orchestration",
-        check_server(SERVER, "orchestration", &config, &f).await,
+        check_server(SERVER, "orchestration", &config, &mut f).await,
     );
     counts.insert(
         "worker",
-        check_server(&worker_binary_path(), "worker", &config, &f).await,
+        check_server(&worker_binary_path(), "worker", &config, &mut f).await,
     );
     // Both servers were walked, every operation by 4 principals by 2 methods.
     assert!(counts["orchestration"] >= 24 * 8, "{counts:?}");

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::engine::{SYSTEM, advance, audit, cancel_unfinished_steps, lock_task, set_task_state};
 use super::rows::{self, TASK_COLUMNS, load_task, u64_arg, with_counts};
 use super::{SqlStore, announce, notify_work};
-use crate::db::{Arg, args, json_text, placeholders};
+use crate::db::{Arg, Tx, args, json_text, placeholders};
 
 impl SqlStore {
     pub(super) async fn upsert_template_impl(
@@ -100,119 +100,7 @@ impl SqlStore {
 
     async fn insert_task(&self, t: &NewTask, now: DateTime<Utc>) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let tags = serde_json::Value::from(t.meta.tags.clone());
-        tx.exec(
-            &format!(
-                "INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                 $10, $11, $12, $13, $14, $15, $15, $15, NULL)"
-            ),
-            args![
-                t.task_uuid,
-                &t.namespace,
-                &t.name,
-                &t.version,
-                TaskState::Pending.as_str(),
-                json_text(&t.context),
-                &t.created_by,
-                t.meta.initiator.clone(),
-                t.meta.source_system.clone(),
-                t.meta.reason.clone(),
-                json_text(&tags),
-                i64::from(t.meta.priority),
-                t.meta.correlation_id.clone(),
-                t.meta.idempotency_key.clone(),
-                now
-            ],
-        )
-        .await?;
-        audit(
-            &mut tx,
-            t.task_uuid,
-            None,
-            None,
-            "pending",
-            &t.created_by,
-            Some("task created"),
-            now,
-        )
-        .await?;
-        let ids: HashMap<&str, Uuid> = t
-            .steps
-            .iter()
-            .map(|s| (s.name.as_str(), s.step_uuid))
-            .collect();
-        // One multi-row statement per table keeps creation at a handful of round trips.
-        let mut step_args: Vec<Arg> = Vec::with_capacity(t.steps.len() * 17);
-        let mut audit_args: Vec<Arg> = Vec::with_capacity(t.steps.len() * 6);
-        let mut edge_args: Vec<Arg> = Vec::new();
-        for (position, s) in t.steps.iter().enumerate() {
-            step_args.extend(args![
-                s.step_uuid,
-                t.task_uuid,
-                i64::try_from(position).unwrap_or(i64::MAX),
-                &t.namespace,
-                &s.name,
-                &s.handler,
-                json_text(&s.initialization),
-                StepState::Pending.as_str(),
-                0i64,
-                i64::from(s.max_attempts),
-                i64::from(s.retryable),
-                u64_arg(s.backoff.base_ms),
-                u64_arg(s.backoff.max_ms),
-                i64::from(s.backoff.jitter_percent),
-                u64_arg(s.timeout_seconds),
-                now,
-                now
-            ]);
-            audit_args.extend(args![
-                t.task_uuid,
-                s.step_uuid,
-                StepState::Pending.as_str(),
-                now,
-                SYSTEM,
-                "step created"
-            ]);
-            for parent in &s.depends_on {
-                let parent_uuid = ids.get(parent.as_str()).ok_or_else(|| {
-                    StoreError::Conflict(format!(
-                        "step `{}` depends on unknown step `{parent}`",
-                        s.name
-                    ))
-                })?;
-                edge_args.extend(args![t.task_uuid, *parent_uuid, s.step_uuid]);
-            }
-        }
-        tx.exec(
-            &format!(
-                "INSERT INTO steps (step_uuid, task_uuid, position, namespace, name, handler, \
-                 initialization, status, attempts, max_attempts, retryable, backoff_base_ms, \
-                 backoff_max_ms, jitter_percent, timeout_seconds, created_at, updated_at) VALUES {}",
-                value_rows(t.steps.len(), 17)
-            ),
-            step_args,
-        )
-        .await?;
-        tx.exec(
-            &format!(
-                "INSERT INTO transitions (task_uuid, step_uuid, to_state, at, actor, reason) VALUES {}",
-                value_rows(t.steps.len(), 6)
-            ),
-            audit_args,
-        )
-        .await?;
-        if !edge_args.is_empty() {
-            tx.exec(
-                &format!(
-                    "INSERT INTO step_edges (task_uuid, parent_uuid, child_uuid) VALUES {}",
-                    value_rows(edge_args.len() / 3, 3)
-                ),
-                edge_args,
-            )
-            .await?;
-        }
-        advance(&mut tx, t.task_uuid, SYSTEM, now).await?;
-        announce(&mut tx).await?;
+        insert_task_rows(&mut tx, t, now).await?;
         tx.commit().await
     }
 
@@ -350,4 +238,126 @@ fn value_rows(rows: usize, cols: usize) -> String {
         .map(|r| format!("({})", placeholders(r * cols + 1, cols)))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Inserts a task with its steps, edges and creation audit rows inside `tx`, and enqueues
+/// its root steps.
+pub(super) async fn insert_task_rows(
+    tx: &mut Tx,
+    t: &NewTask,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let tags = serde_json::Value::from(t.meta.tags.clone());
+    tx.exec(
+        &format!(
+            "INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
+                 $10, $11, $12, $13, $14, $15, $15, $15, NULL, NULL)"
+        ),
+        args![
+            t.task_uuid,
+            &t.namespace,
+            &t.name,
+            &t.version,
+            TaskState::Pending.as_str(),
+            json_text(&t.context),
+            &t.created_by,
+            t.meta.initiator.clone(),
+            t.meta.source_system.clone(),
+            t.meta.reason.clone(),
+            json_text(&tags),
+            i64::from(t.meta.priority),
+            t.meta.correlation_id.clone(),
+            t.meta.idempotency_key.clone(),
+            now
+        ],
+    )
+    .await?;
+    audit(
+        tx,
+        t.task_uuid,
+        None,
+        None,
+        "pending",
+        &t.created_by,
+        Some("task created"),
+        now,
+    )
+    .await?;
+    let ids: HashMap<&str, Uuid> = t
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.step_uuid))
+        .collect();
+    // One multi-row statement per table keeps creation at a handful of round trips.
+    let mut step_args: Vec<Arg> = Vec::with_capacity(t.steps.len() * 17);
+    let mut audit_args: Vec<Arg> = Vec::with_capacity(t.steps.len() * 6);
+    let mut edge_args: Vec<Arg> = Vec::new();
+    for (position, s) in t.steps.iter().enumerate() {
+        step_args.extend(args![
+            s.step_uuid,
+            t.task_uuid,
+            i64::try_from(position).unwrap_or(i64::MAX),
+            &t.namespace,
+            &s.name,
+            &s.handler,
+            json_text(&s.initialization),
+            StepState::Pending.as_str(),
+            0i64,
+            i64::from(s.max_attempts),
+            i64::from(s.retryable),
+            u64_arg(s.backoff.base_ms),
+            u64_arg(s.backoff.max_ms),
+            i64::from(s.backoff.jitter_percent),
+            u64_arg(s.timeout_seconds),
+            now,
+            now
+        ]);
+        audit_args.extend(args![
+            t.task_uuid,
+            s.step_uuid,
+            StepState::Pending.as_str(),
+            now,
+            SYSTEM,
+            "step created"
+        ]);
+        for parent in &s.depends_on {
+            let parent_uuid = ids.get(parent.as_str()).ok_or_else(|| {
+                StoreError::Conflict(format!(
+                    "step `{}` depends on unknown step `{parent}`",
+                    s.name
+                ))
+            })?;
+            edge_args.extend(args![t.task_uuid, *parent_uuid, s.step_uuid]);
+        }
+    }
+    tx.exec(
+            &format!(
+                "INSERT INTO steps (step_uuid, task_uuid, position, namespace, name, handler, \
+                 initialization, status, attempts, max_attempts, retryable, backoff_base_ms, \
+                 backoff_max_ms, jitter_percent, timeout_seconds, created_at, updated_at) VALUES {}",
+                value_rows(t.steps.len(), 17)
+            ),
+            step_args,
+        )
+        .await?;
+    tx.exec(
+        &format!(
+            "INSERT INTO transitions (task_uuid, step_uuid, to_state, at, actor, reason) VALUES {}",
+            value_rows(t.steps.len(), 6)
+        ),
+        audit_args,
+    )
+    .await?;
+    if !edge_args.is_empty() {
+        tx.exec(
+            &format!(
+                "INSERT INTO step_edges (task_uuid, parent_uuid, child_uuid) VALUES {}",
+                value_rows(edge_args.len() / 3, 3)
+            ),
+            edge_args,
+        )
+        .await?;
+    }
+    advance(tx, t.task_uuid, SYSTEM, now).await?;
+    announce(tx).await
 }
