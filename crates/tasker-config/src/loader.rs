@@ -78,6 +78,8 @@ pub trait RoleConfig: DeserializeOwned + Serialize + Default + Clone + std::fmt:
     fn database_url(&self) -> &str;
     /// `database.connect_timeout_seconds`, for validation.
     fn database_connect_timeout_seconds(&self) -> u64;
+    /// `[engine]`, for validation.
+    fn engine(&self) -> &crate::model::EngineConfig;
 }
 
 impl RoleConfig for OrchestrationConfig {
@@ -94,6 +96,9 @@ impl RoleConfig for OrchestrationConfig {
     fn database_connect_timeout_seconds(&self) -> u64 {
         self.database.connect_timeout_seconds
     }
+    fn engine(&self) -> &crate::model::EngineConfig {
+        &self.engine
+    }
 }
 
 impl RoleConfig for WorkerConfig {
@@ -109,6 +114,9 @@ impl RoleConfig for WorkerConfig {
     }
     fn database_connect_timeout_seconds(&self) -> u64 {
         self.database.connect_timeout_seconds
+    }
+    fn engine(&self) -> &crate::model::EngineConfig {
+        &self.engine
     }
 }
 

@@ -43,6 +43,7 @@ pub(crate) fn validate<C: RoleConfig>(
     if config.database_connect_timeout_seconds() == 0 {
         return Err(loaded.error_at("database.connect_timeout_seconds", "must be at least 1"));
     }
+    validate_engine(config.engine(), loaded)?;
     let auth = &web.auth;
     validate_auth(auth, loaded, &mut warnings)?;
     if loaded.environment == "production"
@@ -98,6 +99,27 @@ fn validate_connection_limits<C: RoleConfig>(
                 format!("must be between 1 and {max_text}"),
             ));
         }
+    }
+    Ok(())
+}
+
+/// The dynamic-workflow limits: zero would refuse every decision or batch.
+fn validate_engine<C: RoleConfig>(
+    engine: &crate::model::EngineConfig,
+    loaded: &Loaded<C>,
+) -> Result<(), ConfigError> {
+    use crate::model::engine::{MAX_BATCHES_LIMIT, MAX_DECISION_DEPTH_LIMIT};
+    if engine.max_decision_depth == 0 || engine.max_decision_depth > MAX_DECISION_DEPTH_LIMIT {
+        return Err(loaded.error_at(
+            "engine.max_decision_depth",
+            format!("must be between 1 and {MAX_DECISION_DEPTH_LIMIT}"),
+        ));
+    }
+    if engine.max_batches == 0 || engine.max_batches > MAX_BATCHES_LIMIT {
+        return Err(loaded.error_at(
+            "engine.max_batches",
+            format!("must be between 1 and {MAX_BATCHES_LIMIT}"),
+        ));
     }
     Ok(())
 }

@@ -153,4 +153,10 @@ pub trait Store: Send + Sync + 'static {
     async fn performance(&self, since: DateTime<Utc>) -> Result<PerformanceStats, StoreError>;
     /// Per template step: executions, failures and durations, slowest first.
     async fn step_statistics(&self, limit: u32) -> Result<Vec<StepStatistics>, StoreError>;
+    /// The plan of a dynamic task (every template step, created or not); `None` for a task of
+    /// a static template or an unknown task.
+    async fn task_plan(
+        &self,
+        task_uuid: Uuid,
+    ) -> Result<Option<crate::dynamic::TaskPlan>, StoreError>;
 }

@@ -7,6 +7,7 @@
 mod analytics;
 mod background;
 mod catalog;
+mod dag;
 mod dlq;
 mod error;
 mod orchestrator;

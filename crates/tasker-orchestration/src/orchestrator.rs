@@ -18,6 +18,10 @@ pub(crate) struct Inner {
     pub(crate) defaults: StepDefaults,
     pub(crate) loop_cfg: OrchestrationSection,
     pub(crate) dlq: DlqConfig,
+    /// `engine.max_batches`, stored with each dynamic task's plan.
+    pub(crate) max_batches: u32,
+    /// `engine.max_decision_depth`, checked when templates are loaded or validated.
+    pub(crate) max_decision_depth: usize,
 }
 
 /// The orchestration service. Cheap to clone; clones share state.
@@ -50,6 +54,8 @@ impl Orchestrator {
         store: Arc<dyn Store>,
         cfg: &OrchestrationConfig,
     ) -> Result<Orchestrator, Error> {
+        let max_decision_depth = cfg.engine.max_decision_depth as usize;
+        crate::catalog::check_decision_depths(&cfg.templates.search_paths, max_decision_depth)?;
         tasker_store::load_and_register(store.as_ref(), &cfg.templates.search_paths).await?;
         let defaults = StepDefaults {
             max_attempts: cfg.engine.default_max_attempts.max(1),
@@ -68,6 +74,8 @@ impl Orchestrator {
                 defaults,
                 loop_cfg: cfg.orchestration.clone(),
                 dlq: cfg.dlq.clone(),
+                max_batches: cfg.engine.max_batches,
+                max_decision_depth,
             }),
             background: Arc::new(std::sync::Mutex::new(Vec::new())),
             stop,

@@ -3,6 +3,7 @@
 //! signature (`Authorized<P>`). The router, the OpenAPI document and the route → permission
 //! table all come from those lists.
 
+mod dag;
 mod dlq;
 mod system;
 mod tasks;
@@ -46,6 +47,7 @@ struct ApiDoc;
 pub(crate) fn router(state: AppState) -> (Router, OpenApiDoc) {
     let api = OpenApiRouter::with_openapi(ApiDoc::openapi());
     let api = system::routes(templates::routes(dlq::routes(tasks::routes(api))));
+    let api = dag::routes(api);
     api.with_state(state).split_for_parts()
 }
 

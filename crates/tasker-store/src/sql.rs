@@ -1,8 +1,10 @@
 //! `SqlStore`: the `Store` implementation shared by both backends. Each operation lives in the
 //! submodule named for what it owns; this file wires them to the trait.
 
+mod bulk;
 mod claims;
 mod dlq;
+mod dynamic;
 mod engine;
 mod manual;
 mod results;
@@ -205,5 +207,12 @@ impl Store for SqlStore {
 
     async fn step_statistics(&self, limit: u32) -> Result<Vec<StepStatistics>, StoreError> {
         self.step_statistics_impl(limit).await
+    }
+
+    async fn task_plan(
+        &self,
+        task_uuid: Uuid,
+    ) -> Result<Option<tasker_core::dynamic::TaskPlan>, StoreError> {
+        dynamic::read_plan(&self.pool, task_uuid).await
     }
 }

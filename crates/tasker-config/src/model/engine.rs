@@ -36,13 +36,24 @@ pub struct EngineConfig {
     pub default_max_attempts: u32,
     /// Step timeout when the template sets none.
     pub default_step_timeout_seconds: u64,
+    /// How deep decisions may nest in a template (1 to 64).
+    pub max_decision_depth: u32,
+    /// Most copies one batchable step may create (1 to 1,000,000).
+    pub max_batches: u32,
 }
+
+/// Largest accepted `engine.max_decision_depth`.
+pub(crate) const MAX_DECISION_DEPTH_LIMIT: u32 = 64;
+/// Largest accepted `engine.max_batches`.
+pub(crate) const MAX_BATCHES_LIMIT: u32 = 1_000_000;
 
 impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             default_max_attempts: 3,
             default_step_timeout_seconds: 300,
+            max_decision_depth: 8,
+            max_batches: 10_000,
         }
     }
 }

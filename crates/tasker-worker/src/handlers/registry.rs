@@ -9,7 +9,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 /// Everything a handler gets for one attempt.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct StepInput {
     /// Task id.
     pub task_uuid: Uuid,
@@ -25,6 +25,10 @@ pub struct StepInput {
     pub parent_results: BTreeMap<String, Value>,
     /// The step's `handler.initialization` from the template.
     pub initialization: Value,
+    /// For a batch copy: `{"index", "count", "cursor"}`.
+    pub batch: Option<Value>,
+    /// Indexes of the failed copies of a `continue` batch this step depends on.
+    pub failed_batches: Vec<u32>,
 }
 
 /// A failed attempt.

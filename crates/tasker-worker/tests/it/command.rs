@@ -20,6 +20,7 @@ fn input(step_name: &str, initialization: Value) -> StepInput {
         context: json!({}),
         parent_results: BTreeMap::new(),
         initialization,
+        ..StepInput::default()
     }
 }
 
