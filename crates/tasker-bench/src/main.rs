@@ -5,6 +5,7 @@
 
 mod auth_overhead;
 mod configs;
+mod fanout;
 mod http;
 mod load;
 mod procs;
@@ -72,6 +73,22 @@ enum Command {
         #[arg(long = "pg-set", value_name = "NAME=VALUE")]
         pg_settings: Vec<String>,
     },
+    /// Creation-to-completion time of one task fanning out to N batch copies and joining
+    /// them (`examples/batch_sum`), with the server's peak RSS.
+    Fanout {
+        /// Backend.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        store: StoreKind,
+        /// Batch copies (default 10,000; 500 with --quick).
+        #[arg(long)]
+        copies: Option<usize>,
+        /// PostgreSQL server on which a database is created for the run.
+        #[arg(long, env = "TASKER_BENCH_DATABASE_URL", default_value = DEFAULT_POSTGRES_URL)]
+        database_url: String,
+        /// PostgreSQL setting for the created database, `name=value` (repeatable).
+        #[arg(long = "pg-set", value_name = "NAME=VALUE")]
+        pg_settings: Vec<String>,
+    },
     /// Steps per second drained by 1, 2, 4… `tasker-worker` processes on PostgreSQL.
     Throughput {
         /// Backend (PostgreSQL only).
@@ -134,6 +151,22 @@ async fn run(args: Args) -> Result<()> {
             let params =
                 workflow::Params::new(shape, store, tasks, args.quick, database_url, pg_settings);
             workflow::run(&params).await?
+        }
+        Command::Fanout {
+            store,
+            copies,
+            database_url,
+            pg_settings,
+        } => {
+            let params = fanout::Params {
+                store,
+                copies: copies
+                    .unwrap_or(if args.quick { 500 } else { 10_000 })
+                    .max(1),
+                database_url,
+                pg_settings,
+            };
+            fanout::run(&params).await?
         }
         Command::Throughput {
             store,

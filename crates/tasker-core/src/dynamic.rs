@@ -166,7 +166,10 @@ impl TaskPlan {
         for (name, steps) in &by_name {
             let mut steps = steps.clone();
             steps.sort_by_key(|e| e.batch_index);
-            present.insert((*name).to_owned(), steps.iter().map(|e| e.step_uuid).collect());
+            present.insert(
+                (*name).to_owned(),
+                steps.iter().map(|e| e.step_uuid).collect(),
+            );
         }
         let chosen = self.chosen(existing);
         let conditional = self.conditional();
@@ -338,7 +341,7 @@ pub fn parse_decision(result: &Value, branches: &[String]) -> Result<Vec<String>
     let Some(list) = result.get("create") else {
         return Err(format!(
             "decision result must be an object {{\"create\": [step names]}}, got {}",
-            kind(result)
+            without_key(result, "create")
         ));
     };
     let Some(items) = list.as_array() else {
@@ -373,7 +376,7 @@ pub fn parse_batches(result: &Value, max: u32) -> Result<Vec<Value>, String> {
     let Some(list) = result.get("batches") else {
         return Err(format!(
             "batchable result must be an object {{\"batches\": [cursor objects]}}, got {}",
-            kind(result)
+            without_key(result, "batches")
         ));
     };
     let Some(items) = list.as_array() else {
@@ -397,6 +400,14 @@ pub fn parse_batches(result: &Value, max: u32) -> Result<Vec<Value>, String> {
     Ok(items.clone())
 }
 
+fn without_key(v: &Value, key: &str) -> String {
+    if v.is_object() {
+        format!("an object without `{key}`")
+    } else {
+        kind(v).to_owned()
+    }
+}
+
 fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -404,7 +415,7 @@ fn kind(v: &Value) -> &'static str {
         Value::Number(_) => "a number",
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
-        Value::Object(_) => "an object without that key",
+        Value::Object(_) => "an object",
     }
 }
 
@@ -458,3 +469,6 @@ pub fn group_parent_results(
     failed.sort_unstable();
     (out, failed)
 }
+
+#[cfg(test)]
+mod tests;

@@ -40,7 +40,11 @@ pub struct StepTemplate {
     /// Unique within the template.
     pub name: String,
     /// Step type; `standard` when unset.
-    #[serde(default, rename = "type", skip_serializing_if = "StepType::is_standard")]
+    #[serde(
+        default,
+        rename = "type",
+        skip_serializing_if = "StepType::is_standard"
+    )]
     pub step_type: StepType,
     /// Steps a decision may choose to create (decisions only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -52,7 +52,12 @@ pub(crate) fn template_dag(t: &TemplateView) -> DagView {
 }
 
 /// Writes `dag` in `format` (`json` is the server's body as it is).
-pub(crate) fn render(out: &mut dyn Write, format: Format, title: &str, dag: &DagView) -> Result<()> {
+pub(crate) fn render(
+    out: &mut dyn Write,
+    format: Format,
+    title: &str,
+    dag: &DagView,
+) -> Result<()> {
     match format {
         Format::Mermaid => mermaid(out, dag),
         Format::Dot => dot(out, title, dag),
@@ -75,7 +80,10 @@ fn label(n: &DagNode) -> String {
 fn node_id(dag: &DagView, name: &str) -> String {
     match dag.nodes.iter().position(|n| n.name == name) {
         Some(i) => format!("n{i}"),
-        None => format!("n_{}", name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")),
+        None => format!(
+            "n_{}",
+            name.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        ),
     }
 }
 
@@ -150,7 +158,15 @@ fn dot(out: &mut dyn Write, title: &str, dag: &DagView) -> Result<()> {
 }
 
 fn table(out: &mut dyn Write, dag: &DagView) -> Result<()> {
-    let mut t = Table::new(&["NAME", "TYPE", "STATUS", "ORIGIN", "BATCH", "PARENTS", "STEP_UUID"]);
+    let mut t = Table::new(&[
+        "NAME",
+        "TYPE",
+        "STATUS",
+        "ORIGIN",
+        "BATCH",
+        "PARENTS",
+        "STEP_UUID",
+    ]);
     for n in &dag.nodes {
         let parents: Vec<&str> = dag
             .edges

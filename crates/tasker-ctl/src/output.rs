@@ -29,7 +29,11 @@ impl Format {
         match self {
             Format::Mermaid | Format::Dot => anyhow::bail!(
                 "--format {} applies to `task dag` and `template dag` only",
-                if self == Format::Mermaid { "mermaid" } else { "dot" }
+                if self == Format::Mermaid {
+                    "mermaid"
+                } else {
+                    "dot"
+                }
             ),
             other => Ok(other),
         }

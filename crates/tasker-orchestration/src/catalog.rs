@@ -156,8 +156,8 @@ impl Orchestrator {
             tokio::task::spawn_blocking(move || {
                 parse_template(&text).and_then(|t| t.check_decision_depth(depth).map(|()| t))
             })
-                .await
-                .map_err(|e| Error::Internal(Box::new(e)))?
+            .await
+            .map_err(|e| Error::Internal(Box::new(e)))?
         };
         match parsed {
             Ok(t) if !scope.contains(&t.namespace) => Err(Error::forbidden_in(

@@ -3,9 +3,9 @@
 
 use std::collections::HashSet;
 
+use tasker_core::StepType;
 use tasker_core::dynamic::TaskPlan;
 use tasker_core::store::{StepOrigin, StepRecord};
-use tasker_core::StepType;
 use tasker_proto::Scope;
 use tasker_proto::api::{DagEdge, DagNode, DagView};
 use uuid::Uuid;

@@ -116,7 +116,12 @@ impl Orchestrator {
             plan: None,
             steps: Vec::new(),
         };
-        let task = with_steps(task, &template, &self.inner.defaults, self.inner.max_batches);
+        let task = with_steps(
+            task,
+            &template,
+            &self.inner.defaults,
+            self.inner.max_batches,
+        );
         match self.inner.store.create_task(task, Utc::now()).await {
             Ok(record) => Ok(views::task(record, true)),
             Err(tasker_core::StoreError::DuplicateIdempotencyKey { existing }) => {

@@ -122,7 +122,10 @@ impl TaskTemplate {
         let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
         for s in &self.steps {
             for p in &s.depends_on {
-                children.entry(p.as_str()).or_default().push(s.name.as_str());
+                children
+                    .entry(p.as_str())
+                    .or_default()
+                    .push(s.name.as_str());
             }
         }
         let mut out = HashSet::new();
@@ -201,27 +204,36 @@ pub(super) fn check(t: &TaskTemplate, errors: &mut Vec<TemplateError>) {
                 }
             }
             StepType::Batchable => match &s.batch {
-                None => errors.push(problem("a batchable step needs `batch: {worker: ...}`".into())),
+                None => errors.push(problem(
+                    "a batchable step needs `batch: {worker: ...}`".into(),
+                )),
                 Some(spec) => match by_name.get(spec.worker.as_str()) {
+                    Some(_)
+                        if worker_of
+                            .get(spec.worker.as_str())
+                            .is_some_and(|o| *o != s.name) =>
+                    {
+                        errors.push(problem(format!(
+                            "batch worker `{}` is already the worker of `{}`",
+                            spec.worker,
+                            worker_of[spec.worker.as_str()]
+                        )));
+                    }
                     None => errors.push(problem(format!(
                         "batch worker `{}` is not a step",
                         spec.worker
                     ))),
-                    Some(w) if w.step_type != StepType::BatchWorker => {
-                        errors.push(problem(format!(
-                            "batch worker `{}` must have `type: batch_worker`",
-                            spec.worker
-                        )))
-                    }
-                    Some(w) if !w.depends_on.contains(&s.name) => errors.push(problem(format!(
-                        "batch worker `{}` must depend on `{}`",
-                        spec.worker, s.name
-                    ))),
-                    Some(_) => {
-                        if let Some(other) = worker_of.insert(spec.worker.as_str(), &s.name) {
+                    Some(w) => {
+                        worker_of.insert(spec.worker.as_str(), &s.name);
+                        if w.step_type != StepType::BatchWorker {
                             errors.push(problem(format!(
-                                "batch worker `{}` is already the worker of `{other}`",
+                                "batch worker `{}` must have `type: batch_worker`",
                                 spec.worker
+                            )));
+                        } else if !w.depends_on.contains(&s.name) {
+                            errors.push(problem(format!(
+                                "batch worker `{}` must depend on `{}`",
+                                spec.worker, s.name
                             )));
                         }
                     }

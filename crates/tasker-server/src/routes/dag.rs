@@ -3,8 +3,8 @@
 use axum::extract::State;
 use tasker_auth::{Authorized, perm};
 use tasker_http::{ApiError, ApiJson, ApiPath};
-use tasker_proto::api::DagView;
 use tasker_proto::ErrorBody;
+use tasker_proto::api::DagView;
 use utoipa_axum::routes;
 use uuid::Uuid;
 

@@ -105,6 +105,20 @@ async fn record() -> Vec<Example> {
     .await;
     r.call("GET", &format!("/v1/tasks/{id}/audit"), None).await;
 
+    let routed = r
+        .call(
+            "POST",
+            "/v1/tasks",
+            Some(json!({"namespace": "examples", "name": "order_routing", "context": {"shipping": "express"}})),
+        )
+        .await;
+    r.examples.pop();
+    let rid = routed["task_uuid"].as_str().unwrap().to_owned();
+    server
+        .wait_for_task(&rid, &["complete"], Some(&r.token))
+        .await;
+    r.call("GET", &format!("/v1/tasks/{rid}/dag"), None).await;
+
     let broken = r
         .call(
             "POST",

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use tasker_core::store::{ClaimRequest, ClaimedStep, DlqReason, Lease};
 use tasker_core::dynamic::group_parent_results;
+use tasker_core::store::{ClaimRequest, ClaimedStep, DlqReason, Lease};
 use tasker_core::{StepState, StoreError};
 use uuid::Uuid;
 
@@ -115,7 +115,8 @@ impl SqlStore {
             parents.push((
                 name.clone(),
                 r.opt_text("template_step")?.unwrap_or(name),
-                r.opt_int("batch_index")?.and_then(|i| u32::try_from(i).ok()),
+                r.opt_int("batch_index")?
+                    .and_then(|i| u32::try_from(i).ok()),
                 r.parsed("status")?,
                 r.opt_json("results")?.unwrap_or(Value::Null),
             ));

@@ -30,7 +30,10 @@ pub(crate) async fn save_plan(
 }
 
 /// The task's plan; `None` for a task of a static template.
-pub(crate) async fn load_plan(tx: &mut Tx, task_uuid: Uuid) -> Result<Option<TaskPlan>, StoreError> {
+pub(crate) async fn load_plan(
+    tx: &mut Tx,
+    task_uuid: Uuid,
+) -> Result<Option<TaskPlan>, StoreError> {
     let Some(row) = tx
         .one(
             "SELECT plan FROM task_plans WHERE task_uuid = $1",
@@ -98,7 +101,9 @@ async fn existing_steps(tx: &mut Tx, task_uuid: Uuid) -> Result<Vec<ExistingStep
                 },
                 status: r.parsed("status")?,
                 results: r.opt_json("results")?,
-                batch_index: r.opt_int("batch_index")?.and_then(|i| u32::try_from(i).ok()),
+                batch_index: r
+                    .opt_int("batch_index")?
+                    .and_then(|i| u32::try_from(i).ok()),
             })
         })
         .collect()
@@ -147,9 +152,7 @@ pub(crate) async fn after_copy_failed(
     plan: &TaskPlan,
     now: DateTime<Utc>,
 ) -> Result<BatchFailure, StoreError> {
-    let policy = plan
-        .failure_policy(&step.template_step)
-        .unwrap_or_default();
+    let policy = plan.failure_policy(&step.template_step).unwrap_or_default();
     if policy == BatchFailure::Continue {
         // The dependents count the failed copy as finished.
         super::engine::release_children(tx, step.step_uuid).await?;

@@ -219,7 +219,8 @@ pub(crate) async fn advance_after(
         .await?;
         states.push(StepState::Enqueued);
         let pending_left = counts.iter().any(|r| {
-            r.text("status").is_ok_and(|s| s == StepState::Pending.as_str())
+            r.text("status")
+                .is_ok_and(|s| s == StepState::Pending.as_str())
                 && r.int("n").is_ok_and(|n| n > ready.len() as i64)
         });
         if !pending_left {
@@ -308,8 +309,17 @@ pub(crate) async fn advance(
         if ids.is_empty() {
             continue;
         }
-        super::bulk::move_steps(tx, task_uuid, &ids, from, StepState::Enqueued, actor, reason, now)
-            .await?;
+        super::bulk::move_steps(
+            tx,
+            task_uuid,
+            &ids,
+            from,
+            StepState::Enqueued,
+            actor,
+            reason,
+            now,
+        )
+        .await?;
         for id in &ids {
             if let Some(&i) = index.get(id) {
                 views[i].state = StepState::Enqueued;
@@ -356,7 +366,9 @@ async fn step_views(tx: &mut Tx, task_uuid: Uuid) -> Result<(Vec<StepView>, Shap
             Some(t) => t,
             None => r.text("name")?,
         };
-        let index = r.opt_int("batch_index")?.and_then(|i| u32::try_from(i).ok());
+        let index = r
+            .opt_int("batch_index")?
+            .and_then(|i| u32::try_from(i).ok());
         shape.push((template_step, index));
     }
     let index: HashMap<Uuid, usize> = views.iter().enumerate().map(|(i, v)| (v.id, i)).collect();

@@ -195,7 +195,10 @@ impl SqlStore {
             if let (Some(entry), Some(message)) = (entry, &dynamic_error) {
                 tx.exec(
                     "UPDATE dlq_entries SET notes = $1 WHERE dlq_entry_uuid = $2",
-                    args![format!("step `{}`: {message}", step.name), entry.dlq_entry_uuid],
+                    args![
+                        format!("step `{}`: {message}", step.name),
+                        entry.dlq_entry_uuid
+                    ],
                 )
                 .await?;
             }

@@ -89,7 +89,9 @@ pub(crate) fn step(r: &Row) -> Result<StepRecord, StoreError> {
             Some(t) => t,
             None => r.text("name")?,
         },
-        batch_index: r.opt_int("batch_index")?.and_then(|i| u32::try_from(i).ok()),
+        batch_index: r
+            .opt_int("batch_index")?
+            .and_then(|i| u32::try_from(i).ok()),
         batch: r.opt_json("batch_input")?,
         status: r.parsed("status")?,
         attempts: small(r, "attempts")?,

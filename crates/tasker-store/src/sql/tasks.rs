@@ -10,10 +10,10 @@ use tasker_core::store::{
 use tasker_core::{StoreError, TaskState, TaskTemplate};
 use uuid::Uuid;
 
+use super::bulk::insert_steps;
 use super::engine::{SYSTEM, advance, audit, cancel_unfinished_steps, lock_task, set_task_state};
 use super::rows::{self, TASK_COLUMNS, load_task, u64_arg, with_counts};
 use super::{SqlStore, announce, notify_work};
-use super::bulk::insert_steps;
 use crate::db::{Arg, args, json_text};
 
 impl SqlStore {
@@ -294,4 +294,3 @@ impl SqlStore {
             .ok_or_else(|| StoreError::NotFound(format!("task {task_uuid}")))
     }
 }
-

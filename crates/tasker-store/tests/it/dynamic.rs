@@ -81,12 +81,20 @@ async fn claim_many(store: &Arc<dyn Store>, now: DateTime<Utc>) -> Vec<ClaimedSt
 }
 
 /// Claims the one ready step, checks its name, and completes it with `result`.
-async fn run_one(store: &Arc<dyn Store>, name: &str, result: Value, now: DateTime<Utc>) -> ClaimedStep {
+async fn run_one(
+    store: &Arc<dyn Store>,
+    name: &str,
+    result: Value,
+    now: DateTime<Utc>,
+) -> ClaimedStep {
     let claimed = claim_many(store, now).await;
     let names: Vec<&str> = claimed.iter().map(|c| c.step.name.as_str()).collect();
     assert_eq!(names, [name], "exactly {name} is ready");
     let c = claimed.into_iter().next().unwrap();
-    assert_eq!(succeed(store, &c.lease, result, now).await, RecordOutcome::Completed);
+    assert_eq!(
+        succeed(store, &c.lease, result, now).await,
+        RecordOutcome::Completed
+    );
     c
 }
 
@@ -95,7 +103,11 @@ async fn steps(store: &Arc<dyn Store>, task: Uuid) -> Vec<StepRecord> {
 }
 
 async fn names(store: &Arc<dyn Store>, task: Uuid) -> BTreeSet<String> {
-    steps(store, task).await.into_iter().map(|s| s.name).collect()
+    steps(store, task)
+        .await
+        .into_iter()
+        .map(|s| s.name)
+        .collect()
 }
 
 fn set(items: &[&str]) -> BTreeSet<String> {
@@ -117,9 +129,15 @@ async fn decision_creates_the_chosen_branch_and_never_the_steps_below_the_other(
     let created: BTreeSet<String> = all.iter().map(|s| s.name.clone()).collect();
     assert_eq!(created, set(&["start", "route", "fast", "join"]));
     let fast = all.iter().find(|s| s.name == "fast").unwrap();
-    assert_eq!((fast.step_type, fast.origin), (StepType::Standard, StepOrigin::Decision));
+    assert_eq!(
+        (fast.step_type, fast.origin),
+        (StepType::Standard, StepOrigin::Decision)
+    );
     let route = all.iter().find(|s| s.name == "route").unwrap();
-    assert_eq!((route.step_type, route.origin), (StepType::Decision, StepOrigin::Template));
+    assert_eq!(
+        (route.step_type, route.origin),
+        (StepType::Decision, StepOrigin::Template)
+    );
     let join = all.iter().find(|s| s.name == "join").unwrap();
     assert_eq!(join.depends_on, ["fast"]);
     run_one(&store, "fast", json!({"v": "f"}), at(3)).await;
@@ -163,13 +181,15 @@ async fn convergence_joins_one_two_or_zero_chosen_branches(store: Arc<dyn Store>
         } else {
             assert_eq!(join_parents.unwrap(), want_parents, "chose {chosen}");
         }
-        assert_eq!(task_state(&store, task).await, TaskState::Complete, "chose {chosen}");
+        assert_eq!(
+            task_state(&store, task).await,
+            TaskState::Complete,
+            "chose {chosen}"
+        );
     }
 }
 
-async fn nested_decisions_hold_the_convergence_until_the_inner_one_decides(
-    store: Arc<dyn Store>,
-) {
+async fn nested_decisions_hold_the_convergence_until_the_inner_one_decides(store: Arc<dyn Store>) {
     let task = start(&store, NESTED, 100).await;
     assert_eq!(names(&store, task).await, set(&["outer"]));
     run_one(&store, "outer", json!({"create": ["inner", "side"]}), at(1)).await;
@@ -192,19 +212,39 @@ async fn nested_decisions_hold_the_convergence_until_the_inner_one_decides(
     assert_eq!(deep.origin, StepOrigin::Decision);
     run_one(&store, "deep", json!({"d": 2}), at(6)).await;
     let join = run_one(&store, "join", json!({}), at(7)).await;
-    assert_eq!(join.parent_results, [("deep".to_owned(), json!({"d": 2})), ("side".to_owned(), json!({"s": 1}))].into());
+    assert_eq!(
+        join.parent_results,
+        [
+            ("deep".to_owned(), json!({"d": 2})),
+            ("side".to_owned(), json!({"s": 1}))
+        ]
+        .into()
+    );
     assert_eq!(task_state(&store, task).await, TaskState::Complete);
 
     // The inner decision choosing nothing releases the join with `side` alone.
     let task = start(&store, NESTED, 100).await;
-    run_one(&store, "outer", json!({"create": ["inner", "side"]}), at(10)).await;
+    run_one(
+        &store,
+        "outer",
+        json!({"create": ["inner", "side"]}),
+        at(10),
+    )
+    .await;
     for c in claim_many(&store, at(11)).await {
-        let result = if c.step.name == "inner" { json!({"create": []}) } else { json!(1) };
+        let result = if c.step.name == "inner" {
+            json!({"create": []})
+        } else {
+            json!(1)
+        };
         succeed(&store, &c.lease, result, at(11)).await;
     }
     let join = run_one(&store, "join", json!({}), at(12)).await;
     assert_eq!(join.parent_results.keys().collect::<Vec<_>>(), ["side"]);
-    assert_eq!(names(&store, task).await, set(&["outer", "inner", "side", "join"]));
+    assert_eq!(
+        names(&store, task).await,
+        set(&["outer", "inner", "side", "join"])
+    );
 }
 
 async fn batch_copies_carry_their_cursor_and_dependents_see_results_in_index_order(
@@ -219,10 +259,17 @@ async fn batch_copies_carry_their_cursor_and_dependents_see_results_in_index_ord
     assert_eq!(copies.len(), 11);
     assert_eq!(copies[0].name, "part_00");
     assert_eq!(copies[10].name, "part_10");
-    assert!(copies.iter().all(|c| c.origin == StepOrigin::Batch && c.step_type == StepType::BatchWorker));
+    assert!(
+        copies
+            .iter()
+            .all(|c| c.origin == StepOrigin::Batch && c.step_type == StepType::BatchWorker)
+    );
     let total = all.iter().find(|s| s.name == "total").unwrap();
     assert_eq!(total.depends_on.len(), 11);
-    assert!(!all.iter().any(|s| s.name == "part"), "the pattern is never created");
+    assert!(
+        !all.iter().any(|s| s.name == "part"),
+        "the pattern is never created"
+    );
     let mut claimed = claim_many(&store, at(2)).await;
     assert_eq!(claimed.len(), 11);
     // Complete them in reverse order: the dependent still sees index order.
@@ -230,7 +277,10 @@ async fn batch_copies_carry_their_cursor_and_dependents_see_results_in_index_ord
     for c in &claimed {
         let batch = c.step.batch.clone().unwrap();
         let index = batch["index"].as_u64().unwrap();
-        assert_eq!(batch, json!({"index": index, "count": 11, "cursor": {"page": index}}));
+        assert_eq!(
+            batch,
+            json!({"index": index, "count": 11, "cursor": {"page": index}})
+        );
         succeed(&store, &c.lease, json!({ "index": index }), at(3)).await;
     }
     let total = run_one(&store, "total", json!({}), at(4)).await;
@@ -255,7 +305,13 @@ async fn decision_choosing_a_batchable_branch_fans_out(store: Arc<dyn Store>) {
     assert_eq!(names(&store, task).await, set(&["route"]));
     run_one(&store, "route", json!({"create": ["split"]}), at(1)).await;
     assert_eq!(names(&store, task).await, set(&["route", "split"]));
-    run_one(&store, "split", json!({"batches": [{"n": 1}, {"n": 2}]}), at(2)).await;
+    run_one(
+        &store,
+        "split",
+        json!({"batches": [{"n": 1}, {"n": 2}]}),
+        at(2),
+    )
+    .await;
     assert_eq!(
         names(&store, task).await,
         set(&["route", "split", "part_0", "part_1", "total", "done"])
@@ -268,19 +324,50 @@ async fn decision_choosing_a_batchable_branch_fans_out(store: Arc<dyn Store>) {
     let total = run_one(&store, "total", json!({"sum": 3}), at(4)).await;
     assert_eq!(total.parent_results["part"], json!([{"n": 1}, {"n": 2}]));
     let done = run_one(&store, "done", json!({}), at(5)).await;
-    assert_eq!(done.parent_results, [("total".to_owned(), json!({"sum": 3}))].into());
+    assert_eq!(
+        done.parent_results,
+        [("total".to_owned(), json!({"sum": 3}))].into()
+    );
     assert_eq!(task_state(&store, task).await, TaskState::Complete);
 }
 
 async fn bad_dynamic_results_fail_the_step_permanently_and_create_nothing(store: Arc<dyn Store>) {
     let cases: [(&str, Value, &str); 7] = [
-        (ROUTING, json!({"pick": ["fast"]}), "decision result must be an object {\"create\": [step names]}"),
-        (ROUTING, json!({"create": "fast"}), "decision result `create` must be an array"),
-        (ROUTING, json!({"create": ["fast", "ghost"]}), "decision chose `ghost`, which is not one of its branches (fast, slow)"),
-        (ROUTING, json!(["fast"]), "decision result must be an object"),
-        (&batch_yaml("fail_fast"), json!({"batches": {"a": 1}}), "batchable result `batches` must be an array, got an object"),
-        (&batch_yaml("fail_fast"), json!({"batches": [{}, {}, {}, {}]}), "batchable result has 4 batches, more than engine.max_batches (3)"),
-        (&batch_yaml("fail_fast"), json!({"batches": [{}, 7]}), "batch cursor 1 must be an object, got a number"),
+        (
+            ROUTING,
+            json!({"pick": ["fast"]}),
+            "decision result must be an object {\"create\": [step names]}",
+        ),
+        (
+            ROUTING,
+            json!({"create": "fast"}),
+            "decision result `create` must be an array",
+        ),
+        (
+            ROUTING,
+            json!({"create": ["fast", "ghost"]}),
+            "decision chose `ghost`, which is not one of its branches (fast, slow)",
+        ),
+        (
+            ROUTING,
+            json!(["fast"]),
+            "decision result must be an object",
+        ),
+        (
+            &batch_yaml("fail_fast"),
+            json!({"batches": {"a": 1}}),
+            "batchable result `batches` must be an array, got an object",
+        ),
+        (
+            &batch_yaml("fail_fast"),
+            json!({"batches": [{}, {}, {}, {}]}),
+            "batchable result has 4 batches, more than engine.max_batches (3)",
+        ),
+        (
+            &batch_yaml("fail_fast"),
+            json!({"batches": [{}, 7]}),
+            "batch cursor 1 must be an object, got a number",
+        ),
     ];
     for (yaml, result, message) in cases {
         let task = start(&store, yaml, 3).await;
@@ -289,7 +376,11 @@ async fn bad_dynamic_results_fail_the_step_permanently_and_create_nothing(store:
         let out = loop {
             let claimed = claim_many(&store, at(now)).await;
             let c = &claimed[0];
-            let r = if c.step.step_type.creates_steps() { result.clone() } else { json!({}) };
+            let r = if c.step.step_type.creates_steps() {
+                result.clone()
+            } else {
+                json!({})
+            };
             let out = succeed(&store, &c.lease, r, at(now)).await;
             now += 1;
             if c.step.step_type.creates_steps() {
@@ -300,17 +391,27 @@ async fn bad_dynamic_results_fail_the_step_permanently_and_create_nothing(store:
         let all = steps(&store, task).await;
         let failed = all.iter().find(|s| s.status == StepState::Error).unwrap();
         let error = failed.last_error.clone().unwrap();
-        assert!(error["message"].as_str().unwrap().starts_with(message), "{error} / {message}");
+        assert!(
+            error["message"].as_str().unwrap().starts_with(message),
+            "{error} / {message}"
+        );
         assert_eq!(all.len(), before.len(), "nothing was created for {result}");
         assert_eq!(task_state(&store, task).await, TaskState::BlockedByFailures);
         let dlq = store
-            .list_dlq(&DlqFilter { task_uuid: Some(task), ..DlqFilter::default() })
+            .list_dlq(&DlqFilter {
+                task_uuid: Some(task),
+                limit: 10,
+                ..DlqFilter::default()
+            })
             .await
             .unwrap();
         assert_eq!(dlq.len(), 1);
         let notes = dlq[0].notes.clone().unwrap();
         assert!(notes.contains(message), "{notes}");
-        assert!(notes.starts_with(&format!("step `{}`", failed.name)), "{notes}");
+        assert!(
+            notes.starts_with(&format!("step `{}`", failed.name)),
+            "{notes}"
+        );
     }
 }
 
@@ -320,7 +421,10 @@ async fn fail_fast_cancels_the_unfinished_copies_and_blocks_the_task(store: Arc<
     let claimed = claim_many(&store, at(2)).await;
     assert_eq!(claimed.len(), 4);
     succeed(&store, &claimed[0].lease, json!({}), at(3)).await;
-    assert_eq!(fail(&store, &claimed[1].lease, false, at(4)).await, RecordOutcome::FailedPermanently);
+    assert_eq!(
+        fail(&store, &claimed[1].lease, false, at(4)).await,
+        RecordOutcome::FailedPermanently
+    );
     let all = steps(&store, task).await;
     let state = |n: &str| all.iter().find(|s| s.name == n).unwrap().status;
     assert_eq!(state("part_0"), StepState::Complete);
@@ -330,9 +434,16 @@ async fn fail_fast_cancels_the_unfinished_copies_and_blocks_the_task(store: Arc<
     assert_eq!(state("total"), StepState::Pending);
     assert_eq!(task_state(&store, task).await, TaskState::BlockedByFailures);
     // The cancelled copies' late results are discarded.
-    assert_eq!(succeed(&store, &claimed[2].lease, json!({}), at(5)).await, RecordOutcome::Discarded);
+    assert_eq!(
+        succeed(&store, &claimed[2].lease, json!({}), at(5)).await,
+        RecordOutcome::Discarded
+    );
     let dlq = store
-        .list_dlq(&DlqFilter { task_uuid: Some(task), ..DlqFilter::default() })
+        .list_dlq(&DlqFilter {
+            task_uuid: Some(task),
+            limit: 10,
+            ..DlqFilter::default()
+        })
         .await
         .unwrap();
     assert_eq!(dlq.len(), 1);
@@ -345,7 +456,10 @@ async fn continue_runs_the_dependents_with_the_failed_batch_indexes(store: Arc<d
     for c in &claimed {
         let index = c.step.batch_index.unwrap();
         if index == 1 {
-            assert_eq!(fail(&store, &c.lease, false, at(3)).await, RecordOutcome::FailedPermanently);
+            assert_eq!(
+                fail(&store, &c.lease, false, at(3)).await,
+                RecordOutcome::FailedPermanently
+            );
         } else {
             succeed(&store, &c.lease, json!({ "i": index }), at(3)).await;
         }
@@ -355,10 +469,17 @@ async fn continue_runs_the_dependents_with_the_failed_batch_indexes(store: Arc<d
     assert_eq!(total.failed_batches, [1]);
     assert_eq!(task_state(&store, task).await, TaskState::Complete);
     let dlq = store
-        .list_dlq(&DlqFilter { task_uuid: Some(task), ..DlqFilter::default() })
+        .list_dlq(&DlqFilter {
+            task_uuid: Some(task),
+            limit: 10,
+            ..DlqFilter::default()
+        })
         .await
         .unwrap();
-    assert!(dlq.is_empty(), "a tolerated copy failure opens no DLQ entry");
+    assert!(
+        dlq.is_empty(),
+        "a tolerated copy failure opens no DLQ entry"
+    );
 }
 
 async fn fan_out_of_ten_thousand_copies_completes(store: Arc<dyn Store>) {

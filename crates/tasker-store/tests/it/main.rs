@@ -3,8 +3,8 @@
 //! ignored when that is not set).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod harness;
 mod dynamic;
+mod harness;
 mod leases;
 mod lifecycle;
 mod queries;

@@ -56,9 +56,13 @@ impl StepHandler for RangeBatches {
                 .get(key)
                 .and_then(Value::as_str)
                 .unwrap_or(key);
-            input.context.get(name).and_then(Value::as_i64).ok_or_else(|| {
-                HandlerError::permanent(format!("context field `{name}` must be an integer"))
-            })
+            input
+                .context
+                .get(name)
+                .and_then(Value::as_i64)
+                .ok_or_else(|| {
+                    HandlerError::permanent(format!("context field `{name}` must be an integer"))
+                })
         };
         let (from, to, parts) = (field("from")?, field("to")?, field("parts")?);
         if parts < 0 {
