@@ -26,7 +26,7 @@ fn plan(steps: &str) -> TaskPlan {
     TaskPlan::new(&t, &DEFAULTS, 5)
 }
 
-const SHAPE: &str = "\
+const SHAPE: &str = "
   - {name: a, handler: {callable: h}}
   - {name: d, type: decision, branches: [x, b], handler: {callable: h}, depends_on: [a]}
   - {name: x, handler: {callable: h}, depends_on: [d]}

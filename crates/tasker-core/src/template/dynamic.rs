@@ -281,7 +281,7 @@ mod tests {
 
     #[test]
     fn a_decision_with_a_convergence_and_a_batch_is_valid() {
-        let steps = "\
+        let steps = "
   - {name: route, type: decision, branches: [express, split], handler: {callable: h}}
   - {name: express, handler: {callable: h}, depends_on: [route]}
   - {name: split, type: batchable, batch: {worker: work, failure: continue}, handler: {callable: h}, depends_on: [route]}
@@ -298,7 +298,7 @@ mod tests {
     #[test]
     fn each_rule_names_the_step() {
         let r = reasons(
-            "\
+            "
   - {name: d, type: decision, branches: [ghost, d], handler: {callable: h}}
   - {name: b, type: batchable, batch: {worker: plain}, handler: {callable: h}}
   - {name: plain, handler: {callable: h}, branches: [d], depends_on: [b]}
@@ -324,7 +324,7 @@ mod tests {
     #[test]
     fn worker_must_depend_on_its_batchable_and_not_be_a_branch() {
         let r = reasons(
-            "\
+            "
   - {name: d, type: decision, branches: [w], handler: {callable: h}}
   - {name: b, type: batchable, batch: {worker: w}, handler: {callable: h}}
   - {name: w, type: batch_worker, handler: {callable: h}, depends_on: [d]}
@@ -335,7 +335,7 @@ mod tests {
             "{r:?}"
         );
         let r = reasons(
-            "\
+            "
   - {name: d, type: decision, branches: [w], handler: {callable: h}}
   - {name: b, type: batchable, batch: {worker: w}, handler: {callable: h}, depends_on: [d]}
   - {name: w, type: batch_worker, handler: {callable: h}, depends_on: [b]}
@@ -357,7 +357,7 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e.errors()[0], TemplateError::Syntax(_)), "{e}");
         let t = parse_template(&format!(
-            "{HEAD}\
+            "{HEAD}
   - {{name: d1, type: decision, branches: [d2], handler: {{callable: h}}}}
   - {{name: d2, type: decision, branches: [d3], handler: {{callable: h}}, depends_on: [d1]}}
   - {{name: d3, type: decision, branches: [x], handler: {{callable: h}}, depends_on: [d2]}}
