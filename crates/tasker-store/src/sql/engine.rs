@@ -163,7 +163,7 @@ pub(crate) async fn release_children(tx: &mut Tx, step_uuid: Uuid) -> Result<(),
 
 /// `advance` after `step_uuid` finished an attempt, for a step whose result creates nothing:
 /// only its children can become ready (those with no unmet parent left), so it reads them
-/// and the task's step counts instead of every step and edge. Falls back to the full pass
+/// and which step states remain instead of every step and edge. Falls back to the full pass
 /// when the task has a failed step (whose handling depends on the batch policy) or a child
 /// is a convergence (which also waits for pending decisions).
 pub(crate) async fn advance_after(
@@ -192,19 +192,6 @@ pub(crate) async fn advance_after(
         }
         ready.push(c.uuid("step_uuid")?);
     }
-    let counts = tx
-        .all(
-            "SELECT status, COUNT(*) AS n FROM steps WHERE task_uuid = $1 GROUP BY status",
-            args![task_uuid],
-        )
-        .await?;
-    let mut states = Vec::with_capacity(counts.len() + 1);
-    for r in &counts {
-        states.push(r.parsed::<StepState>("status")?);
-    }
-    if states.contains(&StepState::Error) {
-        return advance(tx, task_uuid, actor, now).await;
-    }
     if !ready.is_empty() {
         super::bulk::move_steps(
             tx,
@@ -217,15 +204,10 @@ pub(crate) async fn advance_after(
             now,
         )
         .await?;
-        states.push(StepState::Enqueued);
-        let pending_left = counts.iter().any(|r| {
-            r.text("status")
-                .is_ok_and(|s| s == StepState::Pending.as_str())
-                && r.int("n").is_ok_and(|n| n > ready.len() as i64)
-        });
-        if !pending_left {
-            states.retain(|s| *s != StepState::Pending);
-        }
+    }
+    let states = present_states(tx, task_uuid).await?;
+    if states.contains(&StepState::Error) {
+        return advance(tx, task_uuid, actor, now).await;
     }
     let derived = derive_task_state(&states);
     if derived != state {
@@ -240,6 +222,33 @@ pub(crate) async fn advance_after(
     Ok(Advance {
         enqueued: ready.len(),
     })
+}
+
+/// The step states present in the task, one index probe per state (not a scan of its steps,
+/// which a fan-out makes thousands long).
+async fn present_states(tx: &mut Tx, task_uuid: Uuid) -> Result<Vec<StepState>, StoreError> {
+    let probes: Vec<String> = StepState::ALL
+        .iter()
+        .map(|s| {
+            format!(
+                "CAST(CASE WHEN EXISTS (SELECT 1 FROM steps WHERE task_uuid = $1 AND status = '{0}') \
+                 THEN 1 ELSE 0 END AS BIGINT) AS s_{0}",
+                s.as_str()
+            )
+        })
+        .collect();
+    let sql = format!("SELECT {}", probes.join(", "));
+    let row = tx
+        .one(&sql, args![task_uuid])
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("task {task_uuid}")))?;
+    let mut present = Vec::new();
+    for s in StepState::ALL {
+        if row.int(&format!("s_{}", s.as_str()))? != 0 {
+            present.push(*s);
+        }
+    }
+    Ok(present)
 }
 
 #[allow(clippy::too_many_arguments)]
