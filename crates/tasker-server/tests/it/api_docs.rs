@@ -112,7 +112,6 @@ async fn record() -> Vec<Example> {
             Some(json!({"namespace": "examples", "name": "order_routing", "context": {"shipping": "express"}})),
         )
         .await;
-    r.examples.pop();
     let rid = routed["task_uuid"].as_str().unwrap().to_owned();
     server
         .wait_for_task(&rid, &["complete"], Some(&r.token))
