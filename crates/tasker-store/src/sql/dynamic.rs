@@ -34,32 +34,26 @@ pub(crate) async fn load_plan(
     tx: &mut Tx,
     task_uuid: Uuid,
 ) -> Result<Option<TaskPlan>, StoreError> {
-    let Some(row) = tx
-        .one(
-            "SELECT plan FROM task_plans WHERE task_uuid = $1",
-            args![task_uuid],
-        )
-        .await?
-    else {
-        return Ok(None);
-    };
-    serde_json::from_str(&row.text("plan")?)
-        .map(Some)
-        .map_err(|e| StoreError::Corrupt(format!("plan of task {task_uuid}: {e}")))
+    let row = tx.one(PLAN_SQL, args![task_uuid]).await?;
+    parse_plan(row, task_uuid)
 }
 
-/// The plan of a task outside a transaction (for the DAG view).
+/// The plan of a task outside a transaction (for claims and the DAG view).
 pub(crate) async fn read_plan(
     pool: &crate::db::Pool,
     task_uuid: Uuid,
 ) -> Result<Option<TaskPlan>, StoreError> {
-    let Some(row) = pool
-        .one(
-            "SELECT plan FROM task_plans WHERE task_uuid = $1",
-            args![task_uuid],
-        )
-        .await?
-    else {
+    let row = pool.one(PLAN_SQL, args![task_uuid]).await?;
+    parse_plan(row, task_uuid)
+}
+
+const PLAN_SQL: &str = "SELECT plan FROM task_plans WHERE task_uuid = $1";
+
+fn parse_plan(
+    row: Option<crate::db::Row>,
+    task_uuid: Uuid,
+) -> Result<Option<TaskPlan>, StoreError> {
+    let Some(row) = row else {
         return Ok(None);
     };
     serde_json::from_str(&row.text("plan")?)

@@ -209,16 +209,7 @@ pub(crate) async fn advance_after(
     if states.contains(&StepState::Error) {
         return advance(tx, task_uuid, actor, now).await;
     }
-    let derived = derive_task_state(&states);
-    if derived != state {
-        let reason = match derived {
-            TaskState::Complete => "all steps finished",
-            TaskState::BlockedByFailures => "a step failed permanently",
-            TaskState::WaitingForRetry => "steps waiting for retry",
-            _ => "steps in process",
-        };
-        set_task_state(tx, task_uuid, state, derived, actor, Some(reason), now).await?;
-    }
+    settle(tx, task_uuid, state, &states, actor, now).await?;
     Ok(Advance {
         enqueued: ready.len(),
     })
@@ -336,19 +327,32 @@ pub(crate) async fn advance(
         }
     }
     let states: Vec<StepState> = views.iter().map(|v| v.state).collect();
-    let derived = derive_task_state(&states);
-    if derived != state {
-        let reason = match derived {
-            TaskState::Complete => "all steps finished",
-            TaskState::BlockedByFailures => "a step failed permanently",
-            TaskState::WaitingForRetry => "steps waiting for retry",
-            _ => "steps in process",
-        };
-        set_task_state(tx, task_uuid, state, derived, actor, Some(reason), now).await?;
-    }
+    settle(tx, task_uuid, state, &states, actor, now).await?;
     Ok(Advance {
         enqueued: ready.len(),
     })
+}
+
+/// Moves the task from `state` to the state its steps' `states` imply, when they differ.
+async fn settle(
+    tx: &mut Tx,
+    task_uuid: Uuid,
+    state: TaskState,
+    states: &[StepState],
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let derived = derive_task_state(states);
+    if derived == state {
+        return Ok(());
+    }
+    let reason = match derived {
+        TaskState::Complete => "all steps finished",
+        TaskState::BlockedByFailures => "a step failed permanently",
+        TaskState::WaitingForRetry => "steps waiting for retry",
+        _ => "steps in process",
+    };
+    set_task_state(tx, task_uuid, state, derived, actor, Some(reason), now).await
 }
 
 /// Per step (in the order of the views): the template step it comes from and its batch index.
