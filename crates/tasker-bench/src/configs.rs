@@ -19,6 +19,8 @@ pub(crate) const API_KEY: &str = "sk-tasker-bench-0123456789abcdef";
 
 const LINEAR: &str = include_str!("../../../config/tasks/linear_math.yaml");
 const DIAMOND: &str = include_str!("../../../config/tasks/diamond_math.yaml");
+/// The batch example the fan-out benchmark runs.
+pub(crate) const BATCH_SUM: &str = include_str!("../../../config/tasks/batch_sum.yaml");
 
 /// Which server a benchmark starts.
 pub(crate) enum ServerKind {

@@ -7,6 +7,7 @@ mod all;
 mod auth_overhead;
 mod configs;
 mod floors;
+mod fanout;
 mod http;
 mod load;
 mod procs;
@@ -71,6 +72,22 @@ enum Command {
         database_url: String,
         /// PostgreSQL setting for the created database, `name=value` (repeatable), e.g.
         /// `synchronous_commit=off` to see what commit flushes cost.
+        #[arg(long = "pg-set", value_name = "NAME=VALUE")]
+        pg_settings: Vec<String>,
+    },
+    /// Creation-to-completion time of one task fanning out to N batch copies and joining
+    /// them (`examples/batch_sum`), with the server's peak RSS.
+    Fanout {
+        /// Backend.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        store: StoreKind,
+        /// Batch copies (default 10,000; 500 with --quick).
+        #[arg(long)]
+        copies: Option<usize>,
+        /// PostgreSQL server on which a database is created for the run.
+        #[arg(long, env = "TASKER_BENCH_DATABASE_URL", default_value = DEFAULT_POSTGRES_URL)]
+        database_url: String,
+        /// PostgreSQL setting for the created database, `name=value` (repeatable).
         #[arg(long = "pg-set", value_name = "NAME=VALUE")]
         pg_settings: Vec<String>,
     },
@@ -153,6 +170,22 @@ async fn run(args: Args) -> Result<()> {
             let params =
                 workflow::Params::new(shape, store, tasks, args.quick, database_url, pg_settings);
             workflow::run(&params).await?
+        }
+        Command::Fanout {
+            store,
+            copies,
+            database_url,
+            pg_settings,
+        } => {
+            let params = fanout::Params {
+                store,
+                copies: copies
+                    .unwrap_or(if args.quick { 500 } else { 10_000 })
+                    .max(1),
+                database_url,
+                pg_settings,
+            };
+            fanout::run(&params).await?
         }
         Command::Throughput {
             store,

@@ -166,6 +166,16 @@ impl Process {
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
+    /// Peak resident memory so far (`VmHWM` in `/proc/PID/status`, KiB); `None` where the
+    /// file is not available.
+    pub(crate) fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
     /// Fails with the log when the process has exited.
     pub(crate) fn check_alive(&mut self) -> Result<()> {
         match self.child.try_wait() {

@@ -70,6 +70,11 @@ impl TaskerClient {
             .await
     }
 
+    /// `GET /v1/tasks/{task_uuid}/dag`: the run's graph, with the steps it did not create.
+    pub async fn task_dag(&self, task: Uuid) -> Result<tasker_proto::api::DagView, ClientError> {
+        self.get(O, &format!("/v1/tasks/{task}/dag")).await
+    }
+
     /// `GET /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}`
     pub async fn get_step(&self, task: Uuid, step: Uuid) -> Result<StepView, ClientError> {
         self.get(O, &format!("/v1/tasks/{task}/workflow_steps/{step}"))

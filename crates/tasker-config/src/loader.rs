@@ -82,6 +82,8 @@ pub trait RoleConfig: DeserializeOwned + Serialize + Default + Clone + std::fmt:
     fn database_connect_timeout_seconds(&self) -> u64;
     /// `[worker]` (the embedded worker's on the orchestration role), for validation.
     fn worker_section(&self) -> &WorkerSection;
+    /// `[engine]`, for validation.
+    fn engine(&self) -> &crate::model::EngineConfig;
 }
 
 impl RoleConfig for OrchestrationConfig {
@@ -101,6 +103,10 @@ impl RoleConfig for OrchestrationConfig {
     fn worker_section(&self) -> &WorkerSection {
         &self.worker
     }
+
+    fn engine(&self) -> &crate::model::EngineConfig {
+        &self.engine
+    }
 }
 
 impl RoleConfig for WorkerConfig {
@@ -119,6 +125,10 @@ impl RoleConfig for WorkerConfig {
     }
     fn worker_section(&self) -> &WorkerSection {
         &self.worker
+    }
+
+    fn engine(&self) -> &crate::model::EngineConfig {
+        &self.engine
     }
 }
 

@@ -2,7 +2,7 @@
 //! documented defaults, so any layer (or none) deserializes on its own.
 
 mod auth;
-mod engine;
+pub(crate) mod engine;
 
 use serde::{Deserialize, Serialize};
 

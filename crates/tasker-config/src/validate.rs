@@ -51,6 +51,7 @@ pub(crate) fn validate<C: RoleConfig>(
             format!("must be at most {MAX_STEP_LOG_BYTES} (16 MiB)"),
         ));
     }
+    validate_engine(config.engine(), loaded)?;
     let auth = &web.auth;
     validate_auth(auth, loaded, &mut warnings)?;
     if loaded.environment == "production"
@@ -106,6 +107,27 @@ fn validate_connection_limits<C: RoleConfig>(
                 format!("must be between 1 and {max_text}"),
             ));
         }
+    }
+    Ok(())
+}
+
+/// The dynamic-workflow limits: zero would refuse every decision or batch.
+fn validate_engine<C: RoleConfig>(
+    engine: &crate::model::EngineConfig,
+    loaded: &Loaded<C>,
+) -> Result<(), ConfigError> {
+    use crate::model::engine::{MAX_BATCHES_LIMIT, MAX_DECISION_DEPTH_LIMIT};
+    if engine.max_decision_depth == 0 || engine.max_decision_depth > MAX_DECISION_DEPTH_LIMIT {
+        return Err(loaded.error_at(
+            "engine.max_decision_depth",
+            format!("must be between 1 and {MAX_DECISION_DEPTH_LIMIT}"),
+        ));
+    }
+    if engine.max_batches == 0 || engine.max_batches > MAX_BATCHES_LIMIT {
+        return Err(loaded.error_at(
+            "engine.max_batches",
+            format!("must be between 1 and {MAX_BATCHES_LIMIT}"),
+        ));
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 pub mod backoff;
 pub mod dag;
+pub mod dynamic;
 pub mod readiness;
 pub mod schedule;
 pub mod schema;
@@ -19,6 +20,7 @@ pub use schema::validate_context;
 pub use state::{StepState, TaskState, TransitionError};
 pub use store::{Store, StoreError};
 pub use template::{
-    HandlerSpec, MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH, MAX_TEMPLATE_STEPS, RetrySpec,
-    StepTemplate, TaskTemplate, TemplateError, TemplateErrors, parse_template,
+    BatchFailure, BatchSpec, HandlerSpec, MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH,
+    MAX_TEMPLATE_STEPS, RetrySpec, StepTemplate, StepType, TaskTemplate, TemplateError,
+    TemplateErrors, parse_template,
 };

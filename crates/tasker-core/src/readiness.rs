@@ -22,12 +22,9 @@ pub struct StepView {
 /// Steps that should move to `enqueued` now: `pending` steps whose parents are all
 /// `complete` or `resolved_manually`, and `waiting_for_retry` steps whose retry time has come.
 pub fn ready_steps(steps: &[StepView], now: DateTime<Utc>) -> Vec<Uuid> {
-    let satisfied = |id: &Uuid| {
-        steps
-            .iter()
-            .find(|s| s.id == *id)
-            .is_some_and(|s| s.state.satisfies_dependents())
-    };
+    let states: std::collections::HashMap<Uuid, StepState> =
+        steps.iter().map(|s| (s.id, s.state)).collect();
+    let satisfied = |id: &Uuid| states.get(id).is_some_and(|s| s.satisfies_dependents());
     steps
         .iter()
         .filter(|s| match s.state {

@@ -195,4 +195,10 @@ pub trait Store: ScheduleStore + Send + Sync + 'static {
         finished_before: DateTime<Utc>,
         limit: u32,
     ) -> Result<PurgeCount, StoreError>;
+    /// The plan of a dynamic task (every template step, created or not); `None` for a task of
+    /// a static template or an unknown task.
+    async fn task_plan(
+        &self,
+        task_uuid: Uuid,
+    ) -> Result<Option<crate::dynamic::TaskPlan>, StoreError>;
 }

@@ -1,6 +1,7 @@
 //! Task templates: the YAML model of a workflow (steps, handlers, dependencies, retry policy)
 //! and parsing from YAML or JSON text into a validated template.
 
+mod dynamic;
 mod flow_depth;
 mod limits;
 mod validate;
@@ -8,6 +9,7 @@ mod validate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use dynamic::{BatchFailure, BatchSpec, StepType};
 pub use limits::{MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH, MAX_TEMPLATE_STEPS};
 pub use validate::{TemplateError, TemplateErrors};
 
@@ -40,6 +42,19 @@ pub struct TaskTemplate {
 pub struct StepTemplate {
     /// Unique within the template.
     pub name: String,
+    /// Step type; `standard` when unset.
+    #[serde(
+        default,
+        rename = "type",
+        skip_serializing_if = "StepType::is_standard"
+    )]
+    pub step_type: StepType,
+    /// Steps a decision may choose to create (decisions only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branches: Vec<String>,
+    /// The worker pattern and failure policy (batchable steps only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchSpec>,
     /// Which handler runs the step, and its static configuration.
     pub handler: HandlerSpec,
     /// Names of the steps that must finish first.

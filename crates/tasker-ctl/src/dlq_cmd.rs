@@ -66,7 +66,7 @@ struct UpdateArgs {
 
 /// Runs one `dlq` subcommand.
 pub(crate) async fn run(args: DlqArgs, client: TaskerClient, out: &mut dyn Write) -> Result<()> {
-    let format = args.format.format;
+    let format = args.format.format.plain()?;
     match args.command {
         DlqCommand::List(list) => {
             let query = DlqListQuery {

@@ -9,6 +9,7 @@ mod api_key;
 mod auth_cmd;
 mod auth_defaults;
 mod config_cmd;
+mod dag_render;
 mod dlq_cmd;
 mod files;
 mod keys;

@@ -17,6 +17,27 @@ pub(crate) enum Format {
     Table,
     /// The server's JSON, pretty-printed.
     Json,
+    /// A Mermaid flowchart (`task dag` and `template dag` only).
+    Mermaid,
+    /// A Graphviz DOT digraph (`task dag` and `template dag` only).
+    Dot,
+}
+
+impl Format {
+    /// Refuses the graph formats for commands that print no graph.
+    pub(crate) fn plain(self) -> Result<Format> {
+        match self {
+            Format::Mermaid | Format::Dot => anyhow::bail!(
+                "--format {} applies to `task dag` and `template dag` only",
+                if self == Format::Mermaid {
+                    "mermaid"
+                } else {
+                    "dot"
+                }
+            ),
+            other => Ok(other),
+        }
+    }
 }
 
 /// The `--format` flag, shared by every command of a group.

@@ -45,7 +45,7 @@ enum SystemCommand {
 
 /// Runs one `system` subcommand.
 pub(crate) async fn run(args: SystemArgs, client: TaskerClient, out: &mut dyn Write) -> Result<()> {
-    let format = args.format.format;
+    let format = args.format.format.plain()?;
     match args.command {
         SystemCommand::Health { worker, detailed } => {
             let api = if worker {

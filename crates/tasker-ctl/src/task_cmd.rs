@@ -41,6 +41,9 @@ enum TaskCommand {
     Cancel { task: Uuid },
     /// List a task's steps.
     Steps { task: Uuid },
+    /// Show the run's DAG, with the template steps it did not create
+    /// (`--format mermaid|dot|table|json`).
+    Dag { task: Uuid },
     /// Show one step.
     Step { task: Uuid, step: Uuid },
     /// Show a step's state transitions.
@@ -162,7 +165,13 @@ struct ListArgs {
 /// Runs one `task` subcommand.
 pub(crate) async fn run(args: TaskArgs, client: TaskerClient, out: &mut dyn Write) -> Result<()> {
     let format = args.format.format;
+    if let TaskCommand::Dag { task } = args.command {
+        let dag = client.task_dag(task).await.explained()?;
+        return crate::dag_render::render(out, format, &format!("task {task}"), &dag);
+    }
+    let format = format.plain()?;
     match args.command {
+        TaskCommand::Dag { .. } => Ok(()),
         TaskCommand::Create(create) => create_task(create, &client, format, out).await,
         TaskCommand::List(list) => {
             let query = TaskListQuery {
@@ -201,7 +210,7 @@ pub(crate) async fn run(args: TaskArgs, client: TaskerClient, out: &mut dyn Writ
             let steps = client.list_steps(task).await.explained()?;
             match format {
                 Format::Json => output::json(out, &steps),
-                Format::Table => step_table(out, &steps),
+                _ => step_table(out, &steps),
             }
         }
         TaskCommand::Step { task, step } => {
@@ -212,7 +221,7 @@ pub(crate) async fn run(args: TaskArgs, client: TaskerClient, out: &mut dyn Writ
             let trail = client.step_audit(task, step).await.explained()?;
             match format {
                 Format::Json => output::json(out, &trail),
-                Format::Table => audit_table(out, &trail),
+                _ => audit_table(out, &trail),
             }
         }
         TaskCommand::ResolveStep { task, step, reason } => {

@@ -72,17 +72,18 @@ pub(crate) async fn run(
 }
 
 fn print_event(out: &mut dyn Write, format: Format, event: &StepLogEvent) -> Result<()> {
-    match (format, event) {
-        (Format::Table, StepLogEvent::Line(line)) => writeln!(out, "{}", line.line)?,
-        (Format::Table, StepLogEvent::Truncated) => writeln!(out, "{TRUNCATED}")?,
-        (Format::Table, StepLogEvent::End(_)) => {}
-        (Format::Json, StepLogEvent::Line(line)) => {
+    // The graph formats are refused before any request; everything but JSON prints lines.
+    match (format == Format::Json, event) {
+        (false, StepLogEvent::Line(line)) => writeln!(out, "{}", line.line)?,
+        (false, StepLogEvent::Truncated) => writeln!(out, "{TRUNCATED}")?,
+        (false, StepLogEvent::End(_)) => {}
+        (true, StepLogEvent::Line(line)) => {
             writeln!(out, "{}", json!({"event": "line", "line": line}))?;
         }
-        (Format::Json, StepLogEvent::Truncated) => {
+        (true, StepLogEvent::Truncated) => {
             writeln!(out, "{}", json!({"event": "truncated"}))?;
         }
-        (Format::Json, StepLogEvent::End(end)) => {
+        (true, StepLogEvent::End(end)) => {
             writeln!(out, "{}", json!({"event": "end", "end": end}))?;
         }
     }

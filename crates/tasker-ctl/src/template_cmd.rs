@@ -32,6 +32,13 @@ enum TemplateCommand {
     },
     /// Validate a template file (YAML or JSON) with the server; exit 1 when it is invalid.
     Validate { file: PathBuf },
+    /// Show a template's DAG with its step types (`--format mermaid|dot|table|json`); the
+    /// highest registered version when VERSION is omitted.
+    Dag {
+        namespace: String,
+        name: String,
+        version: Option<String>,
+    },
 }
 
 /// Runs one `template` subcommand.
@@ -41,7 +48,27 @@ pub(crate) async fn run(
     out: &mut dyn Write,
 ) -> Result<()> {
     let format = args.format.format;
+    if let TemplateCommand::Dag {
+        namespace,
+        name,
+        version,
+    } = args.command
+    {
+        let version = match version {
+            Some(v) => v,
+            None => latest_version(&client, &namespace, &name).await?,
+        };
+        let template = client
+            .get_template(&namespace, &name, &version)
+            .await
+            .explained()?;
+        let dag = crate::dag_render::template_dag(&template);
+        let title = format!("{namespace}/{name} {version}");
+        return crate::dag_render::render(out, format, &title, &dag);
+    }
+    let format = format.plain()?;
     match args.command {
+        TemplateCommand::Dag { .. } => Ok(()),
         TemplateCommand::List => {
             let templates = client.list_templates().await.explained()?;
             if format == Format::Json {
@@ -154,4 +181,22 @@ fn settings(value: &serde_json::Value) -> String {
     } else {
         pairs.join(" ")
     }
+}
+
+/// The highest registered version of `namespace/name`.
+async fn latest_version(client: &TaskerClient, namespace: &str, name: &str) -> Result<String> {
+    let key = |v: &str| -> Vec<u64> {
+        v.split(['.', '-', '+'])
+            .map(|p| p.parse().unwrap_or(0))
+            .collect()
+    };
+    client
+        .list_templates()
+        .await
+        .explained()?
+        .into_iter()
+        .filter(|t| t.namespace == namespace && t.name == name)
+        .map(|t| t.version)
+        .max_by_key(|v| key(v))
+        .ok_or_else(|| anyhow::anyhow!("template {namespace}/{name} not found"))
 }

@@ -52,6 +52,24 @@ impl Catalog {
     }
 }
 
+/// Refuses to start when a template below `paths` nests decisions deeper than `max`,
+/// naming the template.
+pub(crate) fn check_decision_depths(paths: &[String], max: usize) -> Result<(), Error> {
+    let problems: Vec<String> = tasker_store::load_templates(paths)?
+        .iter()
+        .filter_map(|t| {
+            t.check_decision_depth(max)
+                .err()
+                .map(|e| format!("{}/{}@{}: {e}", t.namespace, t.name, t.version))
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Unprocessable(problems))
+    }
+}
+
 /// Template validations running at once; more wait for a permit, so a burst of large
 /// documents cannot take every core.
 static VALIDATIONS: Semaphore = Semaphore::const_new(2);
@@ -125,6 +143,7 @@ impl Orchestrator {
         text: &str,
         scope: &Scope,
     ) -> Result<ValidationReport, Error> {
+        let depth = self.inner.max_decision_depth;
         let parsed = if text.len() > MAX_TEMPLATE_BYTES {
             // Refused by size alone: no need to copy it to the blocking pool.
             parse_template(text)
@@ -134,9 +153,11 @@ impl Orchestrator {
                 .await
                 .map_err(|e| Error::Internal(Box::new(e)))?;
             let text = text.to_owned();
-            tokio::task::spawn_blocking(move || parse_template(&text))
-                .await
-                .map_err(|e| Error::Internal(Box::new(e)))?
+            tokio::task::spawn_blocking(move || {
+                parse_template(&text).and_then(|t| t.check_decision_depth(depth).map(|()| t))
+            })
+            .await
+            .map_err(|e| Error::Internal(Box::new(e)))?
         };
         match parsed {
             Ok(t) if !scope.contains(&t.namespace) => Err(Error::forbidden_in(

@@ -9,6 +9,7 @@ mod analytics;
 mod background;
 mod catalog;
 mod clock;
+mod dag;
 mod dlq;
 mod error;
 mod logs;

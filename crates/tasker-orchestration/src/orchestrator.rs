@@ -23,6 +23,10 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     /// Wakes this server's schedule loop when a schedule changes here.
     pub(crate) schedules_changed: tokio::sync::Notify,
+    /// `engine.max_batches`, stored with each dynamic task's plan.
+    pub(crate) max_batches: u32,
+    /// `engine.max_decision_depth`, checked when templates are loaded or validated.
+    pub(crate) max_decision_depth: usize,
 }
 
 /// The orchestration service. Cheap to clone; clones share state.
@@ -64,6 +68,8 @@ impl Orchestrator {
         cfg: &OrchestrationConfig,
         clock: Arc<dyn Clock>,
     ) -> Result<Orchestrator, Error> {
+        let max_decision_depth = cfg.engine.max_decision_depth as usize;
+        crate::catalog::check_decision_depths(&cfg.templates.search_paths, max_decision_depth)?;
         tasker_store::load_and_register(store.as_ref(), &cfg.templates.search_paths).await?;
         let defaults = StepDefaults {
             max_attempts: cfg.engine.default_max_attempts.max(1),
@@ -84,6 +90,8 @@ impl Orchestrator {
                 dlq: cfg.dlq.clone(),
                 clock,
                 schedules_changed: tokio::sync::Notify::new(),
+                max_batches: cfg.engine.max_batches,
+                max_decision_depth,
             }),
             background: Arc::new(std::sync::Mutex::new(Vec::new())),
             stop,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tasker_core::schedule::plan_due;
 use tasker_core::store::{
-    FireOutcome, FirePlan, NewStep, NewTask, PlannedFire, RunResult, ScheduleRecord,
+    FireOutcome, FirePlan, NewTask, PlannedFire, RunResult, ScheduleRecord,
     ScheduleSource, TaskMeta,
 };
 use tasker_core::{CronSchedule, Overlap, TaskTemplate};
@@ -166,7 +166,7 @@ impl Orchestrator {
             )
             .await?;
         let marker = format!("schedule:{}", schedule.schedule_uuid);
-        Ok(NewTask {
+        let task = NewTask {
             task_uuid: Uuid::now_v7(),
             namespace: template.namespace.clone(),
             name: template.name.clone(),
@@ -180,8 +180,15 @@ impl Orchestrator {
                 tags: vec![marker],
                 ..TaskMeta::default()
             },
-            steps: NewStep::plan(&template, &self.inner.defaults, Uuid::now_v7),
-        })
+            plan: None,
+            steps: Vec::new(),
+        };
+        Ok(crate::tasks::with_steps(
+            task,
+            &template,
+            &self.inner.defaults,
+            self.inner.max_batches,
+        ))
     }
 
     /// Registers the schedules declared by the latest version of each template, replacing the

@@ -113,8 +113,15 @@ impl Orchestrator {
                 correlation_id: request.correlation_id,
                 idempotency_key: request.idempotency_key.clone(),
             },
-            steps: NewStep::plan(&template, &self.inner.defaults, Uuid::now_v7),
+            plan: None,
+            steps: Vec::new(),
         };
+        let task = with_steps(
+            task,
+            &template,
+            &self.inner.defaults,
+            self.inner.max_batches,
+        );
         match self.inner.store.create_task(task, Utc::now()).await {
             Ok(record) => Ok(views::task(record, true)),
             Err(tasker_core::StoreError::DuplicateIdempotencyKey { existing }) => {
@@ -291,4 +298,22 @@ impl Orchestrator {
             .await?;
         Ok(views::step(step))
     }
+}
+
+/// Fills in the steps a task starts with: all of them for a static template; for a dynamic
+/// one, the unconditional ones plus the plan of the whole shape.
+pub(crate) fn with_steps(
+    mut task: NewTask,
+    template: &tasker_core::TaskTemplate,
+    defaults: &tasker_core::store::StepDefaults,
+    max_batches: u32,
+) -> NewTask {
+    if template.is_dynamic() {
+        let plan = tasker_core::dynamic::TaskPlan::new(template, defaults, max_batches);
+        task.steps = plan.initial_steps(Uuid::now_v7);
+        task.plan = Some(plan);
+    } else {
+        task.steps = NewStep::plan(template, defaults, Uuid::now_v7);
+    }
+    task
 }

@@ -62,6 +62,9 @@ pub(crate) fn step(s: StepRecord) -> wire::StepView {
         step_uuid: s.step_uuid,
         task_uuid: s.task_uuid,
         name: s.name,
+        step_type: s.step_type.as_str().to_owned(),
+        origin: s.origin.as_str().to_owned(),
+        batch_index: s.batch_index,
         handler: s.handler,
         status: s.status.as_str().to_owned(),
         attempts: s.attempts,
@@ -161,6 +164,9 @@ pub(crate) fn template(t: TaskTemplate) -> wire::TemplateView {
             .steps
             .into_iter()
             .map(|s| wire::TemplateStepView {
+                step_type: s.step_type.as_str().to_owned(),
+                branches: s.branches,
+                batch: s.batch.and_then(|b| serde_json::to_value(b).ok()),
                 name: s.name,
                 handler: wire::TemplateHandlerView {
                     callable: s.handler.callable,

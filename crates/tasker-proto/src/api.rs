@@ -1,6 +1,7 @@
 //! Request and response bodies of the orchestration and worker APIs. States and enums travel
 //! as snake_case strings.
 
+mod dag;
 mod dlq;
 mod logs;
 mod schedules;
@@ -9,6 +10,7 @@ mod system;
 mod tasks;
 mod templates;
 
+pub use dag::{DagEdge, DagNode, DagView};
 pub use dlq::{
     DlqEntryView, DlqListQuery, DlqQueueQuery, DlqStatView, DlqUpdateRequest, StalenessView,
 };

@@ -3,6 +3,7 @@
 //! signature (`Authorized<P>`). The router, the OpenAPI document and the route → permission
 //! table all come from those lists.
 
+mod dag;
 mod dlq;
 mod logs;
 mod schedules;
@@ -50,6 +51,7 @@ pub(crate) fn router(state: AppState) -> (Router, OpenApiDoc) {
     let api = system::routes(templates::routes(dlq::routes(tasks::routes(api))));
     let api = logs::routes(api);
     let api = schedules::routes(api);
+    let api = dag::routes(api);
     api.with_state(state).split_for_parts()
 }
 

@@ -1,8 +1,10 @@
 //! `SqlStore`: the `Store` implementation shared by both backends. Each operation lives in the
 //! submodule named for what it owns; this file wires them to the trait.
 
+mod bulk;
 mod claims;
 mod dlq;
+mod dynamic;
 mod engine;
 mod logs;
 mod manual;
@@ -250,5 +252,12 @@ impl Store for SqlStore {
         limit: u32,
     ) -> Result<PurgeCount, StoreError> {
         self.purge_finished_tasks_impl(finished_before, limit).await
+    }
+
+    async fn task_plan(
+        &self,
+        task_uuid: Uuid,
+    ) -> Result<Option<tasker_core::dynamic::TaskPlan>, StoreError> {
+        dynamic::read_plan(&self.pool, task_uuid).await
     }
 }

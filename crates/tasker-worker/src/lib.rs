@@ -10,6 +10,7 @@ mod handlers {
     pub(crate) mod arithmetic;
     pub(crate) mod builtin;
     pub(crate) mod command;
+    pub(crate) mod dynamic;
     pub(crate) mod host_paths;
     pub(crate) mod registry;
     pub(crate) mod step_log;

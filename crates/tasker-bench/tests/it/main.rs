@@ -98,7 +98,42 @@ fn workflow_diamond_on_sqlite() {
     check_workflow(&doc, "diamond", "sqlite", 3);
 }
 
-tasker_testkit::postgres_tests!(sync: workflow_diamond_on_postgres, throughput_reports_one_point_per_worker_count, floors_on_postgres, all_reports_every_target);
+tasker_testkit::postgres_tests!(sync: workflow_diamond_on_postgres, throughput_reports_one_point_per_worker_count, floors_on_postgres, all_reports_every_target, fanout_on_postgres);
+
+fn check_fanout(doc: &Value, store: &str, copies: u64) {
+    assert_eq!(doc["benchmark"], "fanout");
+    assert_eq!(doc["store"], store);
+    assert_eq!(doc["copies"].as_u64(), Some(copies));
+    for key in [
+        "client_seconds",
+        "server_seconds",
+        "floor_one_copy_seconds",
+        "copies_per_second",
+        "server_peak_rss_kib",
+    ] {
+        assert_number(doc, key);
+    }
+}
+
+#[test]
+fn fanout_on_sqlite() {
+    let doc = bench(&["fanout", "--copies", "20"]);
+    check_fanout(&doc, "sqlite", 20);
+}
+
+fn fanout_on_postgres() {
+    let url = tasker_testkit::postgres_url();
+    let doc = bench(&[
+        "fanout",
+        "--store",
+        "postgres",
+        "--copies",
+        "20",
+        "--database-url",
+        &url,
+    ]);
+    check_fanout(&doc, "postgres", 20);
+}
 
 /// The benchmark creates and drops its own databases on the test server.
 fn workflow_diamond_on_postgres() {

@@ -42,7 +42,16 @@ pub struct EngineConfig {
     pub retention_batch_size: u32,
     /// Time between two purge runs of `tasker-server`.
     pub retention_interval_seconds: u64,
+    /// How deep decisions may nest in a template (1 to 64).
+    pub max_decision_depth: u32,
+    /// Most copies one batchable step may create (1 to 1,000,000).
+    pub max_batches: u32,
 }
+
+/// Largest accepted `engine.max_decision_depth`.
+pub(crate) const MAX_DECISION_DEPTH_LIMIT: u32 = 64;
+/// Largest accepted `engine.max_batches`.
+pub(crate) const MAX_BATCHES_LIMIT: u32 = 1_000_000;
 
 impl Default for EngineConfig {
     fn default() -> Self {
@@ -52,6 +61,8 @@ impl Default for EngineConfig {
             retention_days: 0,
             retention_batch_size: 100,
             retention_interval_seconds: 3600,
+            max_decision_depth: 8,
+            max_batches: 10_000,
         }
     }
 }

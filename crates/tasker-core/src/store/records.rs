@@ -10,7 +10,38 @@ use uuid::Uuid;
 
 use crate::backoff::BackoffSettings;
 use crate::state::{StepState, TaskState};
-use crate::template::TaskTemplate;
+use crate::template::{StepType, TaskTemplate};
+
+/// What created a step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOrigin {
+    /// Created from the template (at the start, or once its parents existed).
+    #[default]
+    Template,
+    /// Created because a decision chose it (or a step downstream of such a choice).
+    Decision,
+    /// A copy of a batch worker.
+    Batch,
+}
+
+impl StepOrigin {
+    /// The snake_case name used in storage and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Template => "template",
+            Self::Decision => "decision",
+            Self::Batch => "batch",
+        }
+    }
+
+    /// Parses a stored name; `None` for an unknown one.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Template, Self::Decision, Self::Batch]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+}
 
 /// A registered template version.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -35,6 +66,9 @@ pub struct StepDefaults {
 /// A task to create.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewTask {
+    /// The shape of a dynamic task (every template step, created or not); `None` for a
+    /// template with standard steps only, whose `steps` are all it will ever have.
+    pub plan: Option<crate::dynamic::TaskPlan>,
     /// Id chosen by the caller.
     pub task_uuid: Uuid,
     /// Template namespace.
@@ -73,12 +107,22 @@ pub struct TaskMeta {
 }
 
 /// A step to create, with its effective settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewStep {
     /// Id chosen by the caller.
     pub step_uuid: Uuid,
-    /// Name in the template.
+    /// Name of the step (`<worker>_<index>` for a batch copy).
     pub name: String,
+    /// The template step it comes from (the worker's name for a batch copy).
+    pub template_step: String,
+    /// Step type in the template.
+    pub step_type: StepType,
+    /// What created it.
+    pub origin: StepOrigin,
+    /// Position among its batch's copies.
+    pub batch_index: Option<u32>,
+    /// `{index, count, cursor}` handed to a batch copy's handler.
+    pub batch: Option<Value>,
     /// Handler name.
     pub handler: String,
     /// Handler configuration.
@@ -121,6 +165,11 @@ impl NewStep {
             .map(|s| NewStep {
                 step_uuid: ids(),
                 name: s.name.clone(),
+                template_step: s.name.clone(),
+                step_type: s.step_type,
+                origin: StepOrigin::Template,
+                batch_index: None,
+                batch: None,
                 handler: s.handler.callable.clone(),
                 initialization: s.handler.initialization.clone(),
                 depends_on: s.depends_on.clone(),
@@ -203,6 +252,16 @@ pub struct StepRecord {
     pub initialization: Value,
     /// Parent step names.
     pub depends_on: Vec<String>,
+    /// Step type in the template.
+    pub step_type: StepType,
+    /// What created it.
+    pub origin: StepOrigin,
+    /// The template step it comes from (the worker's name for a batch copy).
+    pub template_step: String,
+    /// Position among its batch's copies.
+    pub batch_index: Option<u32>,
+    /// `{index, count, cursor}` of a batch copy.
+    pub batch: Option<Value>,
     /// Current state.
     pub status: StepState,
     /// Attempts started so far.

@@ -73,8 +73,11 @@ pub struct ClaimedStep {
     pub step: StepRecord,
     /// The task's input context.
     pub context: Value,
-    /// Results of the parent steps by name (`null` for manually resolved ones).
+    /// Results of the parent steps by name (`null` for manually resolved ones); a batch
+    /// worker's copies appear as one array under the worker's name, in index order.
     pub parent_results: BTreeMap<String, Value>,
+    /// Indexes of the failed copies of a `continue` batch among the parents.
+    pub failed_batches: Vec<u32>,
 }
 
 /// The outcome of one attempt.

@@ -73,6 +73,22 @@ pub enum TemplateError {
     /// `input_schema` is not a valid JSON Schema.
     #[error("input_schema is not a valid JSON Schema: {0}")]
     InvalidInputSchema(String),
+    /// A dynamic step type's rule is broken (see the dynamic template module).
+    #[error("step `{step}`: {reason}")]
+    InvalidStepType {
+        /// The step.
+        step: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Decisions nest deeper than `engine.max_decision_depth`.
+    #[error("decisions nest {depth} deep, more than engine.max_decision_depth ({max})")]
+    DecisionTooDeep {
+        /// Depth found.
+        depth: usize,
+        /// The configured limit.
+        max: usize,
+    },
     /// No registered handler has this name.
     #[error("step `{step}`: unknown handler `{handler}`")]
     UnknownHandler {
@@ -210,6 +226,7 @@ pub(super) fn validate(t: &TaskTemplate) -> Result<(), TemplateErrors> {
             .into_iter()
             .map(|(index, problem)| TemplateError::InvalidSchedule { index, problem }),
     );
+    super::dynamic::check(t, &mut errors);
     if errors.is_empty() {
         Ok(())
     } else {

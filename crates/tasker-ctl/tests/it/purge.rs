@@ -68,6 +68,7 @@ async fn task(
         context: json!({}),
         created_by: "test".into(),
         meta: TaskMeta::default(),
+        plan: None,
         steps: NewStep::plan(&template, &defaults, Uuid::new_v4),
     };
     let task = store.create_task(new, created).await.unwrap().task_uuid;

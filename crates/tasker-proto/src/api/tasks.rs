@@ -181,8 +181,17 @@ pub struct StepView {
     pub step_uuid: Uuid,
     /// Its task.
     pub task_uuid: Uuid,
-    /// Step name in the template.
+    /// Step name in the template (`<worker>_<index>` for a batch copy).
     pub name: String,
+    /// `standard`, `decision`, `deferred_convergence`, `batchable` or `batch_worker`.
+    #[serde(rename = "type", default = "standard")]
+    pub step_type: String,
+    /// `template`, `decision` (created by a decision's choice) or `batch` (a batch copy).
+    #[serde(default = "template_origin")]
+    pub origin: String,
+    /// Position of a batch copy among its batch's copies.
+    #[serde(default)]
+    pub batch_index: Option<u32>,
     /// Handler callable.
     pub handler: String,
     /// `pending`, `enqueued`, `in_progress`, `waiting_for_retry`, `complete`, `error`,
@@ -332,4 +341,12 @@ mod step_action_schema {
             reason: String,
         },
     }
+}
+
+fn standard() -> String {
+    "standard".to_owned()
+}
+
+fn template_origin() -> String {
+    "template".to_owned()
 }

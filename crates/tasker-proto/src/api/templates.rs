@@ -36,6 +36,16 @@ pub struct TemplateHandlerView {
 pub struct TemplateStepView {
     /// Step name.
     pub name: String,
+    /// `standard`, `decision`, `deferred_convergence`, `batchable` or `batch_worker`.
+    #[serde(rename = "type", default = "standard")]
+    pub step_type: String,
+    /// A decision's branches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub branches: Vec<String>,
+    /// A batchable's `{"worker", "failure"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub batch: Option<Value>,
     /// Handler.
     pub handler: TemplateHandlerView,
     /// Parents.
@@ -87,4 +97,8 @@ pub struct ValidationReport {
     pub valid: bool,
     /// What is wrong, one message per problem.
     pub errors: Vec<String>,
+}
+
+fn standard() -> String {
+    "standard".to_owned()
 }

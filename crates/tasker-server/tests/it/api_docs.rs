@@ -144,6 +144,18 @@ async fn record() -> Vec<Example> {
         None,
     )
     .await;
+    let routed = r
+        .call(
+            "POST",
+            "/v1/tasks",
+            Some(json!({"namespace": "examples", "name": "order_routing", "context": {"shipping": "express"}})),
+        )
+        .await;
+    let rid = routed["task_uuid"].as_str().unwrap().to_owned();
+    server
+        .wait_for_task(&rid, &["complete"], Some(&r.token))
+        .await;
+    r.call("GET", &format!("/v1/tasks/{rid}/dag"), None).await;
 
     let broken = r
         .call(

@@ -45,6 +45,7 @@ const EXPECTED: &[(&str, &str, &str)] = &[
         "steps:read",
     ),
     ("get", "/v1/tasks/{task_uuid}/audit", "steps:read"),
+    ("get", "/v1/tasks/{task_uuid}/dag", "steps:read"),
     (
         "get",
         "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/logs",

@@ -1,10 +1,9 @@
 //! Claims with leases, lease renewal and expiry, and the promotion of steps whose retry
 //! time has come.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+use tasker_core::dynamic::group_parent_results;
 use tasker_core::store::{ClaimRequest, ClaimedStep, DlqReason, Lease};
 use tasker_core::{StepState, StoreError};
 use uuid::Uuid;
@@ -101,26 +100,49 @@ impl SqlStore {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("task {task_uuid}")))?
             .json("context")?;
-        let mut parent_results = BTreeMap::new();
         let rows = self
             .pool
             .all(
-                "SELECT p.name, p.results FROM step_edges e JOIN steps p ON p.step_uuid = e.parent_uuid \
+                "SELECT p.name, p.template_step, p.batch_index, p.status, p.results \
+                 FROM step_edges e JOIN steps p ON p.step_uuid = e.parent_uuid \
                  WHERE e.child_uuid = $1",
                 args![lease.step_uuid],
             )
             .await?;
+        let mut parents = Vec::with_capacity(rows.len());
         for r in &rows {
-            parent_results.insert(
-                r.text("name")?,
+            let name = r.text("name")?;
+            parents.push((
+                name.clone(),
+                r.opt_text("template_step")?.unwrap_or(name),
+                r.opt_int("batch_index")?
+                    .and_then(|i| u32::try_from(i).ok()),
+                r.parsed("status")?,
                 r.opt_json("results")?.unwrap_or(Value::Null),
-            );
+            ));
+        }
+        let (mut parent_results, failed_batches) = group_parent_results(parents);
+        // A batch worker with no (successful) copies still appears, as an empty array.
+        if let Some(plan) = super::dynamic::read_plan(&self.pool, task_uuid).await?
+            && let Some(own) = plan.get(&step.template_step)
+        {
+            for parent in &own.step.depends_on {
+                if plan
+                    .get(parent)
+                    .is_some_and(|p| p.step.step_type == tasker_core::StepType::BatchWorker)
+                {
+                    parent_results
+                        .entry(parent.clone())
+                        .or_insert_with(|| Value::Array(Vec::new()));
+                }
+            }
         }
         Ok(ClaimedStep {
             lease,
             step,
             context,
             parent_results,
+            failed_batches,
         })
     }
 

@@ -2,6 +2,8 @@
 //! rows, and `advance`, which enqueues newly ready steps and moves the task to the state its
 //! steps imply. Every write path ends by calling `advance` in the same transaction.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tasker_core::store::{DlqEntry, DlqReason, ResolutionStatus};
@@ -132,6 +134,9 @@ pub(crate) async fn set_step_state(
             "step {step_uuid} changed concurrently"
         )));
     }
+    if to.satisfies_dependents() && !from.satisfies_dependents() {
+        release_children(tx, step_uuid).await?;
+    }
     audit(
         tx,
         task_uuid,
@@ -143,6 +148,98 @@ pub(crate) async fn set_step_state(
         now,
     )
     .await
+}
+
+/// One parent of each child of `step_uuid` is met (the step finished for its dependents).
+pub(crate) async fn release_children(tx: &mut Tx, step_uuid: Uuid) -> Result<(), StoreError> {
+    tx.exec(
+        "UPDATE steps SET unmet_parents = unmet_parents - 1 WHERE step_uuid IN \
+         (SELECT child_uuid FROM step_edges WHERE parent_uuid = $1)",
+        args![step_uuid],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// `advance` after `step_uuid` finished an attempt, for a step whose result creates nothing:
+/// only its children can become ready (those with no unmet parent left), so it reads them
+/// and which step states remain instead of every step and edge. Falls back to the full pass
+/// when the task has a failed step (whose handling depends on the batch policy) or a child
+/// is a convergence (which also waits for pending decisions).
+pub(crate) async fn advance_after(
+    tx: &mut Tx,
+    task_uuid: Uuid,
+    step_uuid: Uuid,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Advance, StoreError> {
+    let state = lock_task(tx, task_uuid).await?;
+    if state.is_terminal() {
+        return Ok(Advance { enqueued: 0 });
+    }
+    let children = tx
+        .all(
+            "SELECT c.step_uuid, c.step_type FROM step_edges e JOIN steps c \
+             ON c.step_uuid = e.child_uuid WHERE e.parent_uuid = $1 AND c.status = $2 \
+             AND c.unmet_parents <= 0",
+            args![step_uuid, StepState::Pending.as_str()],
+        )
+        .await?;
+    let mut ready = Vec::with_capacity(children.len());
+    for c in &children {
+        if c.text("step_type")? == tasker_core::StepType::DeferredConvergence.as_str() {
+            return advance(tx, task_uuid, actor, now).await;
+        }
+        ready.push(c.uuid("step_uuid")?);
+    }
+    if !ready.is_empty() {
+        super::bulk::move_steps(
+            tx,
+            task_uuid,
+            &ready,
+            StepState::Pending,
+            StepState::Enqueued,
+            actor,
+            "dependencies satisfied",
+            now,
+        )
+        .await?;
+    }
+    let states = present_states(tx, task_uuid).await?;
+    if states.contains(&StepState::Error) {
+        return advance(tx, task_uuid, actor, now).await;
+    }
+    settle(tx, task_uuid, state, &states, actor, now).await?;
+    Ok(Advance {
+        enqueued: ready.len(),
+    })
+}
+
+/// The step states present in the task, one index probe per state (not a scan of its steps,
+/// which a fan-out makes thousands long).
+async fn present_states(tx: &mut Tx, task_uuid: Uuid) -> Result<Vec<StepState>, StoreError> {
+    let probes: Vec<String> = StepState::ALL
+        .iter()
+        .map(|s| {
+            format!(
+                "CAST(CASE WHEN EXISTS (SELECT 1 FROM steps WHERE task_uuid = $1 AND status = '{0}') \
+                 THEN 1 ELSE 0 END AS BIGINT) AS s_{0}",
+                s.as_str()
+            )
+        })
+        .collect();
+    let sql = format!("SELECT {}", probes.join(", "));
+    let row = tx
+        .one(&sql, args![task_uuid])
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("task {task_uuid}")))?;
+    let mut present = Vec::new();
+    for s in StepState::ALL {
+        if row.int(&format!("s_{}", s.as_str()))? != 0 {
+            present.push(*s);
+        }
+    }
+    Ok(present)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -172,6 +269,9 @@ pub(crate) struct Advance {
 }
 
 /// Enqueues every ready step of the task and moves the task to the state its steps imply.
+/// A dynamic task's plan adds two rules: a convergence waits while an unfinished decision or
+/// batchable step can still create one of its parents, and a failed copy of a `continue`
+/// batch counts as finished. The steps found ready move in bulk.
 pub(crate) async fn advance(
     tx: &mut Tx,
     task_uuid: Uuid,
@@ -182,54 +282,92 @@ pub(crate) async fn advance(
     if state.is_terminal() {
         return Ok(Advance { enqueued: 0 });
     }
-    let mut views = step_views(tx, task_uuid).await?;
-    let ready = ready_steps(&views, now);
-    for id in &ready {
-        let Some(view) = views.iter_mut().find(|v| v.id == *id) else {
+    let (mut views, shape) = step_views(tx, task_uuid).await?;
+    let mut blocked = std::collections::HashSet::new();
+    if let Some(plan) = super::dynamic::load_plan(tx, task_uuid).await? {
+        let existing = super::dynamic::existing_from_views(&views, shape);
+        blocked = plan.blocked_convergences(&existing);
+        let tolerated = plan.tolerated_failures(&existing);
+        for v in views.iter_mut().filter(|v| tolerated.contains(&v.id)) {
+            v.state = StepState::Complete;
+        }
+    }
+    let ready: Vec<Uuid> = ready_steps(&views, now)
+        .into_iter()
+        .filter(|id| !blocked.contains(id))
+        .collect();
+    let index: HashMap<Uuid, usize> = views.iter().enumerate().map(|(i, v)| (v.id, i)).collect();
+    for (from, reason) in [
+        (StepState::Pending, "dependencies satisfied"),
+        (StepState::WaitingForRetry, "retry time reached"),
+    ] {
+        let ids: Vec<Uuid> = ready
+            .iter()
+            .copied()
+            .filter(|id| index.get(id).is_some_and(|&i| views[i].state == from))
+            .collect();
+        if ids.is_empty() {
             continue;
-        };
-        let reason = if view.state == StepState::WaitingForRetry {
-            "retry time reached"
-        } else {
-            "dependencies satisfied"
-        };
-        set_step_state(
+        }
+        super::bulk::move_steps(
             tx,
             task_uuid,
-            *id,
-            view.state,
+            &ids,
+            from,
             StepState::Enqueued,
             actor,
-            Some(reason),
+            reason,
             now,
         )
         .await?;
-        view.state = StepState::Enqueued;
+        for id in &ids {
+            if let Some(&i) = index.get(id) {
+                views[i].state = StepState::Enqueued;
+            }
+        }
     }
     let states: Vec<StepState> = views.iter().map(|v| v.state).collect();
-    let derived = derive_task_state(&states);
-    if derived != state {
-        let reason = match derived {
-            TaskState::Complete => "all steps finished",
-            TaskState::BlockedByFailures => "a step failed permanently",
-            TaskState::WaitingForRetry => "steps waiting for retry",
-            _ => "steps in process",
-        };
-        set_task_state(tx, task_uuid, state, derived, actor, Some(reason), now).await?;
-    }
+    settle(tx, task_uuid, state, &states, actor, now).await?;
     Ok(Advance {
         enqueued: ready.len(),
     })
 }
 
-async fn step_views(tx: &mut Tx, task_uuid: Uuid) -> Result<Vec<StepView>, StoreError> {
+/// Moves the task from `state` to the state its steps' `states` imply, when they differ.
+async fn settle(
+    tx: &mut Tx,
+    task_uuid: Uuid,
+    state: TaskState,
+    states: &[StepState],
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let derived = derive_task_state(states);
+    if derived == state {
+        return Ok(());
+    }
+    let reason = match derived {
+        TaskState::Complete => "all steps finished",
+        TaskState::BlockedByFailures => "a step failed permanently",
+        TaskState::WaitingForRetry => "steps waiting for retry",
+        _ => "steps in process",
+    };
+    set_task_state(tx, task_uuid, state, derived, actor, Some(reason), now).await
+}
+
+/// Per step (in the order of the views): the template step it comes from and its batch index.
+pub(crate) type Shape = Vec<(String, Option<u32>)>;
+
+async fn step_views(tx: &mut Tx, task_uuid: Uuid) -> Result<(Vec<StepView>, Shape), StoreError> {
     let rows = tx
         .all(
-            "SELECT step_uuid, status, retry_at FROM steps WHERE task_uuid = $1 ORDER BY position",
+            "SELECT step_uuid, status, retry_at, name, template_step, batch_index FROM steps \
+             WHERE task_uuid = $1 ORDER BY position",
             args![task_uuid],
         )
         .await?;
     let mut views = Vec::with_capacity(rows.len());
+    let mut shape = Vec::with_capacity(rows.len());
     for r in &rows {
         views.push(StepView {
             id: r.uuid("step_uuid")?,
@@ -237,7 +375,16 @@ async fn step_views(tx: &mut Tx, task_uuid: Uuid) -> Result<Vec<StepView>, Store
             parents: Vec::new(),
             retry_at: r.opt_time("retry_at")?,
         });
+        let template_step = match r.opt_text("template_step")? {
+            Some(t) => t,
+            None => r.text("name")?,
+        };
+        let index = r
+            .opt_int("batch_index")?
+            .and_then(|i| u32::try_from(i).ok());
+        shape.push((template_step, index));
     }
+    let index: HashMap<Uuid, usize> = views.iter().enumerate().map(|(i, v)| (v.id, i)).collect();
     let edges = tx
         .all(
             "SELECT parent_uuid, child_uuid FROM step_edges WHERE task_uuid = $1",
@@ -247,11 +394,11 @@ async fn step_views(tx: &mut Tx, task_uuid: Uuid) -> Result<Vec<StepView>, Store
     for e in &edges {
         let child = e.uuid("child_uuid")?;
         let parent = e.uuid("parent_uuid")?;
-        if let Some(v) = views.iter_mut().find(|v| v.id == child) {
-            v.parents.push(parent);
+        if let Some(&i) = index.get(&child) {
+            views[i].parents.push(parent);
         }
     }
-    Ok(views)
+    Ok((views, shape))
 }
 
 /// Opens a pending DLQ entry unless one with the same reason is already pending for the task.

@@ -106,6 +106,22 @@ impl SqlStore {
                 }
             },
         }
+        // A decision or batchable closed by hand shapes the task like a worker's result would.
+        if step.step_type.creates_steps()
+            && let Some(plan) = super::dynamic::load_plan(&mut tx, task_uuid).await?
+        {
+            let cursors = match action {
+                ManualAction::CompleteManually { result, .. } => plan
+                    .check_result(&step.template_step, result)
+                    .map_err(|m| StoreError::Conflict(format!("step `{}`: {m}", step.name)))?,
+                ManualAction::ResolveManually { .. } => Some(Vec::new()),
+                ManualAction::ResetForRetry { .. } => None,
+            };
+            if !matches!(action, ManualAction::ResetForRetry { .. }) {
+                super::dynamic::expand_after(&mut tx, &step, &plan, cursors.as_deref(), now)
+                    .await?;
+            }
+        }
         // The operator has dealt with this step's failure: close its open DLQ entries.
         tx.exec(
             "UPDATE dlq_entries SET resolution_status = $1, resolver = $2, resolved_at = $3, \

@@ -7,7 +7,7 @@ use tasker_core::store::{DlqReason, Lease, RecordOutcome, StepOutcome, StepRepor
 use tasker_core::{StepState, StoreError, backoff_delay_ms};
 use uuid::Uuid;
 
-use super::engine::{advance, lock_task, open_dlq, set_step_state};
+use super::engine::{advance, advance_after, lock_task, open_dlq, set_step_state};
 use super::{SqlStore, announce, notify_work};
 use crate::db::{args, json_text};
 
@@ -43,6 +43,27 @@ impl SqlStore {
             args![lease.step_uuid],
         )
         .await?;
+        // A decision's or batchable's result shapes the task: a bad one fails the step for good.
+        let plan = if step.step_type.creates_steps() || step.batch_index.is_some() {
+            super::dynamic::load_plan(&mut tx, task_uuid).await?
+        } else {
+            None
+        };
+        let mut report = report;
+        let mut cursors = None;
+        let mut dynamic_error = None;
+        if let (Some(plan), StepOutcome::Success(result)) = (&plan, &report.outcome) {
+            match plan.check_result(&step.template_step, result) {
+                Ok(c) => cursors = c,
+                Err(message) => {
+                    report.outcome = StepOutcome::Failure {
+                        error: serde_json::json!({"message": message, "kind": "invalid_result"}),
+                        retryable: false,
+                    };
+                    dynamic_error = Some(message);
+                }
+            }
+        }
         let (success, payload) = match &report.outcome {
             StepOutcome::Success(v) => (true, v.clone()),
             StepOutcome::Failure { error, .. } => (false, error.clone()),
@@ -65,6 +86,12 @@ impl SqlStore {
                     now,
                 )
                 .await?;
+                if let Some(plan) = &plan
+                    && step.step_type.creates_steps()
+                {
+                    super::dynamic::expand_after(&mut tx, &step, plan, cursors.as_deref(), now)
+                        .await?;
+                }
                 RecordOutcome::Completed
             }
             StepOutcome::Failure { error, retryable } => {
@@ -103,7 +130,9 @@ impl SqlStore {
                     .await?;
                     RecordOutcome::RetryScheduled { retry_at, delay_ms }
                 } else {
-                    let why = if retryable && step.retryable {
+                    let why = if dynamic_error.is_some() {
+                        "invalid result"
+                    } else if retryable && step.retryable {
                         "attempts exhausted"
                     } else {
                         "not retryable"
@@ -141,9 +170,21 @@ impl SqlStore {
                 json_text(&payload), backoff, report.started_at, now, duration],
         )
         .await?;
-        let adv = advance(&mut tx, task_uuid, &lease.worker_id, now).await?;
-        if outcome == RecordOutcome::FailedPermanently {
-            open_dlq(
+        let mut tolerated = false;
+        if outcome == RecordOutcome::FailedPermanently
+            && step.batch_index.is_some()
+            && let Some(plan) = &plan
+        {
+            let policy = super::dynamic::after_copy_failed(&mut tx, &step, plan, now).await?;
+            tolerated = policy == tasker_core::BatchFailure::Continue;
+        }
+        let adv = if step.step_type.creates_steps() || outcome == RecordOutcome::FailedPermanently {
+            advance(&mut tx, task_uuid, &lease.worker_id, now).await?
+        } else {
+            advance_after(&mut tx, task_uuid, lease.step_uuid, &lease.worker_id, now).await?
+        };
+        if outcome == RecordOutcome::FailedPermanently && !tolerated {
+            let entry = open_dlq(
                 &mut tx,
                 task_uuid,
                 Some(lease.step_uuid),
@@ -151,6 +192,16 @@ impl SqlStore {
                 now,
             )
             .await?;
+            if let (Some(entry), Some(message)) = (entry, &dynamic_error) {
+                tx.exec(
+                    "UPDATE dlq_entries SET notes = $1 WHERE dlq_entry_uuid = $2",
+                    args![
+                        format!("step `{}`: {message}", step.name),
+                        entry.dlq_entry_uuid
+                    ],
+                )
+                .await?;
+            }
         }
         if adv.enqueued > 0 {
             announce(&mut tx).await?;

@@ -106,6 +106,11 @@ impl SqlStore {
         )
         .await?;
         tx.exec(
+            &format!("DELETE FROM task_plans WHERE task_uuid IN ({list})"),
+            ids_args(),
+        )
+        .await?;
+        tx.exec(
             &format!("DELETE FROM step_log_lines WHERE task_uuid IN ({list})"),
             ids_args(),
         )

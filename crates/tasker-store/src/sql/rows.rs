@@ -18,7 +18,7 @@ pub(crate) const TASK_COLUMNS: &str = "task_uuid, namespace, name, version, stat
 pub(crate) const STEP_COLUMNS: &str = "step_uuid, task_uuid, namespace, name, handler, \
     initialization, status, attempts, max_attempts, retryable, backoff_base_ms, backoff_max_ms, \
     jitter_percent, timeout_seconds, results, last_error, retry_at, created_at, updated_at, \
-    completed_at";
+    completed_at, step_type, origin, template_step, batch_index, batch_input";
 
 pub(crate) const DLQ_COLUMNS: &str = "dlq_entry_uuid, task_uuid, step_uuid, dlq_reason, \
     resolution_status, notes, resolver, task_snapshot, priority, created_at, updated_at, \
@@ -76,6 +76,24 @@ pub(crate) fn step(r: &Row) -> Result<StepRecord, StoreError> {
         handler: r.text("handler")?,
         initialization: r.json("initialization")?,
         depends_on: Vec::new(),
+        step_type: {
+            let t = r.text("step_type")?;
+            tasker_core::StepType::parse(&t)
+                .ok_or_else(|| StoreError::Corrupt(format!("step_type `{t}`")))?
+        },
+        origin: {
+            let o = r.text("origin")?;
+            tasker_core::store::StepOrigin::parse(&o)
+                .ok_or_else(|| StoreError::Corrupt(format!("origin `{o}`")))?
+        },
+        template_step: match r.opt_text("template_step")? {
+            Some(t) => t,
+            None => r.text("name")?,
+        },
+        batch_index: r
+            .opt_int("batch_index")?
+            .and_then(|i| u32::try_from(i).ok()),
+        batch: r.opt_json("batch_input")?,
         status: r.parsed("status")?,
         attempts: small(r, "attempts")?,
         max_attempts: small(r, "max_attempts")?,
@@ -192,17 +210,33 @@ pub(crate) async fn load_steps(
         .iter()
         .map(step)
         .collect::<Result<Vec<_>, _>>()?;
-    let parents = pool
-        .all(
-            "SELECT e.child_uuid, p.name FROM step_edges e JOIN steps p ON p.step_uuid = e.parent_uuid \
-             WHERE e.task_uuid = $1 ORDER BY p.position",
-            args![task_uuid],
-        )
-        .await?;
+    let parents = match only {
+        Some(step) => {
+            pool.all(
+                "SELECT e.child_uuid, p.name FROM step_edges e JOIN steps p ON p.step_uuid = e.parent_uuid \
+                 WHERE e.child_uuid = $1 ORDER BY p.position",
+                args![step],
+            )
+            .await?
+        }
+        None => {
+            pool.all(
+                "SELECT e.child_uuid, p.name FROM step_edges e JOIN steps p ON p.step_uuid = e.parent_uuid \
+                 WHERE e.task_uuid = $1 ORDER BY p.position",
+                args![task_uuid],
+            )
+            .await?
+        }
+    };
+    let index: HashMap<Uuid, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.step_uuid, i))
+        .collect();
     for p in &parents {
         let child = p.uuid("child_uuid")?;
-        if let Some(s) = steps.iter_mut().find(|s| s.step_uuid == child) {
-            s.depends_on.push(p.text("name")?);
+        if let Some(&i) = index.get(&child) {
+            steps[i].depends_on.push(p.text("name")?);
         }
     }
     Ok(steps)

@@ -7,13 +7,14 @@ use chrono::{DateTime, Utc};
 use tasker_core::store::{
     NewTask, ResolutionStatus, TaskFilter, TaskRecord, TemplateRecord, TransitionRecord,
 };
-use tasker_core::{StepState, StoreError, TaskState, TaskTemplate};
+use tasker_core::{StoreError, TaskState, TaskTemplate};
 use uuid::Uuid;
 
+use super::bulk::insert_steps;
 use super::engine::{SYSTEM, advance, audit, cancel_unfinished_steps, lock_task, set_task_state};
 use super::rows::{self, TASK_COLUMNS, load_task, u64_arg, with_counts};
 use super::{SqlStore, announce, notify_work};
-use crate::db::{Arg, Tx, args, json_text, placeholders};
+use crate::db::{Arg, Tx, args, json_text};
 
 impl SqlStore {
     pub(super) async fn upsert_template_impl(
@@ -232,14 +233,6 @@ impl SqlStore {
     }
 }
 
-/// `($1, …, $cols), ($cols+1, …)` for a multi-row `VALUES` list.
-fn value_rows(rows: usize, cols: usize) -> String {
-    (0..rows)
-        .map(|r| format!("({})", placeholders(r * cols + 1, cols)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Inserts a task with its steps, edges and creation audit rows inside `tx`, and enqueues
 /// its root steps.
 pub(super) async fn insert_task_rows(
@@ -251,7 +244,7 @@ pub(super) async fn insert_task_rows(
     tx.exec(
         &format!(
             "INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-                 $10, $11, $12, $13, $14, $15, $15, $15, NULL, NULL)"
+             $10, $11, $12, $13, $14, $15, $15, $15, NULL, NULL)"
         ),
         args![
             t.task_uuid,
@@ -288,75 +281,25 @@ pub(super) async fn insert_task_rows(
         .iter()
         .map(|s| (s.name.as_str(), s.step_uuid))
         .collect();
-    // One multi-row statement per table keeps creation at a handful of round trips.
-    let mut step_args: Vec<Arg> = Vec::with_capacity(t.steps.len() * 17);
-    let mut audit_args: Vec<Arg> = Vec::with_capacity(t.steps.len() * 6);
-    let mut edge_args: Vec<Arg> = Vec::new();
-    for (position, s) in t.steps.iter().enumerate() {
-        step_args.extend(args![
-            s.step_uuid,
-            t.task_uuid,
-            i64::try_from(position).unwrap_or(i64::MAX),
-            &t.namespace,
-            &s.name,
-            &s.handler,
-            json_text(&s.initialization),
-            StepState::Pending.as_str(),
-            0i64,
-            i64::from(s.max_attempts),
-            i64::from(s.retryable),
-            u64_arg(s.backoff.base_ms),
-            u64_arg(s.backoff.max_ms),
-            i64::from(s.backoff.jitter_percent),
-            u64_arg(s.timeout_seconds),
-            now,
-            now
-        ]);
-        audit_args.extend(args![
-            t.task_uuid,
-            s.step_uuid,
-            StepState::Pending.as_str(),
-            now,
-            SYSTEM,
-            "step created"
-        ]);
+    let mut edges = Vec::new();
+    for s in &t.steps {
         for parent in &s.depends_on {
-            let parent_uuid = ids.get(parent.as_str()).ok_or_else(|| {
-                StoreError::Conflict(format!(
-                    "step `{}` depends on unknown step `{parent}`",
-                    s.name
-                ))
-            })?;
-            edge_args.extend(args![t.task_uuid, *parent_uuid, s.step_uuid]);
+            match ids.get(parent.as_str()) {
+                Some(parent_uuid) => edges.push((*parent_uuid, s.step_uuid)),
+                // A dynamic task starts without its conditional steps.
+                None if t.plan.is_some() => {}
+                None => {
+                    return Err(StoreError::Conflict(format!(
+                        "step `{}` depends on unknown step `{parent}`",
+                        s.name
+                    )));
+                }
+            }
         }
     }
-    tx.exec(
-            &format!(
-                "INSERT INTO steps (step_uuid, task_uuid, position, namespace, name, handler, \
-                 initialization, status, attempts, max_attempts, retryable, backoff_base_ms, \
-                 backoff_max_ms, jitter_percent, timeout_seconds, created_at, updated_at) VALUES {}",
-                value_rows(t.steps.len(), 17)
-            ),
-            step_args,
-        )
-        .await?;
-    tx.exec(
-        &format!(
-            "INSERT INTO transitions (task_uuid, step_uuid, to_state, at, actor, reason) VALUES {}",
-            value_rows(t.steps.len(), 6)
-        ),
-        audit_args,
-    )
-    .await?;
-    if !edge_args.is_empty() {
-        tx.exec(
-            &format!(
-                "INSERT INTO step_edges (task_uuid, parent_uuid, child_uuid) VALUES {}",
-                value_rows(edge_args.len() / 3, 3)
-            ),
-            edge_args,
-        )
-        .await?;
+    insert_steps(tx, t.task_uuid, &t.namespace, &t.steps, 0, &edges, now).await?;
+    if let Some(plan) = &t.plan {
+        super::dynamic::save_plan(tx, t.task_uuid, plan).await?;
     }
     advance(tx, t.task_uuid, SYSTEM, now).await?;
     announce(tx).await

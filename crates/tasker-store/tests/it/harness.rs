@@ -83,7 +83,19 @@ pub(crate) fn new_task(yaml: &str, context: Value, key: Option<&str>) -> NewTask
             idempotency_key: key.map(str::to_owned),
             ..TaskMeta::default()
         },
+        plan: None,
         steps: NewStep::plan(&template, &DEFAULTS, Uuid::new_v4),
+    }
+}
+
+/// A task of a dynamic template: its unconditional steps plus the plan of its whole shape.
+pub(crate) fn new_dynamic_task(yaml: &str, context: Value, max_batches: u32) -> NewTask {
+    let template = parse_template(yaml).unwrap();
+    let plan = tasker_core::dynamic::TaskPlan::new(&template, &DEFAULTS, max_batches);
+    NewTask {
+        steps: plan.initial_steps(Uuid::new_v4),
+        plan: Some(plan),
+        ..new_task(yaml, context, None)
     }
 }
 

@@ -44,6 +44,9 @@ pub(crate) fn template(t: TaskTemplate) -> wire::TemplateView {
         .steps
         .into_iter()
         .map(|s| wire::TemplateStepView {
+            step_type: s.step_type.as_str().to_owned(),
+            branches: s.branches,
+            batch: s.batch.and_then(|b| serde_json::to_value(b).ok()),
             handler: wire::TemplateHandlerView {
                 callable: s.handler.callable,
                 initialization: s.handler.initialization,

@@ -1,5 +1,5 @@
 //! Arithmetic handlers for the example workflows. Operands: the `value` of every parent result
-//! (in step-name order), or the context field named by `initialization.input` (default
+//! (in step-name order; each element of a batch worker's array of results), or the context field named by `initialization.input` (default
 //! `value`) for a root step, followed by `initialization.operand` when set. Result:
 //! `{"value": n}`.
 
@@ -56,10 +56,17 @@ fn operands(input: &StepInput) -> Result<Vec<f64>, HandlerError> {
         ops.push(v);
     } else {
         for (name, result) in &input.parent_results {
-            let v = result.get("value").and_then(Value::as_f64).ok_or_else(|| {
-                HandlerError::permanent(format!("parent `{name}` has no numeric `value`"))
-            })?;
-            ops.push(v);
+            // A batch worker's copies arrive as one array of results.
+            let results = match result {
+                Value::Array(items) => items.iter().collect(),
+                one => vec![one],
+            };
+            for r in results {
+                let v = r.get("value").and_then(Value::as_f64).ok_or_else(|| {
+                    HandlerError::permanent(format!("parent `{name}` has no numeric `value`"))
+                })?;
+                ops.push(v);
+            }
         }
     }
     if let Some(operand) = input.initialization.get("operand") {
@@ -90,6 +97,7 @@ mod tests {
                 .collect::<BTreeMap<_, _>>(),
             initialization: init,
             log: crate::StepLog::discard(),
+            ..StepInput::default()
         }
     }
 

@@ -1,5 +1,5 @@
 //! Built-in handlers: `builtin.echo`, `builtin.sleep`, `builtin.fail`, and the registration of
-//! the arithmetic handlers and `builtin.command` from their sibling modules.
+//! the arithmetic, dynamic-workflow and `builtin.command` handlers from their sibling modules.
 
 use std::time::Duration;
 
@@ -16,7 +16,10 @@ pub(crate) fn register(registry: &mut HandlerRegistry) {
         .register("builtin.fail", Fail)
         .register("builtin.add", Add)
         .register("builtin.multiply", Multiply)
-        .register("builtin.command", super::command::CommandHandler);
+        .register("builtin.command", super::command::CommandHandler)
+        .register("builtin.choose", super::dynamic::Choose)
+        .register("builtin.range_batches", super::dynamic::RangeBatches)
+        .register("builtin.sum_range", super::dynamic::SumRange);
 }
 
 /// Returns the task context, the step's initialization and its parents' results.
@@ -25,12 +28,19 @@ struct Echo;
 #[async_trait]
 impl StepHandler for Echo {
     async fn call(&self, input: StepInput) -> Result<Value, HandlerError> {
-        Ok(json!({
+        let mut out = json!({
             "step": input.step_name,
             "context": input.context,
             "initialization": input.initialization,
             "parent_results": input.parent_results,
-        }))
+        });
+        if let Some(batch) = input.batch {
+            out["batch"] = batch;
+        }
+        if !input.failed_batches.is_empty() {
+            out["failed_batches"] = json!(input.failed_batches);
+        }
+        Ok(out)
     }
 }
 
@@ -51,7 +61,8 @@ impl StepHandler for Sleep {
 }
 
 /// Fails the first `initialization.times` attempts (every attempt when unset), retryable
-/// unless `initialization.retryable` is false; then succeeds.
+/// unless `initialization.retryable` is false; then succeeds. With
+/// `initialization.batch_indexes` only batch copies of those indexes fail; others succeed.
 struct Fail;
 
 #[async_trait]
@@ -66,7 +77,14 @@ impl StepHandler for Fail {
             .get("retryable")
             .and_then(Value::as_bool)
             .unwrap_or(true);
-        if u64::from(input.attempt) <= times {
+        let chosen = match init.get("batch_indexes").and_then(Value::as_array) {
+            None => true,
+            Some(list) => {
+                let index = input.batch.as_ref().and_then(|b| b.get("index"));
+                index.is_some_and(|i| list.contains(i))
+            }
+        };
+        if chosen && u64::from(input.attempt) <= times {
             let message = format!("builtin.fail: attempt {} fails by design", input.attempt);
             return Err(HandlerError {
                 message,
@@ -94,6 +112,7 @@ mod tests {
             parent_results: BTreeMap::from([("p".to_owned(), json!({"value": 2}))]),
             initialization,
             log: crate::StepLog::discard(),
+            ..StepInput::default()
         }
     }
 

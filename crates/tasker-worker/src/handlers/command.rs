@@ -4,7 +4,9 @@
 //! - `initialization`: `program` (required), `args` (strings), `timeout_seconds` (optional; the
 //!   step's own timeout still applies, whichever is shorter wins).
 //! - stdin: one JSON document `{"task_uuid","step_uuid","step_name","attempt","context",
-//!   "parent_results","initialization"}`, then EOF.
+//!   "parent_results","initialization"}`, then EOF; a batch copy's document adds
+//!   `"batch": {"index","count","cursor"}`, and a dependent of a `continue` batch with failed
+//!   copies adds `"failed_batches": [index, ...]`.
 //! - stdout: the step's result as one JSON value (empty stdout is `null`), at most 1 MiB.
 //! - exit 0 is success; exit 75 (`EX_TEMPFAIL`) is a retryable failure; any other exit or a
 //!   death by signal is a permanent failure. The tail of stderr (at most 4 KiB) goes into the
@@ -53,7 +55,7 @@ pub(crate) struct CommandHandler;
 impl StepHandler for CommandHandler {
     async fn call(&self, input: StepInput) -> Result<Value, HandlerError> {
         let spec = Spec::parse(&input.initialization)?;
-        let document = json!({
+        let mut document = json!({
             "task_uuid": input.task_uuid,
             "step_uuid": input.step_uuid,
             "step_name": input.step_name,
@@ -62,6 +64,12 @@ impl StepHandler for CommandHandler {
             "parent_results": input.parent_results,
             "initialization": input.initialization,
         });
+        if let Some(batch) = input.batch {
+            document["batch"] = batch;
+        }
+        if !input.failed_batches.is_empty() {
+            document["failed_batches"] = json!(input.failed_batches);
+        }
         let mut stdin = document.to_string().into_bytes();
         stdin.push(b'\n');
         spec.run(stdin, &input.log).await.map_err(|mut error| {

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::step_log::StepLog;
 
 /// Everything a handler gets for one attempt.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct StepInput {
     /// Task id.
     pub task_uuid: Uuid,
@@ -29,6 +29,10 @@ pub struct StepInput {
     pub initialization: Value,
     /// The attempt's step log: lines written here are served by the step logs route.
     pub log: StepLog,
+    /// For a batch copy: `{"index", "count", "cursor"}`.
+    pub batch: Option<Value>,
+    /// Indexes of the failed copies of a `continue` batch this step depends on.
+    pub failed_batches: Vec<u32>,
 }
 
 /// A failed attempt.

@@ -52,6 +52,13 @@ impl PartialEq for StepLog {
     }
 }
 
+/// The default log keeps nothing, like [`StepLog::discard`].
+impl Default for StepLog {
+    fn default() -> Self {
+        Self::discard()
+    }
+}
+
 impl StepLog {
     /// A log that keeps nothing (handlers called outside a worker, tests).
     pub fn discard() -> Self {

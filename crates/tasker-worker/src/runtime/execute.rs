@@ -55,6 +55,8 @@ impl Execution {
             parent_results: claimed.parent_results.clone(),
             initialization: step.initialization.clone(),
             log,
+            batch: step.batch.clone(),
+            failed_batches: claimed.failed_batches.clone(),
         };
         let mut call = AbortOnDrop(tokio::spawn(async move { handler.call(input).await }));
         let timeout_seconds = match step.timeout_seconds {

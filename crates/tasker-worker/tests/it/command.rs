@@ -21,6 +21,7 @@ fn input(step_name: &str, initialization: Value) -> StepInput {
         parent_results: BTreeMap::new(),
         initialization,
         log: StepLog::discard(),
+        ..StepInput::default()
     }
 }
 
@@ -252,4 +253,26 @@ async fn the_environment_is_cleared_except_path_home_and_lang() {
         );
     }
     assert!(names.contains(&"PATH".to_owned()));
+}
+
+#[tokio::test]
+async fn a_batch_copy_gets_its_batch_and_a_dependent_its_failed_batches_on_stdin() {
+    let mut copy = input("part_1", sh("cat"));
+    copy.batch = Some(json!({"index": 1, "count": 3, "cursor": {"from": 11, "to": 20}}));
+    let document = call(copy).await.unwrap();
+    assert_eq!(
+        document["batch"],
+        json!({"index": 1, "count": 3, "cursor": {"from": 11, "to": 20}})
+    );
+    assert!(document.get("failed_batches").is_none());
+    let mut dependent = input("total", sh("cat"));
+    dependent.parent_results = BTreeMap::from([("part".to_owned(), json!([{"v": 1}, {"v": 3}]))]);
+    dependent.failed_batches = vec![1];
+    let document = call(dependent).await.unwrap();
+    assert_eq!(
+        document["parent_results"]["part"],
+        json!([{"v": 1}, {"v": 3}])
+    );
+    assert_eq!(document["failed_batches"], json!([1]));
+    assert!(document.get("batch").is_none());
 }
