@@ -4,6 +4,7 @@
 
 mod dlq;
 mod records;
+mod sessions;
 mod stats;
 mod work;
 
@@ -18,6 +19,7 @@ use crate::template::TaskTemplate;
 
 pub use dlq::*;
 pub use records::*;
+pub use sessions::*;
 pub use stats::*;
 pub use work::*;
 
@@ -153,4 +155,19 @@ pub trait Store: Send + Sync + 'static {
     async fn performance(&self, since: DateTime<Utc>) -> Result<PerformanceStats, StoreError>;
     /// Per template step: executions, failures and durations, slowest first.
     async fn step_statistics(&self, limit: u32) -> Result<Vec<StepStatistics>, StoreError>;
+
+    /// Stores a new console session.
+    async fn create_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError>;
+    /// The session with this hash when it exists and has not expired at `now`.
+    async fn console_session(
+        &self,
+        session_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ConsoleSession>, StoreError>;
+    /// Ends a session; also removes every session expired at `now`.
+    async fn delete_console_session(
+        &self,
+        session_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }

@@ -7,6 +7,7 @@ mod engine;
 mod manual;
 mod results;
 mod rows;
+mod sessions;
 mod stats;
 mod tasks;
 
@@ -15,9 +16,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tasker_core::store::{
-    ClaimRequest, ClaimedStep, DlqEntry, DlqFilter, DlqStat, DlqUpdate, Lease, ManualAction,
-    NewTask, PerformanceStats, RecordOutcome, StepRecord, StepReport, StepStatistics, TaskFilter,
-    TaskRecord, TemplateRecord, TransitionRecord,
+    ClaimRequest, ClaimedStep, ConsoleSession, DlqEntry, DlqFilter, DlqStat, DlqUpdate, Lease,
+    ManualAction, NewTask, PerformanceStats, RecordOutcome, StepRecord, StepReport, StepStatistics,
+    TaskFilter, TaskRecord, TemplateRecord, TransitionRecord,
 };
 use tasker_core::{Store, StoreError, TaskState, TaskTemplate};
 use tokio::sync::Notify;
@@ -205,5 +206,25 @@ impl Store for SqlStore {
 
     async fn step_statistics(&self, limit: u32) -> Result<Vec<StepStatistics>, StoreError> {
         self.step_statistics_impl(limit).await
+    }
+
+    async fn create_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError> {
+        self.create_console_session_impl(session).await
+    }
+
+    async fn console_session(
+        &self,
+        session_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ConsoleSession>, StoreError> {
+        self.console_session_impl(session_hash, now).await
+    }
+
+    async fn delete_console_session(
+        &self,
+        session_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.delete_console_session_impl(session_hash, now).await
     }
 }
