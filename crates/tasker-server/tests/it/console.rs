@@ -2,13 +2,15 @@
 //! escaping, bad forms, on both backends) and in a real headless Chromium (`console/browser`).
 //! The harness serves the whole application in process with auth on and three API keys.
 
+mod browser;
 mod http_access;
 mod http_input;
+mod webdriver;
 
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Client, Response, StatusCode, redirect};
 use serde_json::{Value, json};
-use tasker_testkit::{Backend, TestConfig, fixture};
+use tasker_testkit::{Backend, ServerProcess, TestConfig, fixture};
 
 use crate::inproc::InProcServer;
 
@@ -64,13 +66,64 @@ description = "Console narrow"
 
 /// A console server on its own database (`None`: SQLite under the config root).
 pub(crate) struct Console {
-    pub(crate) server: InProcServer,
+    /// `http://127.0.0.1:PORT`
+    pub(crate) base_url: String,
+    _server: Serving,
     pub(crate) config: TestConfig,
     http: Client,
 }
 
+/// The application in this process, or a real `tasker-server` process (the browser tests).
+enum Serving {
+    InProc(InProcServer),
+    Process(ServerProcess),
+}
+
 impl Console {
+    /// Serves the application in process.
     pub(crate) async fn start(database: Option<&str>, role: &str) -> Self {
+        let config = Self::config(database, role);
+        let server = InProcServer::start(&config).await;
+        Self::with(Serving::InProc(server), config)
+    }
+
+    /// Runs the `tasker-server` binary.
+    pub(crate) fn start_process(
+        database: Option<&str>,
+        role: &str,
+        templates: &[(&str, &str)],
+    ) -> Self {
+        let mut config = Self::config(database, role);
+        for (file, yaml) in templates {
+            config = config.with_template(file, yaml);
+        }
+        let server = ServerProcess::start(crate::SERVER, &config, &[]);
+        Self::with(Serving::Process(server), config)
+    }
+
+    fn with(server: Serving, config: TestConfig) -> Self {
+        let base_url = match &server {
+            Serving::InProc(s) => s.base_url.clone(),
+            Serving::Process(s) => s.base_url.clone(),
+        };
+        let http = Client::builder()
+            .redirect(redirect::Policy::none())
+            .build()
+            .unwrap();
+        Self {
+            base_url,
+            _server: server,
+            config,
+            http,
+        }
+    }
+
+    /// `base_url` + `path`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    fn config(database: Option<&str>, role: &str) -> TestConfig {
         let mut config = TestConfig::new().with_examples().backoff(10, 50);
         if let Some(url) = database {
             config = config.database(url);
@@ -79,25 +132,16 @@ impl Console {
             .with_template("broken.yaml", tasker_testkit::BROKEN)
             .with_template("hostile.yaml", HOSTILE);
         config.write("base/orchestration.toml", role);
-        let server = InProcServer::start(&config).await;
-        let http = Client::builder()
-            .redirect(redirect::Policy::none())
-            .build()
-            .unwrap();
-        Self {
-            server,
-            config,
-            http,
-        }
+        config
     }
 
     /// The `Origin` a browser sends from the console's pages.
     pub(crate) fn origin(&self) -> String {
-        self.server.base_url.clone()
+        self.base_url.clone()
     }
 
     pub(crate) async fn get(&self, path: &str, cookie: Option<&str>) -> Response {
-        let mut request = self.http.get(self.server.url(path));
+        let mut request = self.http.get(self.url(path));
         if let Some(cookie) = cookie {
             request = request.header("cookie", cookie);
         }
@@ -122,7 +166,7 @@ impl Console {
         form: &[(&str, &str)],
         origin: Option<&str>,
     ) -> Response {
-        let mut request = self.http.post(self.server.url(path)).form(form);
+        let mut request = self.http.post(self.url(path)).form(form);
         if let Some(cookie) = cookie {
             request = request.header("cookie", cookie);
         }
@@ -155,7 +199,7 @@ impl Console {
     pub(crate) async fn create_task(&self, body: Value) -> String {
         let response = self
             .http
-            .post(self.server.url("/v1/tasks"))
+            .post(self.url("/v1/tasks"))
             .header("x-api-key", ADMIN_KEY)
             .json(&body)
             .send()
@@ -170,7 +214,7 @@ impl Console {
     pub(crate) async fn task_status(&self, task: &str) -> String {
         let task: Value = self
             .http
-            .get(self.server.url(&format!("/v1/tasks/{task}")))
+            .get(self.url(&format!("/v1/tasks/{task}")))
             .header("x-api-key", ADMIN_KEY)
             .send()
             .await
@@ -197,7 +241,7 @@ impl Console {
     /// The DLQ entries of a task through the API.
     pub(crate) async fn dlq_entries(&self, task: &str) -> Vec<Value> {
         self.http
-            .get(self.server.url(&format!("/v1/dlq/task/{task}")))
+            .get(self.url(&format!("/v1/dlq/task/{task}")))
             .header("x-api-key", ADMIN_KEY)
             .send()
             .await

@@ -26,11 +26,7 @@ async fn html_in_every_field_is_escaped_on_every_page(database: Option<String>) 
     console.wait_for(&task, "blocked_by_failures").await;
     let cookie = console.sign_in(ADMIN_KEY).await;
     let steps: Vec<serde_json::Value> = reqwest::Client::new()
-        .get(
-            console
-                .server
-                .url(&format!("/v1/tasks/{task}/workflow_steps")),
-        )
+        .get(console.url(&format!("/v1/tasks/{task}/workflow_steps")))
         .header("x-api-key", ADMIN_KEY)
         .send()
         .await
@@ -164,7 +160,7 @@ async fn bad_forms_and_addresses_get_4xx_pages(database: Option<String>) {
     );
 
     let json_body = reqwest::Client::new()
-        .post(console.server.url(&action))
+        .post(console.url(&action))
         .header("cookie", &cookie)
         .header("origin", console.origin())
         .header("content-type", "application/json")
