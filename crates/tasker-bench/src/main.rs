@@ -5,6 +5,7 @@
 
 mod auth_overhead;
 mod configs;
+mod console_list;
 mod http;
 mod load;
 mod procs;
@@ -72,6 +73,21 @@ enum Command {
         #[arg(long = "pg-set", value_name = "NAME=VALUE")]
         pg_settings: Vec<String>,
     },
+    /// Server time of the console's task list page with many tasks stored.
+    ConsoleList {
+        /// Backend.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        store: StoreKind,
+        /// Tasks stored (default 100000; 5000 with --quick).
+        #[arg(long)]
+        tasks: Option<usize>,
+        /// Requests per page (default 200; 20 with --quick).
+        #[arg(long)]
+        requests: Option<usize>,
+        /// PostgreSQL server on which a database is created for the run.
+        #[arg(long, env = "TASKER_BENCH_DATABASE_URL", default_value = DEFAULT_POSTGRES_URL)]
+        database_url: String,
+    },
     /// Steps per second drained by 1, 2, 4… `tasker-worker` processes on PostgreSQL.
     Throughput {
         /// Backend (PostgreSQL only).
@@ -134,6 +150,16 @@ async fn run(args: Args) -> Result<()> {
             let params =
                 workflow::Params::new(shape, store, tasks, args.quick, database_url, pg_settings);
             workflow::run(&params).await?
+        }
+        Command::ConsoleList {
+            store,
+            tasks,
+            requests,
+            database_url,
+        } => {
+            let params =
+                console_list::Params::new(store, tasks, requests, args.quick, database_url);
+            console_list::run(&params).await?
         }
         Command::Throughput {
             store,
