@@ -49,13 +49,7 @@ pub(crate) fn page(title: &str, nav: &Nav, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Tasker" }
-                link rel="stylesheet" href="/ui/assets/console.css";
-                script src="/ui/assets/console.js" defer {}
-            }
+            (head(title, true))
             body {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
@@ -87,17 +81,25 @@ pub(crate) fn page(title: &str, nav: &Nav, body: Markup) -> Markup {
     }
 }
 
+/// The `<head>`: title, stylesheet, and the live-update script on full pages.
+fn head(title: &str, script: bool) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · Tasker" }
+            link rel="stylesheet" href="/ui/assets/console.css";
+            @if script { script src="/ui/assets/console.js" defer {} }
+        }
+    }
+}
+
 /// A page without navigation (sign-in, errors).
 pub(crate) fn bare(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Tasker" }
-                link rel="stylesheet" href="/ui/assets/console.css";
-            }
+            (head(title, false))
             body { main id="main" .narrow { (body) } }
         }
     }

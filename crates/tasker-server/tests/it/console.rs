@@ -210,18 +210,22 @@ impl Console {
         task["task_uuid"].as_str().unwrap().to_owned()
     }
 
-    /// The task's status through the API.
-    pub(crate) async fn task_status(&self, task: &str) -> String {
-        let task: Value = self
-            .http
-            .get(self.url(&format!("/v1/tasks/{task}")))
+    /// A JSON document of the API, read with the admin key.
+    pub(crate) async fn api_get(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
             .header("x-api-key", ADMIN_KEY)
             .send()
             .await
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// The task's status through the API.
+    pub(crate) async fn task_status(&self, task: &str) -> String {
+        let task = self.api_get(&format!("/v1/tasks/{task}")).await;
         task["status"].as_str().unwrap_or_default().to_owned()
     }
 
@@ -240,15 +244,8 @@ impl Console {
 
     /// The DLQ entries of a task through the API.
     pub(crate) async fn dlq_entries(&self, task: &str) -> Vec<Value> {
-        self.http
-            .get(self.url(&format!("/v1/dlq/task/{task}")))
-            .header("x-api-key", ADMIN_KEY)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        let entries = self.api_get(&format!("/v1/dlq/task/{task}")).await;
+        entries.as_array().cloned().unwrap_or_default()
     }
 }
 
