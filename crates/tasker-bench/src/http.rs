@@ -11,13 +11,22 @@ use tokio::net::TcpStream;
 /// Longest wait for one response.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A response: status and body.
+/// A response: status, head and body.
 pub(crate) struct Response {
     pub(crate) status: u16,
+    pub(crate) head: String,
     pub(crate) body: Vec<u8>,
 }
 
 impl Response {
+    /// The value of a header (the first one of that name).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
     /// The body as JSON, failing on any status other than `expected`.
     pub(crate) fn json(&self, expected: u16) -> Result<serde_json::Value> {
         if self.status != expected {
@@ -115,9 +124,10 @@ impl Conn {
         while self.buf.len() < head_end + length {
             self.fill().await?;
         }
+        let head = String::from_utf8_lossy(&self.buf[..head_end]).into_owned();
         let body = self.buf[head_end..head_end + length].to_vec();
         self.buf.drain(..head_end + length);
-        Ok(Response { status, body })
+        Ok(Response { status, head, body })
     }
 
     async fn fill(&mut self) -> Result<()> {

@@ -8,6 +8,7 @@ mod auth_overhead;
 mod configs;
 mod floors;
 mod fanout;
+mod console_list;
 mod http;
 mod load;
 mod procs;
@@ -74,6 +75,21 @@ enum Command {
         /// `synchronous_commit=off` to see what commit flushes cost.
         #[arg(long = "pg-set", value_name = "NAME=VALUE")]
         pg_settings: Vec<String>,
+    },
+    /// Server time of the console's task list page with many tasks stored.
+    ConsoleList {
+        /// Backend.
+        #[arg(long, value_enum, default_value = "sqlite")]
+        store: StoreKind,
+        /// Tasks stored (default 100000; 5000 with --quick).
+        #[arg(long)]
+        tasks: Option<usize>,
+        /// Requests per page (default 200; 20 with --quick).
+        #[arg(long)]
+        requests: Option<usize>,
+        /// PostgreSQL server on which a database is created for the run.
+        #[arg(long, env = "TASKER_BENCH_DATABASE_URL", default_value = DEFAULT_POSTGRES_URL)]
+        database_url: String,
     },
     /// Creation-to-completion time of one task fanning out to N batch copies and joining
     /// them (`examples/batch_sum`), with the server's peak RSS.
@@ -186,6 +202,16 @@ async fn run(args: Args) -> Result<()> {
                 pg_settings,
             };
             fanout::run(&params).await?
+        }
+        Command::ConsoleList {
+            store,
+            tasks,
+            requests,
+            database_url,
+        } => {
+            let params =
+                console_list::Params::new(store, tasks, requests, args.quick, database_url);
+            console_list::run(&params).await?
         }
         Command::Throughput {
             store,

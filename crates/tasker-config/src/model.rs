@@ -71,6 +71,27 @@ pub struct WebConfig {
     pub max_connections: usize,
     /// `[web.auth]`.
     pub auth: AuthConfig,
+    /// `[web.ui]`: the operator console of `tasker-server`.
+    pub ui: UiConfig,
+}
+
+/// `[web.ui]`: the web console served at `/ui/` by `tasker-server` (ignored by the worker).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UiConfig {
+    /// Whether the console is served (default true).
+    pub enabled: bool,
+    /// Longest console session in hours; a session also ends when its credential expires.
+    pub session_hours: u64,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            session_hours: 12,
+        }
+    }
 }
 
 impl Default for WebConfig {
@@ -85,6 +106,7 @@ impl Default for WebConfig {
             write_timeout_seconds: 30,
             max_connections: 1024,
             auth: AuthConfig::default(),
+            ui: UiConfig::default(),
         }
     }
 }

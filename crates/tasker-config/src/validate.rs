@@ -108,6 +108,12 @@ fn validate_connection_limits<C: RoleConfig>(
             ));
         }
     }
+    if web.ui.session_hours == 0 || web.ui.session_hours > MAX_SESSION_HOURS {
+        return Err(loaded.error_at(
+            "web.ui.session_hours",
+            format!("must be between 1 and {MAX_SESSION_HOURS} (30 days)"),
+        ));
+    }
     Ok(())
 }
 
@@ -131,6 +137,8 @@ fn validate_engine<C: RoleConfig>(
     }
     Ok(())
 }
+/// Longest console session, in hours.
+const MAX_SESSION_HOURS: u64 = 720;
 
 /// Largest accepted `web.max_connections`.
 const MAX_CONNECTIONS: u64 = 1 << 20;

@@ -7,6 +7,7 @@ mod logs;
 mod records;
 mod retention;
 mod schedules;
+mod sessions;
 mod stats;
 mod work;
 
@@ -24,6 +25,7 @@ pub use logs::*;
 pub use records::*;
 pub use retention::*;
 pub use schedules::*;
+pub use sessions::*;
 pub use stats::*;
 pub use work::*;
 
@@ -201,4 +203,18 @@ pub trait Store: ScheduleStore + Send + Sync + 'static {
         &self,
         task_uuid: Uuid,
     ) -> Result<Option<crate::dynamic::TaskPlan>, StoreError>;
+    /// Stores a new console session.
+    async fn create_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError>;
+    /// The session with this hash when it exists and has not expired at `now`.
+    async fn console_session(
+        &self,
+        session_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ConsoleSession>, StoreError>;
+    /// Ends a session; also removes every session expired at `now`.
+    async fn delete_console_session(
+        &self,
+        session_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }

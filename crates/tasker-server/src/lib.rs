@@ -38,6 +38,19 @@ pub fn app(state: ServerState) -> Router {
     });
     let probe = state.orchestrator.clone();
     let worker = state.worker.clone();
+    let details: Arc<dyn Fn() -> serde_json::Value + Send + Sync> = Arc::new(move || {
+        json!({
+            "role": "orchestration",
+            "embedded_worker": worker.as_ref().map(|w| tasker_worker::worker_status(w.status())),
+        })
+    });
+    let console = tasker_console::router(tasker_console::ConsoleState {
+        orchestrator: state.orchestrator.clone(),
+        auth: state.auth.clone(),
+        ui: state.web.ui.clone(),
+        details: details.clone(),
+    });
+    let router = router.merge(console);
     let probes = RoleProbes {
         auth: state.auth,
         config_view: state.config_view,
@@ -45,12 +58,7 @@ pub fn app(state: ServerState) -> Router {
             let probe = probe.clone();
             async move { probe.ping().await.is_ok() }
         }),
-        details: Arc::new(move || {
-            json!({
-                "role": "orchestration",
-                "embedded_worker": worker.as_ref().map(|w| tasker_worker::worker_status(w.status())),
-            })
-        }),
+        details,
     };
     let api = RoleApi { router, doc };
     assemble::<perm::SystemConfigRead>(api, probes, &state.web)

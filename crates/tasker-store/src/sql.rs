@@ -13,6 +13,7 @@ mod results;
 mod retention;
 mod rows;
 mod schedules;
+mod sessions;
 mod stats;
 mod tasks;
 
@@ -21,9 +22,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tasker_core::store::{
-    ClaimRequest, ClaimedStep, DlqEntry, DlqFilter, DlqStat, DlqUpdate, Lease, ManualAction,
-    NewLogLine, NewTask, PerformanceStats, PurgeCount, RecordOutcome, StepLogLine, StepRecord,
-    StepReport, StepStatistics, TaskFilter, TaskRecord, TemplateRecord, TransitionRecord,
+    ClaimRequest, ClaimedStep, ConsoleSession, DlqEntry, DlqFilter, DlqStat, DlqUpdate, Lease,
+    ManualAction, NewLogLine, NewTask, PerformanceStats, PurgeCount, RecordOutcome, StepLogLine,
+    StepRecord, StepReport, StepStatistics, TaskFilter, TaskRecord, TemplateRecord,
+    TransitionRecord,
 };
 use tasker_core::{Store, StoreError, TaskState, TaskTemplate};
 use tokio::sync::Notify;
@@ -259,5 +261,25 @@ impl Store for SqlStore {
         task_uuid: Uuid,
     ) -> Result<Option<tasker_core::dynamic::TaskPlan>, StoreError> {
         dynamic::read_plan(&self.pool, task_uuid).await
+    }
+
+    async fn create_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError> {
+        self.create_console_session_impl(session).await
+    }
+
+    async fn console_session(
+        &self,
+        session_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ConsoleSession>, StoreError> {
+        self.console_session_impl(session_hash, now).await
+    }
+
+    async fn delete_console_session(
+        &self,
+        session_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.delete_console_session_impl(session_hash, now).await
     }
 }

@@ -250,3 +250,22 @@ fn all_reports_every_target() {
         assert!(t["measured"].is_number() && t["met"].is_boolean(), "{t}");
     }
 }
+
+#[test]
+fn console_list_reports_three_pages() {
+    let doc = bench(&["console-list", "--tasks", "300", "--requests", "3"]);
+    assert_eq!(doc["benchmark"], "console-list");
+    assert_eq!(doc["tasks"], 300);
+    let pages = doc["pages"].as_array().unwrap();
+    assert_eq!(pages.len(), 3);
+    for page in pages {
+        for key in [
+            "server_p50_ms",
+            "server_p95_ms",
+            "round_trip_p50_ms",
+            "round_trip_p95_ms",
+        ] {
+            assert_number(page, key);
+        }
+    }
+}

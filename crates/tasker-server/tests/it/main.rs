@@ -8,6 +8,7 @@ mod api_fuzz;
 mod auth_matrix;
 mod canaries;
 mod config_endpoint;
+mod console;
 mod database_unreachable;
 mod health;
 mod hostile_files;
