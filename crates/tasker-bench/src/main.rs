@@ -6,9 +6,9 @@
 mod all;
 mod auth_overhead;
 mod configs;
-mod floors;
-mod fanout;
 mod console_list;
+mod fanout;
+mod floors;
 mod http;
 mod load;
 mod procs;

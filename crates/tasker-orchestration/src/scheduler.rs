@@ -11,8 +11,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tasker_core::schedule::plan_due;
 use tasker_core::store::{
-    FireOutcome, FirePlan, NewTask, PlannedFire, RunResult, ScheduleRecord,
-    ScheduleSource, TaskMeta,
+    FireOutcome, FirePlan, NewTask, PlannedFire, RunResult, ScheduleRecord, ScheduleSource,
+    TaskMeta,
 };
 use tasker_core::{CronSchedule, Overlap, TaskTemplate};
 use tokio::sync::watch;
