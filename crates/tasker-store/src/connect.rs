@@ -50,8 +50,7 @@ async fn connect_within(
 ) -> Result<SqlStore, StoreError> {
     let signal = Arc::new(Notify::new());
     if url.is_sqlite() {
-        let pool = sqlite_pool(url.expose(), max_connections.unwrap_or(SQLITE_POOL_SIZE)).await?;
-        migrate_sqlite(&pool).await?;
+        let pool = open_sqlite(url.expose(), max_connections.unwrap_or(SQLITE_POOL_SIZE)).await?;
         tracing::info!(database = %url.redacted(), "SQLite store ready");
         Ok(SqlStore::new(
             Pool::Sqlite(pool, Arc::new(Mutex::new(()))),
@@ -140,6 +139,56 @@ async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
         .await
         .map_err(|e| StoreError::Backend(Box::new(e)))?;
     tx.commit().await.map_err(db_err)
+}
+
+/// How long processes starting together on one SQLite file retry a busy database.
+const SQLITE_START_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Opens the pool and migrates. Processes starting together on a new file meet SQLite's locks
+/// in places its busy timeout does not cover (switching the new file to WAL, a read
+/// transaction that must become a write), where SQLite answers `database is locked` at once;
+/// those attempts are retried from the start for up to [`SQLITE_START_PATIENCE`].
+async fn open_sqlite(url: &str, max: u32) -> Result<sqlx::SqlitePool, StoreError> {
+    let deadline = tokio::time::Instant::now() + SQLITE_START_PATIENCE;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        let attempt = match sqlite_pool(url, max).await {
+            Ok(pool) => match migrate_sqlite(&pool).await {
+                Ok(()) => return Ok(pool),
+                Err(e) => {
+                    pool.close().await;
+                    e
+                }
+            },
+            Err(e) => e,
+        };
+        if !is_busy(&attempt) || tokio::time::Instant::now() + pause > deadline {
+            return Err(attempt);
+        }
+        tracing::debug!("SQLite database busy at start; retrying");
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// `SQLITE_BUSY` or `SQLITE_LOCKED` anywhere in the error's chain.
+fn is_busy(error: &StoreError) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(sqlx::Error::Database(d)) = e.downcast_ref::<sqlx::Error>()
+            && matches!(d.code().as_deref(), Some("5" | "6" | "261" | "517"))
+        {
+            return true;
+        }
+        if let Some(sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(d))) =
+            e.downcast_ref::<sqlx::migrate::MigrateError>()
+            && matches!(d.code().as_deref(), Some("5" | "6" | "261" | "517"))
+        {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 async fn sqlite_pool(url: &str, max: u32) -> Result<sqlx::SqlitePool, StoreError> {
