@@ -14,7 +14,7 @@ pub use dag::{DagEdge, DagNode, DagView};
 pub use dlq::{
     DlqEntryView, DlqListQuery, DlqQueueQuery, DlqStatView, DlqUpdateRequest, StalenessView,
 };
-pub use logs::{StepLogEnd, StepLogLineView, StepLogQuery, StepLogView};
+pub use logs::{StepLogEnd, StepLogLineView, StepLogQuery, StepLogStreamEvent, StepLogView};
 pub use schedules::{
     CreateScheduleRequest, ScheduleCatchup, ScheduleListQuery, ScheduleOverlap, ScheduleQuery,
     ScheduleRunView, ScheduleRunsQuery, ScheduleView, UpdateScheduleRequest,

@@ -21,6 +21,20 @@ pub struct StepLogQuery {
     pub follow: Option<bool>,
 }
 
+/// One server-sent event of the live step log (`follow=true`, `text/event-stream`): `line`
+/// (data: a [`StepLogLineView`], id: its `seq`), `truncated` (data: `{"truncated":true}`),
+/// `end` (data: a [`StepLogEnd`]) or `error`. `data` is the event's JSON text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StepLogStreamEvent {
+    /// `line`, `truncated`, `end` or `error`.
+    pub event: String,
+    /// The event's data: JSON text, except for `error`, whose data is a sentence.
+    pub data: String,
+    /// The line's `seq`, on `line` events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
 /// One line of a step log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct StepLogLineView {

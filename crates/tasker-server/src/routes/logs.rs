@@ -10,7 +10,7 @@ use tasker_auth::{Authorized, perm};
 use tasker_http::{ApiError, ApiJson, ApiPath, ApiQuery};
 use tasker_orchestration::{StepLogEvent, StepLogFollower};
 use tasker_proto::ErrorBody;
-use tasker_proto::api::{StepLogQuery, StepLogView};
+use tasker_proto::api::{StepLogQuery, StepLogStreamEvent, StepLogView};
 use utoipa_axum::routes;
 use uuid::Uuid;
 
@@ -27,7 +27,7 @@ pub(super) fn routes(api: Api) -> Api {
 /// cap, and `end` (data: the step's state) once the attempt is over.
 #[utoipa::path(get, operation_id = "get_step_logs", path = "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/logs", tag = "steps",
     params(("task_uuid" = Uuid, Path), ("step_uuid" = Uuid, Path), StepLogQuery),
-    responses((status = 200, content((StepLogView = "application/json"), (String = "text/event-stream"))),
+    responses((status = 200, content((StepLogView = "application/json"), (StepLogStreamEvent = "text/event-stream"))),
         (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn step_logs(
     auth: Authorized<perm::StepsRead>,
