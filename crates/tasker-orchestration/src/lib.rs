@@ -12,6 +12,7 @@ mod clock;
 mod dag;
 mod dlq;
 mod error;
+mod limits;
 mod logs;
 mod orchestrator;
 mod retention;

@@ -4,10 +4,10 @@
 //! namespace outside it does not exist for the caller, and creating one there is forbidden
 //! naming the scoped permission.
 
+use tasker_core::CronSchedule;
 use tasker_core::store::{
     FireOutcome, FirePlan, PlannedFire, ScheduleFilter, ScheduleRecord, ScheduleSource,
 };
-use tasker_core::{CronSchedule, TaskTemplate, validate_context};
 use tasker_proto::api::{
     CreateScheduleRequest, ScheduleListQuery, ScheduleQuery, ScheduleRunView, ScheduleRunsQuery,
     ScheduleView, TaskView, UpdateScheduleRequest,
@@ -16,11 +16,10 @@ use tasker_proto::{Permission, Scope};
 use uuid::Uuid;
 
 use crate::error::Error;
+use crate::limits::{MAX_NAME_CHARS, MAX_TEXT_CHARS, check_context, over_limits, refuse};
 use crate::orchestrator::Orchestrator;
 use crate::{schedule_views, views};
 
-const MAX_NAME_CHARS: usize = 64;
-const MAX_DESCRIPTION_CHARS: usize = 1024;
 const MAX_UPCOMING: u32 = 100;
 const DEFAULT_RUNS: u32 = 25;
 const MAX_RUNS: u32 = 100;
@@ -28,31 +27,6 @@ const MAX_RUNS: u32 = 100;
 fn parse_cron(cron: &str, timezone: &str) -> Result<CronSchedule, Error> {
     CronSchedule::parse(cron, timezone)
         .map_err(|errors| Error::Unprocessable(errors.iter().map(ToString::to_string).collect()))
-}
-
-fn check_lengths(fields: &[(&str, Option<&str>, usize)]) -> Result<(), Error> {
-    let problems: Vec<String> = fields
-        .iter()
-        .filter(|(_, value, limit)| value.is_some_and(|v| v.chars().count() > *limit))
-        .map(|(field, _, limit)| format!("{field} is longer than {limit} characters"))
-        .collect();
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Unprocessable(problems))
-    }
-}
-
-fn check_context(template: &TaskTemplate, context: &serde_json::Value) -> Result<(), Error> {
-    if !context.is_object() {
-        return Err(Error::Unprocessable(vec![
-            "context must be a JSON object".into(),
-        ]));
-    }
-    if let Some(schema) = &template.input_schema {
-        validate_context(schema, context).map_err(Error::Unprocessable)?;
-    }
-    Ok(())
 }
 
 impl Orchestrator {
@@ -64,16 +38,16 @@ impl Orchestrator {
         created_by: &str,
         scope: &Scope,
     ) -> Result<ScheduleView, Error> {
-        check_lengths(&[
+        refuse(over_limits(&[
             ("namespace", Some(&request.namespace), MAX_NAME_CHARS),
             ("name", Some(&request.name), MAX_NAME_CHARS),
             ("version", request.version.as_deref(), MAX_NAME_CHARS),
             (
                 "description",
                 request.description.as_deref(),
-                MAX_DESCRIPTION_CHARS,
+                MAX_TEXT_CHARS,
             ),
-        ])?;
+        ]))?;
         if !scope.contains(&request.namespace) {
             return Err(Error::forbidden_in(
                 Permission::SchedulesWrite,
@@ -180,14 +154,14 @@ impl Orchestrator {
         request: UpdateScheduleRequest,
         scope: &Scope,
     ) -> Result<ScheduleView, Error> {
-        check_lengths(&[
+        refuse(over_limits(&[
             ("version", request.version.as_deref(), MAX_NAME_CHARS),
             (
                 "description",
                 request.description.as_deref(),
-                MAX_DESCRIPTION_CHARS,
+                MAX_TEXT_CHARS,
             ),
-        ])?;
+        ]))?;
         let old = self.visible_schedule(schedule_uuid, scope).await?;
         let cron_text = request.cron.as_deref().map_or(old.cron.as_str(), str::trim);
         let timezone = request.timezone.as_deref().unwrap_or(&old.timezone);

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use chrono::Utc;
 use tasker_core::store::{NewStep, NewTask, TaskFilter, TaskMeta, TaskRecord};
-use tasker_core::validate_context;
 use tasker_proto::api::{
     CreateTaskRequest, Pagination, StepActionRequest, StepView, TaskContextView, TaskList,
     TaskListQuery, TaskView, TransitionView,
@@ -16,28 +15,27 @@ use tasker_proto::{Permission, Scope};
 use uuid::Uuid;
 
 use crate::error::Error;
+use crate::limits::{MAX_NAME_CHARS, MAX_TEXT_CHARS, check_context, over_limits, refuse};
 use crate::orchestrator::Orchestrator;
 use crate::views;
 
 const DEFAULT_PER_PAGE: u64 = 25;
 const MAX_PER_PAGE: u64 = 100;
 /// Field limits of `POST /v1/tasks` (PRODUCT 5), far below the body limit.
-const MAX_NAME_CHARS: usize = 64;
 const MAX_TAGS: usize = 64;
 const MAX_TAG_CHARS: usize = 128;
-const MAX_TEXT_CHARS: usize = 1024;
 
 /// Every field over its limit, named with the limit and never echoed.
 fn field_limits(request: &CreateTaskRequest) -> Result<(), Error> {
-    let mut problems = Vec::new();
-    let mut check = |field: &str, value: Option<&str>, limit: usize| {
-        if value.is_some_and(|v| v.chars().count() > limit) {
-            problems.push(format!("{field} is longer than {limit} characters"));
-        }
-    };
-    check("namespace", Some(&request.namespace), MAX_NAME_CHARS);
-    check("name", Some(&request.name), MAX_NAME_CHARS);
-    check("version", request.version.as_deref(), MAX_NAME_CHARS);
+    let mut fields = vec![
+        (
+            "namespace",
+            Some(request.namespace.as_str()),
+            MAX_NAME_CHARS,
+        ),
+        ("name", Some(request.name.as_str()), MAX_NAME_CHARS),
+        ("version", request.version.as_deref(), MAX_NAME_CHARS),
+    ];
     for (field, value) in [
         ("initiator", &request.initiator),
         ("source_system", &request.source_system),
@@ -45,8 +43,9 @@ fn field_limits(request: &CreateTaskRequest) -> Result<(), Error> {
         ("correlation_id", &request.correlation_id),
         ("idempotency_key", &request.idempotency_key),
     ] {
-        check(field, value.as_deref(), MAX_TEXT_CHARS);
+        fields.push((field, value.as_deref(), MAX_TEXT_CHARS));
     }
+    let mut problems = over_limits(&fields);
     if request.tags.len() > MAX_TAGS {
         problems.push(format!("tags has more than {MAX_TAGS} entries"));
     }
@@ -59,11 +58,7 @@ fn field_limits(request: &CreateTaskRequest) -> Result<(), Error> {
             "tags[{i}] is longer than {MAX_TAG_CHARS} characters"
         ));
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Unprocessable(problems))
-    }
+    refuse(problems)
 }
 
 impl Orchestrator {
@@ -89,14 +84,7 @@ impl Orchestrator {
                 request.version.as_deref(),
             )
             .await?;
-        if !request.context.is_object() {
-            return Err(Error::Unprocessable(vec![
-                "context must be a JSON object".into(),
-            ]));
-        }
-        if let Some(schema) = &template.input_schema {
-            validate_context(schema, &request.context).map_err(Error::Unprocessable)?;
-        }
+        check_context(&template, &request.context)?;
         let task = NewTask {
             task_uuid: Uuid::now_v7(),
             namespace: template.namespace.clone(),
