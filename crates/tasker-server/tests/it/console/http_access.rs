@@ -37,6 +37,10 @@ async fn signing_in_opens_a_session_and_signing_out_ends_it(database: Option<Str
     assert_eq!(session_cookie(wrong.headers()), None);
     let body = wrong.text().await.unwrap();
     assert!(body.contains("Sign-in failed: Invalid API key"), "{body}");
+    assert!(
+        !body.contains("sk-wrong"),
+        "the refused credential is echoed back: {body}"
+    );
 
     let response = console
         .post(
