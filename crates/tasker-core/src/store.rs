@@ -129,6 +129,20 @@ pub trait Store: ScheduleStore + Send + Sync + 'static {
         report: StepReport,
         now: DateTime<Utc>,
     ) -> Result<RecordOutcome, StoreError>;
+    /// Records many attempts' outcomes (what a worker finished while its previous write was in
+    /// flight) under the rules of [`Store::record_result`], one outcome per report in order; a
+    /// store may do it in fewer transactions. An error means none of them is known recorded.
+    async fn record_results(
+        &self,
+        reports: &[(Lease, StepReport)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RecordOutcome>, StoreError> {
+        let mut outcomes = Vec::with_capacity(reports.len());
+        for (lease, report) in reports {
+            outcomes.push(self.record_result(lease, report.clone(), now).await?);
+        }
+        Ok(outcomes)
+    }
 
     /// Enqueues `waiting_for_retry` steps whose time has come; returns how many.
     async fn enqueue_due_retries(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;

@@ -88,10 +88,28 @@ macro_rules! args {
 }
 pub(crate) use args;
 
+/// Statements with more bind parameters than this (the chunks of bulk writes, whose sizes
+/// vary) are not kept prepared: each would hold its own plan on the connection and the server.
+const MAX_CACHED_ARGS: usize = 64;
+
+/// The SQL SQLite is given: `$N` is a *named* parameter there, looked up by a linear search
+/// of the names seen so far (quadratic in a bulk statement's thousands), while `?N` is a
+/// numbered one, found at once; both bind the `N`th argument. The engine's SQL has no `$`
+/// outside placeholders.
+fn sqlite_sql(sql: &str, args: usize, sqlite: bool) -> std::borrow::Cow<'_, str> {
+    if sqlite && args > MAX_CACHED_ARGS {
+        std::borrow::Cow::Owned(sql.replace('$', "?"))
+    } else {
+        std::borrow::Cow::Borrowed(sql)
+    }
+}
+
 macro_rules! bind_args {
     ($sql:expr, $args:expr) => {{
-        let mut q = sqlx::query($sql);
-        for a in $args {
+        let sql: &str = $sql;
+        let args: Vec<Arg> = $args;
+        let mut q = sqlx::query(sql).persistent(args.len() <= MAX_CACHED_ARGS);
+        for a in args {
             q = match a {
                 Arg::Text(v) => q.bind(v),
                 Arg::Int(v) => q.bind(v),
@@ -143,8 +161,9 @@ impl Pool {
     }
 
     pub(crate) async fn all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        let lite = sqlite_sql(sql, args.len(), matches!(self, Pool::Sqlite(..)));
         match self {
-            Pool::Sqlite(pool, _) => Ok(bind_args!(sql, args)
+            Pool::Sqlite(pool, _) => Ok(bind_args!(&lite, args)
                 .fetch_all(pool)
                 .await
                 .map_err(db_err)?
@@ -188,8 +207,9 @@ impl Tx {
     }
 
     pub(crate) async fn exec(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        let lite = sqlite_sql(sql, args.len(), !self.is_pg());
         match self {
-            Tx::Sqlite(tx, _) => Ok(bind_args!(sql, args)
+            Tx::Sqlite(tx, _) => Ok(bind_args!(&lite, args)
                 .execute(&mut **tx)
                 .await
                 .map_err(db_err)?
@@ -203,8 +223,9 @@ impl Tx {
     }
 
     pub(crate) async fn all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        let lite = sqlite_sql(sql, args.len(), !self.is_pg());
         match self {
-            Tx::Sqlite(tx, _) => Ok(bind_args!(sql, args)
+            Tx::Sqlite(tx, _) => Ok(bind_args!(&lite, args)
                 .fetch_all(&mut **tx)
                 .await
                 .map_err(db_err)?

@@ -2,6 +2,7 @@
 //! submodule named for what it owns; this file wires them to the trait.
 
 mod bulk;
+mod claimed;
 mod claims;
 mod dlq;
 mod dynamic;
@@ -10,6 +11,7 @@ mod logs;
 mod manual;
 mod release;
 mod results;
+mod results_batch;
 mod retention;
 mod rows;
 mod schedules;
@@ -167,6 +169,14 @@ impl Store for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<RecordOutcome, StoreError> {
         self.record_result_impl(lease, report, now).await
+    }
+
+    async fn record_results(
+        &self,
+        reports: &[(Lease, StepReport)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RecordOutcome>, StoreError> {
+        self.record_results_impl(reports, now).await
     }
 
     async fn enqueue_due_retries(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

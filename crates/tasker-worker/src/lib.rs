@@ -22,6 +22,7 @@ mod runtime {
     pub(crate) mod execute;
     pub(crate) mod log_writer;
     pub(crate) mod recovery;
+    pub(crate) mod reporter;
     pub(crate) mod worker;
 }
 

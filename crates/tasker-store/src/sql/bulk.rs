@@ -22,24 +22,31 @@ const STEP_COLS: usize = 22;
 
 /// `($1, …, $cols), ($cols+1, …)` for a multi-row `VALUES` list.
 pub(crate) fn value_rows(rows: usize, cols: usize) -> String {
+    value_rows_at(1, rows, cols)
+}
+
+/// `value_rows` whose first placeholder is `$first`.
+pub(crate) fn value_rows_at(first: usize, rows: usize, cols: usize) -> String {
     (0..rows)
-        .map(|r| format!("({})", placeholders(r * cols + 1, cols)))
+        .map(|r| format!("({})", placeholders(first + r * cols, cols)))
         .collect::<Vec<_>>()
         .join(", ")
 }
 
-/// Runs `INSERT … VALUES` for `rows` (each `cols` arguments) in chunks.
-async fn insert_rows(
+/// Runs `INSERT … VALUES` for `rows` (each `cols` arguments) in chunks, each statement ending
+/// with `tail` (an `ON CONFLICT` clause, or nothing).
+pub(crate) async fn insert_rows(
     tx: &mut Tx,
     head: &str,
     cols: usize,
     rows: Vec<Vec<Arg>>,
+    tail: &str,
 ) -> Result<(), StoreError> {
     let per = (MAX_PARAMS / cols).max(1);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per).collect();
-        let sql = format!("{head}{}", value_rows(chunk.len(), cols));
+        let sql = format!("{head}{}{tail}", value_rows(chunk.len(), cols));
         tx.exec(&sql, chunk.into_iter().flatten().collect()).await?;
     }
     Ok(())
@@ -93,12 +100,13 @@ pub(crate) async fn insert_steps(
             "step created"
         ]);
     }
-    insert_rows(tx, STEP_INSERT, STEP_COLS, step_rows).await?;
+    insert_rows(tx, STEP_INSERT, STEP_COLS, step_rows, "").await?;
     insert_rows(
         tx,
         "INSERT INTO transitions (task_uuid, step_uuid, to_state, at, actor, reason) VALUES ",
         6,
         audit_rows,
+        "",
     )
     .await?;
     let edge_rows = edges
@@ -110,6 +118,7 @@ pub(crate) async fn insert_steps(
         "INSERT INTO step_edges (task_uuid, parent_uuid, child_uuid) VALUES ",
         3,
         edge_rows,
+        "",
     )
     .await?;
     count_unmet_parents(tx, edges).await
@@ -189,6 +198,7 @@ pub(crate) async fn move_steps(
          VALUES ",
         7,
         audit_rows,
+        "",
     )
     .await?;
     Ok(moved)

@@ -2,16 +2,15 @@
 //! time has come.
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
-use tasker_core::dynamic::group_parent_results;
+use serde_json::json;
 use tasker_core::store::{ClaimRequest, ClaimedStep, DlqReason, Lease};
 use tasker_core::{StepState, StoreError};
 use uuid::Uuid;
 
+use super::bulk::insert_rows;
 use super::engine::{SYSTEM, advance, load_step_tx, lock_task, open_dlq, set_step_state};
-use super::rows::load_steps;
 use super::{SqlStore, announce, notify_work};
-use crate::db::{Arg, args, placeholders};
+use crate::db::{Arg, Tx, args, placeholders};
 
 impl SqlStore {
     pub(super) async fn claim_steps_impl(
@@ -39,111 +38,29 @@ impl SqlStore {
             a.len() + 1,
             tx.skip_locked()
         );
-        a.push(i64::from(req.limit).into());
+        a.push(i64::from(req.limit.clamp(1, MAX_CLAIM)).into());
         let expires = now + req.lease;
         let mut leases = Vec::new();
         for r in tx.all(&sql, a).await? {
-            let step_uuid = r.uuid("step_uuid")?;
-            let task_uuid = r.uuid("task_uuid")?;
             let attempt = u32::try_from(r.int("attempts")? + 1).unwrap_or(u32::MAX);
-            let reason = format!("claimed for attempt {attempt}");
-            set_step_state(
-                &mut tx,
-                task_uuid,
-                step_uuid,
-                StepState::Enqueued,
-                StepState::InProgress,
-                &req.worker_id,
-                Some(&reason),
-                now,
-            )
-            .await?;
-            let token = Uuid::new_v4();
-            tx.exec(
-                "INSERT INTO step_leases (step_uuid, task_uuid, worker_id, token, attempt, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (step_uuid) DO UPDATE SET \
-                 task_uuid = excluded.task_uuid, worker_id = excluded.worker_id, \
-                 token = excluded.token, attempt = excluded.attempt, expires_at = excluded.expires_at",
-                args![step_uuid, task_uuid, &req.worker_id, token, i64::from(attempt), expires],
-            )
-            .await?;
             leases.push((
-                task_uuid,
+                r.uuid("task_uuid")?,
                 Lease {
-                    step_uuid,
+                    step_uuid: r.uuid("step_uuid")?,
                     worker_id: req.worker_id.clone(),
-                    token,
+                    token: Uuid::new_v4(),
                     attempt,
                     expires_at: expires,
                 },
             ));
         }
+        if leases.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        start_attempts(&mut tx, &leases, now).await?;
         tx.commit().await?;
-        let mut claimed = Vec::with_capacity(leases.len());
-        for (task_uuid, lease) in leases {
-            claimed.push(self.claimed_step(task_uuid, lease).await?);
-        }
-        Ok(claimed)
-    }
-
-    async fn claimed_step(&self, task_uuid: Uuid, lease: Lease) -> Result<ClaimedStep, StoreError> {
-        let step = load_steps(&self.pool, task_uuid, Some(lease.step_uuid))
-            .await?
-            .pop()
-            .ok_or_else(|| StoreError::NotFound(format!("step {}", lease.step_uuid)))?;
-        let context = self
-            .pool
-            .one(
-                "SELECT context FROM tasks WHERE task_uuid = $1",
-                args![task_uuid],
-            )
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("task {task_uuid}")))?
-            .json("context")?;
-        let rows = self
-            .pool
-            .all(
-                "SELECT p.name, p.template_step, p.batch_index, p.status, p.results \
-                 FROM step_edges e JOIN steps p ON p.step_uuid = e.parent_uuid \
-                 WHERE e.child_uuid = $1",
-                args![lease.step_uuid],
-            )
-            .await?;
-        let mut parents = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let name = r.text("name")?;
-            parents.push((
-                name.clone(),
-                r.opt_text("template_step")?.unwrap_or(name),
-                r.opt_int("batch_index")?
-                    .and_then(|i| u32::try_from(i).ok()),
-                r.parsed("status")?,
-                r.opt_json("results")?.unwrap_or(Value::Null),
-            ));
-        }
-        let (mut parent_results, failed_batches) = group_parent_results(parents);
-        // A batch worker with no (successful) copies still appears, as an empty array.
-        if let Some(plan) = super::dynamic::read_plan(&self.pool, task_uuid).await?
-            && let Some(own) = plan.get(&step.template_step)
-        {
-            for parent in &own.step.depends_on {
-                if plan
-                    .get(parent)
-                    .is_some_and(|p| p.step.step_type == tasker_core::StepType::BatchWorker)
-                {
-                    parent_results
-                        .entry(parent.clone())
-                        .or_insert_with(|| Value::Array(Vec::new()));
-                }
-            }
-        }
-        Ok(ClaimedStep {
-            lease,
-            step,
-            context,
-            parent_results,
-            failed_batches,
-        })
+        self.claimed_steps(leases).await
     }
 
     pub(super) async fn renew_lease_impl(
@@ -282,4 +199,81 @@ impl SqlStore {
         }
         Ok(expired)
     }
+}
+
+/// Most steps one claim takes (the worker asks for its free slots).
+const MAX_CLAIM: u32 = 1_000;
+
+/// Moves the claimed steps from `enqueued` to `in_progress` (starting an attempt), with one
+/// audit row and one lease each: three statements for the whole claim.
+async fn start_attempts(
+    tx: &mut Tx,
+    leases: &[(Uuid, Lease)],
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    StepState::Enqueued.transition(StepState::InProgress)?;
+    let mut a: Vec<Arg> = args![
+        StepState::InProgress.as_str(),
+        now,
+        StepState::Enqueued.as_str()
+    ];
+    a.extend(leases.iter().map(|(_, l)| Arg::from(l.step_uuid)));
+    let sql = format!(
+        "UPDATE steps SET status = $1, updated_at = $2, attempts = attempts + 1 \
+         WHERE status = $3 AND step_uuid IN ({})",
+        placeholders(4, leases.len())
+    );
+    let n = tx.exec(&sql, a).await?;
+    if n != leases.len() as u64 {
+        return Err(StoreError::Conflict(
+            "claimed steps changed concurrently".to_owned(),
+        ));
+    }
+    let audit = leases
+        .iter()
+        .map(|(task, l)| {
+            args![
+                *task,
+                l.step_uuid,
+                StepState::Enqueued.as_str(),
+                StepState::InProgress.as_str(),
+                now,
+                &l.worker_id,
+                format!("claimed for attempt {}", l.attempt)
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO transitions (task_uuid, step_uuid, from_state, to_state, at, actor, reason) \
+         VALUES ",
+        7,
+        audit,
+        "",
+    )
+    .await?;
+    let rows = leases
+        .iter()
+        .map(|(task, l)| {
+            args![
+                l.step_uuid,
+                *task,
+                &l.worker_id,
+                l.token,
+                i64::from(l.attempt),
+                l.expires_at
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO step_leases (step_uuid, task_uuid, worker_id, token, attempt, expires_at) \
+         VALUES ",
+        6,
+        rows,
+        " ON CONFLICT (step_uuid) DO UPDATE SET task_uuid = excluded.task_uuid, \
+         worker_id = excluded.worker_id, token = excluded.token, attempt = excluded.attempt, \
+         expires_at = excluded.expires_at",
+    )
+    .await
 }

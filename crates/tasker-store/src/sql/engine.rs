@@ -174,17 +174,31 @@ pub(crate) async fn advance_after(
     now: DateTime<Utc>,
 ) -> Result<Advance, StoreError> {
     let state = lock_task(tx, task_uuid).await?;
-    if state.is_terminal() {
+    advance_after_locked(tx, task_uuid, state, &[step_uuid], actor, now).await
+}
+
+/// `advance_after` for a task already locked (found in `state`) after every step of `parents`
+/// finished an attempt.
+pub(crate) async fn advance_after_locked(
+    tx: &mut Tx,
+    task_uuid: Uuid,
+    state: TaskState,
+    parents: &[Uuid],
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Advance, StoreError> {
+    if state.is_terminal() || parents.is_empty() {
         return Ok(Advance { enqueued: 0 });
     }
-    let children = tx
-        .all(
-            "SELECT c.step_uuid, c.step_type FROM step_edges e JOIN steps c \
-             ON c.step_uuid = e.child_uuid WHERE e.parent_uuid = $1 AND c.status = $2 \
-             AND c.unmet_parents <= 0",
-            args![step_uuid, StepState::Pending.as_str()],
-        )
-        .await?;
+    let mut a = args![StepState::Pending.as_str()];
+    a.extend(parents.iter().map(|p| crate::db::Arg::from(*p)));
+    let sql = format!(
+        "SELECT DISTINCT c.step_uuid, c.step_type FROM step_edges e JOIN steps c \
+         ON c.step_uuid = e.child_uuid WHERE c.status = $1 AND c.unmet_parents <= 0 \
+         AND e.parent_uuid IN ({})",
+        crate::db::placeholders(2, parents.len())
+    );
+    let children = tx.all(&sql, a).await?;
     let mut ready = Vec::with_capacity(children.len());
     for c in &children {
         if c.text("step_type")? == tasker_core::StepType::DeferredConvergence.as_str() {

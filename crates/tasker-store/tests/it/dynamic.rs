@@ -10,7 +10,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use tasker_core::store::{
-    ClaimRequest, ClaimedStep, DlqFilter, RecordOutcome, StepOrigin, StepRecord,
+    ClaimRequest, ClaimedStep, DlqFilter, RecordOutcome, StepOrigin, StepOutcome, StepRecord,
+    StepReport,
 };
 use tasker_core::{StepState, StepType, Store, TaskState};
 use uuid::Uuid;
@@ -495,10 +496,28 @@ async fn fan_out_of_ten_thousand_copies_completes(store: Arc<dyn Store>) {
     while done < N {
         let claimed = claim_many(&store, at(now)).await;
         assert!(!claimed.is_empty(), "copies remain after {done}");
-        for c in claimed {
-            let i = c.step.batch_index.unwrap();
-            succeed(&store, &c.lease, json!({ "i": i }), at(now)).await;
-            done += 1;
+        // Alternate rounds record the copies one by one and as one batch, as a worker would.
+        if now % 2 == 0 {
+            for c in claimed {
+                let i = c.step.batch_index.unwrap();
+                succeed(&store, &c.lease, json!({ "i": i }), at(now)).await;
+                done += 1;
+            }
+        } else {
+            let reports: Vec<_> = claimed
+                .iter()
+                .map(|c| {
+                    let report = StepReport {
+                        outcome: StepOutcome::Success(json!({ "i": c.step.batch_index.unwrap() })),
+                        started_at: at(now),
+                        jitter_sample: 0.0,
+                    };
+                    (c.lease.clone(), report)
+                })
+                .collect();
+            let outcomes = store.record_results(&reports, at(now)).await.unwrap();
+            assert!(outcomes.iter().all(|o| *o == RecordOutcome::Completed));
+            done += reports.len();
         }
         now += 1;
     }

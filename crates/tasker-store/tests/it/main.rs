@@ -3,6 +3,7 @@
 //! ignored when that is not set).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod batched;
 mod dynamic;
 mod harness;
 mod leases;

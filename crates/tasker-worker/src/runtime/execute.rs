@@ -24,6 +24,8 @@ pub(crate) struct Execution {
     pub(crate) step_log_max_bytes: usize,
     /// Set to `true` when running steps must stop and release their leases.
     pub(crate) release: tokio::sync::watch::Sender<bool>,
+    /// Writes outcomes, batched with the other steps' outcomes.
+    pub(crate) reporter: super::reporter::Reporter,
 }
 
 impl Execution {
@@ -146,11 +148,14 @@ impl Execution {
             jitter_sample: rand::random::<f64>(),
         };
         for attempt in 1..=3u64 {
-            match self
-                .store
-                .record_result(&claimed.lease, report.clone(), Utc::now())
-                .await
-            {
+            let recorded = if attempt == 1 {
+                self.reporter.record(&claimed.lease, report.clone()).await
+            } else {
+                self.store
+                    .record_result(&claimed.lease, report.clone(), Utc::now())
+                    .await
+            };
+            match recorded {
                 Ok(RecordOutcome::Discarded) => {
                     tracing::info!(step = %claimed.step.step_uuid, "result discarded: lease no longer held");
                     return;

@@ -103,6 +103,7 @@ impl WorkerRuntime {
             concurrency: cfg.concurrency.max(1),
             poll: Duration::from_millis(cfg.poll_interval_ms.max(10)),
             execution: Execution {
+                reporter: super::reporter::Reporter::start(store.clone()),
                 store,
                 registry,
                 lease,

@@ -1,0 +1,252 @@
+//! Recording many results in one transaction. The successes of steps that shape nothing (no
+//! decision, no batchable) are written set-based: one statement each for the leases, the step
+//! updates, the released children, the audit rows and the result rows, then the readiness pass
+//! per task. Every other report (failures, decisions, batchables) takes the one-by-one path,
+//! whose rules they need.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use tasker_core::store::{Lease, RecordOutcome, StepOutcome, StepReport};
+use tasker_core::{StepState, StepType, StoreError, TaskState};
+use uuid::Uuid;
+
+use super::bulk::{insert_rows, value_rows_at};
+use super::engine::advance_after_locked;
+use super::{SqlStore, announce, notify_work};
+use crate::db::{Arg, Tx, args, json_text, placeholders};
+
+fn uuid_args(ids: impl IntoIterator<Item = Uuid>) -> Vec<Arg> {
+    ids.into_iter().map(Arg::from).collect()
+}
+
+/// A success taking the set-based path: its index in the batch and its task.
+struct Success<'a> {
+    index: usize,
+    task: Uuid,
+    lease: &'a Lease,
+    report: &'a StepReport,
+}
+
+impl SqlStore {
+    pub(super) async fn record_results_impl(
+        &self,
+        reports: &[(Lease, StepReport)],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RecordOutcome>, StoreError> {
+        let mut outcomes = vec![RecordOutcome::Discarded; reports.len()];
+        let mut fast = Vec::new();
+        let mut slow = Vec::new();
+        if reports.len() > 1 {
+            // A step's task and type never change: read them before the transaction.
+            let sql = format!(
+                "SELECT step_uuid, task_uuid, step_type FROM steps WHERE step_uuid IN ({})",
+                placeholders(1, reports.len())
+            );
+            let mut kinds = HashMap::with_capacity(reports.len());
+            for r in self
+                .pool
+                .all(&sql, uuid_args(reports.iter().map(|(l, _)| l.step_uuid)))
+                .await?
+            {
+                let text = r.text("step_type")?;
+                let step_type = StepType::parse(&text)
+                    .ok_or_else(|| StoreError::Corrupt(format!("step type `{text}`")))?;
+                kinds.insert(r.uuid("step_uuid")?, (r.uuid("task_uuid")?, step_type));
+            }
+            for (index, (lease, report)) in reports.iter().enumerate() {
+                match kinds.get(&lease.step_uuid) {
+                    // An unknown step (purged) has no lease to honour.
+                    None => {}
+                    Some((task, step_type))
+                        if matches!(report.outcome, StepOutcome::Success(_))
+                            && !step_type.creates_steps() =>
+                    {
+                        fast.push(Success {
+                            index,
+                            task: *task,
+                            lease,
+                            report,
+                        });
+                    }
+                    Some(_) => slow.push(index),
+                }
+            }
+        } else {
+            slow.extend(0..reports.len());
+        }
+        if !fast.is_empty() {
+            let mut tx = self.pool.begin().await?;
+            let completed = complete_many(&mut tx, &fast, now).await?;
+            tx.commit().await?;
+            for s in &fast {
+                if completed.contains(&s.index) {
+                    outcomes[s.index] = RecordOutcome::Completed;
+                } else {
+                    tracing::info!(step = %s.lease.step_uuid, worker = %s.lease.worker_id, "stale result discarded");
+                }
+            }
+            if !completed.is_empty() {
+                notify_work(&self.signal);
+            }
+        }
+        for index in slow {
+            let (lease, report) = &reports[index];
+            outcomes[index] = self.record_result_impl(lease, report.clone(), now).await?;
+        }
+        Ok(outcomes)
+    }
+}
+
+/// Completes the successes whose lease is still held; returns their batch indexes.
+async fn complete_many(
+    tx: &mut Tx,
+    batch: &[Success<'_>],
+    now: DateTime<Utc>,
+) -> Result<Vec<usize>, StoreError> {
+    let mut tasks: Vec<Uuid> = batch.iter().map(|s| s.task).collect();
+    tasks.sort_unstable();
+    tasks.dedup();
+    // Lock the tasks in one order, so two batches never wait on each other.
+    let sql = format!(
+        "SELECT task_uuid, status FROM tasks WHERE task_uuid IN ({}) ORDER BY task_uuid{}",
+        placeholders(1, tasks.len()),
+        tx.for_update()
+    );
+    let mut states: BTreeMap<Uuid, TaskState> = BTreeMap::new();
+    for r in tx.all(&sql, uuid_args(tasks.iter().copied())).await? {
+        states.insert(r.uuid("task_uuid")?, r.parsed("status")?);
+    }
+    let sql = format!(
+        "SELECT l.step_uuid, l.token FROM step_leases l JOIN steps s ON s.step_uuid = l.step_uuid \
+         WHERE s.status = $1 AND l.step_uuid IN ({})",
+        placeholders(2, batch.len())
+    );
+    let mut a = args![StepState::InProgress.as_str()];
+    a.extend(uuid_args(batch.iter().map(|s| s.lease.step_uuid)));
+    let mut held = HashMap::with_capacity(batch.len());
+    for r in tx.all(&sql, a).await? {
+        held.insert(r.uuid("step_uuid")?, r.text("token")?);
+    }
+    let valid: Vec<&Success> = batch
+        .iter()
+        .filter(|s| held.get(&s.lease.step_uuid) == Some(&s.lease.token.to_string()))
+        .collect();
+    if valid.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = valid.iter().map(|s| s.lease.step_uuid).collect();
+    let in_ids = placeholders(1, ids.len());
+    tx.exec(
+        &format!("DELETE FROM step_leases WHERE step_uuid IN ({in_ids})"),
+        uuid_args(ids.iter().copied()),
+    )
+    .await?;
+
+    StepState::InProgress.transition(StepState::Complete)?;
+    let mut a = args![
+        StepState::Complete.as_str(),
+        now,
+        StepState::InProgress.as_str()
+    ];
+    for s in &valid {
+        let StepOutcome::Success(result) = &s.report.outcome else {
+            unreachable!("only successes take the set-based path")
+        };
+        a.push(s.lease.step_uuid.into());
+        a.push(json_text(result).into());
+    }
+    let rows = value_rows_at(4, valid.len(), 2);
+    let sql = format!(
+        "UPDATE steps SET status = $1, updated_at = $2, completed_at = $2, results = v.column2 \
+         FROM (VALUES {rows}) AS v WHERE steps.step_uuid = v.column1 AND steps.status = $3"
+    );
+    let n = tx.exec(&sql, a).await?;
+    if n != valid.len() as u64 {
+        return Err(StoreError::Conflict(
+            "completed steps changed concurrently".to_owned(),
+        ));
+    }
+    // One parent of each child is met per completed parent.
+    tx.exec(
+        &format!(
+            "UPDATE steps SET unmet_parents = unmet_parents - (SELECT COUNT(*) FROM step_edges e \
+             WHERE e.child_uuid = steps.step_uuid AND e.parent_uuid IN ({in_ids})) \
+             WHERE step_uuid IN (SELECT child_uuid FROM step_edges WHERE parent_uuid IN ({in_ids}))"
+        ),
+        uuid_args(ids.iter().copied()),
+    )
+    .await?;
+    let audit = valid
+        .iter()
+        .map(|s| {
+            args![
+                s.task,
+                s.lease.step_uuid,
+                StepState::InProgress.as_str(),
+                StepState::Complete.as_str(),
+                now,
+                &s.lease.worker_id,
+                format!("attempt {} succeeded", s.lease.attempt)
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO transitions (task_uuid, step_uuid, from_state, to_state, at, actor, reason) \
+         VALUES ",
+        7,
+        audit,
+        "",
+    )
+    .await?;
+    let results = valid
+        .iter()
+        .map(|s| {
+            let StepOutcome::Success(result) = &s.report.outcome else {
+                unreachable!("only successes take the set-based path")
+            };
+            let duration = (now - s.report.started_at).num_milliseconds().max(0);
+            args![
+                s.lease.step_uuid,
+                s.task,
+                i64::from(s.lease.attempt),
+                &s.lease.worker_id,
+                1i64,
+                json_text(result),
+                Option::<i64>::None,
+                s.report.started_at,
+                now,
+                duration
+            ]
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "INSERT INTO step_results (step_uuid, task_uuid, attempt, worker_id, success, payload, \
+         backoff_ms, started_at, finished_at, duration_ms) VALUES ",
+        10,
+        results,
+        "",
+    )
+    .await?;
+    let mut enqueued = 0;
+    for (task, state) in &states {
+        let parents: Vec<Uuid> = valid
+            .iter()
+            .filter(|s| s.task == *task)
+            .map(|s| s.lease.step_uuid)
+            .collect();
+        let actor = valid
+            .iter()
+            .find(|s| s.task == *task)
+            .map_or(super::engine::SYSTEM, |s| s.lease.worker_id.as_str());
+        enqueued += advance_after_locked(tx, *task, *state, &parents, actor, now)
+            .await?
+            .enqueued;
+    }
+    if enqueued > 0 {
+        announce(tx).await?;
+    }
+    Ok(valid.iter().map(|s| s.index).collect())
+}
