@@ -8,4 +8,7 @@ mod harness;
 mod leases;
 mod lifecycle;
 mod queries;
+mod reruns;
 mod retention;
+mod subtasks;
+mod waiting;
