@@ -83,7 +83,10 @@ mod tests {
         let spec: SubtaskSpec =
             serde_json::from_value(json!({"namespace": "n", "name": "c"})).unwrap();
         let err = child_context(&spec, &child, &json!({}), &BTreeMap::new()).unwrap_err();
-        assert!(err.starts_with("child context does not match n/c@1.2.0: "), "{err}");
+        assert!(
+            err.starts_with("child context does not match n/c@1.2.0: "),
+            "{err}"
+        );
     }
 
     #[test]

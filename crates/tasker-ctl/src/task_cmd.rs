@@ -256,7 +256,9 @@ pub(crate) async fn run(args: TaskArgs, client: TaskerClient, out: &mut dyn Writ
             show_step(out, format, &step)
         }
         TaskCommand::Logs(logs) => crate::task_logs::run(logs, &client, format, out).await,
-        TaskCommand::Signal(signal) => crate::task_rerun::signal(signal, &client, format, out).await,
+        TaskCommand::Signal(signal) => {
+            crate::task_rerun::signal(signal, &client, format, out).await
+        }
         TaskCommand::Rerun(rerun) => crate::task_rerun::rerun(rerun, &client, format, out).await,
         TaskCommand::Purge(_) => bail!("task purge runs on the database, not through the API"),
         TaskCommand::Context { task } => {

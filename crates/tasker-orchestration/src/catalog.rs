@@ -191,7 +191,10 @@ impl Orchestrator {
                 !known.iter().any(|r| {
                     r.template.namespace == spec.namespace
                         && r.template.name == spec.name
-                        && spec.version.as_ref().is_none_or(|v| *v == r.template.version)
+                        && spec
+                            .version
+                            .as_ref()
+                            .is_none_or(|v| *v == r.template.version)
                 })
             })
             .map(|(step, spec)| {
@@ -199,7 +202,10 @@ impl Orchestrator {
                     "step `{step}`: child template {}/{}{} is not registered",
                     spec.namespace,
                     spec.name,
-                    spec.version.as_deref().map(|v| format!("@{v}")).unwrap_or_default()
+                    spec.version
+                        .as_deref()
+                        .map(|v| format!("@{v}"))
+                        .unwrap_or_default()
                 )
             })
             .collect())
@@ -212,9 +218,12 @@ impl Orchestrator {
         for r in records {
             let t = r.template;
             let entry = by_ns.entry(t.namespace.clone()).or_default();
-            entry
-                .0
-                .extend(t.steps.iter().filter(|s| !s.step_type.is_waiting()).map(|s| s.handler.callable.clone()));
+            entry.0.extend(
+                t.steps
+                    .iter()
+                    .filter(|s| !s.step_type.is_waiting())
+                    .map(|s| s.handler.callable.clone()),
+            );
             entry.1.push(format!("{}@{}", t.name, t.version));
         }
         Ok(by_ns

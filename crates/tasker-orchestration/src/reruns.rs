@@ -53,7 +53,11 @@ impl Orchestrator {
         scope: &Scope,
     ) -> Result<RerunView, Error> {
         refuse(over_limits(&[
-            ("from_step", Some(request.from_step.as_str()), MAX_TEXT_CHARS),
+            (
+                "from_step",
+                Some(request.from_step.as_str()),
+                MAX_TEXT_CHARS,
+            ),
             ("reason", request.reason.as_deref(), MAX_TEXT_CHARS),
         ]))?;
         self.visible_task(task_uuid, scope).await?;

@@ -9,8 +9,8 @@ mod engine;
 mod logs;
 mod manual;
 mod release;
-mod results;
 mod rerun;
+mod results;
 mod retention;
 mod rows;
 mod schedules;
@@ -27,9 +27,8 @@ use chrono::{DateTime, Utc};
 use tasker_core::store::{
     ClaimRequest, ClaimedStep, ConsoleSession, DlqEntry, DlqFilter, DlqStat, DlqUpdate, Lease,
     ManualAction, NewLogLine, NewTask, PerformanceStats, PurgeCount, RecordOutcome, RerunOutcome,
-    RerunRequest, StepLogLine, StepSignal,
-    StepRecord, StepReport, StepStatistics, TaskFilter, TaskRecord, TemplateRecord,
-    TransitionRecord,
+    RerunRequest, StepLogLine, StepRecord, StepReport, StepSignal, StepStatistics, TaskFilter,
+    TaskRecord, TemplateRecord, TransitionRecord,
 };
 use tasker_core::{StepState, Store, StoreError, TaskState, TaskTemplate};
 use tokio::sync::Notify;

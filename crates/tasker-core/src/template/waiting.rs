@@ -156,12 +156,11 @@ fn check_subtask(spec: &SubtaskSpec, step: &StepTemplate, push: &mut impl FnMut(
 /// Follows a dotted path (`context.a.b`, `parent_results.step.field`) into `root`, an object
 /// with `context` and `parent_results`; `None` when a part is missing.
 pub fn select_path<'a>(root: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.')
-        .try_fold(root, |v, part| match v {
-            Value::Object(m) => m.get(part),
-            Value::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get(i)),
-            _ => None,
-        })
+    path.split('.').try_fold(root, |v, part| match v {
+        Value::Object(m) => m.get(part),
+        Value::Array(a) => part.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => None,
+    })
 }
 
 #[cfg(test)]

@@ -60,33 +60,43 @@ fn create(name: &str, context: Value) -> CreateTaskRequest {
 }
 
 async fn wait_for(client: &TaskerClient, task: Uuid, status: &str) -> TaskView {
-    eventually(&format!("task {task} to be {status}"), HANG_GUARD, async || {
-        let view = client.get_task(task).await.unwrap();
-        if view.status == status {
-            Ok(view)
-        } else {
-            Err(view.status)
-        }
-    })
+    eventually(
+        &format!("task {task} to be {status}"),
+        HANG_GUARD,
+        async || {
+            let view = client.get_task(task).await.unwrap();
+            if view.status == status {
+                Ok(view)
+            } else {
+                Err(view.status)
+            }
+        },
+    )
     .await
 }
 
 async fn wait_step(client: &TaskerClient, task: Uuid, name: &str, status: &str) -> StepView {
-    eventually(&format!("step {name} to be {status}"), HANG_GUARD, async || {
-        let steps = client.list_steps(task).await.unwrap();
-        let step = steps.into_iter().find(|s| s.name == name).unwrap();
-        if step.status == status {
-            Ok(step)
-        } else {
-            Err(step.status)
-        }
-    })
+    eventually(
+        &format!("step {name} to be {status}"),
+        HANG_GUARD,
+        async || {
+            let steps = client.list_steps(task).await.unwrap();
+            let step = steps.into_iter().find(|s| s.name == name).unwrap();
+            if step.status == status {
+                Ok(step)
+            } else {
+                Err(step.status)
+            }
+        },
+    )
     .await
 }
 
 fn status_of(err: ClientError) -> (u16, String) {
     match err {
-        ClientError::Api { status, message, .. } => (status, message),
+        ClientError::Api {
+            status, message, ..
+        } => (status, message),
         other => panic!("{other}"),
     }
 }
@@ -116,7 +126,10 @@ async fn an_approval_waits_for_its_signal_and_records_who() {
     assert_eq!(view.step_counts.in_progress, 0);
     let dag = admin.task_dag(task.task_uuid).await.unwrap();
     let node = dag.nodes.iter().find(|n| n.name == "review").unwrap();
-    assert_eq!((node.step_type.as_str(), node.status.as_str()), ("approval", "waiting"));
+    assert_eq!(
+        (node.step_type.as_str(), node.status.as_str()),
+        ("approval", "waiting")
+    );
 
     // Without steps:resolve: 403; a body that is not approve/reject: 422.
     let reader = client(&server, &["steps:read", "tasks:read"], "reader");
@@ -144,7 +157,11 @@ async fn an_approval_waits_for_its_signal_and_records_who() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}"
+        );
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"], "unprocessable", "{body}");
     }
@@ -181,7 +198,10 @@ async fn an_approval_waits_for_its_signal_and_records_who() {
         .await
         .unwrap();
     let last = audit.last().unwrap();
-    assert_eq!((last.to_state.as_str(), last.actor.as_str()), ("complete", "bob"));
+    assert_eq!(
+        (last.to_state.as_str(), last.actor.as_str()),
+        ("complete", "bob")
+    );
     assert_eq!(last.reason.as_deref(), Some("approved by bob: checked"));
     let (code, _) = status_of(
         approver
@@ -212,7 +232,10 @@ async fn a_rejected_approval_blocks_the_task_naming_who() {
         .await
         .unwrap();
     assert_eq!(step.status, "error");
-    assert_eq!(step.last_error.unwrap()["message"], "rejected by carol: too much");
+    assert_eq!(
+        step.last_error.unwrap()["message"],
+        "rejected by carol: too much"
+    );
     wait_for(&admin, task.task_uuid, "blocked_by_failures").await;
     let dlq = admin.dlq_for_task(task.task_uuid).await.unwrap();
     assert_eq!(dlq.len(), 1);
@@ -261,7 +284,12 @@ async fn a_rerun_from_a_middle_step_runs_it_and_its_descendants_again() {
     assert_eq!(done.step_counts.complete, 4);
     let steps = admin.list_steps(task.task_uuid).await.unwrap();
     let runs = |name: &str| steps.iter().find(|s| s.name == name).unwrap().step_uuid;
-    for (name, want) in [("add_two", 1), ("multiply_by_three", 1), ("subtract_one", 2), ("double", 2)] {
+    for (name, want) in [
+        ("add_two", 1),
+        ("multiply_by_three", 1),
+        ("subtract_one", 2),
+        ("double", 2),
+    ] {
         let audit = admin.step_audit(task.task_uuid, runs(name)).await.unwrap();
         let starts = audit.iter().filter(|t| t.to_state == "in_progress").count();
         assert_eq!(starts, want, "{name} executions");

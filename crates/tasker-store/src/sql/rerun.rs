@@ -39,10 +39,7 @@ impl SqlStore {
             .find(|n| n.name == request.from_step)
             .map(|n| n.id)
             .ok_or_else(|| {
-                StoreError::NotFound(format!(
-                    "step `{}` of task {task_uuid}",
-                    request.from_step
-                ))
+                StoreError::NotFound(format!("step `{}` of task {task_uuid}", request.from_step))
             })?;
         if !state.can_rerun() {
             return Err(StoreError::Conflict(format!(

@@ -120,7 +120,11 @@ async fn depth_of(tx: &mut Tx, task_uuid: Uuid, limit: u32) -> Result<u32, Store
                 args![current],
             )
             .await?;
-        match row.map(|r| r.opt_uuid("parent_task_uuid")).transpose()?.flatten() {
+        match row
+            .map(|r| r.opt_uuid("parent_task_uuid"))
+            .transpose()?
+            .flatten()
+        {
             Some(parent) => {
                 depth += 1;
                 current = parent;
@@ -163,7 +167,10 @@ async fn parent_results(
         .await?;
     let mut out = BTreeMap::new();
     for r in &rows {
-        out.insert(r.text("name")?, r.opt_json("results")?.unwrap_or(Value::Null));
+        out.insert(
+            r.text("name")?,
+            r.opt_json("results")?.unwrap_or(Value::Null),
+        );
     }
     Ok(out)
 }
@@ -216,7 +223,10 @@ pub(crate) async fn child_ended(
             .await?;
         let mut by_step = BTreeMap::new();
         for r in &results {
-            by_step.insert(r.text("name")?, r.opt_json("results")?.unwrap_or(Value::Null));
+            by_step.insert(
+                r.text("name")?,
+                r.opt_json("results")?.unwrap_or(Value::Null),
+            );
         }
         let result = child_result(child_uuid, state.as_str(), by_step);
         let reason = format!("{child} complete");

@@ -115,7 +115,10 @@ impl SqlStore {
             ("namespace", f.namespace.clone()),
             ("name", f.name.clone()),
             ("status", f.status.map(|s| s.as_str().to_owned())),
-            ("parent_task_uuid", f.parent_task_uuid.map(|u| u.to_string())),
+            (
+                "parent_task_uuid",
+                f.parent_task_uuid.map(|u| u.to_string()),
+            ),
         ] {
             if let Some(v) = value {
                 a.push(v.into());

@@ -60,7 +60,8 @@ pub(crate) async fn enter(
         } else {
             let spec: ApprovalSpec = serde_json::from_value(settings.clone()).unwrap_or_default();
             if let Some(secs) = spec.timeout_seconds {
-                let until = now + chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
+                let until =
+                    now + chrono::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX));
                 tx.exec(
                     "UPDATE steps SET wait_until = $1 WHERE step_uuid = $2",
                     args![until, step_uuid],
@@ -94,7 +95,10 @@ pub(crate) async fn enter(
             Ok(child) => {
                 tx.exec(
                     "UPDATE steps SET results = $1 WHERE step_uuid = $2",
-                    args![json_text(&json!({"task_uuid": child, "status": "pending"})), step_uuid],
+                    args![
+                        json_text(&json!({"task_uuid": child, "status": "pending"})),
+                        step_uuid
+                    ],
                 )
                 .await?;
             }

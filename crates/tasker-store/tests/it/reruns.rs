@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use tasker_core::store::{RerunRequest, ResolutionStatus, DlqFilter};
+use tasker_core::store::{DlqFilter, RerunRequest, ResolutionStatus};
 use tasker_core::{Store, StoreError};
 use uuid::Uuid;
 
@@ -60,9 +60,7 @@ fn when(ms: i64) -> DateTime<Utc> {
     at(ms)
 }
 
-async fn rerun_from_a_middle_step_runs_exactly_it_and_its_descendants_again(
-    store: Arc<dyn Store>,
-) {
+async fn rerun_from_a_middle_step_runs_exactly_it_and_its_descendants_again(store: Arc<dyn Store>) {
     let task = create(&store, FOUR).await.task_uuid;
     let mut counts = BTreeMap::new();
     let now = drain(&store, &mut counts, 1, |n| json!({"step": n})).await;
@@ -72,7 +70,11 @@ async fn rerun_from_a_middle_step_runs_exactly_it_and_its_descendants_again(
         .await
         .unwrap();
     assert_eq!(dry.reset_steps, ["b", "c", "d"]);
-    assert_eq!(status(&store, task).await, "complete", "a dry run changes nothing");
+    assert_eq!(
+        status(&store, task).await,
+        "complete",
+        "a dry run changes nothing"
+    );
     let done = store
         .rerun_task(task, &rerun("b"), "erin", false, when(now + 1))
         .await
@@ -81,25 +83,53 @@ async fn rerun_from_a_middle_step_runs_exactly_it_and_its_descendants_again(
     assert!(done.removed_steps.is_empty());
     assert_eq!(status(&store, task).await, "steps_in_process");
     let mut again = BTreeMap::new();
-    drain(&store, &mut again, now + 2, |n| json!({"step": n, "run": 2})).await;
+    drain(
+        &store,
+        &mut again,
+        now + 2,
+        |n| json!({"step": n, "run": 2}),
+    )
+    .await;
     assert_eq!(status(&store, task).await, "complete");
     let want: BTreeMap<String, u32> = [("b", 1), ("c", 1), ("d", 1)]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-    assert_eq!(again, want, "exactly the rerun step and its descendants ran again");
+    assert_eq!(
+        again, want,
+        "exactly the rerun step and its descendants ran again"
+    );
     let steps = store.list_steps(task).await.unwrap();
     assert_eq!(steps[3].results, Some(json!({"step": "d", "run": 2})));
-    assert_eq!(steps[0].results, Some(json!({"step": "a"})), "a kept its result");
-    let trail = store.audit_trail(task, Some(steps[1].step_uuid)).await.unwrap();
+    assert_eq!(
+        steps[0].results,
+        Some(json!({"step": "a"})),
+        "a kept its result"
+    );
+    let trail = store
+        .audit_trail(task, Some(steps[1].step_uuid))
+        .await
+        .unwrap();
     let to: Vec<&str> = trail.iter().map(|t| t.to_state.as_str()).collect();
     assert_eq!(
         to,
-        ["pending", "enqueued", "in_progress", "complete", "pending", "enqueued", "in_progress", "complete"],
+        [
+            "pending",
+            "enqueued",
+            "in_progress",
+            "complete",
+            "pending",
+            "enqueued",
+            "in_progress",
+            "complete"
+        ],
         "both runs of b are in its audit trail"
     );
     assert_eq!(trail[4].actor, "erin");
-    assert_eq!(trail[4].reason.as_deref(), Some("rerun from `b`: fixed input"));
+    assert_eq!(
+        trail[4].reason.as_deref(),
+        Some("rerun from `b`: fixed input")
+    );
     let task_trail = store.audit_trail(task, None).await.unwrap();
     let task_moves: Vec<&str> = task_trail
         .iter()
@@ -108,7 +138,13 @@ async fn rerun_from_a_middle_step_runs_exactly_it_and_its_descendants_again(
         .collect();
     assert_eq!(
         task_moves,
-        ["pending", "steps_in_process", "complete", "steps_in_process", "complete"]
+        [
+            "pending",
+            "steps_in_process",
+            "complete",
+            "steps_in_process",
+            "complete"
+        ]
     );
 }
 
@@ -199,14 +235,20 @@ async fn reruns_of_unknown_steps_and_running_tasks_are_refused(store: Arc<dyn St
         .rerun_task(task, &rerun("ghost"), "erin", false, at(1))
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::NotFound(ref m) if m.contains("ghost")), "{err}");
+    assert!(
+        matches!(err, StoreError::NotFound(ref m) if m.contains("ghost")),
+        "{err}"
+    );
     let claimed = claim(&store, "w", at(1)).await;
     assert_eq!(status(&store, task).await, "steps_in_process");
     let err = store
         .rerun_task(task, &rerun("a"), "erin", false, at(2))
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("steps_in_process")), "{err}");
+    assert!(
+        matches!(err, StoreError::Conflict(ref m) if m.contains("steps_in_process")),
+        "{err}"
+    );
     succeed(&store, &claimed[0].lease, json!({}), at(3)).await;
     let err = store
         .rerun_task(Uuid::new_v4(), &rerun("a"), "erin", false, at(4))

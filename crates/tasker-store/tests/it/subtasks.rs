@@ -87,8 +87,14 @@ async fn a_parent_completes_with_its_childs_results(store: Arc<dyn Store>) {
     assert_eq!(child.parent_task_uuid, Some(parent));
     assert_eq!(child.parent_step_uuid, Some(delegate.step_uuid));
     assert_eq!(child.created_by, "alice", "the parent's creator");
-    assert_eq!(child.context, json!({"fixed": 1, "amount": 42, "who": "ann"}));
-    assert_eq!((child.namespace.as_str(), child.name.as_str()), ("kids", "child"));
+    assert_eq!(
+        child.context,
+        json!({"fixed": 1, "amount": 42, "who": "ann"})
+    );
+    assert_eq!(
+        (child.namespace.as_str(), child.name.as_str()),
+        ("kids", "child")
+    );
     let work = claim(&store, "w", at(2)).await;
     assert_eq!(work.len(), 1);
     assert_eq!(work[0].step.task_uuid, child.task_uuid);
@@ -98,11 +104,16 @@ async fn a_parent_completes_with_its_childs_results(store: Arc<dyn Store>) {
     assert_eq!(delegate.status, StepState::Complete);
     assert_eq!(
         delegate.results,
-        Some(json!({"task_uuid": child.task_uuid, "status": "complete", "results": {"work": {"done": true}}}))
+        Some(
+            json!({"task_uuid": child.task_uuid, "status": "complete", "results": {"work": {"done": true}}})
+        )
     );
     let after = claim(&store, "w", at(3)).await;
     assert_eq!(after[0].step.name, "after");
-    assert_eq!(after[0].parent_results["delegate"]["results"]["work"]["done"], true);
+    assert_eq!(
+        after[0].parent_results["delegate"]["results"]["work"]["done"],
+        true
+    );
     succeed(&store, &after[0].lease, json!({}), at(3)).await;
     assert_eq!(status(&store, parent).await, "complete");
 }
@@ -138,7 +149,11 @@ async fn a_failing_child_blocks_the_parent_naming_it(store: Arc<dyn Store>) {
 async fn cancelling_the_parent_cancels_its_descendants(store: Arc<dyn Store>) {
     register(&store, NESTING).await;
     let task = new_dynamic_task(NESTING, json!({}), 10);
-    assert_eq!(task.plan.as_ref().unwrap().max_subtask_depth, 8, "the default");
+    assert_eq!(
+        task.plan.as_ref().unwrap().max_subtask_depth,
+        8,
+        "the default"
+    );
     let root = store.create_task(task, t0()).await.unwrap().task_uuid;
     // engine.max_subtask_depth stops the chain: root plus 8 levels of children.
     let mut chain = vec![root];
@@ -167,7 +182,10 @@ async fn cancelling_the_parent_cancels_its_descendants(store: Arc<dyn Store>) {
         top.last_error.unwrap()["message"]
             .as_str()
             .unwrap()
-            .contains(&format!("child task {} (ns/nest) ended blocked_by_failures", chain[1]))
+            .contains(&format!(
+                "child task {} (ns/nest) ended blocked_by_failures",
+                chain[1]
+            ))
     );
     for t in &chain {
         let task = store.get_task(*t).await.unwrap().unwrap();
@@ -203,6 +221,12 @@ async fn an_unknown_child_template_or_deep_nesting_fails_the_step(store: Arc<dyn
     succeed(&store, &quote[0].lease, json!({"no_total": 1}), at(2)).await;
     let delegate = step_named(&store, parent, "delegate").await;
     assert_eq!(delegate.status, StepState::Error);
-    let message = delegate.last_error.unwrap()["message"].as_str().unwrap().to_owned();
-    assert!(message.contains("nothing at `parent_results.quote.total`"), "{message}");
+    let message = delegate.last_error.unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        message.contains("nothing at `parent_results.quote.total`"),
+        "{message}"
+    );
 }

@@ -61,13 +61,22 @@ fn signal(decision: Decision, reason: &str) -> StepSignal {
 
 async fn an_approval_waits_unclaimed_until_approved(store: Arc<dyn Store>) {
     let (task, gate) = waiting_task(&store).await;
-    assert!(claim(&store, "w", at(3)).await.is_empty(), "nothing to claim");
+    assert!(
+        claim(&store, "w", at(3)).await.is_empty(),
+        "nothing to claim"
+    );
     let t = store.get_task(task).await.unwrap().unwrap();
     assert_eq!(t.status, TaskState::StepsInProcess);
     assert_eq!(t.step_counts.get(StepState::Waiting), 1);
     assert_eq!(t.step_counts.get(StepState::InProgress), 0);
     let done = store
-        .signal_step(task, gate.step_uuid, &signal(Decision::Approve, "looks fine"), "bob", at(4))
+        .signal_step(
+            task,
+            gate.step_uuid,
+            &signal(Decision::Approve, "looks fine"),
+            "bob",
+            at(4),
+        )
         .await
         .unwrap();
     assert_eq!(done.status, StepState::Complete);
@@ -81,13 +90,16 @@ async fn an_approval_waits_unclaimed_until_approved(store: Arc<dyn Store>) {
     assert_eq!(ship[0].parent_results["approve"]["by"], "bob");
     succeed(&store, &ship[0].lease, json!({}), at(6)).await;
     assert_eq!(status(&store, task).await, "complete");
-    let trail = store
-        .audit_trail(task, Some(gate.step_uuid))
-        .await
-        .unwrap();
+    let trail = store.audit_trail(task, Some(gate.step_uuid)).await.unwrap();
     let moves: Vec<(Option<&str>, &str, &str)> = trail
         .iter()
-        .map(|t| (t.from_state.as_deref(), t.to_state.as_str(), t.actor.as_str()))
+        .map(|t| {
+            (
+                t.from_state.as_deref(),
+                t.to_state.as_str(),
+                t.actor.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         moves,
@@ -106,7 +118,13 @@ async fn an_approval_waits_unclaimed_until_approved(store: Arc<dyn Store>) {
 async fn a_rejection_blocks_the_task_naming_who(store: Arc<dyn Store>) {
     let (task, gate) = waiting_task(&store).await;
     let failed = store
-        .signal_step(task, gate.step_uuid, &signal(Decision::Reject, "too expensive"), "carol", at(4))
+        .signal_step(
+            task,
+            gate.step_uuid,
+            &signal(Decision::Reject, "too expensive"),
+            "carol",
+            at(4),
+        )
         .await
         .unwrap();
     assert_eq!(failed.status, StepState::Error);
@@ -128,7 +146,10 @@ async fn a_rejection_blocks_the_task_naming_who(store: Arc<dyn Store>) {
         dlq[0].notes.as_deref(),
         Some("step `approve`: rejected by carol: too expensive")
     );
-    assert!(claim(&store, "w", at(5)).await.is_empty(), "ship never runs");
+    assert!(
+        claim(&store, "w", at(5)).await.is_empty(),
+        "ship never runs"
+    );
 }
 
 async fn an_approval_times_out_into_the_dlq(store: Arc<dyn Store>) {
@@ -146,12 +167,24 @@ async fn an_approval_times_out_into_the_dlq(store: Arc<dyn Store>) {
     assert_eq!(status(&store, task).await, "blocked_by_failures");
     let trail = store.audit_trail(task, Some(gate.step_uuid)).await.unwrap();
     let last = trail.last().unwrap();
-    assert_eq!((last.to_state.as_str(), last.actor.as_str()), ("error", "system"));
+    assert_eq!(
+        (last.to_state.as_str(), last.actor.as_str()),
+        ("error", "system")
+    );
     let err = store
-        .signal_step(task, gate.step_uuid, &signal(Decision::Approve, "late"), "bob", at(60_004))
+        .signal_step(
+            task,
+            gate.step_uuid,
+            &signal(Decision::Approve, "late"),
+            "bob",
+            at(60_004),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("not waiting")), "{err}");
+    assert!(
+        matches!(err, StoreError::Conflict(ref m) if m.contains("not waiting")),
+        "{err}"
+    );
 }
 
 async fn signals_to_steps_that_are_not_waiting_are_refused(store: Arc<dyn Store>) {
@@ -163,27 +196,60 @@ async fn signals_to_steps_that_are_not_waiting_are_refused(store: Arc<dyn Store>
     let gate = step_named(&store, task, "approve").await;
     assert_eq!(gate.status, StepState::Pending);
     let err = store
-        .signal_step(task, gate.step_uuid, &signal(Decision::Approve, "early"), "bob", at(1))
+        .signal_step(
+            task,
+            gate.step_uuid,
+            &signal(Decision::Approve, "early"),
+            "bob",
+            at(1),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("pending, not waiting")), "{err}");
+    assert!(
+        matches!(err, StoreError::Conflict(ref m) if m.contains("pending, not waiting")),
+        "{err}"
+    );
     let prepare = step_named(&store, task, "prepare").await;
     let err = store
-        .signal_step(task, prepare.step_uuid, &signal(Decision::Approve, "x"), "bob", at(1))
+        .signal_step(
+            task,
+            prepare.step_uuid,
+            &signal(Decision::Approve, "x"),
+            "bob",
+            at(1),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::Conflict(ref m) if m.contains("only approval steps")), "{err}");
+    assert!(
+        matches!(err, StoreError::Conflict(ref m) if m.contains("only approval steps")),
+        "{err}"
+    );
     let err = store
-        .signal_step(task, Uuid::new_v4(), &signal(Decision::Approve, "x"), "bob", at(1))
+        .signal_step(
+            task,
+            Uuid::new_v4(),
+            &signal(Decision::Approve, "x"),
+            "bob",
+            at(1),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::NotFound(_)), "{err}");
     let other = create(&store, SINGLE).await.task_uuid;
     let err = store
-        .signal_step(other, gate.step_uuid, &signal(Decision::Approve, "x"), "bob", at(1))
+        .signal_step(
+            other,
+            gate.step_uuid,
+            &signal(Decision::Approve, "x"),
+            "bob",
+            at(1),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(err, StoreError::NotFound(_)), "a step of another task: {err}");
+    assert!(
+        matches!(err, StoreError::NotFound(_)),
+        "a step of another task: {err}"
+    );
 }
 
 async fn cancelling_a_task_cancels_its_waiting_step(store: Arc<dyn Store>) {
@@ -193,7 +259,13 @@ async fn cancelling_a_task_cancels_its_waiting_step(store: Arc<dyn Store>) {
     assert_eq!(gate.status, StepState::Cancelled);
     assert_eq!(store.expire_waiting_steps(at(120_000)).await.unwrap(), 0);
     let err = store
-        .signal_step(task, gate.step_uuid, &signal(Decision::Approve, "x"), "bob", at(4))
+        .signal_step(
+            task,
+            gate.step_uuid,
+            &signal(Decision::Approve, "x"),
+            "bob",
+            at(4),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Conflict(_)), "{err}");

@@ -78,16 +78,16 @@ impl StepHandler for CommandHandler {
         spec.run(stdin, &input.log, &input.cancel)
             .await
             .map_err(|mut error| {
-            // The stored message is shown to API callers; the log keeps the host paths.
-            tracing::warn!(
-                task = %input.task_uuid,
-                step = %input.step_uuid,
-                error = %error.message,
-                "builtin.command failed"
-            );
-            error.message = without_host_paths(&error.message);
-            error
-        })
+                // The stored message is shown to API callers; the log keeps the host paths.
+                tracing::warn!(
+                    task = %input.task_uuid,
+                    step = %input.step_uuid,
+                    error = %error.message,
+                    "builtin.command failed"
+                );
+                error.message = without_host_paths(&error.message);
+                error
+            })
     }
 }
 

@@ -139,12 +139,16 @@ impl Execution {
                 tracing::info!(step = %step.step_uuid, grace_seconds = self.cancel_grace.as_secs(),
                     "step cancelled; signalling its handler");
                 canceller.cancel();
-                if tokio::time::timeout(self.cancel_grace, &mut call.0).await.is_err() {
+                if tokio::time::timeout(self.cancel_grace, &mut call.0)
+                    .await
+                    .is_err()
+                {
                     tracing::warn!(step = %step.step_uuid, "handler still running after the cancel grace period; stopping it");
                 }
                 drop(call);
                 log_writer.finish().await;
-                metrics::counter!("tasker_worker_steps_total", "result" => "cancelled").increment(1);
+                metrics::counter!("tasker_worker_steps_total", "result" => "cancelled")
+                    .increment(1);
                 return;
             }
         };

@@ -103,14 +103,18 @@ async fn run_and_cancel(s: &Setup) -> (ServerProcess, ServerProcess) {
         .map(|t| t["to_state"].as_str().unwrap())
         .collect();
     assert_eq!(to, ["pending", "enqueued", "in_progress", "cancelled"]);
-    eventually("the worker to log the cancellation", HANG_GUARD, async || {
-        let logs = worker.logs();
-        if logs.contains("step cancelled; signalling its handler") {
-            Ok(())
-        } else {
-            Err(logs)
-        }
-    })
+    eventually(
+        "the worker to log the cancellation",
+        HANG_GUARD,
+        async || {
+            let logs = worker.logs();
+            if logs.contains("step cancelled; signalling its handler") {
+                Ok(())
+            } else {
+                Err(logs)
+            }
+        },
+    )
     .await;
     (server, worker)
 }
