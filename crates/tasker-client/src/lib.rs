@@ -18,6 +18,7 @@ mod client;
 mod credentials;
 mod error;
 mod logs;
+mod reruns;
 mod routes;
 mod schedules;
 

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 pub use auth::{ApiKeyConfig, AuthConfig, MAX_STATIC_KEYS, VerificationMethod};
 pub use engine::{
     BackoffConfig, DatabaseConfig, DlqConfig, EngineConfig, LogFormat, LoggingConfig,
-    MAX_STEP_LOG_BYTES, OrchestrationSection, StalenessConfig, TemplatesConfig, WorkerSection,
+    MAX_CANCEL_GRACE_SECONDS, MAX_STEP_LOG_BYTES, OrchestrationSection, StalenessConfig,
+    TemplatesConfig, WorkerSection,
 };
 
 /// Which process a configuration is for.

@@ -11,7 +11,8 @@ use crate::bounded::read_bounded;
 use crate::error::ConfigError;
 use crate::loader::{Loaded, RoleConfig};
 use crate::model::{
-    ApiKeyConfig, AuthConfig, MAX_STATIC_KEYS, MAX_STEP_LOG_BYTES, VerificationMethod, WebConfig,
+    ApiKeyConfig, AuthConfig, MAX_CANCEL_GRACE_SECONDS, MAX_STATIC_KEYS, MAX_STEP_LOG_BYTES,
+    VerificationMethod, WebConfig,
 };
 use tasker_proto::Env;
 
@@ -49,6 +50,12 @@ pub(crate) fn validate<C: RoleConfig>(
         return Err(loaded.error_at(
             "worker.step_log_max_bytes",
             format!("must be at most {MAX_STEP_LOG_BYTES} (16 MiB)"),
+        ));
+    }
+    if config.worker_section().cancel_grace_seconds > MAX_CANCEL_GRACE_SECONDS {
+        return Err(loaded.error_at(
+            "worker.cancel_grace_seconds",
+            format!("must be at most {MAX_CANCEL_GRACE_SECONDS} (one hour)"),
         ));
     }
     validate_engine(config.engine(), loaded)?;
@@ -122,7 +129,15 @@ fn validate_engine<C: RoleConfig>(
     engine: &crate::model::EngineConfig,
     loaded: &Loaded<C>,
 ) -> Result<(), ConfigError> {
-    use crate::model::engine::{MAX_BATCHES_LIMIT, MAX_DECISION_DEPTH_LIMIT};
+    use crate::model::engine::{
+        MAX_BATCHES_LIMIT, MAX_DECISION_DEPTH_LIMIT, MAX_SUBTASK_DEPTH_LIMIT,
+    };
+    if engine.max_subtask_depth == 0 || engine.max_subtask_depth > MAX_SUBTASK_DEPTH_LIMIT {
+        return Err(loaded.error_at(
+            "engine.max_subtask_depth",
+            format!("must be between 1 and {MAX_SUBTASK_DEPTH_LIMIT}"),
+        ));
+    }
     if engine.max_decision_depth == 0 || engine.max_decision_depth > MAX_DECISION_DEPTH_LIMIT {
         return Err(loaded.error_at(
             "engine.max_decision_depth",

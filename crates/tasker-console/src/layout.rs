@@ -114,6 +114,7 @@ pub(crate) fn glyph(state: &str) -> &'static str {
         "in_progress" | "steps_in_process" => "▶",
         "enqueued" => "◆",
         "waiting_for_retry" => "↻",
+        "waiting" => "⏸",
         "cancelled" => "⊘",
         _ => "○",
     }

@@ -22,6 +22,20 @@ pub struct TaskPlan {
     pub steps: Vec<PlanStep>,
     /// Most copies one batchable step may create.
     pub max_batches: u32,
+    /// The engine defaults the plan was made with, applied to the child tasks its subtask
+    /// steps create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub defaults: Option<StepDefaults>,
+    /// Deepest nesting of child tasks (`engine.max_subtask_depth`).
+    #[serde(default = "default_subtask_depth")]
+    pub max_subtask_depth: u32,
+}
+
+/// `engine.max_subtask_depth` when a stored plan carries none.
+pub const DEFAULT_MAX_SUBTASK_DEPTH: u32 = 8;
+
+fn default_subtask_depth() -> u32 {
+    DEFAULT_MAX_SUBTASK_DEPTH
 }
 
 /// One template step in a plan.
@@ -79,7 +93,29 @@ impl TaskPlan {
                 }
             })
             .collect();
-        Self { steps, max_batches }
+        Self {
+            steps,
+            max_batches,
+            defaults: Some(*defaults),
+            max_subtask_depth: DEFAULT_MAX_SUBTASK_DEPTH,
+        }
+    }
+
+    /// The steps a task of `template` starts with and, for a dynamic template, its plan.
+    pub fn shape_of(
+        template: &TaskTemplate,
+        defaults: &StepDefaults,
+        max_batches: u32,
+        max_subtask_depth: u32,
+        ids: impl FnMut() -> Uuid,
+    ) -> (Vec<NewStep>, Option<TaskPlan>) {
+        if template.is_dynamic() {
+            let mut plan = TaskPlan::new(template, defaults, max_batches);
+            plan.max_subtask_depth = max_subtask_depth;
+            (plan.initial_steps(ids), Some(plan))
+        } else {
+            (NewStep::plan(template, defaults, ids), None)
+        }
     }
 
     /// Looks a template step up by name.

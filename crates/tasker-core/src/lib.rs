@@ -11,6 +11,7 @@ pub mod schedule;
 pub mod schema;
 pub mod state;
 pub mod store;
+pub mod subtask;
 pub mod template;
 
 pub use backoff::{BackoffSettings, backoff_delay_ms};
@@ -20,7 +21,7 @@ pub use schema::validate_context;
 pub use state::{StepState, TaskState, TransitionError};
 pub use store::{Store, StoreError};
 pub use template::{
-    BatchFailure, BatchSpec, HandlerSpec, MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH,
-    MAX_TEMPLATE_STEPS, RetrySpec, StepTemplate, StepType, TaskTemplate, TemplateError,
-    TemplateErrors, parse_template,
+    ApprovalSpec, BatchFailure, BatchSpec, HandlerSpec, MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH,
+    MAX_TEMPLATE_STEPS, OnTimeout, RetrySpec, StepTemplate, StepType, SubtaskSpec, TaskTemplate,
+    TemplateError, TemplateErrors, parse_template,
 };

@@ -43,7 +43,11 @@ pub fn derive_task_state(states: &[StepState]) -> TaskState {
         TaskState::Complete
     } else if any(&[StepState::Error]) {
         TaskState::BlockedByFailures
-    } else if any(&[StepState::Enqueued, StepState::InProgress]) {
+    } else if any(&[
+        StepState::Enqueued,
+        StepState::InProgress,
+        StepState::Waiting,
+    ]) {
         TaskState::StepsInProcess
     } else if any(&[StepState::WaitingForRetry]) {
         TaskState::WaitingForRetry

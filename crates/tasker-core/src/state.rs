@@ -108,6 +108,9 @@ state_enum!(
         Enqueued => "enqueued",
         /// Claimed by a worker holding a lease.
         InProgress => "in_progress",
+        /// Waiting for something outside the workers (an approval, a child task); no lease
+        /// is held and no worker capacity is used.
+        Waiting => "waiting",
         /// Failed, will be enqueued again at its retry time.
         WaitingForRetry => "waiting_for_retry",
         /// Finished with a result.
@@ -135,6 +138,12 @@ impl TaskState {
     pub fn can_transition_to(self, to: TaskState) -> bool {
         !self.is_terminal() && to != Self::Pending && to != self
     }
+
+    /// Whether a rerun from one of its steps may start in this state (the task then returns
+    /// to `steps_in_process`).
+    pub fn can_rerun(self) -> bool {
+        matches!(self, Self::Complete | Self::Error | Self::BlockedByFailures)
+    }
 }
 
 impl StepState {
@@ -155,16 +164,30 @@ impl StepState {
     pub fn is_unfinished(self) -> bool {
         matches!(
             self,
-            Self::Pending | Self::Enqueued | Self::InProgress | Self::WaitingForRetry
+            Self::Pending
+                | Self::Enqueued
+                | Self::InProgress
+                | Self::WaitingForRetry
+                | Self::Waiting
         )
+    }
+
+    /// A rerun may reset a step in this state to `pending` (a step queued or running must
+    /// finish or be cancelled first).
+    pub fn can_rerun(self) -> bool {
+        !matches!(self, Self::Enqueued | Self::InProgress)
     }
 
     /// Whether the lifecycle allows `self → to`.
     pub fn can_transition_to(self, to: StepState) -> bool {
         use StepState::*;
         match self {
-            Pending => matches!(to, Enqueued | Cancelled | ResolvedManually | Complete),
+            Pending => matches!(
+                to,
+                Enqueued | Waiting | Cancelled | ResolvedManually | Complete
+            ),
             Enqueued => matches!(to, InProgress | Cancelled | ResolvedManually | Complete),
+            Waiting => matches!(to, Complete | Error | Cancelled | ResolvedManually),
             InProgress => matches!(
                 to,
                 Complete | WaitingForRetry | Error | Enqueued | Cancelled
@@ -245,5 +268,22 @@ mod tests {
         assert!(Cancelled.transition(Complete).is_err());
         assert!(Error.transition(ResolvedManually).is_ok());
         assert!(InProgress.transition(ResolvedManually).is_err());
+    }
+
+    #[test]
+    fn waiting_steps_end_by_signal_timeout_or_cancel() {
+        use StepState::*;
+        assert!(Pending.transition(Waiting).is_ok());
+        assert!(Enqueued.transition(Waiting).is_err());
+        for to in [Complete, Error, Cancelled, ResolvedManually] {
+            assert!(Waiting.transition(to).is_ok(), "waiting -> {to}");
+        }
+        for to in [Pending, Enqueued, InProgress, WaitingForRetry] {
+            assert!(Waiting.transition(to).is_err(), "waiting -> {to}");
+        }
+        assert!(Waiting.is_unfinished());
+        assert!(!Waiting.is_terminal());
+        assert!(Waiting.can_rerun() && Complete.can_rerun() && !InProgress.can_rerun());
+        assert!(TaskState::Complete.can_rerun() && !TaskState::StepsInProcess.can_rerun());
     }
 }

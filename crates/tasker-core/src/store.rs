@@ -113,6 +113,36 @@ pub trait Store: ScheduleStore + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<StepRecord, StoreError>;
 
+    /// Signals a waiting approval step: approve completes it, reject fails it permanently
+    /// (the task blocks with a DLQ entry); `NotFound` for a step not in the task, `Conflict`
+    /// for a step that is not waiting or not an approval.
+    async fn signal_step(
+        &self,
+        task_uuid: Uuid,
+        step_uuid: Uuid,
+        signal: &StepSignal,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StepRecord, StoreError>;
+    /// Fails every waiting step whose deadline (an approval's timeout) passed by `now`;
+    /// returns how many.
+    async fn expire_waiting_steps(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// The current state of a step (`None` for an unknown step): a cheap probe a worker
+    /// polls to learn that the step it runs was cancelled.
+    async fn step_state(&self, step_uuid: Uuid) -> Result<Option<crate::StepState>, StoreError>;
+    /// Resets `from_step` and every step downstream of it to `pending` (runtime-created steps
+    /// downstream are removed, to be created again) and puts the task back in process;
+    /// allowed on `complete`, `error` and `blocked_by_failures` tasks (`Conflict` otherwise,
+    /// `NotFound` for an unknown step). With `dry_run` nothing changes.
+    async fn rerun_task(
+        &self,
+        task_uuid: Uuid,
+        request: &RerunRequest,
+        actor: &str,
+        dry_run: bool,
+        now: DateTime<Utc>,
+    ) -> Result<RerunOutcome, StoreError>;
+
     /// Claims up to `limit` enqueued steps of the given namespaces with a lease.
     async fn claim_steps(
         &self,

@@ -5,6 +5,7 @@ mod dynamic;
 mod flow_depth;
 mod limits;
 mod validate;
+mod waiting;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -12,6 +13,7 @@ use serde_json::Value;
 pub use dynamic::{BatchFailure, BatchSpec, StepType};
 pub use limits::{MAX_TEMPLATE_BYTES, MAX_TEMPLATE_DEPTH, MAX_TEMPLATE_STEPS};
 pub use validate::{TemplateError, TemplateErrors};
+pub use waiting::{ApprovalSpec, OnTimeout, SubtaskSpec, select_path};
 
 /// A workflow definition: a DAG of steps, each run by a named handler.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,7 +57,15 @@ pub struct StepTemplate {
     /// The worker pattern and failure policy (batchable steps only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch: Option<BatchSpec>,
-    /// Which handler runs the step, and its static configuration.
+    /// An approval's timeout (approval steps only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalSpec>,
+    /// The child task to create (subtask steps only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtask: Option<SubtaskSpec>,
+    /// Which handler runs the step, and its static configuration (absent for the waiting
+    /// types `approval` and `subtask`).
+    #[serde(default, skip_serializing_if = "HandlerSpec::is_empty")]
     pub handler: HandlerSpec,
     /// Names of the steps that must finish first.
     #[serde(default)]
@@ -69,7 +79,7 @@ pub struct StepTemplate {
 }
 
 /// A handler reference.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HandlerSpec {
     /// Registered handler name, e.g. `builtin.echo`.
@@ -77,6 +87,13 @@ pub struct HandlerSpec {
     /// Static configuration handed to the handler on every attempt.
     #[serde(default)]
     pub initialization: Value,
+}
+
+impl HandlerSpec {
+    /// No handler given (a waiting step's).
+    pub fn is_empty(&self) -> bool {
+        self.callable.is_empty() && self.initialization.is_null()
+    }
 }
 
 /// Retry settings of a step.
@@ -135,6 +152,7 @@ impl TaskTemplate {
         let mut missing: Vec<String> = self
             .steps
             .iter()
+            .filter(|s| !s.step_type.is_waiting())
             .map(|s| s.handler.callable.clone())
             .filter(|h| !known(h))
             .collect();

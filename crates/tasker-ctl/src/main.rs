@@ -21,6 +21,7 @@ mod schedule_cmd;
 mod system_cmd;
 mod task_cmd;
 mod task_logs;
+mod task_rerun;
 mod task_view;
 mod task_wait;
 mod template_cmd;

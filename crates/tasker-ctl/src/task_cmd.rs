@@ -75,6 +75,11 @@ enum TaskCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Approve or reject a waiting approval step (needs steps:resolve).
+    Signal(crate::task_rerun::SignalArgs),
+    /// Run finished tasks again from a step: one task, or every task matching
+    /// --namespace/--name/--status (with --dry-run).
+    Rerun(crate::task_rerun::RerunArgs),
     /// Show a task's inputs and its steps' results.
     Context { task: Uuid },
     /// Print a step attempt's log (its program's stderr lines), optionally following it live.
@@ -154,6 +159,9 @@ struct ListArgs {
     /// Task state (pending, steps_in_process, complete, blocked_by_failures, ...).
     #[arg(long)]
     status: Option<TaskStatus>,
+    /// Only the child tasks of this task (created by its subtask steps).
+    #[arg(long, value_name = "TASK_UUID")]
+    parent: Option<Uuid>,
     /// 1-based page.
     #[arg(long)]
     page: Option<u64>,
@@ -178,6 +186,7 @@ pub(crate) async fn run(args: TaskArgs, client: TaskerClient, out: &mut dyn Writ
                 namespace: list.namespace,
                 name: list.name,
                 status: list.status,
+                parent_task_uuid: list.parent,
                 page: list.page,
                 per_page: list.per_page,
             };
@@ -247,6 +256,10 @@ pub(crate) async fn run(args: TaskArgs, client: TaskerClient, out: &mut dyn Writ
             show_step(out, format, &step)
         }
         TaskCommand::Logs(logs) => crate::task_logs::run(logs, &client, format, out).await,
+        TaskCommand::Signal(signal) => {
+            crate::task_rerun::signal(signal, &client, format, out).await
+        }
+        TaskCommand::Rerun(rerun) => crate::task_rerun::rerun(rerun, &client, format, out).await,
         TaskCommand::Purge(_) => bail!("task purge runs on the database, not through the API"),
         TaskCommand::Context { task } => {
             let context = client.task_context(task).await.explained()?;

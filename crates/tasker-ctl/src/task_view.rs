@@ -88,6 +88,7 @@ fn step_summary(task: &TaskView) -> String {
         (counts.pending, "pending"),
         (counts.enqueued, "enqueued"),
         (counts.in_progress, "in progress"),
+        (counts.waiting, "waiting"),
         (counts.waiting_for_retry, "waiting for retry"),
         (counts.error, "error"),
         (counts.cancelled, "cancelled"),
@@ -114,7 +115,7 @@ pub(crate) fn step_table(out: &mut dyn Write, steps: &[StepView]) -> Result<()> 
         table.row(vec![
             step.step_uuid.to_string(),
             step.name.clone(),
-            step.handler.clone(),
+            handler_or_type(step),
             step.status.clone(),
             format!("{}/{}", step.attempts, step.max_attempts),
             output::list(&step.depends_on),
@@ -134,7 +135,7 @@ pub(crate) fn show_step(out: &mut dyn Write, format: Format, step: &StepView) ->
             ("step", step.step_uuid.to_string()),
             ("task", step.task_uuid.to_string()),
             ("name", step.name.clone()),
-            ("handler", step.handler.clone()),
+            ("handler", handler_or_type(step)),
             ("status", step.status.clone()),
             (
                 "attempts",
@@ -153,6 +154,15 @@ pub(crate) fn show_step(out: &mut dyn Write, format: Format, step: &StepView) ->
             ),
         ],
     )
+}
+
+/// The handler, or `(approval)` / `(subtask)` for a waiting step, which has none.
+fn handler_or_type(step: &StepView) -> String {
+    if step.handler.is_empty() {
+        format!("({})", step.step_type)
+    } else {
+        step.handler.clone()
+    }
 }
 
 pub(crate) fn audit_table(out: &mut dyn Write, trail: &[TransitionView]) -> Result<()> {

@@ -1,4 +1,5 @@
-//! Background work of a server: the orchestration loop (expire leases, enqueue due retries;
+//! Background work of a server: the orchestration loop (expire leases, enqueue due retries,
+//! time out approvals;
 //! woken by the store's work signal, by the next retry time, or by the polling interval) and
 //! the staleness detector, and the schedule loop (`scheduler`).
 
@@ -65,6 +66,11 @@ async fn sweep(inner: &Inner) {
     }
     if let Err(e) = inner.store.enqueue_due_retries(now).await {
         tracing::warn!(error = %e, "retry promotion failed");
+    }
+    match inner.store.expire_waiting_steps(now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "approval steps timed out"),
+        Err(e) => tracing::warn!(error = %e, "approval timeout sweep failed"),
     }
 }
 

@@ -164,15 +164,51 @@ impl Orchestrator {
                 Permission::TemplatesValidate,
                 &t.namespace,
             )),
-            Ok(_) => Ok(ValidationReport {
-                valid: true,
-                errors: Vec::new(),
-            }),
+            Ok(t) => {
+                let errors = self.unknown_children(&t).await?;
+                Ok(ValidationReport {
+                    valid: errors.is_empty(),
+                    errors,
+                })
+            }
             Err(e) => Ok(ValidationReport {
                 valid: false,
                 errors: e.messages(),
             }),
         }
+    }
+
+    /// One message per subtask step naming a child template that is not registered.
+    async fn unknown_children(&self, t: &tasker_core::TaskTemplate) -> Result<Vec<String>, Error> {
+        let targets = t.subtask_targets();
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let known = self.inner.store.list_templates().await?;
+        Ok(targets
+            .into_iter()
+            .filter(|(_, spec)| {
+                !known.iter().any(|r| {
+                    r.template.namespace == spec.namespace
+                        && r.template.name == spec.name
+                        && spec
+                            .version
+                            .as_ref()
+                            .is_none_or(|v| *v == r.template.version)
+                })
+            })
+            .map(|(step, spec)| {
+                format!(
+                    "step `{step}`: child template {}/{}{} is not registered",
+                    spec.namespace,
+                    spec.name,
+                    spec.version
+                        .as_deref()
+                        .map(|v| format!("@{v}"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect())
     }
 
     /// Handlers and templates per namespace.
@@ -182,9 +218,12 @@ impl Orchestrator {
         for r in records {
             let t = r.template;
             let entry = by_ns.entry(t.namespace.clone()).or_default();
-            entry
-                .0
-                .extend(t.steps.iter().map(|s| s.handler.callable.clone()));
+            entry.0.extend(
+                t.steps
+                    .iter()
+                    .filter(|s| !s.step_type.is_waiting())
+                    .map(|s| s.handler.callable.clone()),
+            );
             entry.1.push(format!("{}@{}", t.name, t.version));
         }
         Ok(by_ns

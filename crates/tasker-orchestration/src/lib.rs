@@ -15,6 +15,7 @@ mod error;
 mod limits;
 mod logs;
 mod orchestrator;
+mod reruns;
 mod retention;
 mod schedule_views;
 mod scheduler;

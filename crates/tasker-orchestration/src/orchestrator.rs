@@ -27,6 +27,8 @@ pub(crate) struct Inner {
     pub(crate) max_batches: u32,
     /// `engine.max_decision_depth`, checked when templates are loaded or validated.
     pub(crate) max_decision_depth: usize,
+    /// `engine.max_subtask_depth`, stored with each dynamic task's plan.
+    pub(crate) max_subtask_depth: u32,
 }
 
 /// The orchestration service. Cheap to clone; clones share state.
@@ -92,6 +94,7 @@ impl Orchestrator {
                 schedules_changed: tokio::sync::Notify::new(),
                 max_batches: cfg.engine.max_batches,
                 max_decision_depth,
+                max_subtask_depth: cfg.engine.max_subtask_depth,
             }),
             background: Arc::new(std::sync::Mutex::new(Vec::new())),
             stop,

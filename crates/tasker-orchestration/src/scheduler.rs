@@ -183,12 +183,7 @@ impl Orchestrator {
             plan: None,
             steps: Vec::new(),
         };
-        Ok(crate::tasks::with_steps(
-            task,
-            &template,
-            &self.inner.defaults,
-            self.inner.max_batches,
-        ))
+        Ok(crate::tasks::with_steps(task, &template, &self.inner))
     }
 
     /// Registers the schedules declared by the latest version of each template, replacing the

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use tasker_core::store::{NewStep, NewTask, TaskFilter, TaskMeta, TaskRecord};
+use tasker_core::store::{NewTask, TaskFilter, TaskMeta, TaskRecord};
 use tasker_proto::api::{
     CreateTaskRequest, Pagination, StepActionRequest, StepView, TaskContextView, TaskList,
     TaskListQuery, TaskView, TransitionView,
@@ -104,12 +104,7 @@ impl Orchestrator {
             plan: None,
             steps: Vec::new(),
         };
-        let task = with_steps(
-            task,
-            &template,
-            &self.inner.defaults,
-            self.inner.max_batches,
-        );
+        let task = with_steps(task, &template, &self.inner);
         match self.inner.store.create_task(task, Utc::now()).await {
             Ok(record) => Ok(views::task(record, true)),
             Err(tasker_core::StoreError::DuplicateIdempotencyKey { existing }) => {
@@ -142,6 +137,7 @@ impl Orchestrator {
             namespaces: scope.namespaces(),
             name: query.name,
             status: query.status.map(views::task_state),
+            parent_task_uuid: query.parent_task_uuid,
             offset: (page - 1).saturating_mul(per_page),
             limit: per_page,
         };
@@ -293,15 +289,16 @@ impl Orchestrator {
 pub(crate) fn with_steps(
     mut task: NewTask,
     template: &tasker_core::TaskTemplate,
-    defaults: &tasker_core::store::StepDefaults,
-    max_batches: u32,
+    inner: &crate::orchestrator::Inner,
 ) -> NewTask {
-    if template.is_dynamic() {
-        let plan = tasker_core::dynamic::TaskPlan::new(template, defaults, max_batches);
-        task.steps = plan.initial_steps(Uuid::now_v7);
-        task.plan = Some(plan);
-    } else {
-        task.steps = NewStep::plan(template, defaults, Uuid::now_v7);
-    }
+    let (steps, plan) = tasker_core::dynamic::TaskPlan::shape_of(
+        template,
+        &inner.defaults,
+        inner.max_batches,
+        inner.max_subtask_depth,
+        Uuid::now_v7,
+    );
+    task.steps = steps;
+    task.plan = plan;
     task
 }

@@ -21,6 +21,7 @@ pub(crate) fn task(t: TaskRecord, with_context: bool) -> wire::TaskView {
         pending: c.get(StepState::Pending),
         enqueued: c.get(StepState::Enqueued),
         in_progress: c.get(StepState::InProgress),
+        waiting: c.get(StepState::Waiting),
         waiting_for_retry: c.get(StepState::WaitingForRetry),
         complete: c.get(StepState::Complete),
         error: c.get(StepState::Error),
@@ -54,6 +55,8 @@ pub(crate) fn task(t: TaskRecord, with_context: bool) -> wire::TaskView {
         updated_at: t.updated_at,
         completed_at: t.completed_at,
         scheduled_for: t.scheduled_for,
+        parent_task_uuid: t.parent_task_uuid,
+        parent_step_uuid: t.parent_step_uuid,
     }
 }
 

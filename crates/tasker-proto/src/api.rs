@@ -4,6 +4,7 @@
 mod dag;
 mod dlq;
 mod logs;
+mod reruns;
 mod schedules;
 mod states;
 mod system;
@@ -15,6 +16,7 @@ pub use dlq::{
     DlqEntryView, DlqListQuery, DlqQueueQuery, DlqStatView, DlqUpdateRequest, StalenessView,
 };
 pub use logs::{StepLogEnd, StepLogLineView, StepLogQuery, StepLogStreamEvent, StepLogView};
+pub use reruns::{RerunTaskRequest, RerunView, SignalDecision, SignalStepRequest};
 pub use schedules::{
     CreateScheduleRequest, ScheduleCatchup, ScheduleListQuery, ScheduleOverlap, ScheduleQuery,
     ScheduleRunView, ScheduleRunsQuery, ScheduleView, UpdateScheduleRequest,

@@ -6,6 +6,7 @@
 mod dag;
 mod dlq;
 mod logs;
+mod reruns;
 mod schedules;
 mod system;
 mod tasks;
@@ -52,6 +53,7 @@ pub(crate) fn router(state: AppState) -> (Router, OpenApiDoc) {
     let api = logs::routes(api);
     let api = schedules::routes(api);
     let api = dag::routes(api);
+    let api = reruns::routes(api);
     api.with_state(state).split_for_parts()
 }
 

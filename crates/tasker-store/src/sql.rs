@@ -10,6 +10,7 @@ mod engine;
 mod logs;
 mod manual;
 mod release;
+mod rerun;
 mod results;
 mod results_batch;
 mod retention;
@@ -17,7 +18,9 @@ mod rows;
 mod schedules;
 mod sessions;
 mod stats;
+mod subtasks;
 mod tasks;
+mod waiting;
 
 use std::sync::Arc;
 
@@ -25,11 +28,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tasker_core::store::{
     ClaimRequest, ClaimedStep, ConsoleSession, DlqEntry, DlqFilter, DlqStat, DlqUpdate, Lease,
-    ManualAction, NewLogLine, NewTask, PerformanceStats, PurgeCount, RecordOutcome, StepLogLine,
-    StepRecord, StepReport, StepStatistics, TaskFilter, TaskRecord, TemplateRecord,
-    TransitionRecord,
+    ManualAction, NewLogLine, NewTask, PerformanceStats, PurgeCount, RecordOutcome, RerunOutcome,
+    RerunRequest, StepLogLine, StepRecord, StepReport, StepSignal, StepStatistics, TaskFilter,
+    TaskRecord, TemplateRecord, TransitionRecord,
 };
-use tasker_core::{Store, StoreError, TaskState, TaskTemplate};
+use tasker_core::{StepState, Store, StoreError, TaskState, TaskTemplate};
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -147,6 +150,38 @@ impl Store for SqlStore {
         now: DateTime<Utc>,
     ) -> Result<StepRecord, StoreError> {
         self.manual_step_action_impl(task_uuid, step_uuid, action, actor, now)
+            .await
+    }
+
+    async fn signal_step(
+        &self,
+        task_uuid: Uuid,
+        step_uuid: Uuid,
+        signal: &StepSignal,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<StepRecord, StoreError> {
+        self.signal_step_impl(task_uuid, step_uuid, signal, actor, now)
+            .await
+    }
+
+    async fn expire_waiting_steps(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.expire_waiting_steps_impl(now).await
+    }
+
+    async fn step_state(&self, step_uuid: Uuid) -> Result<Option<StepState>, StoreError> {
+        self.step_state_impl(step_uuid).await
+    }
+
+    async fn rerun_task(
+        &self,
+        task_uuid: Uuid,
+        request: &RerunRequest,
+        actor: &str,
+        dry_run: bool,
+        now: DateTime<Utc>,
+    ) -> Result<RerunOutcome, StoreError> {
+        self.rerun_task_impl(task_uuid, request, actor, dry_run, now)
             .await
     }
 

@@ -9,6 +9,7 @@ mod handlers {
     //! The handler contract, the registry, and the built-in handlers.
     pub(crate) mod arithmetic;
     pub(crate) mod builtin;
+    pub(crate) mod cancel;
     pub(crate) mod command;
     pub(crate) mod dynamic;
     pub(crate) mod host_paths;
@@ -27,6 +28,7 @@ mod runtime {
 }
 
 pub use api::{WorkerApiState, app, run, serve_and_drain, worker_status};
+pub use handlers::cancel::Cancellation;
 pub use handlers::registry::{HandlerError, HandlerRegistry, StepHandler, StepInput};
 pub use handlers::step_log::StepLog;
 pub use handlers::supervisor::{enable_command_supervisor, set_command_supervisor};

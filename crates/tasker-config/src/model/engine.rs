@@ -46,7 +46,12 @@ pub struct EngineConfig {
     pub max_decision_depth: u32,
     /// Most copies one batchable step may create (1 to 1,000,000).
     pub max_batches: u32,
+    /// How deep child tasks (`subtask` steps) may nest (1 to 64).
+    pub max_subtask_depth: u32,
 }
+
+/// Largest accepted `engine.max_subtask_depth`.
+pub(crate) const MAX_SUBTASK_DEPTH_LIMIT: u32 = 64;
 
 /// Largest accepted `engine.max_decision_depth`.
 pub(crate) const MAX_DECISION_DEPTH_LIMIT: u32 = 64;
@@ -63,6 +68,7 @@ impl Default for EngineConfig {
             retention_interval_seconds: 3600,
             max_decision_depth: 8,
             max_batches: 10_000,
+            max_subtask_depth: 8,
         }
     }
 }
@@ -213,7 +219,14 @@ pub struct WorkerSection {
     /// How often the worker takes back expired leases and enqueues due retries, so a
     /// deployment without `tasker-server` still recovers from dead workers; 0 = never.
     pub lease_recovery_interval_ms: u64,
+    /// When the task of a running step is cancelled: how long the handler gets to stop after
+    /// its cancellation signal (a `builtin.command` program: after SIGTERM) before it is
+    /// stopped for good (SIGKILL). At most [`MAX_CANCEL_GRACE_SECONDS`].
+    pub cancel_grace_seconds: u64,
 }
+
+/// Largest accepted `worker.cancel_grace_seconds` (one hour).
+pub const MAX_CANCEL_GRACE_SECONDS: u64 = 3600;
 
 /// Largest accepted `worker.step_log_max_bytes` (16 MiB).
 pub const MAX_STEP_LOG_BYTES: u64 = 16 * 1024 * 1024;
@@ -229,6 +242,7 @@ impl Default for WorkerSection {
             shutdown_timeout_seconds: 30,
             step_log_max_bytes: 64 * 1024,
             lease_recovery_interval_ms: 1000,
+            cancel_grace_seconds: 5,
         }
     }
 }

@@ -44,6 +44,7 @@ pub(crate) async fn list(
         namespace: filled(f.namespace.clone()),
         name: filled(f.name.clone()),
         status,
+        parent_task_uuid: None,
         page: Some(f.page.unwrap_or(1).max(1)),
         per_page: Some(PER_PAGE),
     };

@@ -53,7 +53,7 @@ pub struct TemplateRecord {
 }
 
 /// Engine defaults applied to steps whose template leaves a setting unset.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StepDefaults {
     /// Attempts per step.
     pub max_attempts: u32,
@@ -171,7 +171,9 @@ impl NewStep {
                 batch_index: None,
                 batch: None,
                 handler: s.handler.callable.clone(),
-                initialization: s.handler.initialization.clone(),
+                initialization: s
+                    .waiting_settings()
+                    .unwrap_or_else(|| s.handler.initialization.clone()),
                 depends_on: s.depends_on.clone(),
                 retryable: s.retry.retryable,
                 max_attempts: s.retry.max_attempts.unwrap_or(defaults.max_attempts),
@@ -233,6 +235,10 @@ pub struct TaskRecord {
     pub step_counts: StepCounts,
     /// The fire time, for a task fired by a schedule.
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// The task whose subtask step created this one.
+    pub parent_task_uuid: Option<Uuid>,
+    /// That subtask step.
+    pub parent_step_uuid: Option<Uuid>,
 }
 
 /// A stored step.
@@ -318,6 +324,8 @@ pub struct TaskFilter {
     pub name: Option<String>,
     /// State equals.
     pub status: Option<TaskState>,
+    /// Children of this task only.
+    pub parent_task_uuid: Option<Uuid>,
     /// Rows to skip.
     pub offset: u64,
     /// Rows to return.

@@ -36,6 +36,55 @@ pub enum ManualAction {
     },
 }
 
+/// A signal's decision on an approval step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    /// The step completes with `{"decision", "payload", "by"}`.
+    Approve,
+    /// The step fails permanently, naming who rejected it.
+    Reject,
+}
+
+impl Decision {
+    /// `approve` or `reject`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Reject => "reject",
+        }
+    }
+}
+
+/// A signal to a waiting approval step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepSignal {
+    /// Approve or reject.
+    pub decision: Decision,
+    /// Free data handed to the dependents (approve) or kept with the error (reject).
+    pub payload: Value,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+/// A rerun of a finished task from one of its steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RerunRequest {
+    /// The step (by name) to run again with everything downstream of it.
+    pub from_step: String,
+    /// Why.
+    pub reason: Option<String>,
+}
+
+/// What a rerun reset (or would reset, for a dry run).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RerunOutcome {
+    /// Names of the steps reset to `pending`, in position order.
+    pub reset_steps: Vec<String>,
+    /// Names of the runtime-created steps removed (re-created as the rerun proceeds).
+    pub removed_steps: Vec<String>,
+}
+
 /// What a worker asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClaimRequest {

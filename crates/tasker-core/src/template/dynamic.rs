@@ -24,6 +24,10 @@ pub enum StepType {
     Batchable,
     /// The pattern of a batchable's copies; never created itself.
     BatchWorker,
+    /// Waits for a signal (approve or reject) or its timeout.
+    Approval,
+    /// Creates a child task and waits for it to end.
+    Subtask,
 }
 
 impl StepType {
@@ -35,6 +39,8 @@ impl StepType {
             Self::DeferredConvergence => "deferred_convergence",
             Self::Batchable => "batchable",
             Self::BatchWorker => "batch_worker",
+            Self::Approval => "approval",
+            Self::Subtask => "subtask",
         }
     }
 
@@ -46,6 +52,8 @@ impl StepType {
             Self::DeferredConvergence,
             Self::Batchable,
             Self::BatchWorker,
+            Self::Approval,
+            Self::Subtask,
         ]
         .into_iter()
         .find(|t| t.as_str() == s)

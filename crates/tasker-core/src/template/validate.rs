@@ -141,7 +141,7 @@ impl TaskTemplate {
         let errors: Vec<TemplateError> = self
             .steps
             .iter()
-            .filter(|s| !known(&s.handler.callable))
+            .filter(|s| !s.step_type.is_waiting() && !known(&s.handler.callable))
             .map(|s| TemplateError::UnknownHandler {
                 step: s.name.clone(),
                 handler: s.handler.callable.clone(),
@@ -182,7 +182,7 @@ pub(super) fn validate(t: &TaskTemplate) -> Result<(), TemplateErrors> {
         } else if !seen.insert(step.name.as_str()) {
             errors.push(TemplateError::DuplicateStep(step.name.clone()));
         }
-        if step.handler.callable.trim().is_empty() {
+        if !step.step_type.is_waiting() && step.handler.callable.trim().is_empty() {
             errors.push(TemplateError::Empty("steps[].handler.callable"));
         }
         if step.timeout_seconds == Some(0) {
@@ -227,6 +227,7 @@ pub(super) fn validate(t: &TaskTemplate) -> Result<(), TemplateErrors> {
             .map(|(index, problem)| TemplateError::InvalidSchedule { index, problem }),
     );
     super::dynamic::check(t, &mut errors);
+    super::waiting::check(t, &mut errors);
     if errors.is_empty() {
         Ok(())
     } else {

@@ -137,6 +137,7 @@ async fn list_paginates_and_filters_on_real_state(env: Env) {
         namespace: Some("examples".into()),
         name: Some("diamond_math".into()),
         status: None,
+        parent_task_uuid: None,
         page: Some(page),
         per_page: Some(per_page),
     };

@@ -21,7 +21,8 @@ pub struct DagNode {
     pub name: String,
     /// Id; none for a step that was not created.
     pub step_uuid: Option<Uuid>,
-    /// `standard`, `decision`, `deferred_convergence`, `batchable` or `batch_worker`.
+    /// `standard`, `decision`, `deferred_convergence`, `batchable`, `batch_worker`, `approval` or
+    /// `subtask`.
     #[serde(rename = "type")]
     pub step_type: String,
     /// A step state, or `not_created` for a template step the run did not take.

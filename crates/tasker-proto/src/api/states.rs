@@ -38,6 +38,8 @@ pub enum StepStatus {
     Enqueued,
     /// Claimed by a worker holding a lease.
     InProgress,
+    /// Waiting for a signal or a child task; no lease held, no worker capacity used.
+    Waiting,
     /// Failed, will be enqueued again at its retry time.
     WaitingForRetry,
     /// Finished with a result.
@@ -125,6 +127,7 @@ text_enum!(StepStatus {
     Pending => "pending",
     Enqueued => "enqueued",
     InProgress => "in_progress",
+    Waiting => "waiting",
     WaitingForRetry => "waiting_for_retry",
     Complete => "complete",
     Error => "error",

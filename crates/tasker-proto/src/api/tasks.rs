@@ -67,6 +67,9 @@ pub struct StepCountsView {
     pub enqueued: u64,
     /// `in_progress`
     pub in_progress: u64,
+    /// `waiting` (approvals and subtasks)
+    #[serde(default)]
+    pub waiting: u64,
     /// `waiting_for_retry`
     pub waiting_for_retry: u64,
     /// `complete`
@@ -129,6 +132,12 @@ pub struct TaskView {
     /// The fire time, for a task fired by a schedule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_for: Option<DateTime<Utc>>,
+    /// For a child task: the task whose `subtask` step created it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_task_uuid: Option<Uuid>,
+    /// For a child task: that `subtask` step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_step_uuid: Option<Uuid>,
 }
 
 /// Paging of a list.
@@ -164,6 +173,9 @@ pub struct TaskListQuery {
     pub name: Option<String>,
     /// Task state.
     pub status: Option<TaskStatus>,
+    /// Only the child tasks of this task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_task_uuid: Option<Uuid>,
     /// 1-based page (default 1).
     #[param(minimum = 1)]
     #[schema(minimum = 1)]
@@ -183,7 +195,8 @@ pub struct StepView {
     pub task_uuid: Uuid,
     /// Step name in the template (`<worker>_<index>` for a batch copy).
     pub name: String,
-    /// `standard`, `decision`, `deferred_convergence`, `batchable` or `batch_worker`.
+    /// `standard`, `decision`, `deferred_convergence`, `batchable`, `batch_worker`, `approval` or
+    /// `subtask`.
     #[serde(rename = "type", default = "standard")]
     pub step_type: String,
     /// `template`, `decision` (created by a decision's choice) or `batch` (a batch copy).

@@ -36,7 +36,8 @@ pub struct TemplateHandlerView {
 pub struct TemplateStepView {
     /// Step name.
     pub name: String,
-    /// `standard`, `decision`, `deferred_convergence`, `batchable` or `batch_worker`.
+    /// `standard`, `decision`, `deferred_convergence`, `batchable`, `batch_worker`, `approval` or
+    /// `subtask`.
     #[serde(rename = "type", default = "standard")]
     pub step_type: String,
     /// A decision's branches.

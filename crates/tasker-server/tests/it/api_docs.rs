@@ -156,6 +156,49 @@ async fn record() -> Vec<Example> {
         .wait_for_task(&rid, &["complete"], Some(&r.token))
         .await;
     r.call("GET", &format!("/v1/tasks/{rid}/dag"), None).await;
+    r.call(
+        "POST",
+        &format!("/v1/tasks/{rid}/rerun"),
+        Some(json!({"from_step": "confirm", "reason": "resend the confirmation"})),
+    )
+    .await;
+    server
+        .wait_for_task(&rid, &["complete"], Some(&r.token))
+        .await;
+    let gated = r
+        .call(
+            "POST",
+            "/v1/tasks",
+            Some(json!({"namespace": "examples", "name": "approval_payout", "context": {"value": 5}})),
+        )
+        .await;
+    r.examples.pop();
+    let gid = gated["task_uuid"].as_str().unwrap().to_owned();
+    let review = tasker_testkit::eventually(
+        "the approval step to wait",
+        tasker_testkit::HANG_GUARD,
+        async || {
+            let steps = server
+                .get_json(&format!("/v1/tasks/{gid}/workflow_steps"), Some(&r.token))
+                .await;
+            let step = steps
+                .as_array()
+                .and_then(|a| a.iter().find(|s| s["name"] == "review").cloned())
+                .ok_or("no review step")?;
+            if step["status"] == "waiting" {
+                Ok(step["step_uuid"].as_str().unwrap_or_default().to_owned())
+            } else {
+                Err("not waiting yet")
+            }
+        },
+    )
+    .await;
+    r.call(
+        "POST",
+        &format!("/v1/tasks/{gid}/workflow_steps/{review}/signal"),
+        Some(json!({"decision": "approve", "payload": {"limit": 500}, "reason": "checked the invoice"})),
+    )
+    .await;
 
     let broken = r
         .call(

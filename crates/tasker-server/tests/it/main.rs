@@ -26,6 +26,7 @@ mod startup;
 mod state_schemas;
 mod template_limits;
 mod token_hygiene;
+mod waiting;
 mod worker_process;
 
 use std::future::Future;

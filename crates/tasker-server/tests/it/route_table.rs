@@ -13,6 +13,12 @@ use crate::*;
 
 /// The product's orchestration route table.
 const EXPECTED: &[(&str, &str, &str)] = &[
+    ("post", "/v1/tasks/{task_uuid}/rerun", "steps:resolve"),
+    (
+        "post",
+        "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/signal",
+        "steps:resolve",
+    ),
     ("post", "/v1/schedules", "schedules:write"),
     ("get", "/v1/schedules", "schedules:read"),
     ("get", "/v1/schedules/{schedule_uuid}", "schedules:read"),

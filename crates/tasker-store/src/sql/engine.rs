@@ -62,7 +62,8 @@ pub(crate) async fn set_task_state(
         reason,
         now,
     )
-    .await
+    .await?;
+    super::subtasks::child_ended(tx, task_uuid, to, now).await
 }
 
 /// Cancels every unfinished step of the task and drops its leases, so that no worker starts one
@@ -201,7 +202,10 @@ pub(crate) async fn advance_after_locked(
     let children = tx.all(&sql, a).await?;
     let mut ready = Vec::with_capacity(children.len());
     for c in &children {
-        if c.text("step_type")? == tasker_core::StepType::DeferredConvergence.as_str() {
+        let kind = c.text("step_type")?;
+        if kind == tasker_core::StepType::DeferredConvergence.as_str()
+            || tasker_core::StepType::parse(&kind).is_some_and(|t| t.is_waiting())
+        {
             return advance(tx, task_uuid, actor, now).await;
         }
         ready.push(c.uuid("step_uuid")?);
@@ -298,7 +302,9 @@ pub(crate) async fn advance(
     }
     let (mut views, shape) = step_views(tx, task_uuid).await?;
     let mut blocked = std::collections::HashSet::new();
+    let mut waiting = std::collections::HashSet::new();
     if let Some(plan) = super::dynamic::load_plan(tx, task_uuid).await? {
+        waiting = super::waiting::waiting_ids(&plan, &views, &shape);
         let existing = super::dynamic::existing_from_views(&views, shape);
         blocked = plan.blocked_convergences(&existing);
         let tolerated = plan.tolerated_failures(&existing);
@@ -306,10 +312,10 @@ pub(crate) async fn advance(
             v.state = StepState::Complete;
         }
     }
-    let ready: Vec<Uuid> = ready_steps(&views, now)
+    let (waits, ready): (Vec<Uuid>, Vec<Uuid>) = ready_steps(&views, now)
         .into_iter()
         .filter(|id| !blocked.contains(id))
-        .collect();
+        .partition(|id| waiting.contains(id));
     let index: HashMap<Uuid, usize> = views.iter().enumerate().map(|(i, v)| (v.id, i)).collect();
     for (from, reason) in [
         (StepState::Pending, "dependencies satisfied"),
@@ -337,6 +343,18 @@ pub(crate) async fn advance(
         for id in &ids {
             if let Some(&i) = index.get(id) {
                 views[i].state = StepState::Enqueued;
+            }
+        }
+    }
+    if !waits.is_empty() {
+        let failed = super::waiting::enter(tx, task_uuid, &waits, now).await?;
+        for id in &waits {
+            if let Some(&i) = index.get(id) {
+                views[i].state = if failed.contains(id) {
+                    StepState::Error
+                } else {
+                    StepState::Waiting
+                };
             }
         }
     }

@@ -13,7 +13,8 @@ use crate::db::{Pool, Row, args, placeholders};
 
 pub(crate) const TASK_COLUMNS: &str = "task_uuid, namespace, name, version, status, context, \
     created_by, initiator, source_system, reason, tags, priority, correlation_id, \
-    idempotency_key, created_at, updated_at, status_changed_at, completed_at, scheduled_for";
+    idempotency_key, created_at, updated_at, status_changed_at, completed_at, scheduled_for, \
+    parent_task_uuid, parent_step_uuid";
 
 pub(crate) const STEP_COLUMNS: &str = "step_uuid, task_uuid, namespace, name, handler, \
     initialization, status, attempts, max_attempts, retryable, backoff_base_ms, backoff_max_ms, \
@@ -64,6 +65,8 @@ pub(crate) fn task(r: &Row) -> Result<TaskRecord, StoreError> {
         completed_at: r.opt_time("completed_at")?,
         step_counts: StepCounts::default(),
         scheduled_for: r.opt_time("scheduled_for")?,
+        parent_task_uuid: r.opt_uuid("parent_task_uuid")?,
+        parent_step_uuid: r.opt_uuid("parent_step_uuid")?,
     })
 }
 

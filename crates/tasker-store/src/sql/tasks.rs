@@ -115,6 +115,10 @@ impl SqlStore {
             ("namespace", f.namespace.clone()),
             ("name", f.name.clone()),
             ("status", f.status.map(|s| s.as_str().to_owned())),
+            (
+                "parent_task_uuid",
+                f.parent_task_uuid.map(|u| u.to_string()),
+            ),
         ] {
             if let Some(v) = value {
                 a.push(v.into());
@@ -227,6 +231,7 @@ impl SqlStore {
         )
         .await?;
         tx.commit().await?;
+        self.cancel_children(task_uuid, actor, now).await?;
         load_task(&self.pool, task_uuid)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("task {task_uuid}")))
@@ -235,16 +240,27 @@ impl SqlStore {
 
 /// Inserts a task with its steps, edges and creation audit rows inside `tx`, and enqueues
 /// its root steps.
-pub(super) async fn insert_task_rows(
+pub(crate) async fn insert_task_rows(
     tx: &mut Tx,
     t: &NewTask,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    insert_child_rows(tx, t, None, now).await
+}
+
+/// [`insert_task_rows`] for the child task of the subtask step `parent` (task, step): the
+/// parent is recorded before the child's first readiness pass.
+pub(crate) async fn insert_child_rows(
+    tx: &mut Tx,
+    t: &NewTask,
+    parent: Option<(Uuid, Uuid)>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let tags = serde_json::Value::from(t.meta.tags.clone());
     tx.exec(
         &format!(
             "INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14, $15, $15, $15, NULL, NULL)"
+             $10, $11, $12, $13, $14, $15, $15, $15, NULL, NULL, NULL, NULL)"
         ),
         args![
             t.task_uuid,
@@ -300,6 +316,13 @@ pub(super) async fn insert_task_rows(
     insert_steps(tx, t.task_uuid, &t.namespace, &t.steps, 0, &edges, now).await?;
     if let Some(plan) = &t.plan {
         super::dynamic::save_plan(tx, t.task_uuid, plan).await?;
+    }
+    if let Some((task, step)) = parent {
+        tx.exec(
+            "UPDATE tasks SET parent_task_uuid = $1, parent_step_uuid = $2 WHERE task_uuid = $3",
+            args![task, step, t.task_uuid],
+        )
+        .await?;
     }
     advance(tx, t.task_uuid, SYSTEM, now).await?;
     announce(tx).await

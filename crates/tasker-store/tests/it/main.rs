@@ -9,4 +9,7 @@ mod harness;
 mod leases;
 mod lifecycle;
 mod queries;
+mod reruns;
 mod retention;
+mod subtasks;
+mod waiting;

@@ -45,6 +45,7 @@ async fn list_filters_and_paginates(store: Arc<dyn Store>) {
         namespaces: None,
         name: name.map(str::to_owned),
         status,
+        parent_task_uuid: None,
         offset,
         limit,
     };

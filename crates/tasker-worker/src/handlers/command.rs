@@ -21,6 +21,8 @@
 //!   The whole group is killed with SIGKILL when the program exits (background leftovers do not
 //!   outlive it), times out, or the attempt is abandoned (step timeout, lost lease, worker
 //!   shutdown), and by the supervisor itself when the worker dies (even by SIGKILL).
+//! - When the step's task is cancelled the group gets SIGTERM, and SIGKILL once
+//!   `[worker] cancel_grace_seconds` have passed without it ending.
 
 use std::io::ErrorKind;
 use std::process::{ExitStatus, Stdio};
@@ -32,6 +34,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
+use super::cancel::Cancellation;
 use super::host_paths::without_host_paths;
 use super::registry::{HandlerError, StepHandler, StepInput};
 use super::step_log::{MAX_LINE_BYTES, StepLog};
@@ -72,17 +75,19 @@ impl StepHandler for CommandHandler {
         }
         let mut stdin = document.to_string().into_bytes();
         stdin.push(b'\n');
-        spec.run(stdin, &input.log).await.map_err(|mut error| {
-            // The stored message is shown to API callers; the log keeps the host paths.
-            tracing::warn!(
-                task = %input.task_uuid,
-                step = %input.step_uuid,
-                error = %error.message,
-                "builtin.command failed"
-            );
-            error.message = without_host_paths(&error.message);
-            error
-        })
+        spec.run(stdin, &input.log, &input.cancel)
+            .await
+            .map_err(|mut error| {
+                // The stored message is shown to API callers; the log keeps the host paths.
+                tracing::warn!(
+                    task = %input.task_uuid,
+                    step = %input.step_uuid,
+                    error = %error.message,
+                    "builtin.command failed"
+                );
+                error.message = without_host_paths(&error.message);
+                error
+            })
     }
 }
 
@@ -138,7 +143,12 @@ impl Spec {
         })
     }
 
-    async fn run(&self, stdin_bytes: Vec<u8>, log: &StepLog) -> Result<Value, HandlerError> {
+    async fn run(
+        &self,
+        stdin_bytes: Vec<u8>,
+        log: &StepLog,
+        cancel: &Cancellation,
+    ) -> Result<Value, HandlerError> {
         let program = &self.program;
         let path = std::env::var_os("PATH");
         let resolved = supervisor::resolve(program, path.as_deref()).map_err(|e| {
@@ -207,8 +217,11 @@ impl Spec {
             let status = child.wait().await.map_err(|e| {
                 HandlerError::retryable(format!("builtin.command: waiting for `{program}`: {e}"))
             })?;
-            // Close the pipes held by anything the program left running in the background.
-            group.kill();
+            // Close the pipes held by anything the program left running in the background;
+            // after a SIGTERM the group keeps its grace period (SIGKILL comes with the drop).
+            if !cancel.is_cancelled() {
+                group.kill();
+            }
             Ok(status)
         };
         let all = async {
@@ -218,6 +231,16 @@ impl Spec {
                 read_capped(stdout, program),
                 read_tail(stderr, log)
             )
+        };
+        let all = async {
+            tokio::pin!(all);
+            tokio::select! {
+                done = &mut all => done,
+                () = cancel.cancelled() => {
+                    group.terminate();
+                    all.await
+                }
+            }
         };
         let (status, (), stdout, stderr) = match self.timeout {
             None => all.await?,
@@ -250,6 +273,18 @@ impl ProcessGroup {
         if let Some(pgid) = pgid {
             // ESRCH (nobody left in the group) is the common, harmless case.
             let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+impl ProcessGroup {
+    /// Asks the group to stop (SIGTERM); the SIGKILL still comes on drop.
+    fn terminate(&self) {
+        let pgid = i32::try_from(self.0.load(Ordering::SeqCst))
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pgid) = pgid {
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::TERM);
         }
     }
 }

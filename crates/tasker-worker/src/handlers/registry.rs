@@ -33,6 +33,9 @@ pub struct StepInput {
     pub batch: Option<Value>,
     /// Indexes of the failed copies of a `continue` batch this step depends on.
     pub failed_batches: Vec<u32>,
+    /// Raised when the step's task is cancelled while the handler runs: stop and return
+    /// (any result is discarded); after `worker.cancel_grace_seconds` the handler is stopped.
+    pub cancel: super::cancel::Cancellation,
 }
 
 /// A failed attempt.

@@ -1,7 +1,11 @@
 //! One claimed step: run its handler in its own task (so a panic becomes a failure), enforce
 //! the step timeout, renew the lease while it runs, and report the outcome. A worker that
 //! loses its lease stops the handler and reports nothing; a worker told to release its steps
-//! (at the end of a shutdown's grace period) stops the handler and gives the lease back.
+//! (at the end of a shutdown's grace period) stops the handler and gives the lease back. While
+//! the handler runs the worker also polls the step's state: once the task is cancelled (by any
+//! server, in any process) the handler's cancellation signal is raised, it gets
+//! `cancel_grace` to stop, and is then stopped for good; nothing is reported (the store has
+//! already recorded the step as cancelled).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +30,21 @@ pub(crate) struct Execution {
     pub(crate) release: tokio::sync::watch::Sender<bool>,
     /// Writes outcomes, batched with the other steps' outcomes.
     pub(crate) reporter: super::reporter::Reporter,
+    /// How long a cancelled step's handler gets to stop after its signal.
+    pub(crate) cancel_grace: Duration,
+}
+
+/// How often a running step's state is read to learn that its task was cancelled.
+const CANCEL_POLL: Duration = Duration::from_secs(1);
+
+/// How an attempt ended without an outcome to report.
+enum Stop {
+    /// The worker is shutting down: give the lease back.
+    Release,
+    /// The lease is gone to another worker: report nothing.
+    Abandon,
+    /// The step was cancelled: signal the handler, then stop it.
+    Cancel,
 }
 
 impl Execution {
@@ -48,6 +67,7 @@ impl Execution {
         };
         let (log, log_writer) =
             LogWriter::start(self.store.clone(), attempt, self.step_log_max_bytes);
+        let (canceller, cancel) = crate::handlers::cancel::Cancellation::new();
         let input = StepInput {
             task_uuid: step.task_uuid,
             step_uuid: step.step_uuid,
@@ -59,6 +79,7 @@ impl Execution {
             log,
             batch: step.batch.clone(),
             failed_batches: claimed.failed_batches.clone(),
+            cancel,
         };
         let mut call = AbortOnDrop(tokio::spawn(async move { handler.call(input).await }));
         let timeout_seconds = match step.timeout_seconds {
@@ -72,38 +93,66 @@ impl Execution {
             tokio::time::interval_at(tokio::time::Instant::now() + renew_every, renew_every);
         let handler_started = std::time::Instant::now();
         let mut release = self.release.subscribe();
+        let mut poll =
+            tokio::time::interval_at(tokio::time::Instant::now() + CANCEL_POLL, CANCEL_POLL);
         let outcome = loop {
             tokio::select! {
-                joined = &mut call.0 => break Some(match joined {
+                joined = &mut call.0 => break Ok(match joined {
                     Ok(Ok(value)) => StepOutcome::Success(value),
                     Ok(Err(error)) => failure(&error),
                     Err(join) => failure(&HandlerError::retryable(format!("handler panicked: {join}"))),
                 }),
                 () = &mut timeout => {
-                    break Some(failure(&HandlerError::retryable(format!(
+                    break Ok(failure(&HandlerError::retryable(format!(
                         "timed out after {timeout_seconds} s"
                     ))));
                 }
-                () = released(&mut release) => break None,
+                () = released(&mut release) => break Err(Stop::Release),
+                _ = poll.tick() => {
+                    if self.cancelled(step.step_uuid).await {
+                        break Err(Stop::Cancel);
+                    }
+                }
                 _ = renew.tick() => {
                     match self.store.renew_lease(&lease, Utc::now() + self.lease).await {
                         Ok(true) => metrics::counter!("tasker_worker_lease_renewals_total").increment(1),
-                        Ok(false) => {
-                            tracing::warn!(step = %step.step_uuid, "lease lost; abandoning the attempt");
-                            return;
-                        }
+                        Ok(false) if self.cancelled(step.step_uuid).await => break Err(Stop::Cancel),
+                        Ok(false) => break Err(Stop::Abandon),
                         Err(e) => tracing::warn!(step = %step.step_uuid, error = %e, "lease renewal failed"),
                     }
                 }
             }
         };
-        let Some(outcome) = outcome else {
-            // Stop the handler before giving the step away; its task ends once the handler
-            // future is dropped, which kills a command's process group.
-            call.0.abort();
-            let _ = (&mut call.0).await;
-            self.release_lease(&lease).await;
-            return;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(Stop::Abandon) => {
+                tracing::warn!(step = %step.step_uuid, "lease lost; abandoning the attempt");
+                return;
+            }
+            Err(Stop::Release) => {
+                // Stop the handler before giving the step away; its task ends once the handler
+                // future is dropped, which kills a command's process group.
+                call.0.abort();
+                let _ = (&mut call.0).await;
+                self.release_lease(&lease).await;
+                return;
+            }
+            Err(Stop::Cancel) => {
+                tracing::info!(step = %step.step_uuid, grace_seconds = self.cancel_grace.as_secs(),
+                    "step cancelled; signalling its handler");
+                canceller.cancel();
+                if tokio::time::timeout(self.cancel_grace, &mut call.0)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(step = %step.step_uuid, "handler still running after the cancel grace period; stopping it");
+                }
+                drop(call);
+                log_writer.finish().await;
+                metrics::counter!("tasker_worker_steps_total", "result" => "cancelled")
+                    .increment(1);
+                return;
+            }
         };
         metrics::histogram!("tasker_worker_handler_duration_seconds", "handler" => step.handler.clone())
             .record(handler_started.elapsed().as_secs_f64());
@@ -112,6 +161,14 @@ impl Execution {
         drop(call);
         log_writer.finish().await;
         self.report(&claimed, outcome, started_at).await;
+    }
+
+    /// Whether the step was cancelled (its task cancelled); a failed read says no.
+    async fn cancelled(&self, step_uuid: uuid::Uuid) -> bool {
+        matches!(
+            self.store.step_state(step_uuid).await,
+            Ok(Some(tasker_core::StepState::Cancelled))
+        )
     }
 
     /// Gives the lease back after the handler was stopped; on failure the lease expires.

@@ -110,6 +110,7 @@ impl WorkerRuntime {
                 default_timeout_seconds: engine.default_step_timeout_seconds,
                 step_log_max_bytes: usize::try_from(cfg.step_log_max_bytes).unwrap_or(usize::MAX),
                 release: watch::channel(false).0,
+                cancel_grace: Duration::from_secs(cfg.cancel_grace_seconds),
             },
             running: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),

@@ -4,6 +4,7 @@
 //! database (`NAME::postgres`, reported as ignored without `TASKER_TEST_DATABASE_URL`).
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
+mod cancel;
 mod chaos;
 mod command;
 mod custom_handler;
