@@ -171,7 +171,11 @@ fn validate_oidc<C: RoleConfig>(
     }
     check_web_url(&ui.oidc_redirect_url)
         .map_err(|why| loaded.error_at("web.ui.oidc_redirect_url", why))?;
-    let path_end = ui.oidc_redirect_url.split(['?', '#']).next().unwrap_or_default();
+    let path_end = ui
+        .oidc_redirect_url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default();
     if !path_end.ends_with("/ui/oidc/callback") {
         return Err(loaded.error_at(
             "web.ui.oidc_redirect_url",

@@ -126,7 +126,11 @@ impl OidcClient {
             issuer: ui.oidc_issuer.trim().to_owned(),
             client_id: ui.oidc_client_id.trim().to_owned(),
             redirect_url: ui.oidc_redirect_url.trim().to_owned(),
-            scopes: ui.oidc_scopes.split_whitespace().collect::<Vec<_>>().join(" "),
+            scopes: ui
+                .oidc_scopes
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
             http,
             discovery: Mutex::new(None),
         })
@@ -216,7 +220,11 @@ impl OidcClient {
     }
 
     /// Exchanges the code (with the PKCE verifier) and checks the ID token.
-    pub(crate) async fn exchange(&self, code: &str, pending: &Pending) -> Result<Tokens, OidcError> {
+    pub(crate) async fn exchange(
+        &self,
+        code: &str,
+        pending: &Pending,
+    ) -> Result<Tokens, OidcError> {
         let doc = self.discovery().await?;
         let form = [
             ("grant_type", "authorization_code"),

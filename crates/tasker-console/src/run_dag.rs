@@ -59,10 +59,13 @@ impl Batch {
     }
 }
 
-/// The worker a batch copy belongs to: its name without the `_<index>` suffix.
+/// The worker a batch copy belongs to: its name without the `_<index>` suffix (the index
+/// may be zero-padded: `sum_part_07`).
 pub(crate) fn worker_of(name: &str, batch_index: Option<u32>) -> Option<&str> {
     let index = batch_index?;
-    name.strip_suffix(&format!("_{index}"))
+    let (worker, digits) = name.rsplit_once('_')?;
+    let numeric = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    (numeric && digits.parse::<u32>().ok() == Some(index)).then_some(worker)
 }
 
 /// The batches to collapse: more than [`COLLAPSE_OVER`] copies and not the one expanded.
@@ -106,8 +109,7 @@ pub(crate) fn drawing(
             .map(|n| (n.name.as_str(), n.batch_index, n.status.as_str())),
         expand,
     );
-    let collapsed: HashMap<&str, &Batch> =
-        batches.iter().map(|b| (b.worker.as_str(), b)).collect();
+    let collapsed: HashMap<&str, &Batch> = batches.iter().map(|b| (b.worker.as_str(), b)).collect();
     let mut nodes: Vec<DagNode> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
     for n in &view.nodes {
@@ -205,7 +207,11 @@ mod tests {
     #[test]
     fn many_copies_are_one_box_counting_them_by_state() {
         let (dag, batches) = draw(&fan_out(25), None);
-        assert_eq!(dag.nodes.len(), 4, "split, the batch, join, the branch not taken");
+        assert_eq!(
+            dag.nodes.len(),
+            4,
+            "split, the batch, join, the branch not taken"
+        );
         let batch = &dag.nodes[1];
         assert_eq!(batch.label, "work ×25");
         assert_eq!(batch.state, "error");
@@ -236,6 +242,8 @@ mod tests {
     #[test]
     fn a_copy_name_without_its_index_is_not_grouped() {
         assert_eq!(worker_of("work_3", Some(3)), Some("work"));
+        assert_eq!(worker_of("sum_part_07", Some(7)), Some("sum_part"));
+        assert_eq!(worker_of("sum_part_+7", Some(7)), None);
         assert_eq!(worker_of("work_3", Some(4)), None);
         assert_eq!(worker_of("work", None), None);
     }

@@ -193,7 +193,13 @@ impl SessionId {
     /// The `Set-Cookie` value of a pending OIDC sign-in: `SameSite=Lax`, because the
     /// identity provider's redirect back is a navigation from another site, and only for
     /// the callback's path.
-    pub(crate) fn pending_cookie(&self, name: &str, path: &str, max_age: i64, secure: bool) -> String {
+    pub(crate) fn pending_cookie(
+        &self,
+        name: &str,
+        path: &str,
+        max_age: i64,
+        secure: bool,
+    ) -> String {
         format!(
             "{name}={}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
             self.0,

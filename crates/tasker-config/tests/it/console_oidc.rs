@@ -30,7 +30,11 @@ fn oidc_is_off_by_default_and_on_when_the_three_keys_are_set() {
 #[test]
 fn bad_oidc_settings_are_refused_naming_the_key() {
     let cases = [
-        ("oidc_client_id = \"tasker-console\"", "", "web.ui.oidc_client_id"),
+        (
+            "oidc_client_id = \"tasker-console\"",
+            "",
+            "web.ui.oidc_client_id",
+        ),
         (
             "oidc_issuer = \"https://idp.example.com/realms/ops\"",
             "oidc_issuer = \"http://idp.example.com\"",

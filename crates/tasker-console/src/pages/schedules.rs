@@ -43,7 +43,10 @@ pub(crate) async fn list(
         namespace: filled(f.namespace.clone()),
         name: filled(f.name.clone()),
     };
-    let schedules = s.orchestrator.list_schedules(query, &viewer.scope()).await?;
+    let schedules = s
+        .orchestrator
+        .list_schedules(query, &viewer.scope())
+        .await?;
     let body = html! {
         h1 { "Schedules" }
         form.filters method="get" action="/ui/schedules" role="search" {

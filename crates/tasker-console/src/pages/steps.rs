@@ -33,7 +33,10 @@ pub(crate) async fn show(
 ) -> PageResult {
     let scope = viewer.scope();
     let view = s.orchestrator.get_step(task, step, &scope).await?;
-    let log = s.orchestrator.step_log(task, step, q.attempt, &scope).await?;
+    let log = s
+        .orchestrator
+        .step_log(task, step, q.attempt, &scope)
+        .await?;
     let audit = s.orchestrator.step_audit(task, step, &scope).await?;
     // The step is visible in this scope, so its task's namespace may be read with it.
     let owner = s

@@ -14,11 +14,11 @@ use uuid::Uuid;
 use super::{PageResult, UiPath, UiQuery, filled, see_other};
 use crate::ConsoleState;
 use crate::dag::svg;
-use crate::run_dag;
 use crate::errors::Refusal;
 use crate::form::CsrfForm;
 use crate::guard::Viewer;
 use crate::layout::{badge, json_block, page, query_escape, when};
+use crate::run_dag;
 
 /// Tasks per list page.
 const PER_PAGE: u64 = 50;
@@ -115,7 +115,11 @@ pub(crate) async fn show(
     let run = load(&viewer, &s, task, q.expand).await?;
     let view = &run.view;
     let live = match &run.expand {
-        Some(worker) => format!("/ui/tasks/{}/live?expand={}", view.task_uuid, query_escape(worker)),
+        Some(worker) => format!(
+            "/ui/tasks/{}/live?expand={}",
+            view.task_uuid,
+            query_escape(worker)
+        ),
         None => format!("/ui/tasks/{}/live", view.task_uuid),
     };
     let body = html! {

@@ -31,11 +31,7 @@ async fn sign_in(browser: &Browser, console: &Console, key: &str) {
 
 #[tokio::test]
 async fn schedules_step_logs_and_dynamic_runs_in_a_real_browser() {
-    let console = Console::start_process(
-        None,
-        &role_file(true, ""),
-        &[("talker.yaml", TALKER)],
-    );
+    let console = Console::start_process(None, &role_file(true, ""), &[("talker.yaml", TALKER)]);
     let browser = Browser::start().await;
     sign_in(&browser, &console, ADMIN_KEY).await;
 
@@ -49,9 +45,13 @@ async fn schedules_step_logs_and_dynamic_runs_in_a_real_browser() {
         .await
         .click()
         .await;
-    browser.wait_for("#schedule-state[data-paused='false']").await;
+    browser
+        .wait_for("#schedule-state[data-paused='false']")
+        .await;
     browser.find("form.pause button").await.click().await;
-    browser.wait_for("#schedule-state[data-paused='true']").await;
+    browser
+        .wait_for("#schedule-state[data-paused='true']")
+        .await;
     let api = console.api_get(&format!("/v1/schedules/{schedule}")).await;
     assert_eq!(api["paused"], true);
     browser.find("form.trigger button").await.click().await;
@@ -85,7 +85,10 @@ async fn schedules_step_logs_and_dynamic_runs_in_a_real_browser() {
     browser.screenshot("step-log-running").await;
     browser.wait_for("#log-state[data-running='false']").await;
     let log = browser.find("#step-log").await.text().await;
-    assert!(log.contains("first line") && log.contains("second line"), "{log}");
+    assert!(
+        log.contains("first line") && log.contains("second line"),
+        "{log}"
+    );
     assert_eq!(
         browser
             .find("body")
@@ -117,8 +120,15 @@ async fn schedules_step_logs_and_dynamic_runs_in_a_real_browser() {
     browser
         .goto(&console.url(&format!("/ui/tasks/{summed}")))
         .await;
-    browser.wait_for("g.k-batch-group[data-step='sum_part']").await;
-    assert!(browser.find_all("g[data-step='sum_part_0']").await.is_empty());
+    browser
+        .wait_for("g.k-batch-group[data-step='sum_part']")
+        .await;
+    assert!(
+        browser
+            .find_all("g[data-step='sum_part_00']")
+            .await
+            .is_empty()
+    );
     browser.screenshot("task-batch").await;
     browser
         .find("g.k-batch-group[data-step='sum_part']")
@@ -127,7 +137,10 @@ async fn schedules_step_logs_and_dynamic_runs_in_a_real_browser() {
         .await;
     browser.wait_for("g[data-step='sum_part_24']").await;
     assert!(browser.current_url().await.contains("expand=sum_part"));
-    assert_eq!(browser.find_all("g[data-step^='sum_part_']").await.len(), 25);
+    assert_eq!(
+        browser.find_all("g[data-step^='sum_part_']").await.len(),
+        25
+    );
 
     // A schedule reader is offered no action, and its forged POST is refused.
     browser.clear_cookies().await;

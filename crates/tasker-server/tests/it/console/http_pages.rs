@@ -76,7 +76,12 @@ async fn schedules_are_listed_paused_resumed_and_triggered_with_the_apis_permiss
 
     // A reader sees it without actions, and its forged POSTs are refused.
     let reader = console.sign_in(SCHEDULE_READER_KEY).await;
-    let body = console.get(&page, Some(&reader)).await.text().await.unwrap();
+    let body = console
+        .get(&page, Some(&reader))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(body.contains("diamond_math"), "{body}");
     assert!(
         !body.contains("/pause") && !body.contains("/trigger"),
@@ -85,7 +90,11 @@ async fn schedules_are_listed_paused_resumed_and_triggered_with_the_apis_permiss
     let csrf = csrf_of(&body);
     for action in ["pause", "trigger"] {
         let forged = console
-            .post(&format!("{page}/{action}"), Some(&reader), &[("csrf", &csrf)])
+            .post(
+                &format!("{page}/{action}"),
+                Some(&reader),
+                &[("csrf", &csrf)],
+            )
             .await;
         assert_eq!(forged.status(), StatusCode::FORBIDDEN);
         let text = forged.text().await.unwrap();
@@ -133,7 +142,10 @@ async fn schedules_are_listed_paused_resumed_and_triggered_with_the_apis_permiss
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
     }
     let unknown = console
-        .get(&format!("/ui/schedules/{}", uuid::Uuid::nil()), Some(&admin))
+        .get(
+            &format!("/ui/schedules/{}", uuid::Uuid::nil()),
+            Some(&admin),
+        )
         .await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
@@ -174,14 +186,20 @@ async fn a_step_page_shows_each_attempts_log_escaped(database: Option<String>) {
     assert!(!body.contains("<b>orders"), "{body}");
     assert!(body.contains("attempt done"), "{body}");
     assert!(body.contains("Attempt 1 of 1, 2 lines"), "{body}");
-    assert!(body.contains("data-final"), "a finished attempt is final: {body}");
+    assert!(
+        body.contains("data-final"),
+        "a finished attempt is final: {body}"
+    );
 
     let fragment = console
         .get(&format!("{page}/log?attempt=1"), Some(&admin))
         .await;
     assert_eq!(fragment.status(), StatusCode::OK);
     let text = fragment.text().await.unwrap();
-    assert!(text.contains("attempt done") && !text.contains("<html"), "{text}");
+    assert!(
+        text.contains("attempt done") && !text.contains("<html"),
+        "{text}"
+    );
     for (query, status) in [
         ("?attempt=0", StatusCode::BAD_REQUEST),
         ("?attempt=x", StatusCode::BAD_REQUEST),
@@ -231,7 +249,10 @@ async fn the_run_dag_shows_roads_not_taken_and_collapses_large_batches(database:
     assert!(body.contains("sum_part ×25"), "{body}");
     assert!(!body.contains(r#"data-step="sum_part_3""#), "{body}");
     assert!(body.contains("25 complete"), "{body}");
-    assert!(body.contains(&format!("{page}?expand=sum_part#dag")), "{body}");
+    assert!(
+        body.contains(&format!("{page}?expand=sum_part#dag")),
+        "{body}"
+    );
     let expanded = console
         .get(&format!("{page}?expand=sum_part"), Some(&admin))
         .await

@@ -116,14 +116,19 @@ async fn signing_in_with_a_real_oidc_provider_in_a_browser() {
         .send_keys("any password")
         .await;
     browser.find("button[type='submit']").await.click().await;
-    browser.wait_for("input[name='prompt'][value='consent']").await;
+    browser
+        .wait_for("input[name='prompt'][value='consent']")
+        .await;
     browser.screenshot("oidc-provider-consent").await;
     browser.find("button[type='submit']").await.click().await;
 
     // Back in the console as the provider's subject.
     browser.wait_for("table#tasks").await;
     assert!(
-        browser.current_url().await.starts_with(&console.url("/ui/tasks")),
+        browser
+            .current_url()
+            .await
+            .starts_with(&console.url("/ui/tasks")),
         "{}",
         browser.current_url().await
     );
@@ -186,13 +191,22 @@ async fn a_callback_with_a_wrong_state_is_refused_and_a_pending_sign_in_is_used_
         .await;
     assert_eq!(started.status(), StatusCode::SEE_OTHER);
     let target = location(&started);
-    assert!(target.starts_with(&format!("{}/auth?", provider.issuer)), "{target}");
-    assert_eq!(query_param(&target, "client_id").as_deref(), Some(CLIENT_ID));
+    assert!(
+        target.starts_with(&format!("{}/auth?", provider.issuer)),
+        "{target}"
+    );
+    assert_eq!(
+        query_param(&target, "client_id").as_deref(),
+        Some(CLIENT_ID)
+    );
     assert_eq!(
         query_param(&target, "code_challenge_method").as_deref(),
         Some("S256")
     );
-    assert_eq!(query_param(&target, "response_type").as_deref(), Some("code"));
+    assert_eq!(
+        query_param(&target, "response_type").as_deref(),
+        Some("code")
+    );
     assert!(query_param(&target, "nonce").is_some_and(|n| n.len() >= 43));
     assert!(query_param(&target, "code_challenge").is_some_and(|c| c.len() == 43));
     let state = query_param(&target, "state").unwrap();
@@ -201,7 +215,10 @@ async fn a_callback_with_a_wrong_state_is_refused_and_a_pending_sign_in_is_used_
         raw.contains("Path=/ui/oidc/callback; HttpOnly; SameSite=Lax"),
         "{raw}"
     );
-    assert!(!raw.contains(&state), "the state stays on the server: {raw}");
+    assert!(
+        !raw.contains(&state),
+        "the state stays on the server: {raw}"
+    );
     let pending = set_cookie(&started, "tasker_console_oidc").unwrap();
 
     // A wrong state: refused, no session, and the pending sign-in is spent.
@@ -240,7 +257,10 @@ async fn a_callback_with_a_wrong_state_is_refused_and_a_pending_sign_in_is_used_
     assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(session_cookie(denied.headers()), None);
     let body = denied.text().await.unwrap();
-    assert!(body.contains("did not sign you in: access_denied"), "{body}");
+    assert!(
+        body.contains("did not sign you in: access_denied"),
+        "{body}"
+    );
 
     // A forged code with the right state: the provider refuses the exchange.
     let started = console.post("/ui/oidc/start", None, &[]).await;
