@@ -24,4 +24,4 @@ pub use model::{
 pub use redact::{REDACTED, RedactedView, redacted_view};
 pub use secret::{DatabaseUrl, Secret};
 pub use tasker_proto::Env;
-pub use validate::{ALLOWED_ALGORITHMS, check_jwks_url, parse_key_hash};
+pub use validate::{ALLOWED_ALGORITHMS, check_jwks_url, check_web_url, parse_key_hash};

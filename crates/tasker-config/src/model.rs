@@ -84,6 +84,27 @@ pub struct UiConfig {
     pub enabled: bool,
     /// Longest console session in hours; a session also ends when its credential expires.
     pub session_hours: u64,
+    /// OIDC sign-in: the identity provider's issuer URL (its discovery document is at
+    /// `<issuer>/.well-known/openid-configuration`). OIDC sign-in is offered when this,
+    /// `oidc_client_id` and `oidc_redirect_url` are all set.
+    pub oidc_issuer: String,
+    /// OIDC sign-in: the console's client id at the provider (a public client: no secret,
+    /// PKCE S256).
+    pub oidc_client_id: String,
+    /// OIDC sign-in: the console's callback as the browser reaches it, ending in
+    /// `/ui/oidc/callback` (registered at the provider).
+    pub oidc_redirect_url: String,
+    /// OIDC sign-in: the scopes asked for, separated by spaces; must include `openid`.
+    pub oidc_scopes: String,
+}
+
+impl UiConfig {
+    /// Whether OIDC sign-in is configured (issuer, client id and redirect URL all set).
+    pub fn oidc_enabled(&self) -> bool {
+        !self.oidc_issuer.trim().is_empty()
+            && !self.oidc_client_id.trim().is_empty()
+            && !self.oidc_redirect_url.trim().is_empty()
+    }
 }
 
 impl Default for UiConfig {
@@ -91,6 +112,10 @@ impl Default for UiConfig {
         Self {
             enabled: true,
             session_hours: 12,
+            oidc_issuer: String::new(),
+            oidc_client_id: String::new(),
+            oidc_redirect_url: String::new(),
+            oidc_scopes: "openid".to_owned(),
         }
     }
 }

@@ -59,6 +59,7 @@ pub(crate) fn validate<C: RoleConfig>(
         ));
     }
     validate_engine(config.engine(), loaded)?;
+    validate_oidc(&web.ui, web.auth.enabled, loaded, &mut warnings)?;
     let auth = &web.auth;
     validate_auth(auth, loaded, &mut warnings)?;
     if loaded.environment == "production"
@@ -152,6 +153,72 @@ fn validate_engine<C: RoleConfig>(
     }
     Ok(())
 }
+/// The console's OIDC sign-in: all three of issuer, client id and redirect URL or none; an
+/// issuer and redirect URL over https (http only to a loopback host), the redirect URL at
+/// the console's callback, and `openid` among the scopes.
+fn validate_oidc<C: RoleConfig>(
+    ui: &crate::model::UiConfig,
+    auth_enabled: bool,
+    loaded: &Loaded<C>,
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    let keys = [
+        ("oidc_issuer", &ui.oidc_issuer),
+        ("oidc_client_id", &ui.oidc_client_id),
+        ("oidc_redirect_url", &ui.oidc_redirect_url),
+    ];
+    let set = keys.iter().filter(|(_, v)| !v.trim().is_empty()).count();
+    if set == 0 {
+        return Ok(());
+    }
+    if let Some((missing, _)) = keys.iter().find(|(_, v)| v.trim().is_empty()) {
+        return Err(loaded.error_at(
+            &format!("web.ui.{missing}"),
+            "OIDC sign-in needs oidc_issuer, oidc_client_id and oidc_redirect_url together",
+        ));
+    }
+    check_web_url(&ui.oidc_issuer).map_err(|why| loaded.error_at("web.ui.oidc_issuer", why))?;
+    if ui.oidc_issuer.contains(['?', '#']) {
+        return Err(loaded.error_at(
+            "web.ui.oidc_issuer",
+            "an issuer URL has no query or fragment",
+        ));
+    }
+    check_web_url(&ui.oidc_redirect_url)
+        .map_err(|why| loaded.error_at("web.ui.oidc_redirect_url", why))?;
+    let path_end = ui
+        .oidc_redirect_url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default();
+    if !path_end.ends_with("/ui/oidc/callback") {
+        return Err(loaded.error_at(
+            "web.ui.oidc_redirect_url",
+            "must be the console's callback: http(s)://HOST/ui/oidc/callback",
+        ));
+    }
+    if ui.oidc_client_id.len() > 255 || ui.oidc_client_id.chars().any(char::is_control) {
+        return Err(loaded.error_at(
+            "web.ui.oidc_client_id",
+            "must be at most 255 characters without control characters",
+        ));
+    }
+    if !ui.oidc_scopes.split_whitespace().any(|s| s == "openid") {
+        return Err(loaded.error_at(
+            "web.ui.oidc_scopes",
+            "must include openid (the sign-in checks the ID token's nonce)",
+        ));
+    }
+    if !auth_enabled {
+        warnings.push(
+            "web.ui.oidc_issuer is set but web.auth.enabled = false: the console is open and \
+             offers no OIDC sign-in"
+                .to_owned(),
+        );
+    }
+    Ok(())
+}
+
 /// Longest console session, in hours.
 const MAX_SESSION_HOURS: u64 = 720;
 
@@ -317,6 +384,11 @@ pub fn check_jwks_url(url: &str) -> Result<(), String> {
     if url.trim().is_empty() {
         return Err("jwt_verification_method = \"jwks\" needs jwks_url".into());
     }
+    check_web_url(url)
+}
+
+/// Checks a URL the server fetches or sends browsers to: https, or http to a loopback host.
+pub fn check_web_url(url: &str) -> Result<(), String> {
     if url.starts_with("https://") {
         return Ok(());
     }

@@ -14,10 +14,31 @@ use crate::layout::glyph;
 pub(crate) struct DagNode {
     /// The step's name (unique within the graph).
     pub(crate) name: String,
-    /// Its state (`template` for a template's DAG).
+    /// What the box says on its first line (the name, or a batch's name and size).
+    pub(crate) label: String,
+    /// Its state (`template` for a template's DAG, `not_created` for a road not taken).
     pub(crate) state: String,
+    /// The box's second line (the state, and what created the step).
+    pub(crate) detail: String,
     /// Where the box links to.
     pub(crate) href: Option<String>,
+    /// A class telling how the step came to be: `runtime` (created by a decision or a
+    /// batch), `batch-group` (collapsed batch copies), `not-taken`, or empty.
+    pub(crate) kind: &'static str,
+}
+
+impl DagNode {
+    /// A box showing its name and state.
+    pub(crate) fn plain(name: &str, state: &str, href: Option<String>) -> Self {
+        Self {
+            name: name.to_owned(),
+            label: name.to_owned(),
+            state: state.to_owned(),
+            detail: state.to_owned(),
+            href,
+            kind: "",
+        }
+    }
 }
 
 /// Nodes and their edges (parent index, child index).
@@ -101,11 +122,16 @@ pub(crate) fn layout(dag: &Dag) -> Vec<(usize, usize)> {
 }
 
 fn label(name: &str) -> String {
-    if name.chars().count() > 20 {
-        let short: String = name.chars().take(19).collect();
+    clip(name, 20)
+}
+
+/// `text` cut to `max` characters, with an ellipsis when cut.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() > max {
+        let short: String = text.chars().take(max - 1).collect();
         format!("{short}…")
     } else {
-        name.to_owned()
+        text.to_owned()
     }
 }
 
@@ -157,14 +183,25 @@ pub(crate) fn svg(dag: &Dag, title: &str) -> Markup {
     }
 }
 
+fn node_class(node: &DagNode) -> String {
+    if node.kind.is_empty() {
+        format!("node n-{}", node.state)
+    } else {
+        format!("node n-{} k-{}", node.state, node.kind)
+    }
+}
+
 fn node_box(node: &DagNode, x: i64, y: i64) -> Markup {
     html! {
-        g class={ "node n-" (node.state) } data-step=(node.name) data-state=(node.state) {
-            title { (node.name) ": " (node.state) }
+        g class=(node_class(node)) data-step=(node.name) data-state=(node.state) {
+            title { (node.label) ": " (node.detail) }
             rect x=(x) y=(y) width=(W) height=(H) rx="8" {}
+            @if node.kind == "batch-group" {
+                rect.stack x=(x + 4) y=(y + 4) width=(W - 8) height=(H - 8) rx="6" {}
+            }
             text.glyph x=(x + 10) y=(y + 22) aria-hidden="true" { (glyph(&node.state)) }
-            text x=(x + 30) y=(y + 22) { (label(&node.name)) }
-            text x=(x + 30) y=(y + 41) fill="#5b6573" { (node.state) }
+            text x=(x + 30) y=(y + 22) { (label(&node.label)) }
+            text.detail x=(x + 30) y=(y + 41) { (clip(&node.detail, 24)) }
         }
     }
 }
@@ -174,11 +211,7 @@ mod tests {
     use super::*;
 
     fn node(name: &str) -> DagNode {
-        DagNode {
-            name: name.to_owned(),
-            state: "pending".to_owned(),
-            href: None,
-        }
+        DagNode::plain(name, "pending", None)
     }
 
     fn diamond() -> Dag {
@@ -209,7 +242,7 @@ mod tests {
     #[test]
     fn names_are_escaped_and_every_edge_is_drawn() {
         let mut dag = diamond();
-        dag.nodes[0].name = "<script>x</script>".to_owned();
+        dag.nodes[0].label = "<script>x</script>".to_owned();
         let text = svg(&dag, "run").into_string();
         assert!(!text.contains("<script>"));
         assert!(text.contains("&lt;script&gt;"));

@@ -58,6 +58,7 @@ pub(crate) fn page(title: &str, nav: &Nav, body: Markup) -> Markup {
                         a href="/ui/tasks" { "Tasks" }
                         a href="/ui/dlq" { "DLQ" }
                         a href="/ui/templates" { "Templates" }
+                        a href="/ui/schedules" { "Schedules" }
                         a href="/ui/system" { "System" }
                     }
                     div.who {
@@ -116,6 +117,9 @@ pub(crate) fn glyph(state: &str) -> &'static str {
         "waiting_for_retry" => "↻",
         "waiting" => "⏸",
         "cancelled" => "⊘",
+        "paused" => "⏸",
+        "not_created" => "∅",
+        "active" => "●",
         _ => "○",
     }
 }

@@ -1,6 +1,7 @@
 //! Tasker's web console, served by `tasker-server` at `/ui/`: server-rendered pages over the
 //! same [`Orchestrator`] methods the API handlers call, with the caller's namespace scope;
-//! sign-in with an API key or bearer token verified by the API's [`Authenticator`];
+//! sign-in with an API key or bearer token, or with an OIDC provider (authorization code +
+//! PKCE), each verified by the API's [`Authenticator`];
 //! server-side sessions in the store; CSRF tokens and `Origin` checks on every POST; run DAGs
 //! drawn as SVG on the server; CSS and one small script embedded in the binary.
 //!
@@ -13,7 +14,9 @@ mod errors;
 mod form;
 mod guard;
 mod layout;
+mod oidc;
 mod pages;
+mod run_dag;
 mod session;
 
 use std::sync::Arc;
@@ -49,8 +52,10 @@ pub fn router(state: ConsoleState) -> Router {
     if !state.ui.enabled {
         return Router::new();
     }
+    let oidc = pages::oidc::OidcHandle(oidc::OidcClient::from_config(&state.ui).map(Arc::new));
     pages::routes()
         .merge(assets::routes())
+        .layer(axum::Extension(oidc))
         .layer(axum::middleware::from_fn(layout::security_headers))
         .with_state(state)
 }

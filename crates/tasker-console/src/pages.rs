@@ -4,6 +4,8 @@
 //! pages, never the framework's plain-text rejections.
 
 mod dlq;
+pub(crate) mod oidc;
+mod schedules;
 mod signin;
 mod steps;
 mod system;
@@ -31,11 +33,14 @@ pub(crate) fn routes() -> Router<ConsoleState> {
         .route("/ui/", get(home))
         .route("/ui/login", get(signin::form).post(signin::sign_in))
         .route("/ui/logout", post(signin::sign_out))
+        .route("/ui/oidc/start", post(oidc::start))
+        .route("/ui/oidc/callback", get(oidc::callback))
         .route("/ui/tasks", get(tasks::list))
         .route("/ui/tasks/{task}", get(tasks::show))
         .route("/ui/tasks/{task}/live", get(tasks::live))
         .route("/ui/tasks/{task}/cancel", post(tasks::cancel))
         .route("/ui/tasks/{task}/steps/{step}", get(steps::show))
+        .route("/ui/tasks/{task}/steps/{step}/log", get(steps::log))
         .route("/ui/tasks/{task}/steps/{step}/action", post(steps::act))
         .route("/ui/dlq", get(dlq::queue))
         .route("/ui/dlq/task/{task}", get(dlq::for_task))
@@ -49,6 +54,11 @@ pub(crate) fn routes() -> Router<ConsoleState> {
             "/ui/templates/{namespace}/{name}/{version}",
             get(templates::show),
         )
+        .route("/ui/schedules", get(schedules::list))
+        .route("/ui/schedules/{schedule}", get(schedules::show))
+        .route("/ui/schedules/{schedule}/pause", post(schedules::pause))
+        .route("/ui/schedules/{schedule}/resume", post(schedules::resume))
+        .route("/ui/schedules/{schedule}/trigger", post(schedules::trigger))
         .route("/ui/system", get(system::show))
         .route("/ui/{*rest}", get(not_found).post(not_found))
 }

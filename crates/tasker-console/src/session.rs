@@ -88,13 +88,18 @@ impl SessionId {
 
     /// The id of the request's session cookie, when it has a well-formed one.
     pub(crate) fn from_headers(headers: &HeaderMap) -> Option<Self> {
+        Self::from_cookie(headers, COOKIE_NAME)
+    }
+
+    /// The id held by the cookie `name`, when it is well-formed.
+    pub(crate) fn from_cookie(headers: &HeaderMap, name: &str) -> Option<Self> {
         headers
             .get_all(COOKIE)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == COOKIE_NAME)
+            .find(|(n, _)| *n == name)
             .map(|(_, value)| value)
             .filter(|v| v.len() == 43 && URL_SAFE_NO_PAD.decode(v).is_ok())
             .map(|v| Self(v.to_owned()))
@@ -118,17 +123,32 @@ impl SessionId {
         hex::encode(self.derive("tasker-console-csrf"))
     }
 
-    fn key(&self) -> Option<LessSafeKey> {
-        let key = UnboundKey::new(&AES_256_GCM, &self.derive("tasker-console-seal")).ok()?;
+    /// The store's key for a row of another kind (a pending OIDC sign-in), never equal to a
+    /// session's for the same id.
+    pub(crate) fn lookup_hash_for(&self, purpose: &str) -> String {
+        hex::encode(self.derive(&format!("{purpose}-lookup")))
+    }
+
+    fn key(&self, purpose: &str) -> Option<LessSafeKey> {
+        let key = UnboundKey::new(&AES_256_GCM, &self.derive(purpose)).ok()?;
         Some(LessSafeKey::new(key))
     }
 
     /// Seals a credential for the store (AES-256-GCM, random nonce, base64).
     pub(crate) fn seal(&self, credential: &Credential) -> Option<String> {
+        self.seal_bytes("tasker-console-seal", credential.encode())
+    }
+
+    /// Opens a sealed credential; `None` when it was not sealed for this id.
+    pub(crate) fn open(&self, sealed: &str) -> Option<Credential> {
+        Credential::decode(&self.open_bytes("tasker-console-seal", sealed)?)
+    }
+
+    /// Seals `data` under the key this id derives for `purpose`.
+    pub(crate) fn seal_bytes(&self, purpose: &str, mut data: Vec<u8>) -> Option<String> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
-        let mut data = credential.encode();
-        self.key()?
+        self.key(purpose)?
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
                 Aad::from(b"tasker-console"),
@@ -140,8 +160,8 @@ impl SessionId {
         Some(URL_SAFE_NO_PAD.encode(sealed))
     }
 
-    /// Opens a sealed credential; `None` when it was not sealed for this id.
-    pub(crate) fn open(&self, sealed: &str) -> Option<Credential> {
+    /// Opens what [`SessionId::seal_bytes`] sealed for the same id and purpose.
+    pub(crate) fn open_bytes(&self, purpose: &str, sealed: &str) -> Option<Vec<u8>> {
         let mut bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
         if bytes.len() < NONCE_LEN {
             return None;
@@ -149,16 +169,39 @@ impl SessionId {
         let mut data = bytes.split_off(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(&bytes).ok()?;
         let plain = self
-            .key()?
+            .key(purpose)?
             .open_in_place(nonce, Aad::from(b"tasker-console"), &mut data)
             .ok()?;
-        Credential::decode(plain)
+        Some(plain.to_vec())
+    }
+
+    /// The random value itself, for a single-use secret (OIDC `state`, `nonce`, PKCE
+    /// verifier) that is never stored in a cookie.
+    pub(crate) fn secret(&self) -> &str {
+        &self.0
     }
 
     /// The `Set-Cookie` value that stores this id in the browser for `max_age` seconds.
     pub(crate) fn cookie(&self, max_age: i64, secure: bool) -> String {
         format!(
             "{COOKIE_NAME}={}; Path=/ui; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+            self.0,
+            if secure { "; Secure" } else { "" }
+        )
+    }
+
+    /// The `Set-Cookie` value of a pending OIDC sign-in: `SameSite=Lax`, because the
+    /// identity provider's redirect back is a navigation from another site, and only for
+    /// the callback's path.
+    pub(crate) fn pending_cookie(
+        &self,
+        name: &str,
+        path: &str,
+        max_age: i64,
+        secure: bool,
+    ) -> String {
+        format!(
+            "{name}={}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age}{}",
             self.0,
             if secure { "; Secure" } else { "" }
         )

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
 mod bounded_reads;
+mod console_oidc;
 mod errors;
 mod fuzz;
 mod interpolation;

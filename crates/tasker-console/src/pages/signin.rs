@@ -1,7 +1,8 @@
 //! Signing in and out. The pasted API key or bearer token is verified by the API's
 //! authenticator; on success a session is stored (the credential sealed, see `session`) and
 //! the browser gets only the session id. With auth disabled the sign-in page opens an
-//! anonymous session at once.
+//! anonymous session at once. Signing in with an OIDC provider is in `oidc`; it ends in
+//! [`open_session`] too.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +22,8 @@ use crate::session::{Credential, SessionId, behind_tls, clear_cookie};
 use axum::extract::State;
 
 use super::UiQuery;
+use super::oidc::OidcHandle;
+use axum::Extension;
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct SignInQuery {
@@ -39,6 +42,7 @@ pub(crate) struct SignInForm {
 /// `GET /ui/login`: the form, or straight in when auth is disabled.
 pub(crate) async fn form(
     State(s): State<ConsoleState>,
+    Extension(oidc): Extension<OidcHandle>,
     headers: HeaderMap,
     UiQuery(q): UiQuery<SignInQuery>,
 ) -> Result<Response, Refusal> {
@@ -46,12 +50,13 @@ pub(crate) async fn form(
     if !s.auth.is_enabled() {
         return start(&s, None, "anonymous", None, &next, behind_tls(&headers)).await;
     }
-    Ok(sign_in_page(StatusCode::OK, &next, None))
+    Ok(sign_in_page(StatusCode::OK, &next, None, &oidc))
 }
 
 /// `POST /ui/login`: verify the credential, open a session, go to `next`.
 pub(crate) async fn sign_in(
     State(s): State<ConsoleState>,
+    Extension(oidc): Extension<OidcHandle>,
     headers: HeaderMap,
     PlainForm(f): PlainForm<SignInForm>,
 ) -> Result<Response, Refusal> {
@@ -63,6 +68,7 @@ pub(crate) async fn sign_in(
                 StatusCode::BAD_REQUEST,
                 &next,
                 Some("Paste an API key or a bearer token."),
+                &oidc,
             ));
         }
         ("bearer", false) => Credential::Bearer(secret),
@@ -73,6 +79,7 @@ pub(crate) async fn sign_in(
             StatusCode::BAD_REQUEST,
             &next,
             Some("The credential contains characters no header can carry."),
+            &oidc,
         ));
     };
     let principal = match s.auth.authenticate(&request).await {
@@ -82,6 +89,7 @@ pub(crate) async fn sign_in(
                 StatusCode::UNAUTHORIZED,
                 &next,
                 Some(&format!("Sign-in failed: {e}")),
+                &oidc,
             ));
         }
     };
@@ -128,6 +136,22 @@ async fn start(
     next: &str,
     tls: bool,
 ) -> Result<Response, Refusal> {
+    let cookie = open_session(s, credential, subject, token_expiry, tls).await?;
+    let mut response = see_other(next);
+    set_cookie(&mut response, &cookie);
+    Ok(response)
+}
+
+/// Stores a new session ending at the earlier of the configured length and the token's
+/// expiry, removes every expired one (in open mode too, where nobody signs out), and returns
+/// the `Set-Cookie` value of the new session.
+pub(crate) async fn open_session(
+    s: &ConsoleState,
+    credential: Option<Credential>,
+    subject: &str,
+    token_expiry: Option<DateTime<Utc>>,
+    tls: bool,
+) -> Result<String, Refusal> {
     let now = Utc::now();
     let longest = now + Duration::hours(i64::try_from(s.ui.session_hours).unwrap_or(12));
     let expires_at = token_expiry.map_or(longest, |t| t.min(longest));
@@ -146,28 +170,29 @@ async fn start(
         created_at: now,
         expires_at,
     };
-    s.orchestrator
-        .store()
+    let store = s.orchestrator.store();
+    store
         .create_console_session(&session)
         .await
         .map_err(|e| Refusal::from(tasker_orchestration::Error::from(e)))?;
+    // The sweep: no session has the empty hash, so this removes only the expired ones.
+    store
+        .delete_console_session("", now)
+        .await
+        .map_err(|e| Refusal::from(tasker_orchestration::Error::from(e)))?;
     tracing::info!(subject, expires_at = %expires_at, "console session started");
-    let mut response = see_other(next);
-    set_cookie(
-        &mut response,
-        &id.cookie((expires_at - now).num_seconds().max(1), tls),
-    );
-    Ok(response)
+    Ok(id.cookie((expires_at - now).num_seconds().max(1), tls))
 }
 
-fn set_cookie(response: &mut Response, cookie: &str) {
+/// Adds a `Set-Cookie` header (a response may set several).
+pub(crate) fn set_cookie(response: &mut Response, cookie: &str) {
     if let Ok(value) = HeaderValue::from_str(cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
+        response.headers_mut().append(header::SET_COOKIE, value);
     }
 }
 
 /// The `exp` of an already verified JWT.
-fn token_expiry(token: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn token_expiry(token: &str) -> Option<DateTime<Utc>> {
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
@@ -176,11 +201,26 @@ fn token_expiry(token: &str) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp(claims.get("exp")?.as_i64()?, 0)
 }
 
-fn sign_in_page(status: StatusCode, next: &str, error: Option<&str>) -> Response {
+/// The sign-in page: the provider's button when OIDC is configured, then the paste form.
+pub(crate) fn sign_in_page(
+    status: StatusCode,
+    next: &str,
+    error: Option<&str>,
+    oidc: &OidcHandle,
+) -> Response {
     let body = html! {
         h1 { "Sign in to Tasker" }
         @if let Some(error) = error {
             p.error role="alert" id="signin-error" { (error) }
+        }
+        @if let Some(client) = &oidc.0 {
+            form.stack method="post" action="/ui/oidc/start" {
+                input type="hidden" name="next" value=(next);
+                button.primary type="submit" id="oidc-signin" {
+                    "Sign in with " (client.provider_name())
+                }
+            }
+            p.muted { "Or paste a credential:" }
         }
         form.stack method="post" action="/ui/login" {
             input type="hidden" name="next" value=(next);

@@ -1,31 +1,42 @@
 //! A step: its input (the task's context and its dependencies' results, for holders of
 //! `tasks:context_read`), result, error, attempts and audit trail, and the operator actions
-//! (resolve, complete with a result, reset for retry) for holders of `steps:resolve`.
+//! (resolve, complete with a result, reset for retry) for holders of `steps:resolve`, and
+//! the log of each attempt, refreshed in place while the attempt runs.
 
 use axum::extract::State;
 use axum::response::Response;
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 use tasker_auth::perm;
 use tasker_proto::Permission;
-use tasker_proto::api::StepActionRequest;
+use tasker_proto::api::{StepActionRequest, StepLogView};
 use uuid::Uuid;
 
-use super::{PageResult, UiPath, console_path, filled, see_other};
+use super::{PageResult, UiPath, UiQuery, console_path, filled, see_other};
 use crate::ConsoleState;
 use crate::errors::Refusal;
 use crate::form::CsrfForm;
 use crate::guard::Viewer;
 use crate::layout::{badge, json_block, page, when};
 
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LogQuery {
+    attempt: Option<u32>,
+}
+
 /// `GET /ui/tasks/{task}/steps/{step}`.
 pub(crate) async fn show(
     viewer: Viewer<perm::StepsRead>,
     State(s): State<ConsoleState>,
     UiPath((task, step)): UiPath<(Uuid, Uuid)>,
+    UiQuery(q): UiQuery<LogQuery>,
 ) -> PageResult {
     let scope = viewer.scope();
     let view = s.orchestrator.get_step(task, step, &scope).await?;
+    let log = s
+        .orchestrator
+        .step_log(task, step, q.attempt, &scope)
+        .await?;
     let audit = s.orchestrator.step_audit(task, step, &scope).await?;
     // The step is visible in this scope, so its task's namespace may be read with it.
     let owner = s
@@ -93,6 +104,21 @@ pub(crate) async fn show(
             }
         }
         section.card {
+            h2 { "Log" }
+            @if log.attempts > 1 {
+                nav.attempts aria-label="Attempts" {
+                    "Attempt: "
+                    @for n in 1..=log.attempts {
+                        @if n == log.attempt { strong aria-current="page" { (n) } " " }
+                        @else { a href={ (here) "?attempt=" (n) } { (n) } " " }
+                    }
+                }
+            }
+            div.live id="log" data-live-src=(log_src(&here, q.attempt)) aria-live="polite" {
+                (log_fragment(&log))
+            }
+        }
+        section.card {
             h2 { "Audit trail" }
             table id="audit" {
                 thead { tr { th { "At" } th { "From" } th { "To" } th { "Actor" } th { "Reason" } } }
@@ -106,6 +132,51 @@ pub(crate) async fn show(
         }
     };
     Ok(page(&format!("Step {}", view.name), &viewer.nav, body))
+}
+
+/// `GET /ui/tasks/{task}/steps/{step}/log?attempt=N`: the log part of the step page, which
+/// the page's script fetches again while the attempt runs (the API's `.../logs`).
+pub(crate) async fn log(
+    viewer: Viewer<perm::StepsRead>,
+    State(s): State<ConsoleState>,
+    UiPath((task, step)): UiPath<(Uuid, Uuid)>,
+    UiQuery(q): UiQuery<LogQuery>,
+) -> PageResult {
+    let log = s
+        .orchestrator
+        .step_log(task, step, q.attempt, &viewer.scope())
+        .await?;
+    Ok(log_fragment(&log))
+}
+
+/// Where the page's script fetches the log again: the attempt asked for, or the latest.
+fn log_src(here: &str, attempt: Option<u32>) -> String {
+    match attempt {
+        Some(n) => format!("{here}/log?attempt={n}"),
+        None => format!("{here}/log"),
+    }
+}
+
+/// One attempt's lines; marked final once the attempt no longer runs.
+fn log_fragment(log: &StepLogView) -> Markup {
+    html! {
+        p.muted id="log-state" data-running=(if log.running { "true" } else { "false" }) {
+            @if log.attempt == 0 { "The step has not run yet." }
+            @else {
+                "Attempt " (log.attempt) " of " (log.attempts) ", " (log.lines.len()) " lines"
+                @if log.running { " · running, more may come" }
+            }
+        }
+        @if !log.running && log.attempt > 0 { span data-final="" hidden {} }
+        @if !log.lines.is_empty() {
+            pre.log id="step-log" {
+                @for l in &log.lines { span.line data-seq=(l.seq) title=(when(&l.at)) { (l.line) "\n" } }
+            }
+        }
+        @if log.truncated {
+            p.error { "The log was truncated: the attempt wrote more than the worker keeps ([worker] step_log_max_bytes)." }
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,5 +1,5 @@
 //! The task list (filters, pagination) and a task (facts, context, run DAG and steps, live
-//! while the task runs, cancel action).
+//! while the task runs, cancel action until it has ended).
 
 use axum::extract::State;
 use axum::response::Response;
@@ -8,16 +8,17 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use tasker_auth::perm;
 use tasker_proto::Permission;
-use tasker_proto::api::{StepView, TaskListQuery, TaskStatus, TaskView};
+use tasker_proto::api::{DagView, StepView, TaskListQuery, TaskStatus, TaskView};
 use uuid::Uuid;
 
 use super::{PageResult, UiPath, UiQuery, filled, see_other};
 use crate::ConsoleState;
-use crate::dag::{Dag, DagNode, svg};
+use crate::dag::svg;
 use crate::errors::Refusal;
 use crate::form::CsrfForm;
 use crate::guard::Viewer;
 use crate::layout::{badge, json_block, page, query_escape, when};
+use crate::run_dag;
 
 /// Tasks per list page.
 const PER_PAGE: u64 = 50;
@@ -99,14 +100,29 @@ fn list_body(f: &ListFilter, list: &tasker_proto::api::TaskList) -> Markup {
     }
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct RunQuery {
+    /// The batch worker whose copies are drawn one by one.
+    expand: Option<String>,
+}
+
 /// `GET /ui/tasks/{task}`.
 pub(crate) async fn show(
     viewer: Viewer<perm::TasksRead>,
     State(s): State<ConsoleState>,
     UiPath(task): UiPath<Uuid>,
+    UiQuery(q): UiQuery<RunQuery>,
 ) -> PageResult {
-    let (view, steps) = load(&viewer, &s, task).await?;
-    let can_cancel = viewer.can(Permission::TasksCancel, &view.namespace) && !is_final(&view);
+    let run = load(&viewer, &s, task, q.expand).await?;
+    let view = &run.view;
+    let live = match &run.expand {
+        Some(worker) => format!(
+            "/ui/tasks/{}/live?expand={}",
+            view.task_uuid,
+            query_escape(worker)
+        ),
+        None => format!("/ui/tasks/{}/live", view.task_uuid),
+    };
     let body = html! {
         h1 { "Task " (view.name) }
         dl.facts {
@@ -116,14 +132,8 @@ pub(crate) async fn show(
             @if let Some(reason) = &view.reason { dt { "Reason" } dd { (reason) } }
             @if !view.tags.is_empty() { dt { "Tags" } dd { (view.tags.join(", ")) } }
         }
-        @if can_cancel {
-            form.inline method="post" action={ "/ui/tasks/" (view.task_uuid) "/cancel" } {
-                input type="hidden" name="csrf" value=(viewer.nav.csrf);
-                button type="submit" { "Cancel task" }
-            }
-        }
-        div.live id="live" data-live-src={ "/ui/tasks/" (view.task_uuid) "/live" } aria-live="polite" {
-            (run(&view, steps.as_deref()))
+        div.live id="live" data-live-src=(live) aria-live="polite" {
+            (run_part(&run))
         }
         @if let Some(context) = &view.context {
             section.card { h2 { "Context" } (json_block(context)) }
@@ -137,9 +147,10 @@ pub(crate) async fn live(
     viewer: Viewer<perm::TasksRead>,
     State(s): State<ConsoleState>,
     UiPath(task): UiPath<Uuid>,
+    UiQuery(q): UiQuery<RunQuery>,
 ) -> PageResult {
-    let (view, steps) = load(&viewer, &s, task).await?;
-    Ok(run(&view, steps.as_deref()))
+    let run = load(&viewer, &s, task, q.expand).await?;
+    Ok(run_part(&run))
 }
 
 /// `POST /ui/tasks/{task}/cancel`.
@@ -155,12 +166,25 @@ pub(crate) async fn cancel(
     Ok(see_other(&format!("/ui/tasks/{task}")))
 }
 
-/// The task, and its steps when the operator may read them.
+/// What the changing part of a task page shows.
+struct Run {
+    view: TaskView,
+    /// Its steps and its run DAG, when the operator may read steps.
+    steps: Option<(Vec<StepView>, DagView)>,
+    /// The batch drawn copy by copy.
+    expand: Option<String>,
+    /// The CSRF token for the cancel form, when the operator may cancel the task.
+    cancel: Option<String>,
+}
+
+/// The task, and its steps and run DAG when the operator may read them (`steps:read`, as the
+/// API's steps and DAG routes).
 async fn load(
     viewer: &Viewer<perm::TasksRead>,
     s: &ConsoleState,
     task: Uuid,
-) -> Result<(TaskView, Option<Vec<StepView>>), Refusal> {
+    expand: Option<String>,
+) -> Result<Run, Refusal> {
     let view = s
         .orchestrator
         .get_task(
@@ -171,33 +195,82 @@ async fn load(
         .await?;
     let steps = if viewer.can(Permission::StepsRead, &view.namespace) {
         let scope = viewer.scope_of(Permission::StepsRead);
-        Some(s.orchestrator.list_steps(task, &scope).await?)
+        let steps = s.orchestrator.list_steps(task, &scope).await?;
+        let dag = s.orchestrator.task_dag(task, &scope).await?;
+        Some((steps, dag))
     } else {
         None
     };
-    Ok((view, steps))
+    let cancel = viewer
+        .can(Permission::TasksCancel, &view.namespace)
+        .then(|| viewer.nav.csrf.clone());
+    Ok(Run {
+        view,
+        steps,
+        expand: filled(expand),
+        cancel,
+    })
 }
 
 fn is_final(view: &TaskView) -> bool {
     matches!(view.status.as_str(), "complete" | "error" | "cancelled")
 }
 
-/// Status, DAG and step table; marked final once the task can no longer change.
-fn run(view: &TaskView, steps: Option<&[StepView]>) -> Markup {
+/// Status, cancel action (until the task has ended), DAG and step table; marked final once
+/// the task can no longer change.
+fn run_part(run: &Run) -> Markup {
+    let view = &run.view;
     html! {
         p { "Status: " span id="task-status" data-status=(view.status) { (badge(&view.status)) }
             " · " (format!("{:.0}%", view.completion_percentage)) " of " (view.step_counts.total) " steps done" }
         @if is_final(view) { span data-final="" hidden {} }
-        @match steps {
-            Some(steps) => {
-                section.card {
-                    h2 { "Run" }
-                    div.dag id="dag" { (svg(&run_dag(view, steps), &format!("Run DAG of task {}", view.name))) }
-                }
-                table id="steps" {
-                    thead { tr { th { "Step" } th { "Status" } th { "Attempts" } th { "Depends on" } } }
-                    tbody {
-                        @for st in steps {
+        @if let (Some(csrf), false) = (&run.cancel, is_final(view)) {
+            form.inline.cancel method="post" action={ "/ui/tasks/" (view.task_uuid) "/cancel" } {
+                input type="hidden" name="csrf" value=(csrf);
+                button type="submit" { "Cancel task" }
+            }
+        }
+        @match &run.steps {
+            Some((steps, dag)) => (steps_part(view, steps, dag, run.expand.as_deref())),
+            None => p.muted { "Steps need steps:read in this namespace." }
+        }
+    }
+}
+
+fn steps_part(view: &TaskView, steps: &[StepView], dag: &DagView, expand: Option<&str>) -> Markup {
+    let page = format!("/ui/tasks/{}", view.task_uuid);
+    let task = view.task_uuid;
+    let (drawing, batches) = run_dag::drawing(dag, expand, &page, |step| {
+        format!("/ui/tasks/{task}/steps/{step}")
+    });
+    let collapsed: HashMap<&str, &run_dag::Batch> =
+        batches.iter().map(|b| (b.worker.as_str(), b)).collect();
+    let mut listed = std::collections::HashSet::new();
+    html! {
+        section.card {
+            h2 { "Run" }
+            @if let Some(worker) = expand {
+                p { "Batch " strong { (worker) } " drawn copy by copy · " a href=(page) { "collapse" } }
+            }
+            div.dag id="dag" { (svg(&drawing, &format!("Run DAG of task {}", view.name))) }
+            p.muted.legend { "Dashed grey boxes (∅ not taken) are template steps this run did not create; "
+                "“by decision” and “copy N” mark steps created while it ran." }
+        }
+        table id="steps" {
+            thead { tr { th { "Step" } th { "Status" } th { "Attempts" } th { "Depends on" } } }
+            tbody {
+                @for st in steps {
+                    @match run_dag::worker_of(&st.name, st.batch_index).and_then(|w| collapsed.get(w)) {
+                        Some(batch) => {
+                            @if listed.insert(batch.worker.clone()) {
+                                tr.batch data-batch=(batch.worker) {
+                                    td { a href={ (page) "?expand=" (query_escape(&batch.worker)) "#dag" } { (batch.worker) " ×" (batch.count()) } " " span.muted { "batch copies" } }
+                                    td { (badge(batch.state())) br; span.muted { (batch.summary()) } }
+                                    td {} td { (st.depends_on.join(", ")) }
+                                }
+                            }
+                        }
+                        None => {
                             tr {
                                 td { a href={ "/ui/tasks/" (view.task_uuid) "/steps/" (st.step_uuid) } { (st.name) } }
                                 td { (badge(&st.status)) }
@@ -208,29 +281,6 @@ fn run(view: &TaskView, steps: Option<&[StepView]>) -> Markup {
                     }
                 }
             }
-            None => p.muted { "Steps need steps:read in this namespace." }
         }
     }
-}
-
-/// The run's DAG: one node per step of the run, edges from its dependencies.
-fn run_dag(view: &TaskView, steps: &[StepView]) -> Dag {
-    Dag::from_parents(
-        steps
-            .iter()
-            .map(|st| {
-                (
-                    DagNode {
-                        name: st.name.clone(),
-                        state: st.status.clone(),
-                        href: Some(format!(
-                            "/ui/tasks/{}/steps/{}",
-                            view.task_uuid, st.step_uuid
-                        )),
-                    },
-                    st.depends_on.clone(),
-                )
-            })
-            .collect(),
-    )
 }

@@ -48,11 +48,7 @@ pub(crate) async fn show(
         t.steps
             .iter()
             .map(|st| {
-                let node = DagNode {
-                    name: st.name.clone(),
-                    state: "template".to_owned(),
-                    href: None,
-                };
+                let node = DagNode::plain(&st.name, "template", None);
                 (node, st.depends_on.clone())
             })
             .collect(),

@@ -3,8 +3,12 @@
 //! The harness serves the whole application in process with auth on and three API keys.
 
 mod browser;
+mod browser_pages;
 mod http_access;
 mod http_input;
+mod http_pages;
+mod oidc;
+mod provider;
 mod webdriver;
 
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
@@ -20,6 +24,10 @@ pub(crate) const ADMIN_KEY: &str = "sk-console-admin";
 pub(crate) const READER_KEY: &str = "sk-console-reader";
 /// Only `tasks:read`.
 pub(crate) const NARROW_KEY: &str = "sk-console-narrow";
+/// Reads schedules and tasks; changes nothing.
+pub(crate) const SCHEDULE_READER_KEY: &str = "sk-console-schedule-reader";
+/// Reads and changes the schedules of the `billing` namespace only.
+pub(crate) const BILLING_KEY: &str = "sk-console-billing";
 
 /// A template with HTML in every free-text place: its description, a handler setting that
 /// ends up in an error message, and (through `builtin.echo`) a result.
@@ -59,6 +67,14 @@ description = "Console reader"
 key = "{NARROW_KEY}"
 permissions = ["tasks:read"]
 description = "Console narrow"
+[[web.auth.api_keys]]
+key = "{SCHEDULE_READER_KEY}"
+permissions = ["schedules:read", "tasks:read", "tasks:list"]
+description = "Console schedule reader"
+[[web.auth.api_keys]]
+key = "{BILLING_KEY}"
+permissions = ["schedules:read@billing", "schedules:write@billing"]
+description = "Console billing"
 "#,
         fixture("rsa-a-public.pem").display()
     )
@@ -82,7 +98,19 @@ enum Serving {
 impl Console {
     /// Serves the application in process.
     pub(crate) async fn start(database: Option<&str>, role: &str) -> Self {
-        let config = Self::config(database, role);
+        Self::start_with_templates(database, role, &[]).await
+    }
+
+    /// Serves the application in process with more templates.
+    pub(crate) async fn start_with_templates(
+        database: Option<&str>,
+        role: &str,
+        templates: &[(&str, &str)],
+    ) -> Self {
+        let mut config = Self::config(database, role);
+        for (file, yaml) in templates {
+            config = config.with_template(file, yaml);
+        }
         let server = InProcServer::start(&config).await;
         Self::with(Serving::InProc(server), config)
     }
@@ -93,11 +121,21 @@ impl Console {
         role: &str,
         templates: &[(&str, &str)],
     ) -> Self {
+        Self::start_process_env(database, role, templates, &[])
+    }
+
+    /// Runs the `tasker-server` binary with extra environment variables.
+    pub(crate) fn start_process_env(
+        database: Option<&str>,
+        role: &str,
+        templates: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut config = Self::config(database, role);
         for (file, yaml) in templates {
             config = config.with_template(file, yaml);
         }
-        let server = ServerProcess::start(crate::SERVER, &config, &[]);
+        let server = ServerProcess::start(crate::SERVER, &config, env);
         Self::with(Serving::Process(server), config)
     }
 
@@ -221,6 +259,34 @@ impl Console {
             .json()
             .await
             .unwrap()
+    }
+
+    /// Posts a JSON body to the API with the admin key; the status and the answer.
+    pub(crate) async fn api_post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .header("x-api-key", ADMIN_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates a schedule through the API that never fires on its own this year (so only
+    /// the console's trigger makes tasks), and returns its id.
+    pub(crate) async fn create_schedule(&self, description: &str) -> String {
+        let (status, schedule) = self
+            .api_post(
+                "/v1/schedules",
+                json!({"namespace": "examples", "name": "diamond_math", "cron": "0 0 1 1 *",
+                       "context": {"value": 2}, "description": description}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{schedule}");
+        schedule["schedule_uuid"].as_str().unwrap().to_owned()
     }
 
     /// The task's status through the API.

@@ -179,6 +179,15 @@ impl Browser {
             .and_then(|c| c["value"].as_str().map(str::to_owned))
     }
 
+    /// When a cookie expires (seconds since the epoch), if the browser holds it.
+    pub(crate) async fn cookie_expiry(&self, name: &str) -> Option<i64> {
+        let all = self.get("/cookie").await;
+        all.as_array()?
+            .iter()
+            .find(|c| c["name"] == name)
+            .and_then(|c| c["expiry"].as_i64())
+    }
+
     /// Forgets every cookie.
     pub(crate) async fn clear_cookies(&self) {
         self.call(reqwest::Method::DELETE, "/cookie", None).await;
