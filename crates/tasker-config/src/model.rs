@@ -3,6 +3,7 @@
 
 mod auth;
 pub(crate) mod engine;
+mod telemetry;
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +12,7 @@ pub use engine::{
     BackoffConfig, DatabaseConfig, DlqConfig, EngineConfig, LogFormat, LoggingConfig,
     MAX_STEP_LOG_BYTES, OrchestrationSection, StalenessConfig, TemplatesConfig, WorkerSection,
 };
+pub use telemetry::{SPAN_TARGET, TelemetryConfig};
 
 /// Which process a configuration is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +134,8 @@ pub struct CommonLayer {
     pub templates: TemplatesConfig,
     /// `[logging]`
     pub logging: LoggingConfig,
+    /// `[telemetry]`
+    pub telemetry: TelemetryConfig,
 }
 
 /// Effective configuration of `tasker-server`.
@@ -148,6 +152,8 @@ pub struct OrchestrationConfig {
     pub templates: TemplatesConfig,
     /// `[logging]`
     pub logging: LoggingConfig,
+    /// `[telemetry]`
+    pub telemetry: TelemetryConfig,
     /// `[web]` and `[web.auth]`
     pub web: WebConfig,
     /// `[orchestration]`
@@ -172,6 +178,8 @@ pub struct WorkerConfig {
     pub templates: TemplatesConfig,
     /// `[logging]`
     pub logging: LoggingConfig,
+    /// `[telemetry]`
+    pub telemetry: TelemetryConfig,
     /// `[web]` and `[web.auth]`
     pub web: WebConfig,
     /// `[worker]`

@@ -16,7 +16,7 @@ use crate::layers::apply_layers;
 use crate::openapi::finish_openapi;
 use crate::permissions::required_permissions;
 use crate::serve::serve;
-use crate::telemetry::metrics_handle;
+use crate::metrics_recorder::metrics_handle;
 use crate::termination::shutdown_signal;
 
 /// A role's own protected API.

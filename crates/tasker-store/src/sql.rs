@@ -27,7 +27,9 @@ use tasker_core::store::{
     StepRecord, StepReport, StepStatistics, TaskFilter, TaskRecord, TemplateRecord,
     TransitionRecord,
 };
+use tasker_config::SPAN_TARGET;
 use tasker_core::{Store, StoreError, TaskState, TaskTemplate};
+use tracing::Instrument;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
@@ -103,7 +105,9 @@ impl Store for SqlStore {
         task: NewTask,
         now: DateTime<Utc>,
     ) -> Result<TaskRecord, StoreError> {
-        self.create_task_impl(task, now).await
+        let span = tracing::info_span!(target: SPAN_TARGET, "store.create_task",
+            otel.kind = "client", db.system = self.backend(), task_uuid = %task.task_uuid);
+        self.create_task_impl(task, now).instrument(span).await
     }
 
     async fn get_task(&self, task_uuid: Uuid) -> Result<Option<TaskRecord>, StoreError> {
@@ -153,7 +157,17 @@ impl Store for SqlStore {
         request: &ClaimRequest,
         now: DateTime<Utc>,
     ) -> Result<Vec<ClaimedStep>, StoreError> {
-        self.claim_steps_impl(request, now).await
+        let span = tracing::info_span!(target: SPAN_TARGET, "store.claim_steps",
+            otel.kind = "client", db.system = self.backend(), worker_id = %request.worker_id,
+            claimed = tracing::field::Empty);
+        let claimed = self
+            .claim_steps_impl(request, now)
+            .instrument(span.clone())
+            .await;
+        if let Ok(steps) = &claimed {
+            span.record("claimed", steps.len());
+        }
+        claimed
     }
 
     async fn renew_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -166,7 +180,12 @@ impl Store for SqlStore {
         report: StepReport,
         now: DateTime<Utc>,
     ) -> Result<RecordOutcome, StoreError> {
-        self.record_result_impl(lease, report, now).await
+        let span = tracing::info_span!(target: SPAN_TARGET, "store.record_result",
+            otel.kind = "client", db.system = self.backend(), step_uuid = %lease.step_uuid,
+            attempt = lease.attempt);
+        self.record_result_impl(lease, report, now)
+            .instrument(span)
+            .await
     }
 
     async fn enqueue_due_retries(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

@@ -91,15 +91,16 @@ impl SqlStore {
             .await?
             .pop()
             .ok_or_else(|| StoreError::NotFound(format!("step {}", lease.step_uuid)))?;
-        let context = self
+        let task = self
             .pool
             .one(
-                "SELECT context FROM tasks WHERE task_uuid = $1",
+                "SELECT context, trace_parent FROM tasks WHERE task_uuid = $1",
                 args![task_uuid],
             )
             .await?
-            .ok_or_else(|| StoreError::NotFound(format!("task {task_uuid}")))?
-            .json("context")?;
+            .ok_or_else(|| StoreError::NotFound(format!("task {task_uuid}")))?;
+        let context = task.json("context")?;
+        let trace_parent = task.opt_text("trace_parent")?;
         let rows = self
             .pool
             .all(
@@ -143,6 +144,7 @@ impl SqlStore {
             context,
             parent_results,
             failed_batches,
+            trace_parent,
         })
     }
 
