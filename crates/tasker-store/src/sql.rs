@@ -165,7 +165,7 @@ impl Store for SqlStore {
             .instrument(span.clone())
             .await;
         if let Ok(steps) = &claimed {
-            span.record("claimed", steps.len());
+            span.record("claimed", i64::try_from(steps.len()).unwrap_or(i64::MAX));
         }
         claimed
     }
@@ -182,7 +182,7 @@ impl Store for SqlStore {
     ) -> Result<RecordOutcome, StoreError> {
         let span = tracing::info_span!(target: SPAN_TARGET, "store.record_result",
             otel.kind = "client", db.system = self.backend(), step_uuid = %lease.step_uuid,
-            attempt = lease.attempt);
+            attempt = i64::from(lease.attempt));
         self.record_result_impl(lease, report, now)
             .instrument(span)
             .await

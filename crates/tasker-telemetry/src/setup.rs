@@ -68,6 +68,9 @@ pub fn init(
     let otel_layer = tracer.as_ref().map(|setup| {
         tracing_opentelemetry::layer()
             .with_tracer(setup.tracer())
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_target(false)
             .with_filter(filter_fn(|meta| {
                 meta.is_span() && meta.target() == SPAN_TARGET
             }))

@@ -103,8 +103,13 @@ async fn one_trace_from_the_caller_through_every_step_of_a_worker_process(databa
     );
     let server = ServerProcess::start(SERVER, &config, &[]);
     let worker = ServerProcess::start(&worker_binary_path(), &config, &[]);
-    let token = Token::with_permissions(&["tasks:create", "tasks:read", "tasks:context_read"])
-        .claim("sub", json!("trace-caller"))
+    let token = Token::with_permissions(&[
+        "tasks:create",
+        "tasks:read",
+        "tasks:context_read",
+        "steps:read",
+    ])
+    .claim("sub", json!("trace-caller"))
         .sign();
     let diamond = run_traced(&server, &token, "diamond_math", json!({"value": 5})).await;
     let echo = run_traced(&server, &token, "traceparent_echo", json!({})).await;

@@ -39,7 +39,7 @@ impl Execution {
             step_uuid = %step.step_uuid,
             step.name = %step.name,
             step.handler = %step.handler,
-            attempt = claimed.lease.attempt,
+            attempt = i64::from(claimed.lease.attempt),
             worker_id = %claimed.lease.worker_id,
             outcome = tracing::field::Empty);
         tasker_telemetry::set_parent(&span, claimed.trace_parent.as_deref());
