@@ -12,8 +12,8 @@ use arc_swap::ArcSwap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, HeaderName};
 use tasker_config::{AuthConfig, MAX_STATIC_KEYS, SPAN_TARGET, VerificationMethod};
-use tracing::Instrument;
 use tasker_proto::Permission;
+use tracing::Instrument;
 
 use crate::api_keys::ApiKeyRegistry;
 use crate::error::{AuthError, FailureReason, SetupError};
@@ -279,7 +279,10 @@ impl AuthState {
     }
 
     /// Authenticates, recording metrics and logs; also names the credential's method.
-    async fn decide(&self, headers: &HeaderMap) -> (&'static str, Result<Arc<Principal>, AuthError>) {
+    async fn decide(
+        &self,
+        headers: &HeaderMap,
+    ) -> (&'static str, Result<Arc<Principal>, AuthError>) {
         if !self.enabled {
             return ("disabled", Ok(self.anonymous.clone()));
         }

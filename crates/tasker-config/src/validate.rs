@@ -436,8 +436,8 @@ pub(crate) fn check_otlp_endpoint(url: &str) -> Result<(), String> {
     let host_ok = !host.is_empty()
         && (authority.starts_with('[')
             || host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')));
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')));
     if !host_ok {
         return Err("needs a host, e.g. http://127.0.0.1:4318".into());
     }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use tasker_auth::Authenticator;
 use tasker_config::{Env, LoadOptions, Loaded, RoleConfig, redacted_view};
 
-
 /// `--config-root`, `--env` and `--config`, over `TASKER_CONFIG_ROOT`, `TASKER_ENV` and
 /// `TASKER_CONFIG_PATH`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -60,11 +59,8 @@ pub fn boot<C: RoleConfig>(
         tasker_config::Role::Orchestration => "tasker-server",
         tasker_config::Role::Worker => "tasker-worker",
     };
-    let telemetry = tasker_telemetry::init(
-        service,
-        logging(&loaded.config),
-        loaded.config.telemetry(),
-    )?;
+    let telemetry =
+        tasker_telemetry::init(service, logging(&loaded.config), loaded.config.telemetry())?;
     // Install the metrics recorder before any background task can record.
     let _ = crate::metrics_recorder::metrics_handle();
     let auth = Authenticator::from_config(&loaded.config.web().auth)

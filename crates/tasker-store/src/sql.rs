@@ -21,16 +21,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use tasker_config::SPAN_TARGET;
 use tasker_core::store::{
     ClaimRequest, ClaimedStep, ConsoleSession, DlqEntry, DlqFilter, DlqStat, DlqUpdate, Lease,
     ManualAction, NewLogLine, NewTask, PerformanceStats, PurgeCount, RecordOutcome, StepLogLine,
     StepRecord, StepReport, StepStatistics, TaskFilter, TaskRecord, TemplateRecord,
     TransitionRecord,
 };
-use tasker_config::SPAN_TARGET;
 use tasker_core::{Store, StoreError, TaskState, TaskTemplate};
-use tracing::Instrument;
 use tokio::sync::Notify;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::db::{Pool, Tx};

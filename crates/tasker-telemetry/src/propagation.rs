@@ -91,7 +91,10 @@ mod tests {
         let (outer, inner) = (parts(&outer), parts(&inner));
         assert_eq!(outer[0], "00");
         assert_eq!(outer[1], TRACE);
-        assert_ne!(outer[2], "00f067aa0ba902b7", "the span's own id, not its parent's");
+        assert_ne!(
+            outer[2], "00f067aa0ba902b7",
+            "the span's own id, not its parent's"
+        );
         assert_eq!(outer[3], "01");
         assert_eq!(inner[1], TRACE);
         assert_ne!(inner[2], outer[2]);

@@ -56,7 +56,9 @@ mod tests {
             Some("http://c:4318/v1/traces")
         );
         assert_eq!(
-            with(Some("https://c/otlp/v1/traces")).traces_url().as_deref(),
+            with(Some("https://c/otlp/v1/traces"))
+                .traces_url()
+                .as_deref(),
             Some("https://c/otlp/v1/traces")
         );
     }

@@ -36,9 +36,7 @@ impl ExportedSpan {
     }
 
     pub(crate) fn service(&self) -> &str {
-        self.resource
-            .get("service.name")
-            .map_or("", String::as_str)
+        self.resource.get("service.name").map_or("", String::as_str)
     }
 }
 
@@ -94,7 +92,11 @@ async fn export(
     State(received): State<Arc<Mutex<Received>>>,
     headers: HeaderMap,
     body: Bytes,
-) -> (StatusCode, [(axum::http::HeaderName, &'static str); 1], Vec<u8>) {
+) -> (
+    StatusCode,
+    [(axum::http::HeaderName, &'static str); 1],
+    Vec<u8>,
+) {
     let protobuf = [(CONTENT_TYPE, "application/x-protobuf")];
     let mut received = received.lock().unwrap();
     received.requests += 1;

@@ -51,12 +51,17 @@ fn two_processes(database: &Option<String>, role_extra: &str) -> TestConfig {
         "base/orchestration.toml",
         &auth_config(
             "",
-            &format!("{role_extra}\n[orchestration]\nembedded_worker = false\npoll_interval_ms = 50\n"),
+            &format!(
+                "{role_extra}\n[orchestration]\nembedded_worker = false\npoll_interval_ms = 50\n"
+            ),
         ),
     );
     config.write(
         "base/worker.toml",
-        &auth_config("", &format!("{role_extra}\n[worker]\npoll_interval_ms = 50\n")),
+        &auth_config(
+            "",
+            &format!("{role_extra}\n[worker]\npoll_interval_ms = 50\n"),
+        ),
     );
     config
 }
@@ -86,13 +91,19 @@ async fn terminate(mut process: ServerProcess) -> String {
     process.logs()
 }
 
-fn one<'a>(spans: &'a [ExportedSpan], what: &str, keep: impl Fn(&ExportedSpan) -> bool) -> &'a ExportedSpan {
+fn one<'a>(
+    spans: &'a [ExportedSpan],
+    what: &str,
+    keep: impl Fn(&ExportedSpan) -> bool,
+) -> &'a ExportedSpan {
     let found: Vec<&ExportedSpan> = spans.iter().filter(|s| keep(s)).collect();
     assert_eq!(found.len(), 1, "one {what} expected: {found:#?}");
     found[0]
 }
 
-async fn one_trace_from_the_caller_through_every_step_of_a_worker_process(database: Option<String>) {
+async fn one_trace_from_the_caller_through_every_step_of_a_worker_process(
+    database: Option<String>,
+) {
     let receiver = OtlpReceiver::start().await;
     let config = two_processes(
         &database,
@@ -110,7 +121,7 @@ async fn one_trace_from_the_caller_through_every_step_of_a_worker_process(databa
         "steps:read",
     ])
     .claim("sub", json!("trace-caller"))
-        .sign();
+    .sign();
     let diamond = run_traced(&server, &token, "diamond_math", json!({"value": 5})).await;
     let echo = run_traced(&server, &token, "traceparent_echo", json!({})).await;
     let steps = server
@@ -175,7 +186,9 @@ async fn one_trace_from_the_caller_through_every_step_of_a_worker_process(databa
         assert_eq!(execution.parent_span_id, api.span_id);
         assert_eq!(execution.attr("outcome"), Some("completed"));
         for child in ["step.handler", "step.record_result"] {
-            one(&spans, child, |s| s.name == child && s.parent_span_id == execution.span_id);
+            one(&spans, child, |s| {
+                s.name == child && s.parent_span_id == execution.span_id
+            });
         }
         let recording = one(&spans, "step.record_result", |s| {
             s.name == "step.record_result" && s.parent_span_id == execution.span_id
@@ -185,15 +198,27 @@ async fn one_trace_from_the_caller_through_every_step_of_a_worker_process(databa
         });
     }
     // Claims that took work are exported on the worker; idle polls are not.
-    let claims: Vec<&ExportedSpan> = spans.iter().filter(|s| s.name == "store.claim_steps").collect();
+    let claims: Vec<&ExportedSpan> = spans
+        .iter()
+        .filter(|s| s.name == "store.claim_steps")
+        .collect();
     assert!(!claims.is_empty());
-    assert!(claims.iter().all(|c| c.attr("claimed") != Some("0")), "{claims:#?}");
+    assert!(
+        claims.iter().all(|c| c.attr("claimed") != Some("0")),
+        "{claims:#?}"
+    );
 
     // Each process names itself; the instances differ.
     let server_resource = &api.resource;
     let worker_resource = &executions[0].resource;
-    assert_eq!(server_resource["service.version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(worker_resource["service.version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        server_resource["service.version"],
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(
+        worker_resource["service.version"],
+        env!("CARGO_PKG_VERSION")
+    );
     assert_ne!(
         server_resource["service.instance.id"],
         worker_resource["service.instance.id"]
@@ -210,7 +235,10 @@ async fn one_trace_from_the_caller_through_every_step_of_a_worker_process(databa
 
     // No raw path with an id is a span name or route.
     let raw = String::from_utf8_lossy(&receiver.raw()).into_owned();
-    assert!(!raw.contains(&format!("/v1/tasks/{diamond}")), "a raw path was exported");
+    assert!(
+        !raw.contains(&format!("/v1/tasks/{diamond}")),
+        "a raw path was exported"
+    );
     assert!(!raw.contains(&token), "the token was exported");
 
     // JSON log lines inside spans carry the ids OpenTelemetry exported.
@@ -222,7 +250,9 @@ async fn one_trace_from_the_caller_through_every_step_of_a_worker_process(databa
     };
     let authenticated = line_in(&server_logs, "authenticated");
     assert!(
-        spans.iter().any(|s| s.name == "auth" && json!(s.span_id) == authenticated["span_id"]),
+        spans
+            .iter()
+            .any(|s| s.name == "auth" && json!(s.span_id) == authenticated["span_id"]),
         "{authenticated}"
     );
     let recorded = line_in(&worker_logs, "result recorded");
@@ -246,7 +276,8 @@ async fn nothing_is_exported_without_an_endpoint(database: Option<String>) {
     ];
     let server = ServerProcess::start(SERVER, &config, &env);
     let worker = ServerProcess::start(&worker_binary_path(), &config, &env);
-    let token = Token::with_permissions(&["tasks:create", "tasks:read", "tasks:context_read"]).sign();
+    let token =
+        Token::with_permissions(&["tasks:create", "tasks:read", "tasks:context_read"]).sign();
     let echo = run_traced(&server, &token, "traceparent_echo", json!({})).await;
     run_traced(&server, &token, "diamond_math", json!({"value": 5})).await;
     let echoed = server

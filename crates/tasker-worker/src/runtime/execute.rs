@@ -10,8 +10,8 @@ use chrono::Utc;
 use serde_json::json;
 use tasker_config::SPAN_TARGET;
 use tasker_core::Store;
-use tracing::Instrument;
 use tasker_core::store::{ClaimedStep, RecordOutcome, StepOutcome, StepReport};
+use tracing::Instrument;
 
 use super::log_writer::{Attempt, LogWriter};
 use crate::handlers::registry::{HandlerError, HandlerRegistry, StepInput};
