@@ -10,6 +10,7 @@ use tasker_config::{LogFormat, LoggingConfig, SPAN_TARGET, TelemetryConfig};
 use tracing_subscriber::filter::{EnvFilter, filter_fn};
 use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
 
 use crate::export::{TracerSetup, tracer_provider};
@@ -80,7 +81,8 @@ pub fn init(
         .with(otel_layer);
     let dispatch = tracing::Dispatch::new(subscriber);
     let _ = json.dispatch.set(dispatch.downgrade());
-    if tracing::dispatcher::set_global_default(dispatch).is_err() {
+    // `try_init` also forwards `log` records of dependencies into the subscriber.
+    if dispatch.try_init().is_err() {
         if let Some(tracer) = &tracer {
             tracer.shutdown();
         }
