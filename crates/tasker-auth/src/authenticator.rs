@@ -11,8 +11,9 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, HeaderName};
-use tasker_config::{AuthConfig, MAX_STATIC_KEYS, VerificationMethod};
+use tasker_config::{AuthConfig, MAX_STATIC_KEYS, SPAN_TARGET, VerificationMethod};
 use tasker_proto::Permission;
+use tracing::Instrument;
 
 use crate::api_keys::ApiKeyRegistry;
 use crate::error::{AuthError, FailureReason, SetupError};
@@ -238,23 +239,52 @@ impl AuthState {
             .map(|_| (keys.is_loaded(), keys.snapshot().len()))
     }
 
+    /// The decision for one request, in an `auth` span carrying the method and the result
+    /// (never the credential).
     async fn authorize(
         &self,
         headers: &HeaderMap,
         permission: Permission,
     ) -> Result<Arc<Principal>, AuthError> {
-        let principal = self.authenticate(headers).await?;
-        if principal.allows(permission) {
-            return Ok(principal);
+        let span = tracing::info_span!(target: SPAN_TARGET, "auth",
+            auth.permission = permission.as_str(),
+            auth.method = tracing::field::Empty,
+            auth.result = tracing::field::Empty);
+        let (method, result) = self.decide(headers).instrument(span.clone()).await;
+        let result = result.and_then(|principal| {
+            if principal.allows(permission) {
+                return Ok(principal);
+            }
+            metrics::denial(permission);
+            let _entered = span.enter();
+            tracing::warn!(subject = %principal.subject, permission = permission.as_str(), "permission denied");
+            Err(AuthError::Forbidden(permission))
+        });
+        if !span.is_disabled() {
+            span.record("auth.method", method);
+            span.record(
+                "auth.result",
+                match &result {
+                    Ok(_) => "allowed",
+                    Err(AuthError::Forbidden(_)) => "forbidden",
+                    Err(_) => "unauthenticated",
+                },
+            );
         }
-        metrics::denial(permission);
-        tracing::warn!(subject = %principal.subject, permission = permission.as_str(), "permission denied");
-        Err(AuthError::Forbidden(permission))
+        result
     }
 
     async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthError> {
+        self.decide(headers).await.1
+    }
+
+    /// Authenticates, recording metrics and logs; also names the credential's method.
+    async fn decide(
+        &self,
+        headers: &HeaderMap,
+    ) -> (&'static str, Result<Arc<Principal>, AuthError>) {
         if !self.enabled {
-            return Ok(self.anonymous.clone());
+            return ("disabled", Ok(self.anonymous.clone()));
         }
         let (method, result) = self.credential(headers).await;
         match &result {
@@ -268,7 +298,7 @@ impl AuthState {
                 tracing::warn!(method, reason = reason.as_str(), message = %err, "authentication failed");
             }
         }
-        result
+        (method, result)
     }
 
     async fn credential(

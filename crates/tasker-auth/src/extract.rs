@@ -89,6 +89,8 @@ where
         let principal = authenticator
             .authorize(&parts.headers, P::PERMISSION)
             .await?;
+        // The request's span (when traced) names who made it.
+        tracing::Span::current().record("subject", principal.subject.as_str());
         Ok(Self {
             principal,
             marker: PhantomData,

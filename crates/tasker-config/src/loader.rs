@@ -84,6 +84,8 @@ pub trait RoleConfig: DeserializeOwned + Serialize + Default + Clone + std::fmt:
     fn worker_section(&self) -> &WorkerSection;
     /// `[engine]`, for validation.
     fn engine(&self) -> &crate::model::EngineConfig;
+    /// `[telemetry]`.
+    fn telemetry(&self) -> &crate::model::TelemetryConfig;
 }
 
 impl RoleConfig for OrchestrationConfig {
@@ -107,6 +109,9 @@ impl RoleConfig for OrchestrationConfig {
     fn engine(&self) -> &crate::model::EngineConfig {
         &self.engine
     }
+    fn telemetry(&self) -> &crate::model::TelemetryConfig {
+        &self.telemetry
+    }
 }
 
 impl RoleConfig for WorkerConfig {
@@ -129,6 +134,9 @@ impl RoleConfig for WorkerConfig {
 
     fn engine(&self) -> &crate::model::EngineConfig {
         &self.engine
+    }
+    fn telemetry(&self) -> &crate::model::TelemetryConfig {
+        &self.telemetry
     }
 }
 

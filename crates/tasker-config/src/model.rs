@@ -3,6 +3,7 @@
 
 mod auth;
 pub(crate) mod engine;
+mod telemetry;
 
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +13,7 @@ pub use engine::{
     MAX_CANCEL_GRACE_SECONDS, MAX_STEP_LOG_BYTES, OrchestrationSection, StalenessConfig,
     TemplatesConfig, WorkerSection,
 };
+pub use telemetry::{SPAN_TARGET, TelemetryConfig};
 
 /// Which process a configuration is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,6 +160,8 @@ pub struct CommonLayer {
     pub templates: TemplatesConfig,
     /// `[logging]`
     pub logging: LoggingConfig,
+    /// `[telemetry]`
+    pub telemetry: TelemetryConfig,
 }
 
 /// Effective configuration of `tasker-server`.
@@ -174,6 +178,8 @@ pub struct OrchestrationConfig {
     pub templates: TemplatesConfig,
     /// `[logging]`
     pub logging: LoggingConfig,
+    /// `[telemetry]`
+    pub telemetry: TelemetryConfig,
     /// `[web]` and `[web.auth]`
     pub web: WebConfig,
     /// `[orchestration]`
@@ -198,6 +204,8 @@ pub struct WorkerConfig {
     pub templates: TemplatesConfig,
     /// `[logging]`
     pub logging: LoggingConfig,
+    /// `[telemetry]`
+    pub telemetry: TelemetryConfig,
     /// `[web]` and `[web.auth]`
     pub web: WebConfig,
     /// `[worker]`

@@ -60,6 +60,10 @@ pub(crate) fn validate<C: RoleConfig>(
     }
     validate_engine(config.engine(), loaded)?;
     validate_oidc(&web.ui, web.auth.enabled, loaded, &mut warnings)?;
+    if let Some(endpoint) = &config.telemetry().otlp_endpoint {
+        check_otlp_endpoint(endpoint)
+            .map_err(|why| loaded.error_at("telemetry.otlp_endpoint", why))?;
+    }
     let auth = &web.auth;
     validate_auth(auth, loaded, &mut warnings)?;
     if loaded.environment == "production"
@@ -481,6 +485,59 @@ fn is_header_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
+/// Checks an OTLP/HTTP endpoint: empty (export off), or an `http://` / `https://` URL with a
+/// host, an optional numeric port and path, and no credentials, query or fragment. The reason
+/// never quotes the value.
+pub(crate) fn check_otlp_endpoint(url: &str) -> Result<(), String> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Ok(());
+    }
+    let Some(rest) = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+    else {
+        return Err("expected an http:// or https:// URL, e.g. http://127.0.0.1:4318".into());
+    };
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("must not contain spaces or control characters".into());
+    }
+    if url.contains(['?', '#']) {
+        return Err("must not have a query or fragment".into());
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err("must not carry credentials".into());
+    }
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        match bracketed.split_once(']') {
+            Some((host, port)) if host.parse::<std::net::Ipv6Addr>().is_ok() => (host, port),
+            _ => return Err("has a malformed IPv6 host".into()),
+        }
+    } else {
+        match authority.split_once(':') {
+            Some((host, _)) => (host, &authority[host.len()..]),
+            None => (authority, ""),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && (authority.starts_with('[')
+            || host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')));
+    if !host_ok {
+        return Err("needs a host, e.g. http://127.0.0.1:4318".into());
+    }
+    if let Some(port) = port.strip_prefix(':') {
+        if !matches!(port.parse::<u16>(), Ok(p) if p > 0) {
+            return Err("has a port that is not a number from 1 to 65535".into());
+        }
+    } else if !port.is_empty() {
+        return Err("has characters after its host that are not a port".into());
+    }
+    Ok(())
+}
+
 fn is_host_port(text: &str) -> bool {
     text.rsplit_once(':')
         .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
@@ -489,6 +546,36 @@ fn is_host_port(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn otlp_endpoint_rules() {
+        for good in [
+            "",
+            "http://127.0.0.1:4318",
+            "http://collector:4318/",
+            "https://otel.example.com/otlp/v1/traces",
+            "http://[::1]:4318",
+            "http://localhost",
+        ] {
+            assert_eq!(check_otlp_endpoint(good), Ok(()), "{good}");
+        }
+        for bad in [
+            "127.0.0.1:4318",
+            "grpc://collector:4317",
+            "http://",
+            "http://:4318",
+            "http://collector:port",
+            "http://collector:0",
+            "http://collector:70000",
+            "http://user:CANARY@collector:4318",
+            "http://collector:4318?x=1",
+            "http://coll ector:4318",
+            "http://[nothost]:4318",
+        ] {
+            let reason = check_otlp_endpoint(bad).expect_err(bad);
+            assert!(!reason.contains("CANARY"), "{reason}");
+        }
+    }
 
     #[test]
     fn jwks_url_rules() {

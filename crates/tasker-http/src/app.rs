@@ -13,10 +13,10 @@ use tasker_config::{RedactedView, WebConfig};
 
 use crate::common_routes::{CommonState, Readiness, common_routes};
 use crate::layers::apply_layers;
+use crate::metrics_recorder::metrics_handle;
 use crate::openapi::finish_openapi;
 use crate::permissions::required_permissions;
 use crate::serve::serve;
-use crate::telemetry::metrics_handle;
 use crate::termination::shutdown_signal;
 
 /// A role's own protected API.

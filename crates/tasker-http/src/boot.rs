@@ -8,8 +8,6 @@ use std::sync::Arc;
 use tasker_auth::Authenticator;
 use tasker_config::{Env, LoadOptions, Loaded, RoleConfig, redacted_view};
 
-use crate::telemetry::init_logging;
-
 /// `--config-root`, `--env` and `--config`, over `TASKER_CONFIG_ROOT`, `TASKER_ENV` and
 /// `TASKER_CONFIG_PATH`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -45,18 +43,26 @@ pub struct Booted<C> {
     pub auth: Arc<Authenticator>,
     /// The redacted configuration served by `/config`.
     pub config_view: tasker_config::RedactedView,
+    /// The tracing pipeline, shut down (queued spans exported) when the process stops.
+    pub telemetry: tasker_telemetry::Telemetry,
 }
 
-/// Loads and validates the configuration, sets up logging and builds the authenticator.
+/// Loads and validates the configuration, sets up logging and tracing (`service.name` is
+/// `tasker-server` or `tasker-worker` by role) and builds the authenticator.
 pub fn boot<C: RoleConfig>(
     flags: &ConfigFlags,
     logging: impl Fn(&C) -> &tasker_config::LoggingConfig,
 ) -> Result<Booted<C>, String> {
     let env = Env::from_process();
     let loaded = Loaded::<C>::load(&flags.options(&env), &env).map_err(|e| e.to_string())?;
-    init_logging(logging(&loaded.config))?;
+    let service = match C::ROLE {
+        tasker_config::Role::Orchestration => "tasker-server",
+        tasker_config::Role::Worker => "tasker-worker",
+    };
+    let telemetry =
+        tasker_telemetry::init(service, logging(&loaded.config), loaded.config.telemetry())?;
     // Install the metrics recorder before any background task can record.
-    let _ = crate::telemetry::metrics_handle();
+    let _ = crate::metrics_recorder::metrics_handle();
     let auth = Authenticator::from_config(&loaded.config.web().auth)
         .map_err(|e| loaded.error_at(&e.key, e.reason).to_string())?;
     for warning in &loaded.warnings {
@@ -75,6 +81,7 @@ pub fn boot<C: RoleConfig>(
         loaded,
         auth: Arc::new(auth),
         config_view,
+        telemetry,
     })
 }
 
@@ -113,11 +120,15 @@ where
         }
     };
     let reloads = (flags.clone(), booted.auth.clone());
+    let telemetry = booted.telemetry.clone();
     let served = runtime.block_on(async move {
         crate::reload::reload_on_sighup::<C>(reloads.0, reloads.1)?;
         crate::termination::watch_termination(name)?;
         serve_role(booted).await
     });
+    // The spans of the last requests and steps are exported before the process exits.
+    drop(runtime);
+    telemetry.shutdown();
     match served {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(message) => {

@@ -1,4 +1,4 @@
-//! The middleware stack: request counting by route template, request ids (generated or
+//! The middleware stack: request counting by route template, the traced request span, request ids (generated or
 //! propagated), sensitive credential headers hidden from traces, body size limit, request
 //! timeout, HTTP tracing, and a JSON 404.
 
@@ -15,6 +15,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
 use crate::http_metrics::count_request;
+use crate::request_span::trace_request;
 
 const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// Per-request timeout when `web.request_timeout_seconds` is not set.
@@ -46,6 +47,7 @@ pub fn apply_layers(
                     Duration::from_secs(timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS)),
                 )),
         )
+        .layer(axum::middleware::from_fn(trace_request))
         // Outermost, so the counted status is the one sent (timeouts and limits included).
         .layer(axum::middleware::from_fn(count_request))
 }

@@ -182,6 +182,7 @@ impl Orchestrator {
             },
             plan: None,
             steps: Vec::new(),
+            trace_parent: None,
         };
         Ok(crate::tasks::with_steps(task, &template, &self.inner))
     }

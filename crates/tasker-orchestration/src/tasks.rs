@@ -63,12 +63,14 @@ fn field_limits(request: &CreateTaskRequest) -> Result<(), Error> {
 
 impl Orchestrator {
     /// Creates a task; `created_by` is the authenticated subject, `scope` where it holds
-    /// `tasks:create`.
+    /// `tasks:create`, `trace_parent` the creating request's trace context, stored so the
+    /// spans of the task's steps join that trace.
     pub async fn create_task(
         &self,
         request: CreateTaskRequest,
         created_by: &str,
         scope: &Scope,
+        trace_parent: Option<String>,
     ) -> Result<TaskView, Error> {
         field_limits(&request)?;
         if !scope.contains(&request.namespace) {
@@ -103,6 +105,7 @@ impl Orchestrator {
             },
             plan: None,
             steps: Vec::new(),
+            trace_parent,
         };
         let task = with_steps(task, &template, &self.inner);
         match self.inner.store.create_task(task, Utc::now()).await {

@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use tasker_config::SPAN_TARGET;
 use tasker_core::store::{
     ClaimRequest, ClaimedStep, ConsoleSession, DlqEntry, DlqFilter, DlqStat, DlqUpdate, Lease,
     ManualAction, NewLogLine, NewTask, PerformanceStats, PurgeCount, RecordOutcome, RerunOutcome,
@@ -34,6 +35,7 @@ use tasker_core::store::{
 };
 use tasker_core::{StepState, Store, StoreError, TaskState, TaskTemplate};
 use tokio::sync::Notify;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::db::{Pool, Tx};
@@ -108,7 +110,9 @@ impl Store for SqlStore {
         task: NewTask,
         now: DateTime<Utc>,
     ) -> Result<TaskRecord, StoreError> {
-        self.create_task_impl(task, now).await
+        let span = tracing::info_span!(target: SPAN_TARGET, "store.create_task",
+            otel.kind = "client", db.system = self.backend(), task_uuid = %task.task_uuid);
+        self.create_task_impl(task, now).instrument(span).await
     }
 
     async fn get_task(&self, task_uuid: Uuid) -> Result<Option<TaskRecord>, StoreError> {
@@ -190,7 +194,17 @@ impl Store for SqlStore {
         request: &ClaimRequest,
         now: DateTime<Utc>,
     ) -> Result<Vec<ClaimedStep>, StoreError> {
-        self.claim_steps_impl(request, now).await
+        let span = tracing::info_span!(target: SPAN_TARGET, "store.claim_steps",
+            otel.kind = "client", db.system = self.backend(), worker_id = %request.worker_id,
+            claimed = tracing::field::Empty);
+        let claimed = self
+            .claim_steps_impl(request, now)
+            .instrument(span.clone())
+            .await;
+        if let Ok(steps) = &claimed {
+            span.record("claimed", i64::try_from(steps.len()).unwrap_or(i64::MAX));
+        }
+        claimed
     }
 
     async fn renew_lease(&self, lease: &Lease, until: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -203,7 +217,12 @@ impl Store for SqlStore {
         report: StepReport,
         now: DateTime<Utc>,
     ) -> Result<RecordOutcome, StoreError> {
-        self.record_result_impl(lease, report, now).await
+        let span = tracing::info_span!(target: SPAN_TARGET, "store.record_result",
+            otel.kind = "client", db.system = self.backend(), step_uuid = %lease.step_uuid,
+            attempt = i64::from(lease.attempt));
+        self.record_result_impl(lease, report, now)
+            .instrument(span)
+            .await
     }
 
     async fn record_results(

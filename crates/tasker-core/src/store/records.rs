@@ -85,6 +85,9 @@ pub struct NewTask {
     pub meta: TaskMeta,
     /// Steps in topological order.
     pub steps: Vec<NewStep>,
+    /// Trace context of the creating request (W3C `traceparent` form); worker spans of the
+    /// task's steps join this trace.
+    pub trace_parent: Option<String>,
 }
 
 /// Descriptive fields of a task supplied by its creator.

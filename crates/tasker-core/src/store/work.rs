@@ -127,6 +127,8 @@ pub struct ClaimedStep {
     pub parent_results: BTreeMap<String, Value>,
     /// Indexes of the failed copies of a `continue` batch among the parents.
     pub failed_batches: Vec<u32>,
+    /// The trace context stored with the task (W3C `traceparent` form), if it has one.
+    pub trace_parent: Option<String>,
 }
 
 /// The outcome of one attempt.

@@ -70,6 +70,7 @@ async fn task(
         meta: TaskMeta::default(),
         plan: None,
         steps: NewStep::plan(&template, &defaults, Uuid::new_v4),
+        trace_parent: None,
     };
     let task = store.create_task(new, created).await.unwrap().task_uuid;
     let request = ClaimRequest {

@@ -20,7 +20,7 @@ tasker_testkit::on_each_backend!(crate::harness::with_env =>
 async fn invalid_requests_name_the_problem(env: Env) {
     let err = env
         .orch
-        .create_task(request("examples", "nope", json!({})), "a", &ALL)
+        .create_task(request("examples", "nope", json!({})), "a", &ALL, None)
         .await
         .unwrap_err();
     assert!(
@@ -31,7 +31,7 @@ async fn invalid_requests_name_the_problem(env: Env) {
     versioned.version = Some("9.9.9".into());
     let err = env
         .orch
-        .create_task(versioned, "a", &ALL)
+        .create_task(versioned, "a", &ALL, None)
         .await
         .unwrap_err();
     assert!(
@@ -44,6 +44,7 @@ async fn invalid_requests_name_the_problem(env: Env) {
             request("examples", "linear_math", json!({"value": "x"})),
             "a",
             &ALL,
+            None,
         )
         .await
         .unwrap_err();
@@ -58,7 +59,12 @@ async fn invalid_requests_name_the_problem(env: Env) {
     );
     let err = env
         .orch
-        .create_task(request("examples", "linear_math", json!({})), "a", &ALL)
+        .create_task(
+            request("examples", "linear_math", json!({})),
+            "a",
+            &ALL,
+            None,
+        )
         .await
         .unwrap_err();
     assert!(
@@ -67,7 +73,12 @@ async fn invalid_requests_name_the_problem(env: Env) {
     );
     let err = env
         .orch
-        .create_task(request("examples", "linear_math", json!([1])), "a", &ALL)
+        .create_task(
+            request("examples", "linear_math", json!([1])),
+            "a",
+            &ALL,
+            None,
+        )
         .await
         .unwrap_err();
     assert!(
@@ -100,8 +111,16 @@ async fn invalid_requests_name_the_problem(env: Env) {
 async fn repeated_idempotency_key_conflicts_naming_the_task(env: Env) {
     let mut req = request("examples", "diamond_math", json!({"value": 1}));
     req.idempotency_key = Some("order-42".into());
-    let first = env.orch.create_task(req.clone(), "a", &ALL).await.unwrap();
-    let err = env.orch.create_task(req, "a", &ALL).await.unwrap_err();
+    let first = env
+        .orch
+        .create_task(req.clone(), "a", &ALL, None)
+        .await
+        .unwrap();
+    let err = env
+        .orch
+        .create_task(req, "a", &ALL, None)
+        .await
+        .unwrap_err();
     let Error::Conflict(message) = err else {
         panic!("{err:?}")
     };
@@ -116,6 +135,7 @@ async fn list_paginates_and_filters_on_real_state(env: Env) {
                 request("examples", "diamond_math", json!({"value": i})),
                 "a",
                 &ALL,
+                None,
             )
             .await
             .unwrap();
@@ -126,6 +146,7 @@ async fn list_paginates_and_filters_on_real_state(env: Env) {
             request("examples", "linear_math", json!({"value": 1})),
             "a",
             &ALL,
+            None,
         )
         .await
         .unwrap();
@@ -244,6 +265,7 @@ async fn analytics_reflect_finished_work(env: Env) {
             request("examples", "diamond_math", json!({"value": 1})),
             "a",
             &ALL,
+            None,
         )
         .await
         .unwrap();

@@ -21,7 +21,7 @@ tasker_testkit::on_each_backend!(crate::harness::with_env =>
 async fn run(env: &Env, name: &str, context: Value) -> Uuid {
     let task = env
         .orch
-        .create_task(request("examples", name, context), "alice", &ALL)
+        .create_task(request("examples", name, context), "alice", &ALL, None)
         .await
         .unwrap();
     wait_for(env, task.task_uuid, TaskState::Complete).await;

@@ -27,7 +27,7 @@ tasker_testkit::on_each_backend!(crate::harness::with_env =>
 async fn blocked_task(env: &Env) -> (uuid::Uuid, uuid::Uuid) {
     let task = env
         .orch
-        .create_task(request("tests", "blocked", json!({})), "alice", &ALL)
+        .create_task(request("tests", "blocked", json!({})), "alice", &ALL, None)
         .await
         .unwrap();
     wait_for(env, task.task_uuid, TaskState::BlockedByFailures).await;
@@ -169,7 +169,7 @@ async fn cancel_moves_everything_unfinished_and_is_refused_twice(env: Env) {
     let w = worker(&env, "w1", registry);
     let task = env
         .orch
-        .create_task(request("tests", "slow", json!({})), "alice", &ALL)
+        .create_task(request("tests", "slow", json!({})), "alice", &ALL, None)
         .await
         .unwrap();
     eventually("the nap to start", HANG_GUARD, async || {
@@ -252,7 +252,7 @@ async fn a_dead_workers_step_is_taken_over_after_its_lease_expires(env: Env) {
     );
     let task = env
         .orch
-        .create_task(request("tests", "custom", json!({})), "alice", &ALL)
+        .create_task(request("tests", "custom", json!({})), "alice", &ALL, None)
         .await
         .unwrap();
     eventually("worker a to claim the step", HANG_GUARD, async || {
@@ -311,7 +311,11 @@ async fn investigation_queue_puts_higher_priority_first_and_staleness_lists_wait
     for priority in [1, 5, 3] {
         let mut req = request("tests", "blocked", json!({}));
         req.priority = priority;
-        let task = env.orch.create_task(req, "alice", &ALL).await.unwrap();
+        let task = env
+            .orch
+            .create_task(req, "alice", &ALL, None)
+            .await
+            .unwrap();
         wait_for(&env, task.task_uuid, TaskState::BlockedByFailures).await;
         ids.push(task.task_uuid);
     }
@@ -323,7 +327,12 @@ async fn investigation_queue_puts_higher_priority_first_and_staleness_lists_wait
 
     let waiting = env
         .orch
-        .create_task(request("tests", "versioned", json!({})), "alice", &ALL)
+        .create_task(
+            request("tests", "versioned", json!({})),
+            "alice",
+            &ALL,
+            None,
+        )
         .await
         .unwrap();
     let stale = env.orch.staleness(&ALL).await.unwrap();

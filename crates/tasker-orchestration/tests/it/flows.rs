@@ -23,6 +23,7 @@ async fn linear_example_completes_with_results_and_full_audit(env: Env) {
             request("examples", "linear_math", json!({"value": 5})),
             "alice",
             &ALL,
+            None,
         )
         .await
         .unwrap();
@@ -79,6 +80,7 @@ async fn diamond_example_joins_both_branches(env: Env) {
             request("examples", "diamond_math", json!({"value": 5})),
             "alice",
             &ALL,
+            None,
         )
         .await
         .unwrap();
@@ -114,6 +116,7 @@ async fn fan_out_example_gathers_every_branch(env: Env) {
             request("examples", "fan_out_math", json!({"value": 2})),
             "alice",
             &ALL,
+            None,
         )
         .await
         .unwrap();
@@ -139,7 +142,12 @@ async fn retry_example_completes_on_the_third_attempt_with_backoff_recorded(env:
     let w = worker(&env, "w1", HandlerRegistry::with_builtins());
     let task = env
         .orch
-        .create_task(request("examples", "flaky_retry", json!({})), "alice", &ALL)
+        .create_task(
+            request("examples", "flaky_retry", json!({})),
+            "alice",
+            &ALL,
+            None,
+        )
         .await
         .unwrap();
     wait_for(&env, task.task_uuid, TaskState::Complete).await;
@@ -202,7 +210,12 @@ async fn retry_example_completes_on_the_third_attempt_with_backoff_recorded(env:
 async fn unversioned_request_uses_the_highest_version(env: Env) {
     let task = env
         .orch
-        .create_task(request("tests", "versioned", json!({})), "alice", &ALL)
+        .create_task(
+            request("tests", "versioned", json!({})),
+            "alice",
+            &ALL,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(task.version, "1.10.0");

@@ -32,6 +32,7 @@ async fn a_scoped_caller_sees_and_changes_only_its_namespaces(env: Env) {
                 request("examples", "linear_math", json!({"value": 2})),
                 "a",
                 &ALL,
+                None,
             )
             .await
             .unwrap();
@@ -41,6 +42,7 @@ async fn a_scoped_caller_sees_and_changes_only_its_namespaces(env: Env) {
                 request("tests", "blocked", json!({"secret": 1})),
                 "b",
                 &tests,
+                None,
             )
             .await
             .unwrap();
@@ -54,6 +56,7 @@ async fn a_scoped_caller_sees_and_changes_only_its_namespaces(env: Env) {
                 request("examples", "linear_math", json!({"value": 1})),
                 "b",
                 &tests,
+                None,
             )
             .await
             .unwrap_err();

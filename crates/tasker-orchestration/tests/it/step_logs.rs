@@ -40,7 +40,7 @@ impl StepHandler for Chatty {
 
 async fn create_custom(env: &Env) -> uuid::Uuid {
     env.orch
-        .create_task(request("tests", "custom", json!({})), "logs", &ALL)
+        .create_task(request("tests", "custom", json!({})), "logs", &ALL, None)
         .await
         .unwrap()
         .task_uuid

@@ -89,7 +89,7 @@ async fn several_workers_run_each_step_exactly_once(env: Env) {
     for _ in 0..40 {
         tasks.push(
             env.orch
-                .create_task(request("tests", "custom", json!({})), "load", &ALL)
+                .create_task(request("tests", "custom", json!({})), "load", &ALL, None)
                 .await
                 .unwrap()
                 .task_uuid,
@@ -132,7 +132,12 @@ async fn workers_only_claim_their_namespaces_and_report_status(env: Env) {
     assert!(status.handlers.contains(&"builtin.echo".to_owned()));
     let outside = env
         .orch
-        .create_task(request("tests", "versioned", json!({})), "alice", &ALL)
+        .create_task(
+            request("tests", "versioned", json!({})),
+            "alice",
+            &ALL,
+            None,
+        )
         .await
         .unwrap();
     // The narrow worker claims and runs a task of its own namespace created after `outside`, so
@@ -143,6 +148,7 @@ async fn workers_only_claim_their_namespaces_and_report_status(env: Env) {
             request("examples", "linear_math", json!({"value": 1})),
             "alice",
             &ALL,
+            None,
         )
         .await
         .unwrap();
@@ -163,7 +169,7 @@ async fn unknown_handler_fails_the_step_permanently(env: Env) {
     let w = worker(&env, "bare", HandlerRegistry::new());
     let task = env
         .orch
-        .create_task(request("tests", "custom", json!({})), "alice", &ALL)
+        .create_task(request("tests", "custom", json!({})), "alice", &ALL, None)
         .await
         .unwrap();
     wait_for(&env, task.task_uuid, TaskState::BlockedByFailures).await;
@@ -203,6 +209,7 @@ async fn a_worker_in_another_process_is_woken_by_postgres_notifications() {
                     request("examples", "linear_math", json!({"value": value})),
                     "alice",
                     &ALL,
+                    None,
                 )
                 .await
                 .unwrap();
@@ -231,7 +238,7 @@ async fn a_panicking_handler_is_a_retryable_failure(env: Env) {
     let w = worker(&env, "w", registry);
     let task = env
         .orch
-        .create_task(request("tests", "custom", json!({})), "alice", &ALL)
+        .create_task(request("tests", "custom", json!({})), "alice", &ALL, None)
         .await
         .unwrap();
     wait_for(&env, task.task_uuid, TaskState::BlockedByFailures).await;
@@ -254,7 +261,7 @@ async fn a_step_over_its_timeout_fails(env: Env) {
     let w = worker(&env, "w", HandlerRegistry::with_builtins());
     let task = env
         .orch
-        .create_task(request("tests", "timeout", json!({})), "alice", &ALL)
+        .create_task(request("tests", "timeout", json!({})), "alice", &ALL, None)
         .await
         .unwrap();
     // The step would sleep far beyond the hang guard of `wait_for`: only its timeout ends it.
@@ -274,7 +281,7 @@ async fn graceful_shutdown_lets_running_steps_report(env: Env) {
     let w = worker(&env, "w", HandlerRegistry::with_builtins());
     let task = env
         .orch
-        .create_task(request("tests", "slow", json!({})), "alice", &ALL)
+        .create_task(request("tests", "slow", json!({})), "alice", &ALL, None)
         .await
         .unwrap();
     eventually("the nap to start", HANG_GUARD, async || {

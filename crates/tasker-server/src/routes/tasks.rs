@@ -37,7 +37,12 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, ApiJson<TaskView>), ApiError> {
     let task = s
         .orchestrator
-        .create_task(request, auth.subject(), &auth.scope())
+        .create_task(
+            request,
+            auth.subject(),
+            &auth.scope(),
+            tasker_http::current_traceparent(),
+        )
         .await
         .map_err(fail)?;
     Ok((StatusCode::CREATED, ApiJson(task)))

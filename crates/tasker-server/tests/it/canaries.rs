@@ -1,8 +1,9 @@
 //! Secret-leak canaries: distinctive secrets planted everywhere a secret can live (API keys,
 //! the private key, the database password, client tokens and keys in the CLI's environment),
 //! then every route, CLI commands and error paths are driven; no response, log line or CLI
-//! output may contain any of them. The sweep runs on SQLite and on PostgreSQL, where the
-//! database URL carries the planted password.
+//! output, exported span (received by a real OTLP receiver) may contain any of them. The sweep
+//! runs on SQLite with JSON log lines and on PostgreSQL, where the database URL carries the
+//! planted password, with text lines.
 
 use std::process::Command;
 
@@ -16,9 +17,14 @@ const ADMIN_KEY: &str = "sk-CANARY-ADMIN-7f3a";
 const PRIVATE: &str = "CANARY-PRIVATE-KEY-91b2";
 const DB_PASSWORD: &str = "CANARY-DB-PASSWORD-4c8d";
 
-fn role_file() -> String {
+/// Spans go to `otlp_endpoint`; log lines are `log_format`.
+fn role_file(otlp_endpoint: &str, log_format: &str) -> String {
     format!(
-        r#"[web]
+        r#"[telemetry]
+otlp_endpoint = "{otlp_endpoint}"
+[logging]
+format = "{log_format}"
+[web]
 config_endpoint_enabled = true
 [web.auth]
 enabled = true
@@ -65,9 +71,14 @@ async fn planted_secrets_never_leak_anywhere(database: Option<String>) {
     if let Some(url) = &database {
         config = config.database(url);
     }
-    config.write("base/orchestration.toml", &role_file());
+    let receiver = crate::otlp_receiver::OtlpReceiver::start().await;
+    let log_format = if planted_db { "text" } else { "json" };
+    config.write(
+        "base/orchestration.toml",
+        &role_file(&receiver.url, log_format),
+    );
     let env_key = "sk-CANARY-ENV-KEY-55e1";
-    let server = ServerProcess::start(SERVER, &config, &[("CANARY_ENV_KEY", env_key)]);
+    let mut server = ServerProcess::start(SERVER, &config, &[("CANARY_ENV_KEY", env_key)]);
     let token = Token::with_permissions(&["*"])
         .claim("jti", serde_json::json!("CANARY-JTI"))
         .sign();
@@ -292,7 +303,29 @@ async fn planted_secrets_never_leak_anywhere(database: Option<String>) {
     );
     assert!(cli.contains("complete"), "task create --wait ran");
 
+    // Stopped with SIGTERM, the server exports every span it still holds.
+    server.signal("TERM");
+    assert_eq!(server.wait_for_exit().await, Some(0), "{}", server.logs());
+    let spans = receiver.spans();
+    assert!(
+        spans.iter().any(|s| s.name == "auth"),
+        "the sweep's spans were exported"
+    );
+    let exported = format!("{spans:?}{}", String::from_utf8_lossy(&receiver.raw()));
+    for secret in secrets {
+        assert!(
+            !exported.contains(secret),
+            "an exported span contains a planted secret"
+        );
+    }
     let logs = server.logs();
+    if !planted_db {
+        assert!(
+            logs.lines()
+                .any(|l| l.starts_with('{') && l.contains("\"trace_id\"")),
+            "JSON log lines with trace ids were swept"
+        );
+    }
     for secret in secrets {
         assert!(
             !logs.contains(secret),

@@ -15,6 +15,7 @@ mod hostile_files;
 mod inproc;
 mod load;
 mod migration_race;
+mod otlp_receiver;
 mod reload;
 mod rotation;
 mod route_table;
@@ -26,6 +27,7 @@ mod startup;
 mod state_schemas;
 mod template_limits;
 mod token_hygiene;
+mod traces;
 mod waiting;
 mod worker_process;
 

@@ -50,6 +50,24 @@ fn invalid_configuration_stops_both_servers() {
             &[],
             &["\"two\"", "duplicates"],
         );
+        refuses(
+            binary,
+            role,
+            "[telemetry]\notlp_endpoint = \"collector:4318\"\n",
+            &[],
+            &[
+                "{file}",
+                "telemetry.otlp_endpoint",
+                "expected an http:// or https:// URL",
+            ],
+        );
+        refuses(
+            binary,
+            role,
+            "[telemetry]\notlp_endpoint = \"http://user:sk-secret-otlp@collector:4318\"\n",
+            &[],
+            &["telemetry.otlp_endpoint", "must not carry credentials"],
+        );
     }
 }
 

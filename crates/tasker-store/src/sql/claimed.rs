@@ -48,9 +48,14 @@ impl SqlStore {
         }
 
         let mut contexts = HashMap::with_capacity(tasks.len());
-        let sql = format!("SELECT task_uuid, context FROM tasks WHERE task_uuid IN ({in_tasks})");
+        let sql = format!(
+            "SELECT task_uuid, context, trace_parent FROM tasks WHERE task_uuid IN ({in_tasks})"
+        );
         for r in self.pool.all(&sql, uuid_args(&tasks)).await? {
-            contexts.insert(r.uuid("task_uuid")?, r.json("context")?);
+            contexts.insert(
+                r.uuid("task_uuid")?,
+                (r.json("context")?, r.opt_text("trace_parent")?),
+            );
         }
 
         let mut parents: HashMap<Uuid, Vec<Parent>> = HashMap::new();
@@ -124,7 +129,7 @@ impl SqlStore {
                     }
                 }
             }
-            let context = contexts
+            let (context, trace_parent) = contexts
                 .get(&task_uuid)
                 .cloned()
                 .ok_or_else(|| StoreError::NotFound(format!("task {task_uuid}")))?;
@@ -134,6 +139,7 @@ impl SqlStore {
                 context,
                 parent_results,
                 failed_batches,
+                trace_parent,
             });
         }
         Ok(claimed)

@@ -33,7 +33,8 @@ pub(crate) async fn start_child(
     };
     let parent = tx
         .one(
-            "SELECT context, created_by, priority, correlation_id FROM tasks WHERE task_uuid = $1",
+            "SELECT context, created_by, priority, correlation_id, trace_parent FROM tasks \
+             WHERE task_uuid = $1",
             args![task_uuid],
         )
         .await?
@@ -89,6 +90,8 @@ pub(crate) async fn start_child(
             ..TaskMeta::default()
         },
         steps,
+        // The child's steps join the parent's trace.
+        trace_parent: parent.opt_text("trace_parent")?,
     };
     Box::pin(super::tasks::insert_child_rows(
         tx,

@@ -259,8 +259,8 @@ pub(crate) async fn insert_child_rows(
     let tags = serde_json::Value::from(t.meta.tags.clone());
     tx.exec(
         &format!(
-            "INSERT INTO tasks ({TASK_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, \
-             $10, $11, $12, $13, $14, $15, $15, $15, NULL, NULL, NULL, NULL)"
+            "INSERT INTO tasks ({TASK_COLUMNS}, trace_parent) VALUES ($1, $2, $3, $4, $5, $6, \
+             $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $15, NULL, NULL, NULL, NULL, $16)"
         ),
         args![
             t.task_uuid,
@@ -277,7 +277,8 @@ pub(crate) async fn insert_child_rows(
             i64::from(t.meta.priority),
             t.meta.correlation_id.clone(),
             t.meta.idempotency_key.clone(),
-            now
+            now,
+            t.trace_parent.clone()
         ],
     )
     .await?;

@@ -85,6 +85,7 @@ pub(crate) fn new_task(yaml: &str, context: Value, key: Option<&str>) -> NewTask
         },
         plan: None,
         steps: NewStep::plan(&template, &DEFAULTS, Uuid::new_v4),
+        trace_parent: None,
     }
 }
 
@@ -95,6 +96,7 @@ pub(crate) fn new_dynamic_task(yaml: &str, context: Value, max_batches: u32) -> 
     NewTask {
         steps: plan.initial_steps(Uuid::new_v4),
         plan: Some(plan),
+        trace_parent: None,
         ..new_task(yaml, context, None)
     }
 }

@@ -18,6 +18,7 @@ tasker_testkit::on_each_backend!(crate::harness::with_store =>
     lease_expiry_on_the_last_attempt_fails_the_step_into_the_dlq,
     concurrent_claimers_never_share_a_step,
     namespace_filter_limits_claims,
+    a_claimed_step_carries_its_tasks_trace_context,
 );
 
 tasker_testkit::on_each_backend!(crate::harness::with_url =>
@@ -190,4 +191,19 @@ async fn claimers_in_separate_stores_never_share_a_step(url: DatabaseUrl) {
         .await
         .unwrap();
     assert_eq!((tasks.len(), total), (24, 24));
+}
+
+async fn a_claimed_step_carries_its_tasks_trace_context(store: Arc<dyn Store>) {
+    let traced = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut task = new_task(SINGLE, json!({}), None);
+    task.trace_parent = Some(traced.to_owned());
+    store.create_task(task, at(0)).await.unwrap();
+    let claimed = claim(&store, "w", at(0)).await;
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].trace_parent.as_deref(), Some(traced));
+
+    create(&store, SINGLE).await;
+    let untraced = claim(&store, "w", at(1)).await;
+    assert_eq!(untraced.len(), 1);
+    assert_eq!(untraced[0].trace_parent, None);
 }

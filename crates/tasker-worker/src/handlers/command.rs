@@ -16,7 +16,8 @@
 //!   (capped per attempt by `[worker] step_log_max_bytes`; bytes that are not UTF-8 become
 //!   U+FFFD), served by `GET /v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/logs`.
 //! - The environment is cleared except `PATH`, `HOME` and `LANG`, so the worker's credentials
-//!   never reach the program.
+//!   never reach the program; when the step is traced, `TRACEPARENT` carries the W3C trace
+//!   context of the handler's span.
 //! - The program runs under a supervisor (`supervisor.rs`) that leads its own process group.
 //!   The whole group is killed with SIGKILL when the program exits (background leftovers do not
 //!   outlive it), times out, or the attempt is abandoned (step timeout, lost lease, worker
@@ -184,6 +185,10 @@ impl Spec {
             if let Some(value) = std::env::var_os(name) {
                 command.env(name, value);
             }
+        }
+        // The handler's span, so the program's own spans join the step's trace.
+        if let Some(traceparent) = tasker_telemetry::current_traceparent() {
+            command.env("TRACEPARENT", traceparent);
         }
         let mut child = command.spawn().map_err(|e| {
             let message = format!("builtin.command: cannot start `{program}`: {e}");

@@ -12,8 +12,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::json;
+use tasker_config::SPAN_TARGET;
 use tasker_core::Store;
 use tasker_core::store::{ClaimedStep, RecordOutcome, StepOutcome, StepReport};
+use tracing::Instrument;
 
 use super::log_writer::{Attempt, LogWriter};
 use crate::handlers::registry::{HandlerError, HandlerRegistry, StepInput};
@@ -48,7 +50,24 @@ enum Stop {
 }
 
 impl Execution {
+    /// Runs one attempt in a `step.execute` span that joins the task's trace (the context
+    /// stored with the task), with the handler and the result recording as its children.
     pub(crate) async fn run(&self, claimed: ClaimedStep) {
+        let step = &claimed.step;
+        let span = tracing::info_span!(target: SPAN_TARGET, "step.execute",
+            otel.name = %format_args!("step {}", step.name),
+            task_uuid = %step.task_uuid,
+            step_uuid = %step.step_uuid,
+            step.name = %step.name,
+            step.handler = %step.handler,
+            attempt = i64::from(claimed.lease.attempt),
+            worker_id = %claimed.lease.worker_id,
+            outcome = tracing::field::Empty);
+        tasker_telemetry::set_parent(&span, claimed.trace_parent.as_deref());
+        self.attempt(claimed).instrument(span).await;
+    }
+
+    async fn attempt(&self, claimed: ClaimedStep) {
         let started_at = Utc::now();
         let step = &claimed.step;
         let lease = claimed.lease.clone();
@@ -81,7 +100,11 @@ impl Execution {
             failed_batches: claimed.failed_batches.clone(),
             cancel,
         };
-        let mut call = AbortOnDrop(tokio::spawn(async move { handler.call(input).await }));
+        let handler_span = tracing::info_span!(target: SPAN_TARGET, "step.handler",
+            handler = %step.handler, task_uuid = %step.task_uuid, step_uuid = %step.step_uuid);
+        let mut call = AbortOnDrop(tokio::spawn(
+            async move { handler.call(input).await }.instrument(handler_span),
+        ));
         let timeout_seconds = match step.timeout_seconds {
             0 => self.default_timeout_seconds.max(1),
             n => n,
@@ -199,6 +222,21 @@ impl Execution {
             "failed"
         };
         metrics::counter!("tasker_worker_steps_total", "result" => result).increment(1);
+        tracing::Span::current().record("outcome", result);
+        let recording = tracing::info_span!(target: SPAN_TARGET, "step.record_result",
+            task_uuid = %claimed.step.task_uuid, step_uuid = %claimed.step.step_uuid,
+            outcome = result);
+        self.record(claimed, outcome, started_at)
+            .instrument(recording)
+            .await;
+    }
+
+    async fn record(
+        &self,
+        claimed: &ClaimedStep,
+        outcome: StepOutcome,
+        started_at: chrono::DateTime<Utc>,
+    ) {
         let report = StepReport {
             outcome,
             started_at,
