@@ -232,6 +232,14 @@ fn request(method: &str, template: &str, f: &Fixture) -> (String, Option<(&'stat
             "application/json",
             json!({"resolution_notes": "seen"}).to_string(),
         )),
+        ("post", "/v1/tasks/{task_uuid}/rerun") => Some((
+            "application/json",
+            json!({"from_step": "first", "reason": "scope check", "dry_run": true}).to_string(),
+        )),
+        ("post", "/v1/tasks/{task_uuid}/workflow_steps/{step_uuid}/signal") => Some((
+            "application/json",
+            json!({"decision": "approve"}).to_string(),
+        )),
         ("patch", _) => Some((
             "application/json",
             json!({"action_type": "reset_for_retry", "reason": "again"}).to_string(),
@@ -264,8 +272,11 @@ async fn check_server(binary: &str, role: &str, config: &TestConfig, f: &mut Fix
     for (method, template, permission) in &operations {
         let scopable = !permission.starts_with("system:") && permission != "worker:config_read";
         let item = template.contains('{');
-        // A trigger is a post about an existing schedule, not a creation.
-        let creates = *method == "post" && !template.ends_with("/trigger");
+        // A trigger, a rerun and a signal are posts about an existing item, not creations.
+        let creates = *method == "post"
+            && !["/trigger", "/rerun", "/signal"]
+                .iter()
+                .any(|end| template.ends_with(end));
         for via in [Via::Jwt, Via::ApiKey] {
             for (principal, _) in PRINCIPALS {
                 let (path, body) = request(method, template, f);
@@ -296,7 +307,11 @@ async fn check_server(binary: &str, role: &str, config: &TestConfig, f: &mut Fix
                     || *principal == "none"
                 {
                     // Past auth and visible: a repeated cancel or step action may conflict.
-                    let repeat = matches!(method.as_str(), "delete" | "patch")
+                    // A rerun of a task still running, or a signal to a step that is not
+                    // waiting, conflicts too: the route ran past the scope check.
+                    let repeat = (matches!(method.as_str(), "delete" | "patch")
+                        || template.ends_with("/rerun")
+                        || template.ends_with("/signal"))
                         && status == StatusCode::CONFLICT;
                     assert!(status.is_success() || repeat, "{what}");
                 } else if creates {

@@ -137,6 +137,19 @@ async fn one_trace_from_the_caller_through_every_step_of_a_worker_process(
     let echoed = server
         .get_json(&format!("/v1/tasks/{echo}/context"), Some(&token))
         .await;
+    // The batch processor exports on its schedule and on shutdown; wait for the server's two
+    // creation spans rather than rely on the final flush alone (bounded, not timed).
+    for _ in 0..600 {
+        let created = receiver
+            .spans()
+            .iter()
+            .filter(|s| s.service() == "tasker-server" && s.name == "POST /v1/tasks")
+            .count();
+        if created >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let server_logs = terminate(server).await;
     let worker_logs = terminate(worker).await;
     let spans = receiver.spans();
@@ -193,9 +206,23 @@ async fn one_trace_from_the_caller_through_every_step_of_a_worker_process(
         let recording = one(&spans, "step.record_result", |s| {
             s.name == "step.record_result" && s.parent_span_id == execution.span_id
         });
-        one(&spans, "store.record_result", |s| {
-            s.name == "store.record_result" && s.parent_span_id == recording.span_id
-        });
+        // Written alone under the step's recording span, or in a batch of the worker's
+        // reporter whose span names the step.
+        let step_uuid = execution.attr("step_uuid").unwrap();
+        let stored: Vec<&ExportedSpan> = spans
+            .iter()
+            .filter(|s| {
+                (s.name == "store.record_result" && s.parent_span_id == recording.span_id)
+                    || (s.name == "store.record_results"
+                        && s.attr("step_uuids")
+                            .is_some_and(|ids| ids.split(',').any(|id| id == step_uuid)))
+            })
+            .collect();
+        assert_eq!(
+            stored.len(),
+            1,
+            "one store write of {step_uuid}: {stored:#?}"
+        );
     }
     // Claims that took work are exported on the worker; idle polls are not.
     let claims: Vec<&ExportedSpan> = spans

@@ -8,6 +8,7 @@ use chrono::Utc;
 use tasker_core::store::{Lease, RecordOutcome, StepReport};
 use tasker_core::{Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 /// Most results written in one batch.
 const MAX_BATCH: usize = 256;
@@ -18,6 +19,8 @@ struct Pending {
     lease: Lease,
     report: StepReport,
     reply: Reply,
+    /// The reporting step's span: a result written alone is recorded under it.
+    span: tracing::Span,
 }
 
 /// Hands outcomes to the reporter task.
@@ -44,6 +47,7 @@ impl Reporter {
             lease: lease.clone(),
             report,
             reply,
+            span: tracing::Span::current(),
         };
         if self.queue.send(pending).is_err() {
             return Err(StoreError::Conflict(
@@ -69,7 +73,10 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Pending>) {
         }
         if batch.len() == 1 {
             let p = batch.remove(0);
-            let outcome = store.record_result(&p.lease, p.report, Utc::now()).await;
+            let outcome = store
+                .record_result(&p.lease, p.report, Utc::now())
+                .instrument(p.span)
+                .await;
             let _ = p.reply.send(outcome);
             continue;
         }
@@ -78,7 +85,17 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Pending>) {
             .iter()
             .map(|p| (p.lease.clone(), p.report.clone()))
             .collect();
-        match store.record_results(&reports, Utc::now()).await {
+        let steps: Vec<String> = reports
+            .iter()
+            .map(|(l, _)| l.step_uuid.to_string())
+            .collect();
+        let span = tracing::info_span!(target: tasker_config::SPAN_TARGET, "store.record_results",
+            otel.kind = "client", results = reports.len() as i64, step_uuids = %steps.join(","));
+        match store
+            .record_results(&reports, Utc::now())
+            .instrument(span)
+            .await
+        {
             Ok(outcomes) if outcomes.len() == batch.len() => {
                 for (p, outcome) in batch.into_iter().zip(outcomes) {
                     let _ = p.reply.send(Ok(outcome));
@@ -91,7 +108,10 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Pending>) {
                 // None of the batch is known recorded: each is written on its own (a result
                 // whose lease is gone is discarded, so nothing counts twice).
                 for p in batch {
-                    let outcome = store.record_result(&p.lease, p.report, Utc::now()).await;
+                    let outcome = store
+                        .record_result(&p.lease, p.report, Utc::now())
+                        .instrument(p.span)
+                        .await;
                     let _ = p.reply.send(outcome);
                 }
             }
