@@ -51,15 +51,31 @@ fn acyclic(t: &TaskTemplate) -> bool {
     done == pending.len()
 }
 
+/// Levels of nested sequences and mappings in a YAML value, block and flow alike (a scalar
+/// has none), counted independently of the code under test.
+fn yaml_depth(value: &serde_yaml::Value) -> usize {
+    use serde_yaml::Value;
+    match value {
+        Value::Sequence(items) => 1 + items.iter().map(yaml_depth).max().unwrap_or(0),
+        Value::Mapping(map) => 1 + map.values().map(yaml_depth).max().unwrap_or(0),
+        Value::Tagged(tagged) => yaml_depth(&tagged.value),
+        _ => 0,
+    }
+}
+
 /// Whether a refusal by an input limit is plausible for `text`: the size limit only past the
-/// size, the depth limit only with at least that many brackets (the pre-scan counts them), the
-/// step limit only with that many step entries. Anything else is a wrong refusal.
+/// size; the depth limit only with at least that many brackets (the pre-scan counts them) or
+/// when the document, parsed on its own, really nests deeper than the limit (block levels
+/// count: the document is level 1, `steps` level 2, a step level 3); the step limit only with
+/// that many step entries. Anything else is a wrong refusal.
 fn limit_refusal_is_plausible(text: &str, error: &TemplateError) -> bool {
     match error {
         TemplateError::TooLarge { .. } => text.len() > MAX_TEMPLATE_BYTES,
         TemplateError::TooDeep { .. } => {
             text.bytes().filter(|b| matches!(b, b'[' | b'{')).count() >= MAX_TEMPLATE_DEPTH
                 || text.lines().count() > MAX_TEMPLATE_DEPTH
+                || serde_yaml::from_str::<serde_yaml::Value>(text)
+                    .is_ok_and(|doc| yaml_depth(&doc) > MAX_TEMPLATE_DEPTH)
         }
         TemplateError::TooManySteps { .. } => text.matches("name").count() > MAX_TEMPLATE_STEPS,
         _ => false,
