@@ -102,12 +102,14 @@ pub(crate) async fn rerun(
         reason: args.reason.clone(),
         dry_run: args.dry_run,
     };
-    let tasks = match args.task {
-        Some(task) => vec![task],
-        None => matching(client, &args).await?,
-    };
+    if let Some(task) = args.task {
+        // One task: its refusal is the command's error, explained as the server gave it.
+        let view = client.rerun_task(task, &request).await.explained()?;
+        return report(out, format, &[view], &[], args.dry_run);
+    }
+    let tasks = matching(client, &args).await?;
     let mut stderr = std::io::stderr();
-    let live = stderr.is_terminal() && args.task.is_none();
+    let live = stderr.is_terminal();
     let mut done = Vec::new();
     let mut failed = Vec::new();
     for (i, task) in tasks.iter().enumerate() {
@@ -115,9 +117,7 @@ pub(crate) async fn rerun(
             Ok(view) => done.push(view),
             Err(e) => failed.push((*task, e.to_string())),
         }
-        if args.task.is_none() {
-            progress(&mut stderr, live, i + 1, tasks.len(), failed.len());
-        }
+        progress(&mut stderr, live, i + 1, tasks.len(), failed.len());
     }
     if live && !tasks.is_empty() {
         let _ = writeln!(stderr);
@@ -138,9 +138,9 @@ async fn matching(client: &TaskerClient, args: &RerunArgs) -> Result<Vec<Uuid>> 
             namespace: args.namespace.clone(),
             name: args.name.clone(),
             status: args.status,
-            parent_task_uuid: None,
             page: Some(page),
             per_page: Some(PAGE),
+            ..TaskListQuery::default()
         };
         let list = client.list_tasks(&query).await.explained()?;
         out.extend(list.tasks.iter().map(|t| t.task_uuid));

@@ -17,3 +17,4 @@ mod support;
 mod tasks;
 mod templates_system;
 mod tokens;
+mod workflows;
