@@ -162,6 +162,15 @@ struct ListArgs {
     /// Only the child tasks of this task (created by its subtask steps).
     #[arg(long, value_name = "TASK_UUID")]
     parent: Option<Uuid>,
+    /// Only tasks carrying this tag.
+    #[arg(long)]
+    tag: Option<String>,
+    /// Only tasks created at or after this instant (RFC 3339, e.g. 2026-12-03T00:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    created_after: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only tasks created before this instant (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    created_before: Option<chrono::DateTime<chrono::Utc>>,
     /// 1-based page.
     #[arg(long)]
     page: Option<u64>,
@@ -187,6 +196,9 @@ pub(crate) async fn run(args: TaskArgs, client: TaskerClient, out: &mut dyn Writ
                 name: list.name,
                 status: list.status,
                 parent_task_uuid: list.parent,
+                tag: list.tag,
+                created_after: list.created_after,
+                created_before: list.created_before,
                 page: list.page,
                 per_page: list.per_page,
             };

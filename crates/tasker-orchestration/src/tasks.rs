@@ -135,12 +135,22 @@ impl Orchestrator {
                 "per_page must be between 1 and {MAX_PER_PAGE}"
             )));
         }
+        if let (Some(after), Some(before)) = (query.created_after, query.created_before) {
+            if after >= before {
+                return Err(Error::BadRequest(
+                    "created_after must be earlier than created_before".into(),
+                ));
+            }
+        }
         let filter = TaskFilter {
             namespace: query.namespace,
             namespaces: scope.namespaces(),
             name: query.name,
             status: query.status.map(views::task_state),
             parent_task_uuid: query.parent_task_uuid,
+            tag: query.tag,
+            created_after: query.created_after,
+            created_before: query.created_before,
             offset: (page - 1).saturating_mul(per_page),
             limit: per_page,
         };

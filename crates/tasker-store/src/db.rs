@@ -180,6 +180,11 @@ impl Pool {
         }
     }
 
+    /// Whether this is a PostgreSQL pool (for the few statements whose SQL differs).
+    pub(crate) fn is_pg(&self) -> bool {
+        matches!(self, Pool::Pg(_))
+    }
+
     pub(crate) async fn one(&self, sql: &str, args: Vec<Arg>) -> Result<Option<Row>, StoreError> {
         Ok(self.all(sql, args).await?.into_iter().next())
     }

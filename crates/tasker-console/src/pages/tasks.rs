@@ -3,6 +3,7 @@
 
 use axum::extract::State;
 use axum::response::Response;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use maud::{Markup, html};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -28,7 +29,37 @@ pub(crate) struct ListFilter {
     namespace: Option<String>,
     name: Option<String>,
     status: Option<String>,
+    tag: Option<String>,
+    /// `datetime-local` input (read as UTC) or RFC 3339.
+    created_after: Option<String>,
+    created_before: Option<String>,
     page: Option<u64>,
+}
+
+/// A time filter: RFC 3339, or the `YYYY-MM-DDTHH:MM[:SS]` of a `datetime-local` input or a
+/// bare date, read as UTC.
+fn filter_time(field: &str, value: Option<&String>) -> Result<Option<DateTime<Utc>>, Refusal> {
+    let Some(text) = filled(value.cloned()) else {
+        return Ok(None);
+    };
+    let text = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(Some(at.with_timezone(&Utc)));
+    }
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        .or_else(|| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+        })
+        .map(|naive| Some(naive.and_utc()))
+        .ok_or_else(|| {
+            Refusal::bad_request(format!(
+                "{field}: expected a time such as 2026-12-03T09:30 (UTC) or RFC 3339"
+            ))
+        })
 }
 
 /// `GET /ui/tasks`.
@@ -45,9 +76,12 @@ pub(crate) async fn list(
         namespace: filled(f.namespace.clone()),
         name: filled(f.name.clone()),
         status,
-        parent_task_uuid: None,
+        tag: filled(f.tag.clone()),
+        created_after: filter_time("created after", f.created_after.as_ref())?,
+        created_before: filter_time("created before", f.created_before.as_ref())?,
         page: Some(f.page.unwrap_or(1).max(1)),
         per_page: Some(PER_PAGE),
+        ..TaskListQuery::default()
     };
     let tasks = s.orchestrator.list_tasks(query, &viewer.scope()).await?;
     Ok(page("Tasks", &viewer.nav, list_body(&f, &tasks)))
@@ -55,13 +89,22 @@ pub(crate) async fn list(
 
 fn list_body(f: &ListFilter, list: &tasker_proto::api::TaskList) -> Markup {
     let p = &list.pagination;
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
     let link = |page: u64| {
-        format!(
-            "/ui/tasks?namespace={}&name={}&status={}&page={page}",
-            query_escape(f.namespace.as_deref().unwrap_or("")),
-            query_escape(f.name.as_deref().unwrap_or("")),
-            query_escape(f.status.as_deref().unwrap_or("")),
-        )
+        let params = [
+            ("namespace", &f.namespace),
+            ("name", &f.name),
+            ("status", &f.status),
+            ("tag", &f.tag),
+            ("created_after", &f.created_after),
+            ("created_before", &f.created_before),
+        ];
+        let mut url = String::from("/ui/tasks?");
+        for (key, value) in params {
+            url.push_str(&format!("{key}={}&", query_escape(&text(value))));
+        }
+        url.push_str(&format!("page={page}"));
+        url
     };
     html! {
         h1 { "Tasks" }
@@ -76,6 +119,9 @@ fn list_body(f: &ListFilter, list: &tasker_proto::api::TaskList) -> Markup {
                     }
                 }
             }
+            label { "Tag" input name="tag" value=(text(&f.tag)); }
+            label { "Created after (UTC)" input type="datetime-local" name="created_after" value=(text(&f.created_after)); }
+            label { "Created before (UTC)" input type="datetime-local" name="created_before" value=(text(&f.created_before)); }
             button type="submit" { "Filter" }
         }
         p.muted { (p.total_count) " tasks" }

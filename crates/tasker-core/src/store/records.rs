@@ -329,6 +329,12 @@ pub struct TaskFilter {
     pub status: Option<TaskState>,
     /// Children of this task only.
     pub parent_task_uuid: Option<Uuid>,
+    /// Carrying this tag.
+    pub tag: Option<String>,
+    /// Created at or after this instant.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Created before this instant.
+    pub created_before: Option<DateTime<Utc>>,
     /// Rows to skip.
     pub offset: u64,
     /// Rows to return.

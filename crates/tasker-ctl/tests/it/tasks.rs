@@ -110,6 +110,49 @@ fn a_diamond_runs_to_completion_and_every_read_shows_it() {
     assert_eq!(table.trim(), "no tasks\npage 1 of 1 (0 tasks, 25 per page)");
     assert_eq!(json["tasks"], json!([]));
 
+    // Tag and creation-time filters: only the first task was created with tags.
+    let (table, json) = live.both(&["task", "list", "--tag", "cli"]);
+    assert!(
+        table.contains(&first) && !table.contains(&second),
+        "{table}"
+    );
+    assert_eq!(json["pagination"]["total_count"], 1);
+    let (_, json) = live.both(&[
+        "task",
+        "list",
+        "--tag",
+        "test",
+        "--created-after",
+        "2000-01-01T00:00:00Z",
+        "--created-before",
+        "2999-01-01T00:00:00+02:00",
+    ]);
+    assert_eq!(json["tasks"][0]["task_uuid"], first.as_str(), "{json}");
+    assert_eq!(json["pagination"]["total_count"], 1);
+    let (_, json) = live.both(&["task", "list", "--created-after", "2999-01-01T00:00:00Z"]);
+    assert_eq!(json["tasks"], json!([]));
+    let (_, json) = live.both(&["task", "list", "--tag", "cli,test"]);
+    assert_eq!(json["tasks"], json!([]));
+    let out = live
+        .ctl(&token, &["task", "list", "--created-after", "yesterday"])
+        .expect_code(2);
+    assert!(out.stderr.contains("--created-after"), "{}", out.stderr);
+    let error = crate::live::one_error_line(live.ctl(
+        &token,
+        &[
+            "task",
+            "list",
+            "--created-after",
+            "2026-01-02T00:00:00Z",
+            "--created-before",
+            "2026-01-01T00:00:00Z",
+        ],
+    ));
+    assert!(
+        error.contains("created_after must be earlier than created_before"),
+        "{error}"
+    );
+
     let (table, json) = live.both(&["task", "steps", &first]);
     for name in ["start", "double", "triple", "join"] {
         assert!(table.contains(name), "{table}");

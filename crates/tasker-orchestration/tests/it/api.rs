@@ -157,10 +157,9 @@ async fn list_paginates_and_filters_on_real_state(env: Env) {
     let q = |page, per_page| ListTasksQuery {
         namespace: Some("examples".into()),
         name: Some("diamond_math".into()),
-        status: None,
-        parent_task_uuid: None,
         page: Some(page),
         per_page: Some(per_page),
+        ..ListTasksQuery::default()
     };
     let list = env.orch.list_tasks(q(2, 2), &ALL).await.unwrap();
     assert_eq!(list.tasks.len(), 2);

@@ -176,6 +176,15 @@ pub struct TaskListQuery {
     /// Only the child tasks of this task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_task_uuid: Option<Uuid>,
+    /// Only tasks carrying this tag (exact match of one of their `tags`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Only tasks created at or after this instant (RFC 3339, e.g. `2026-12-03T00:00:00Z`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_after: Option<DateTime<Utc>>,
+    /// Only tasks created before this instant (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_before: Option<DateTime<Utc>>,
     /// 1-based page (default 1).
     #[param(minimum = 1)]
     #[schema(minimum = 1)]

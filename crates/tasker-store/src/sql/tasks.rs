@@ -130,6 +130,16 @@ impl SqlStore {
             f.namespaces.as_deref(),
             &mut a,
         ));
+        if let Some(tag) = &f.tag {
+            a.push(tag.as_str().into());
+            clauses.push(tag_clause(self.pool.is_pg(), a.len()));
+        }
+        for (op, at) in [(">=", f.created_after), ("<", f.created_before)] {
+            if let Some(at) = at {
+                a.push(at.into());
+                clauses.push(format!("created_at {op} ${}", a.len()));
+            }
+        }
         let filter = if clauses.is_empty() {
             String::new()
         } else {
@@ -327,4 +337,16 @@ pub(crate) async fn insert_child_rows(
     }
     advance(tx, t.task_uuid, SYSTEM, now).await?;
     announce(tx).await
+}
+
+/// Whether the task's `tags` (a JSON array of strings) holds the value of placeholder `$n`
+/// as one of its elements (never a substring of one).
+fn tag_clause(pg: bool, n: usize) -> String {
+    if pg {
+        format!(
+            "EXISTS (SELECT 1 FROM jsonb_array_elements_text(tags::jsonb) AS tag(v) WHERE tag.v = ${n})"
+        )
+    } else {
+        format!("EXISTS (SELECT 1 FROM json_each(tasks.tags) AS tag WHERE tag.value = ${n})")
+    }
 }

@@ -12,6 +12,7 @@ use crate::harness::*;
 tasker_testkit::on_each_backend!(crate::harness::with_store =>
     templates_upsert_and_list,
     list_filters_and_paginates,
+    list_filters_on_tags_and_creation_time,
     staleness_opens_one_entry_and_dlq_updates_and_stats,
     analytics_count_attempts_failures_and_durations,
 );
@@ -45,9 +46,9 @@ async fn list_filters_and_paginates(store: Arc<dyn Store>) {
         namespaces: None,
         name: name.map(str::to_owned),
         status,
-        parent_task_uuid: None,
         offset,
         limit,
+        ..TaskFilter::default()
     };
     let (rows, total) = store
         .list_tasks(&page(Some("single"), None, 0, 2))
@@ -85,6 +86,67 @@ async fn list_filters_and_paginates(store: Arc<dyn Store>) {
             "{visible:?}"
         );
     }
+}
+
+async fn list_filters_on_tags_and_creation_time(store: Arc<dyn Store>) {
+    let tagged = |tags: &[&str], created: i64| {
+        let mut task = new_task(SINGLE, json!({"n": 1}), None);
+        task.meta.tags = tags.iter().map(|t| (*t).to_owned()).collect();
+        let store = store.clone();
+        async move { store.create_task(task, at(created)).await.unwrap() }
+    };
+    let a = tagged(&["nightly", "eu"], 10).await;
+    let b = tagged(&["eu-west"], 20).await;
+    // Tags that JSON-encode next to each other: `","` is inside `["a","b"]` as text.
+    let c = tagged(&["a", "b"], 30).await;
+    let d = tagged(&["50%_off", "quote\"d"], 40).await;
+    let ids = |filter: TaskFilter| {
+        let store = store.clone();
+        async move {
+            let (rows, total) = store
+                .list_tasks(&TaskFilter {
+                    limit: 100,
+                    ..filter
+                })
+                .await
+                .unwrap();
+            assert_eq!(rows.len() as u64, total);
+            rows.iter().map(|t| t.task_uuid).collect::<Vec<_>>()
+        }
+    };
+    let by_tag = |tag: &str| TaskFilter {
+        tag: Some(tag.to_owned()),
+        ..TaskFilter::default()
+    };
+    // Whole elements only: never a prefix, a substring, a LIKE pattern or JSON punctuation.
+    assert_eq!(ids(by_tag("eu")).await, [a.task_uuid]);
+    assert_eq!(ids(by_tag("eu-west")).await, [b.task_uuid]);
+    assert_eq!(ids(by_tag("b")).await, [c.task_uuid]);
+    assert_eq!(ids(by_tag("50%_off")).await, [d.task_uuid]);
+    assert_eq!(ids(by_tag("quote\"d")).await, [d.task_uuid]);
+    for none in ["e", "\",\"", ",", "%", "_", "nightly,eu", ""] {
+        assert!(ids(by_tag(none)).await.is_empty(), "{none:?}");
+    }
+    // Creation time: after is inclusive, before exclusive; both combine with the tag.
+    let window = |after: Option<i64>, before: Option<i64>| TaskFilter {
+        created_after: after.map(at),
+        created_before: before.map(at),
+        ..TaskFilter::default()
+    };
+    assert_eq!(
+        ids(window(Some(20), Some(40))).await,
+        [c.task_uuid, b.task_uuid]
+    );
+    assert_eq!(ids(window(Some(41), None)).await, Vec::<uuid::Uuid>::new());
+    assert_eq!(ids(window(None, Some(11))).await, [a.task_uuid]);
+    assert_eq!(
+        ids(TaskFilter {
+            tag: Some("eu".into()),
+            ..window(Some(11), None)
+        })
+        .await,
+        Vec::<uuid::Uuid>::new()
+    );
 }
 
 async fn staleness_opens_one_entry_and_dlq_updates_and_stats(store: Arc<dyn Store>) {

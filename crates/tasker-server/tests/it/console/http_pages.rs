@@ -1,5 +1,5 @@
 //! The schedules pages and their actions (permissions, namespace scope, CSRF), a step's log,
-//! and the run DAG of dynamic workflows (roads not taken, collapsed batches), over HTTP on
+//! the task list's tag and time filters (and the API's), and the run DAG of dynamic workflows (roads not taken, collapsed batches), over HTTP on
 //! both backends.
 
 use reqwest::StatusCode;
@@ -11,6 +11,7 @@ tasker_testkit::on_each_backend!(super::with_database =>
     schedules_are_listed_paused_resumed_and_triggered_with_the_apis_permissions,
     a_step_page_shows_each_attempts_log_escaped,
     the_run_dag_shows_roads_not_taken_and_collapses_large_batches,
+    the_task_list_filters_on_tag_and_creation_time,
 );
 
 async fn schedules_are_listed_paused_resumed_and_triggered_with_the_apis_permissions(
@@ -275,4 +276,76 @@ async fn the_run_dag_shows_roads_not_taken_and_collapses_large_batches(database:
         .await
         .unwrap();
     assert_eq!(live.matches(r#"data-step="sum_part_"#).count(), 25);
+}
+
+async fn the_task_list_filters_on_tag_and_creation_time(database: Option<String>) {
+    let console = Console::start(database.as_deref(), &role_file(true, "")).await;
+    let create = |tags: Value| {
+        console.create_task(json!({"namespace": "examples", "name": "diamond_math",
+                                   "context": {"value": 1}, "tags": tags}))
+    };
+    let nightly = create(json!(["nightly", "eu"])).await;
+    let adhoc = create(json!(["nightly-eu"])).await;
+    let admin = console.sign_in(ADMIN_KEY).await;
+    let list = |query: &'static str| {
+        let console = &console;
+        let admin = admin.clone();
+        async move {
+            let response = console
+                .get(&format!("/ui/tasks?{query}"), Some(&admin))
+                .await;
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let shows = |body: &str, task: &str| body.contains(&format!("/ui/tasks/{task}"));
+
+    let (status, body) = list("tag=nightly").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(shows(&body, &nightly) && !shows(&body, &adhoc), "{body}");
+    assert!(body.contains("1 tasks"), "{body}");
+    assert!(body.contains(r#"name="tag" value="nightly""#), "{body}");
+    let (_, body) = list("tag=&created_before=2999-01-01T00:00").await;
+    assert!(shows(&body, &nightly) && shows(&body, &adhoc), "{body}");
+    assert!(
+        body.contains(r#"name="created_before" value="2999-01-01T00:00""#),
+        "{body}"
+    );
+    let (_, body) = list("created_after=2999-01-01T00:00").await;
+    assert!(!shows(&body, &nightly) && !shows(&body, &adhoc), "{body}");
+    assert!(body.contains("0 tasks"), "{body}");
+    let (_, body) = list("created_after=2000-01-01&tag=nightly-eu").await;
+    assert!(!shows(&body, &nightly) && shows(&body, &adhoc), "{body}");
+    let (status, body) = list("created_after=yesterday").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("created after: expected a time"), "{body}");
+
+    // The API route takes the same filters, RFC 3339 times, and refuses an empty window.
+    let api = console
+        .api_get("/v1/tasks?tag=eu&created_after=2000-01-01T00:00:00Z")
+        .await;
+    let ids: Vec<&str> = api["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task_uuid"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [nightly.as_str()]);
+    assert_eq!(api["pagination"]["total_count"], 1);
+    let refused = console
+        .api_get("/v1/tasks?created_after=2026-01-02T00:00:00Z&created_before=2026-01-01T00:00:00Z")
+        .await;
+    assert_eq!(refused["error"], "bad_request", "{refused}");
+    assert_eq!(
+        refused["message"], "created_after must be earlier than created_before",
+        "{refused}"
+    );
+    let refused = console.api_get("/v1/tasks?created_after=soon").await;
+    assert_eq!(refused["error"], "bad_request", "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("created_after"),
+        "{refused}"
+    );
 }
