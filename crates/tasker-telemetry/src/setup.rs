@@ -76,8 +76,14 @@ pub fn init(
                 meta.is_span() && meta.target() == SPAN_TARGET
             }))
     });
+    // `[logging] level` filters the whole subscriber, not only the log layer: with the
+    // EnvFilter as a per-layer filter of the log layer beside the OpenTelemetry layer's own
+    // filter, request and step spans of a server on PostgreSQL were never closed (so never
+    // exported), which a global filter does not do. The OpenTelemetry layer still sees only
+    // the spans of SPAN_TARGET.
     let subscriber = tracing_subscriber::registry()
-        .with(log_layer.with_filter(filter))
+        .with(filter)
+        .with(log_layer)
         .with(otel_layer);
     let dispatch = tracing::Dispatch::new(subscriber);
     let _ = json.dispatch.set(dispatch.downgrade());

@@ -26,23 +26,9 @@ steps:
 "#;
 
 tasker_testkit::on_each_backend!(crate::traces::with_database =>
+    one_trace_from_the_caller_through_every_step_of_a_worker_process,
     nothing_is_exported_without_an_endpoint,
 );
-
-// On SQLite only for now: against PostgreSQL the server's first export batch (the diamond's
-// creation span among others) did not reach the receiver in every run of this session, while
-// later batches did. Issue 21 stays open until that is found; the PostgreSQL store path is
-// the same code, and the worker's spans arrived on both stores.
-mod one_trace_from_the_caller_through_every_step_of_a_worker_process {
-    #[tokio::test]
-    async fn sqlite() {
-        super::with_database(
-            tasker_testkit::Backend::Sqlite,
-            super::one_trace_from_the_caller_through_every_step_of_a_worker_process,
-        )
-        .await
-    }
-}
 
 pub(crate) async fn with_database<F, Fut>(backend: Backend, test: F)
 where
