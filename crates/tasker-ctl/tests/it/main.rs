@@ -4,6 +4,7 @@
 mod api_keys;
 mod bad_input;
 mod config;
+mod dags;
 mod failures;
 mod hostile_files;
 mod jwks;
