@@ -71,7 +71,10 @@ fn template_dags_show_step_types_in_every_format() {
     ] {
         assert!(confirm.contains(cell), "{cell}: {confirm}");
     }
-    let express = table.lines().find(|l| l.starts_with("ship_express")).unwrap();
+    let express = table
+        .lines()
+        .find(|l| l.starts_with("ship_express"))
+        .unwrap();
     assert!(express.contains("decision"), "origin: {express}");
 
     let json: Value = serde_json::from_str(&dag("json")).unwrap();
@@ -89,7 +92,10 @@ fn template_dags_show_step_types_in_every_format() {
     let error = one_error_line(live.ctl(&token, &["template", "dag", "examples", "nowhere"]));
     assert!(error.contains("nowhere"), "{error}");
     let error = one_error_line(live.ctl(&token, &["template", "list", "--format", "mermaid"]));
-    assert!(error.contains("applies to `task dag` and `template dag` only"), "{error}");
+    assert!(
+        error.contains("applies to `task dag` and `template dag` only"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -153,7 +159,11 @@ fn task_dags_show_the_roads_not_taken_and_batch_copies() {
         .lines()
         .find(|l| l.starts_with("    class "))
         .unwrap_or_else(|| panic!("{mermaid}"));
-    assert_eq!(skipped, format!("    class {standard_id} not_created"), "{mermaid}");
+    assert_eq!(
+        skipped,
+        format!("    class {standard_id} not_created"),
+        "{mermaid}"
+    );
     let dot = dag(&routed, "dot");
     assert!(
         dot.contains(
@@ -161,7 +171,10 @@ fn task_dags_show_the_roads_not_taken_and_batch_copies() {
         ),
         "{dot}"
     );
-    assert!(dot.starts_with(&format!("digraph \"task {routed}\" {{")), "{dot}");
+    assert!(
+        dot.starts_with(&format!("digraph \"task {routed}\" {{")),
+        "{dot}"
+    );
 
     // A batch: three copies named after the worker, each with its index, feeding the total.
     let summed = live.create(
@@ -203,5 +216,8 @@ fn task_dags_show_the_roads_not_taken_and_batch_copies() {
         &token,
         &["task", "dag", "00000000-0000-0000-0000-000000000000"],
     ));
-    assert!(error.contains("00000000-0000-0000-0000-000000000000"), "{error}");
+    assert!(
+        error.contains("00000000-0000-0000-0000-000000000000"),
+        "{error}"
+    );
 }

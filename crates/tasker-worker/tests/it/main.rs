@@ -9,6 +9,7 @@ mod chaos;
 mod command;
 mod custom_handler;
 mod db_restart;
+mod fanout_crash;
 mod multi_process;
 mod orphans;
 mod polyglot;
