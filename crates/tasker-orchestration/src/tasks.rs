@@ -135,12 +135,12 @@ impl Orchestrator {
                 "per_page must be between 1 and {MAX_PER_PAGE}"
             )));
         }
-        if let (Some(after), Some(before)) = (query.created_after, query.created_before) {
-            if after >= before {
-                return Err(Error::BadRequest(
-                    "created_after must be earlier than created_before".into(),
-                ));
-            }
+        if let (Some(after), Some(before)) = (query.created_after, query.created_before)
+            && after >= before
+        {
+            return Err(Error::BadRequest(
+                "created_after must be earlier than created_before".into(),
+            ));
         }
         let filter = TaskFilter {
             namespace: query.namespace,
