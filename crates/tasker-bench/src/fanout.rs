@@ -15,8 +15,13 @@ use crate::stores::{Store, StoreKind};
 
 /// How often the task is read while it runs.
 const POLL: Duration = Duration::from_millis(5);
-/// Longest a fan-out may take before the benchmark gives up.
-const TIMEOUT: Duration = Duration::from_secs(900);
+/// Longest a fan-out may take before the benchmark gives up: 15 minutes, or 50 ms per copy
+/// for large runs (100,000 copies: 83 minutes), so a slow engine is measured, not abandoned.
+fn timeout(copies: usize) -> Duration {
+    Duration::from_secs(900).max(Duration::from_millis(
+        u64::try_from(copies).unwrap_or(u64::MAX).saturating_mul(50),
+    ))
+}
 
 /// Parameters of one run.
 #[derive(Debug, Clone)]
@@ -98,6 +103,7 @@ async fn fan_out(conn: &mut Conn, copies: usize) -> Result<Run> {
         .ok_or_else(|| anyhow!("created task has no task_uuid: {task}"))?
         .to_owned();
     let path = format!("/v1/tasks/{id}");
+    let limit = timeout(copies);
     let done = loop {
         let task = conn.get(&path).await?.json(200)?;
         match task["status"].as_str() {
@@ -105,7 +111,12 @@ async fn fan_out(conn: &mut Conn, copies: usize) -> Result<Run> {
             Some("error" | "blocked_by_failures" | "cancelled" | "resolved_manually") => {
                 bail!("fan-out task {id} ended as {}", task["status"])
             }
-            _ if started.elapsed() > TIMEOUT => bail!("fan-out task {id} still running"),
+            _ if started.elapsed() > limit => {
+                bail!(
+                    "fan-out task {id} still running after {} s",
+                    limit.as_secs()
+                )
+            }
             _ => tokio::time::sleep(POLL).await,
         }
     };
