@@ -124,16 +124,22 @@ pub(crate) async fn insert_steps(
     count_unmet_parents(tx, edges).await
 }
 
-/// Sets `unmet_parents` of every child of `edges` from its parents' states, in chunks.
+/// Sets `unmet_parents` of every child of `edges` from its parents' states, in chunks. One
+/// aggregate per chunk joined to the children, not a subquery per child: PostgreSQL planned
+/// the correlated form (right after a fan-out's inserts, on stale statistics) as a scan of
+/// every step per child, which made a 100,000-copy fan-out quadratic. Every child has an
+/// edge, so every child gets a row.
 async fn count_unmet_parents(tx: &mut Tx, edges: &[(Uuid, Uuid)]) -> Result<(), StoreError> {
     let mut children: Vec<Uuid> = edges.iter().map(|(_, c)| *c).collect();
     children.sort_unstable();
     children.dedup();
     for chunk in children.chunks(MAX_PARAMS) {
         let sql = format!(
-            "UPDATE steps SET unmet_parents = (SELECT COUNT(*) FROM step_edges e \
-             JOIN steps p ON p.step_uuid = e.parent_uuid WHERE e.child_uuid = steps.step_uuid \
-             AND p.status NOT IN ('complete', 'resolved_manually')) WHERE step_uuid IN ({})",
+            "UPDATE steps SET unmet_parents = c.n FROM (SELECT e.child_uuid AS child, \
+             SUM(CASE WHEN p.status IN ('complete', 'resolved_manually') THEN 0 ELSE 1 END) AS n \
+             FROM step_edges e JOIN steps p ON p.step_uuid = e.parent_uuid \
+             WHERE e.child_uuid IN ({}) GROUP BY e.child_uuid) AS c \
+             WHERE steps.step_uuid = c.child",
             placeholders(1, chunk.len())
         );
         tx.exec(&sql, chunk.iter().map(|c| Arg::from(*c)).collect())
