@@ -124,16 +124,21 @@ pub(crate) async fn insert_steps(
     count_unmet_parents(tx, edges).await
 }
 
-/// Sets `unmet_parents` of every child of `edges` from its parents' states, in chunks. One
-/// aggregate per chunk joined to the children, not a subquery per child: PostgreSQL planned
-/// the correlated form (right after a fan-out's inserts, on stale statistics) as a scan of
-/// every step per child, which made a 100,000-copy fan-out quadratic. Every child has an
-/// edge, so every child gets a row.
+/// Sets `unmet_parents` of every child of `edges` from its parents' states.
 async fn count_unmet_parents(tx: &mut Tx, edges: &[(Uuid, Uuid)]) -> Result<(), StoreError> {
     let mut children: Vec<Uuid> = edges.iter().map(|(_, c)| *c).collect();
     children.sort_unstable();
     children.dedup();
-    for chunk in children.chunks(MAX_PARAMS) {
+    recount_unmet_parents(tx, &children).await
+}
+
+/// Sets `unmet_parents` of each step of `steps` that has parents from its parents' states
+/// (a step without parents keeps its 0), in chunks. One aggregate per chunk joined to the
+/// steps, not a subquery per step: PostgreSQL planned the correlated form (right after a
+/// fan-out's inserts, on stale statistics) as a scan of every step per child, which made a
+/// 100,000-copy fan-out quadratic.
+pub(crate) async fn recount_unmet_parents(tx: &mut Tx, steps: &[Uuid]) -> Result<(), StoreError> {
+    for chunk in steps.chunks(MAX_PARAMS) {
         let sql = format!(
             "UPDATE steps SET unmet_parents = c.n FROM (SELECT e.child_uuid AS child, \
              SUM(CASE WHEN p.status IN ('complete', 'resolved_manually') THEN 0 ELSE 1 END) AS n \

@@ -10,6 +10,7 @@ use tasker_core::store::{RerunOutcome, RerunRequest, ResolutionStatus};
 use tasker_core::{StepState, StepType, StoreError, TaskState};
 use uuid::Uuid;
 
+use super::bulk::recount_unmet_parents;
 use super::engine::{advance, audit, lock_task};
 use super::{SqlStore, announce, notify_work};
 use crate::db::{Arg, Tx, args, placeholders};
@@ -257,19 +258,6 @@ async fn reset_step(
         now,
     )
     .await
-}
-
-async fn recount_unmet_parents(tx: &mut Tx, ids: &[Uuid]) -> Result<(), StoreError> {
-    for chunk in ids.chunks(4_000) {
-        let sql = format!(
-            "UPDATE steps SET unmet_parents = (SELECT COUNT(*) FROM step_edges e \
-             JOIN steps p ON p.step_uuid = e.parent_uuid WHERE e.child_uuid = steps.step_uuid \
-             AND p.status NOT IN ('complete', 'resolved_manually')) WHERE step_uuid IN ({})",
-            placeholders(1, chunk.len())
-        );
-        tx.exec(&sql, id_args(chunk)).await?;
-    }
-    Ok(())
 }
 
 /// The rerun deals with the failures that blocked the task: its pending entries close.
