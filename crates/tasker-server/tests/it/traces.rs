@@ -28,6 +28,7 @@ steps:
 tasker_testkit::on_each_backend!(crate::traces::with_database =>
     one_trace_from_the_caller_through_every_step_of_a_worker_process,
     nothing_is_exported_without_an_endpoint,
+    a_failed_export_is_logged,
 );
 
 pub(crate) async fn with_database<F, Fut>(backend: Backend, test: F)
@@ -315,4 +316,28 @@ async fn nothing_is_exported_without_an_endpoint(database: Option<String>) {
     assert_eq!(receiver.requests(), 0);
     // Untraced, the program gets no trace context.
     assert_eq!(echoed["step_results"]["echo"], json!({"traceparent": ""}));
+}
+
+async fn a_failed_export_is_logged(database: Option<String>) {
+    // A port nothing listens on: every export is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let config = two_processes(
+        &database,
+        &format!("[telemetry]\notlp_endpoint = \"{endpoint}\"\n"),
+    );
+    let server = ServerProcess::start(SERVER, &config, &[]);
+    let token = Token::with_permissions(&["tasks:list"]).sign();
+    let (status, _) = server.get("/v1/tasks", Some(&token)).await;
+    assert_eq!(status, 200);
+    // The spans still queued are exported at shutdown, and that export fails.
+    let logs = terminate(server).await;
+    assert!(
+        logs.lines().any(
+            |l| l.contains("opentelemetry_sdk") && l.contains("BatchSpanProcessor.ExportError")
+        ),
+        "{logs}"
+    );
+    assert!(!logs.contains(&token), "the token was logged");
 }
