@@ -79,6 +79,19 @@ pub(crate) fn root_for(kind: &ServerKind) -> Result<ConfigRoot> {
     Ok(root)
 }
 
+/// Sets `worker.concurrency` of both roles (the embedded worker reads the orchestration file).
+pub(crate) fn set_worker_concurrency(root: &ConfigRoot, concurrency: usize) -> Result<()> {
+    root.write(
+        "environments/development/worker.toml",
+        &format!("[worker]\nconcurrency = {concurrency}\n"),
+    )?;
+    root.write(
+        "environments/development/orchestration.toml",
+        &format!("[worker]\nconcurrency = {concurrency}\n"),
+    )?;
+    Ok(())
+}
+
 fn worker_section() -> String {
     format!(
         "[worker]\nconcurrency = {WORKER_CONCURRENCY}\npoll_interval_ms = {POLL_INTERVAL_MS}\nlease_seconds = 30\n"

@@ -28,6 +28,8 @@ fn timeout(copies: usize) -> Duration {
 pub(crate) struct Params {
     pub(crate) store: StoreKind,
     pub(crate) copies: usize,
+    /// The embedded worker's `worker.concurrency`.
+    pub(crate) concurrency: usize,
     pub(crate) database_url: String,
     pub(crate) pg_settings: Vec<String>,
 }
@@ -47,6 +49,7 @@ pub(crate) async fn run(params: &Params) -> Result<Value> {
         ),
     )?;
     root.write("templates/batch_sum.yaml", configs::BATCH_SUM)?;
+    configs::set_worker_concurrency(&root, params.concurrency)?;
     let store = Store::open(
         params.store,
         &root,
@@ -78,6 +81,7 @@ async fn measure(params: &Params, root: &crate::procs::ConfigRoot, url: &str) ->
         "benchmark": "fanout",
         "store": params.store.name(),
         "copies": params.copies,
+        "worker_concurrency": params.concurrency,
         "client_seconds": secs(run.client),
         "server_seconds": secs(run.server),
         "floor_one_copy_seconds": secs(floor.client),
@@ -151,9 +155,10 @@ fn round(v: f64) -> f64 {
 
 fn print_report(doc: &Value) {
     println!(
-        "fanout on {}: 1 -> {} -> join",
+        "fanout on {}: 1 -> {} -> join, embedded worker concurrency {}",
         doc["store"].as_str().unwrap_or_default(),
-        doc["copies"]
+        doc["copies"],
+        doc["worker_concurrency"]
     );
     println!(
         "  creation to completion (client) {:>10} s",

@@ -100,6 +100,9 @@ enum Command {
         /// Batch copies (default 10,000; 500 with --quick).
         #[arg(long)]
         copies: Option<usize>,
+        /// Steps the embedded worker runs at once (`worker.concurrency`; its default is 8).
+        #[arg(long, default_value_t = configs::WORKER_CONCURRENCY)]
+        concurrency: usize,
         /// PostgreSQL server on which a database is created for the run.
         #[arg(long, env = "TASKER_BENCH_DATABASE_URL", default_value = DEFAULT_POSTGRES_URL)]
         database_url: String,
@@ -190,6 +193,7 @@ async fn run(args: Args) -> Result<()> {
         Command::Fanout {
             store,
             copies,
+            concurrency,
             database_url,
             pg_settings,
         } => {
@@ -198,6 +202,7 @@ async fn run(args: Args) -> Result<()> {
                 copies: copies
                     .unwrap_or(if args.quick { 500 } else { 10_000 })
                     .max(1),
+                concurrency: concurrency.max(1),
                 database_url,
                 pg_settings,
             };

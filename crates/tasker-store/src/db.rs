@@ -13,6 +13,8 @@ use tasker_core::StoreError;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
+mod deferred;
+
 /// A bound parameter.
 #[derive(Debug, Clone)]
 pub(crate) enum Arg {
@@ -136,8 +138,13 @@ pub(crate) enum Pool {
     Pg(PgPool),
 }
 
-/// A write transaction.
-pub(crate) enum Tx {
+/// A write transaction, with the writes deferred by [`Tx::defer`] not yet sent.
+pub(crate) struct Tx {
+    conn: TxConn,
+    pending: Vec<deferred::Deferred>,
+}
+
+enum TxConn {
     Sqlite(Transaction<'static, Sqlite>, OwnedMutexGuard<()>),
     Pg(Transaction<'static, Postgres>),
 }
@@ -154,9 +161,9 @@ impl Pool {
             Pool::Sqlite(pool, lock) => {
                 let guard = lock.clone().lock_owned().await;
                 let tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-                Ok(Tx::Sqlite(tx, guard))
+                Ok(Tx::new(TxConn::Sqlite(tx, guard)))
             }
-            Pool::Pg(pool) => Ok(Tx::Pg(pool.begin().await.map_err(db_err)?)),
+            Pool::Pg(pool) => Ok(Tx::new(TxConn::Pg(pool.begin().await.map_err(db_err)?))),
         }
     }
 
@@ -191,35 +198,79 @@ impl Pool {
 }
 
 impl Tx {
+    fn new(conn: TxConn) -> Self {
+        Self {
+            conn,
+            pending: Vec::new(),
+        }
+    }
+
     /// ` FOR UPDATE` on PostgreSQL; SQLite already holds the single write lock.
     pub(crate) fn for_update(&self) -> &'static str {
-        match self {
-            Tx::Sqlite(..) => "",
-            Tx::Pg(_) => " FOR UPDATE",
+        match self.conn {
+            TxConn::Sqlite(..) => "",
+            TxConn::Pg(_) => " FOR UPDATE",
         }
     }
 
     /// ` FOR UPDATE SKIP LOCKED` on PostgreSQL.
     pub(crate) fn skip_locked(&self) -> &'static str {
-        match self {
-            Tx::Sqlite(..) => "",
-            Tx::Pg(_) => " FOR UPDATE SKIP LOCKED",
+        match self.conn {
+            TxConn::Sqlite(..) => "",
+            TxConn::Pg(_) => " FOR UPDATE SKIP LOCKED",
         }
     }
 
     pub(crate) fn is_pg(&self) -> bool {
-        matches!(self, Tx::Pg(_))
+        matches!(self.conn, TxConn::Pg(_))
+    }
+
+    /// Queues a write to be sent with the next statement or at commit (see `deferred`):
+    /// `expect` is the number of rows it must touch and the conflict reported otherwise.
+    /// Only for a write that no other write queued with it reads or touches the rows of.
+    pub(crate) fn defer(&mut self, sql: String, args: Vec<Arg>, expect: Option<(u64, String)>) {
+        self.pending.push(deferred::Deferred { sql, args, expect });
+    }
+
+    /// Sends the queued writes: on PostgreSQL as one statement, on SQLite one by one.
+    async fn flush(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        if self.is_pg()
+            && let Some((sql, args, expected)) = deferred::combine(&pending)
+        {
+            let row = self.run_all(&sql, args).await?.into_iter().next();
+            let row =
+                row.ok_or_else(|| StoreError::Corrupt("a combined write returned no row".into()))?;
+            for (i, expect) in expected.iter().enumerate() {
+                let n = u64::try_from(row.int(&format!("n{i}"))?).unwrap_or(0);
+                deferred::check(expect, n)?;
+            }
+            return Ok(());
+        }
+        for d in pending {
+            let n = self.run_exec(&d.sql, d.args).await?;
+            deferred::check(&d.expect, n)?;
+        }
+        Ok(())
     }
 
     pub(crate) async fn exec(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        self.flush().await?;
+        self.run_exec(sql, args).await
+    }
+
+    async fn run_exec(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
         let lite = sqlite_sql(sql, args.len(), !self.is_pg());
-        match self {
-            Tx::Sqlite(tx, _) => Ok(bind_args!(&lite, args)
+        match &mut self.conn {
+            TxConn::Sqlite(tx, _) => Ok(bind_args!(&lite, args)
                 .execute(&mut **tx)
                 .await
                 .map_err(db_err)?
                 .rows_affected()),
-            Tx::Pg(tx) => Ok(bind_args!(sql, args)
+            TxConn::Pg(tx) => Ok(bind_args!(sql, args)
                 .execute(&mut **tx)
                 .await
                 .map_err(db_err)?
@@ -228,16 +279,21 @@ impl Tx {
     }
 
     pub(crate) async fn all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        self.flush().await?;
+        self.run_all(sql, args).await
+    }
+
+    async fn run_all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
         let lite = sqlite_sql(sql, args.len(), !self.is_pg());
-        match self {
-            Tx::Sqlite(tx, _) => Ok(bind_args!(&lite, args)
+        match &mut self.conn {
+            TxConn::Sqlite(tx, _) => Ok(bind_args!(&lite, args)
                 .fetch_all(&mut **tx)
                 .await
                 .map_err(db_err)?
                 .into_iter()
                 .map(Row::Sqlite)
                 .collect()),
-            Tx::Pg(tx) => Ok(bind_args!(sql, args)
+            TxConn::Pg(tx) => Ok(bind_args!(sql, args)
                 .fetch_all(&mut **tx)
                 .await
                 .map_err(db_err)?
@@ -255,10 +311,11 @@ impl Tx {
         Ok(self.all(sql, args).await?.into_iter().next())
     }
 
-    pub(crate) async fn commit(self) -> Result<(), StoreError> {
-        match self {
-            Tx::Sqlite(tx, _guard) => tx.commit().await.map_err(db_err),
-            Tx::Pg(tx) => tx.commit().await.map_err(db_err),
+    pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        self.flush().await?;
+        match self.conn {
+            TxConn::Sqlite(tx, _guard) => tx.commit().await.map_err(db_err),
+            TxConn::Pg(tx) => tx.commit().await.map_err(db_err),
         }
     }
 }

@@ -47,6 +47,8 @@ pub(crate) const WORK_CHANNEL: &str = "tasker_work";
 pub struct SqlStore {
     pool: Pool,
     signal: Arc<Notify>,
+    /// Batchable results as their copies see them (without `batches`), by step and completion.
+    batch_heads: claimed::BatchHeads,
 }
 
 impl std::fmt::Debug for SqlStore {
@@ -59,7 +61,11 @@ impl std::fmt::Debug for SqlStore {
 
 impl SqlStore {
     pub(crate) fn new(pool: Pool, signal: Arc<Notify>) -> Self {
-        Self { pool, signal }
+        Self {
+            pool,
+            signal,
+            batch_heads: claimed::BatchHeads::default(),
+        }
     }
 }
 
@@ -68,10 +74,14 @@ fn notify_work(signal: &Notify) {
 }
 
 /// Tells other processes (PostgreSQL only) that work became claimable; delivered on commit.
+/// Queued with the transaction's other writes.
 async fn announce(tx: &mut Tx) -> Result<(), StoreError> {
     if tx.is_pg() {
-        tx.exec("SELECT pg_notify($1, '')", crate::db::args![WORK_CHANNEL])
-            .await?;
+        tx.defer(
+            "SELECT pg_notify($1, '')".to_owned(),
+            crate::db::args![WORK_CHANNEL],
+            None,
+        );
     }
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! moves of many steps from one state to another, each as multi-row statements in chunks (a
 //! 10,000-copy fan-out is a few dozen statements, not tens of thousands).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use tasker_core::store::NewStep;
 use tasker_core::{StepState, StoreError};
@@ -17,8 +19,8 @@ const MAX_PARAMS: usize = 16_000;
 const STEP_INSERT: &str = "INSERT INTO steps (step_uuid, task_uuid, position, namespace, name, \
     handler, initialization, status, attempts, max_attempts, retryable, backoff_base_ms, \
     backoff_max_ms, jitter_percent, timeout_seconds, created_at, updated_at, step_type, origin, \
-    template_step, batch_index, batch_input) VALUES ";
-const STEP_COLS: usize = 22;
+    template_step, batch_index, batch_input, unmet_parents, ready_at) VALUES ";
+const STEP_COLS: usize = 24;
 
 /// `($1, …, $cols), ($cols+1, …)` for a multi-row `VALUES` list.
 pub(crate) fn value_rows(rows: usize, cols: usize) -> String {
@@ -33,27 +35,54 @@ pub(crate) fn value_rows_at(first: usize, rows: usize, cols: usize) -> String {
         .join(", ")
 }
 
-/// Runs `INSERT … VALUES` for `rows` (each `cols` arguments) in chunks, each statement ending
-/// with `tail` (an `ON CONFLICT` clause, or nothing).
-pub(crate) async fn insert_rows(
-    tx: &mut Tx,
-    head: &str,
-    cols: usize,
-    rows: Vec<Vec<Arg>>,
-    tail: &str,
-) -> Result<(), StoreError> {
+/// How [`insert_steps`] leaves the steps it inserts.
+pub(crate) enum Start {
+    /// All `pending`, with `unmet_parents` counted from their parents' states; the caller's
+    /// readiness pass decides what runs.
+    Pending,
+    /// The steps of a new static task, already past its first readiness pass: the roots are
+    /// inserted `enqueued` (with their `pending` and `enqueued` audit rows) and every other
+    /// step `pending` with `unmet_parents` = its number of parents (none is finished yet).
+    /// The task's own audit rows go into the same statement: `before` ahead of the steps'
+    /// rows, `after` behind them, in the order the readiness pass would have written them.
+    FirstPass {
+        before: Vec<Vec<Arg>>,
+        after: Vec<Vec<Arg>>,
+    },
+}
+
+/// One `transitions` row, as `TRANSITION_INSERT` takes it.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn transition_row(
+    task_uuid: Uuid,
+    step_uuid: Option<Uuid>,
+    from: Option<&str>,
+    to: &str,
+    at: DateTime<Utc>,
+    actor: &str,
+    reason: &str,
+) -> Vec<Arg> {
+    args![task_uuid, step_uuid, from, to, at, actor, reason]
+}
+
+pub(crate) const TRANSITION_INSERT: &str = "INSERT INTO transitions (task_uuid, step_uuid, from_state, to_state, at, actor, reason) VALUES ";
+
+/// Queues `INSERT … VALUES` for `rows` (each `cols` arguments) in chunks, each statement
+/// ending with `tail` (an `ON CONFLICT` clause, or nothing), with the transaction's other
+/// writes (`Tx::defer`): they are sent with its next statement or its commit.
+pub(crate) fn defer_rows(tx: &mut Tx, head: &str, cols: usize, rows: Vec<Vec<Arg>>, tail: &str) {
     let per = (MAX_PARAMS / cols).max(1);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per).collect();
         let sql = format!("{head}{}{tail}", value_rows(chunk.len(), cols));
-        tx.exec(&sql, chunk.into_iter().flatten().collect()).await?;
+        tx.defer(sql, chunk.into_iter().flatten().collect(), None);
     }
-    Ok(())
 }
 
-/// Inserts `steps` (positions from `first_position`), one `pending` audit row each, and
-/// `edges` (`(parent, child)`).
+/// Inserts `steps` (positions from `first_position`) with their audit rows, and `edges`
+/// (`(parent, child)`), left as `start` says.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_steps(
     tx: &mut Tx,
     task_uuid: Uuid,
@@ -61,12 +90,32 @@ pub(crate) async fn insert_steps(
     steps: &[NewStep],
     first_position: i64,
     edges: &[(Uuid, Uuid)],
+    start: Start,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let first_pass = matches!(start, Start::FirstPass { .. });
+    let mut parents: HashMap<Uuid, i64> = HashMap::new();
+    if first_pass {
+        for (_, child) in edges {
+            *parents.entry(*child).or_default() += 1;
+        }
+    }
     let mut step_rows = Vec::with_capacity(steps.len());
-    let mut audit_rows = Vec::with_capacity(steps.len());
+    let (mut audit_rows, after) = match start {
+        Start::Pending => (Vec::with_capacity(steps.len()), Vec::new()),
+        Start::FirstPass { before, after } => (before, after),
+    };
+    let mut enqueued = Vec::new();
     for (i, s) in steps.iter().enumerate() {
         let position = first_position + i64::try_from(i).unwrap_or(i64::MAX);
+        let unmet = parents.get(&s.step_uuid).copied().unwrap_or(0);
+        let ready = first_pass && unmet == 0;
+        let status = if ready {
+            enqueued.push(s.step_uuid);
+            StepState::Enqueued
+        } else {
+            StepState::Pending
+        };
         step_rows.push(args![
             s.step_uuid,
             task_uuid,
@@ -75,7 +124,7 @@ pub(crate) async fn insert_steps(
             &s.name,
             &s.handler,
             json_text(&s.initialization),
-            StepState::Pending.as_str(),
+            status.as_str(),
             0i64,
             i64::from(s.max_attempts),
             i64::from(s.retryable),
@@ -89,38 +138,49 @@ pub(crate) async fn insert_steps(
             s.origin.as_str(),
             &s.template_step,
             s.batch_index.map(i64::from),
-            s.batch.as_ref().map(json_text)
+            s.batch.as_ref().map(json_text),
+            unmet,
+            ready.then_some(now)
         ]);
-        audit_rows.push(args![
+        audit_rows.push(transition_row(
             task_uuid,
-            s.step_uuid,
+            Some(s.step_uuid),
+            None,
             StepState::Pending.as_str(),
             now,
             SYSTEM,
-            "step created"
-        ]);
+            "step created",
+        ));
     }
-    insert_rows(tx, STEP_INSERT, STEP_COLS, step_rows, "").await?;
-    insert_rows(
-        tx,
-        "INSERT INTO transitions (task_uuid, step_uuid, to_state, at, actor, reason) VALUES ",
-        6,
-        audit_rows,
-        "",
-    )
-    .await?;
+    for id in enqueued {
+        audit_rows.push(transition_row(
+            task_uuid,
+            Some(id),
+            Some(StepState::Pending.as_str()),
+            StepState::Enqueued.as_str(),
+            now,
+            SYSTEM,
+            "dependencies satisfied",
+        ));
+    }
+    audit_rows.extend(after);
+    // Steps, their audit rows and edges go as one statement where they fit (PostgreSQL).
+    defer_rows(tx, STEP_INSERT, STEP_COLS, step_rows, "");
+    defer_rows(tx, TRANSITION_INSERT, 7, audit_rows, "");
     let edge_rows = edges
         .iter()
         .map(|(parent, child)| args![task_uuid, *parent, *child])
         .collect();
-    insert_rows(
+    defer_rows(
         tx,
         "INSERT INTO step_edges (task_uuid, parent_uuid, child_uuid) VALUES ",
         3,
         edge_rows,
         "",
-    )
-    .await?;
+    );
+    if first_pass {
+        return Ok(());
+    }
     count_unmet_parents(tx, edges).await
 }
 
@@ -171,6 +231,8 @@ pub(crate) async fn move_steps(
     let completed = to.is_terminal().then_some(now);
     let per = MAX_PARAMS - 8;
     let mut moved = 0;
+    // The updates and audit rows are queued (`Tx::defer`): each update must move its whole
+    // chunk, or the transaction fails with a conflict when they are sent.
     for chunk in ids.chunks(per) {
         let mut a: Vec<Arg> = args![to.as_str(), now, completed, from.as_str()];
         a.extend(chunk.iter().map(|id| Arg::from(*id)));
@@ -181,36 +243,24 @@ pub(crate) async fn move_steps(
              WHERE status = $4 AND step_uuid IN ({})",
             placeholders(5, chunk.len())
         );
-        let n = tx.exec(&sql, a).await?;
-        if n != chunk.len() as u64 {
-            return Err(StoreError::Conflict(format!(
-                "steps of task {task_uuid} changed concurrently"
-            )));
-        }
-        moved += n;
+        let conflict = format!("steps of task {task_uuid} changed concurrently");
+        tx.defer(sql, a, Some((chunk.len() as u64, conflict)));
+        moved += chunk.len() as u64;
     }
     let audit_rows = ids
         .iter()
         .map(|id| {
-            args![
+            transition_row(
                 task_uuid,
-                *id,
-                from.as_str(),
+                Some(*id),
+                Some(from.as_str()),
                 to.as_str(),
                 now,
                 actor,
-                reason
-            ]
+                reason,
+            )
         })
         .collect();
-    insert_rows(
-        tx,
-        "INSERT INTO transitions (task_uuid, step_uuid, from_state, to_state, at, actor, reason) \
-         VALUES ",
-        7,
-        audit_rows,
-        "",
-    )
-    .await?;
+    defer_rows(tx, TRANSITION_INSERT, 7, audit_rows, "");
     Ok(moved)
 }

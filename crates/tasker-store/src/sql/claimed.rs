@@ -1,8 +1,9 @@
 //! What a worker needs to run the steps it claimed: the steps, their tasks' contexts, their
-//! parents' results and (for dynamic tasks) the plans, read for the whole claim at once — four
+//! parents' results and (for dynamic tasks) the plans, read for the whole claim at once — three
 //! statements per claim, whatever its size, instead of four per step.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::{Mutex, PoisonError};
 
 use serde_json::Value;
 use tasker_core::dynamic::{TaskPlan, group_parent_results};
@@ -47,44 +48,60 @@ impl SqlStore {
             steps.insert(s.step_uuid, s);
         }
 
+        // Each task's context, trace and (for a dynamic task) plan, in one statement.
         let mut contexts = HashMap::with_capacity(tasks.len());
+        let mut plans: HashMap<Uuid, TaskPlan> = HashMap::new();
         let sql = format!(
-            "SELECT task_uuid, context, trace_parent FROM tasks WHERE task_uuid IN ({in_tasks})"
+            "SELECT t.task_uuid, t.context, t.trace_parent, p.plan FROM tasks t \
+             LEFT JOIN task_plans p ON p.task_uuid = t.task_uuid WHERE t.task_uuid IN ({in_tasks})"
         );
         for r in self.pool.all(&sql, uuid_args(&tasks)).await? {
-            contexts.insert(
-                r.uuid("task_uuid")?,
-                (r.json("context")?, r.opt_text("trace_parent")?),
-            );
+            let task = r.uuid("task_uuid")?;
+            contexts.insert(task, (r.json("context")?, r.opt_text("trace_parent")?));
+            if let Some(plan) = r.opt_text("plan")? {
+                let plan = serde_json::from_str(&plan)
+                    .map_err(|e| StoreError::Corrupt(format!("plan of task {task}: {e}")))?;
+                plans.insert(task, plan);
+            }
         }
 
         let mut parents: HashMap<Uuid, Vec<Parent>> = HashMap::new();
-        // Each parent's result is decoded once per claim: the batchable parent of a thousand
-        // copies is one row read a thousand times.
-        let mut decoded: HashMap<(Uuid, bool), Value> = HashMap::new();
+        // Each parent's result is decoded once per claim. A copy's batchable parent is not read
+        // at all: its result carries every copy's cursor (megabytes for 100,000 copies), and a
+        // copy sees it without `batches` (its own cursor is in its input). That trimmed result
+        // is read once per batchable and completion and kept (`BatchHeads`).
+        let mut decoded: HashMap<Uuid, Value> = HashMap::new();
+        let batchable = StepType::Batchable.as_str();
         let sql = format!(
             "SELECT e.child_uuid, p.step_uuid AS parent_uuid, p.name, p.template_step, \
-             p.batch_index, p.status, p.step_type, p.results \
+             p.batch_index, p.status, p.completed_at, \
+             CAST(CASE WHEN p.step_type = '{batchable}' AND c.batch_index IS NOT NULL \
+             THEN 1 ELSE 0 END AS BIGINT) AS head_only, \
+             CASE WHEN p.step_type = '{batchable}' AND c.batch_index IS NOT NULL \
+             THEN NULL ELSE p.results END AS results \
              FROM step_edges e JOIN steps p ON p.step_uuid = e.parent_uuid \
+             JOIN steps c ON c.step_uuid = e.child_uuid \
              WHERE e.child_uuid IN ({in_steps}) ORDER BY p.position"
         );
-        for r in self.pool.all(&sql, uuid_args(&ids)).await? {
+        let rows = self.pool.all(&sql, uuid_args(&ids)).await?;
+        let mut heads_wanted = Vec::new();
+        for r in &rows {
+            if r.int("head_only")? == 1 {
+                heads_wanted.push((r.uuid("parent_uuid")?, r.opt_int("completed_at")?));
+            }
+        }
+        let heads = self.batch_heads(heads_wanted).await?;
+        for r in rows {
             let child = r.uuid("child_uuid")?;
             let parent = r.uuid("parent_uuid")?;
-            // A copy has its own cursor in `batch`: its batchable's result reaches it without
-            // the `batches` list, which would make every copy's input as long as the fan-out.
-            let trim = r.text("step_type")? == StepType::Batchable.as_str()
-                && steps.get(&child).is_some_and(|s| s.batch_index.is_some());
-            let result = match decoded.get(&(parent, trim)) {
-                Some(v) => v.clone(),
-                None => {
-                    let mut v = r.opt_json("results")?.unwrap_or(Value::Null);
-                    if trim && let Some(map) = v.as_object_mut() {
-                        map.remove("batches");
-                    }
-                    decoded.insert((parent, trim), v.clone());
-                    v
-                }
+            let result = if r.int("head_only")? == 1 {
+                heads.get(&parent).cloned().unwrap_or(Value::Null)
+            } else if let Some(v) = decoded.get(&parent) {
+                v.clone()
+            } else {
+                let v = r.opt_json("results")?.unwrap_or(Value::Null);
+                decoded.insert(parent, v.clone());
+                v
             };
             let name = r.text("name")?;
             parents.entry(child).or_default().push((
@@ -95,15 +112,6 @@ impl SqlStore {
                 r.parsed("status")?,
                 result,
             ));
-        }
-
-        let mut plans: HashMap<Uuid, TaskPlan> = HashMap::new();
-        let sql = format!("SELECT task_uuid, plan FROM task_plans WHERE task_uuid IN ({in_tasks})");
-        for r in self.pool.all(&sql, uuid_args(&tasks)).await? {
-            let task = r.uuid("task_uuid")?;
-            let plan = serde_json::from_str(&r.text("plan")?)
-                .map_err(|e| StoreError::Corrupt(format!("plan of task {task}: {e}")))?;
-            plans.insert(task, plan);
         }
 
         let mut claimed = Vec::with_capacity(leases.len());
@@ -143,5 +151,80 @@ impl SqlStore {
             });
         }
         Ok(claimed)
+    }
+}
+
+/// Most batchable results kept for their copies; the whole cache is dropped when it is full.
+const BATCH_HEADS_KEPT: usize = 256;
+
+/// The results of batchable steps without their `batches` list, by step and completion time:
+/// a recorded result does not change until the step completes again.
+#[derive(Default)]
+pub(super) struct BatchHeads(Mutex<HashMap<(Uuid, Option<i64>), Value>>);
+
+impl SqlStore {
+    /// The trimmed results of `wanted` batchable steps, read from the store only when not kept.
+    async fn batch_heads(
+        &self,
+        wanted: Vec<(Uuid, Option<i64>)>,
+    ) -> Result<HashMap<Uuid, Value>, StoreError> {
+        let mut found = HashMap::new();
+        let mut missing = BTreeSet::new();
+        {
+            let kept = self
+                .batch_heads
+                .0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for key in &wanted {
+                match kept.get(key) {
+                    Some(v) => {
+                        found.insert(key.0, v.clone());
+                    }
+                    None => {
+                        missing.insert(*key);
+                    }
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(found);
+        }
+        let ids: Vec<Uuid> = missing
+            .iter()
+            .map(|k| k.0)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let sql = format!(
+            "SELECT step_uuid, completed_at, results FROM steps WHERE step_uuid IN ({})",
+            placeholders(1, ids.len())
+        );
+        let mut read = Vec::new();
+        for r in self.pool.all(&sql, uuid_args(&ids)).await? {
+            let mut v = r.opt_json("results")?.unwrap_or(Value::Null);
+            if let Some(map) = v.as_object_mut() {
+                map.remove("batches");
+            }
+            let key = (r.uuid("step_uuid")?, r.opt_int("completed_at")?);
+            found.insert(key.0, v.clone());
+            read.push((key, v));
+        }
+        let mut kept = self
+            .batch_heads
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if kept.len() + read.len() > BATCH_HEADS_KEPT {
+            kept.clear();
+        }
+        for (key, v) in read {
+            // Kept only under the completion time the claim saw: a result read after a newer
+            // completion is returned but not kept under the older key.
+            if missing.contains(&key) {
+                kept.insert(key, v);
+            }
+        }
+        Ok(found)
     }
 }

@@ -7,7 +7,7 @@ use tasker_core::store::{ClaimRequest, ClaimedStep, DlqReason, Lease};
 use tasker_core::{StepState, StoreError};
 use uuid::Uuid;
 
-use super::bulk::insert_rows;
+use super::bulk::{TRANSITION_INSERT, defer_rows};
 use super::engine::{SYSTEM, advance, load_step_tx, lock_task, open_dlq, set_step_state};
 use super::{SqlStore, announce, notify_work};
 use crate::db::{Arg, Tx, args, placeholders};
@@ -31,6 +31,10 @@ impl SqlStore {
         let probe = format!("SELECT step_uuid {filter} LIMIT 1");
         if self.pool.one(&probe, a.clone()).await?.is_none() {
             return Ok(Vec::new());
+        }
+        if self.pool.is_pg() {
+            let leases = self.claim_pg(req, &filter, a, now).await?;
+            return self.claimed_steps(leases).await;
         }
         let mut tx = self.pool.begin().await?;
         let sql = format!(
@@ -61,6 +65,60 @@ impl SqlStore {
         start_attempts(&mut tx, &leases, now).await?;
         tx.commit().await?;
         self.claimed_steps(leases).await
+    }
+
+    /// The claim on PostgreSQL as one statement (no transaction of its own): the steps are
+    /// locked, moved to `in_progress`, leased (tokens from `gen_random_uuid`) and audited
+    /// together, in the order of the queue.
+    async fn claim_pg(
+        &self,
+        req: &ClaimRequest,
+        filter: &str,
+        mut a: Vec<Arg>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, Lease)>, StoreError> {
+        StepState::Enqueued.transition(StepState::InProgress)?;
+        let n = a.len();
+        let expires = now + req.lease;
+        a.push(i64::from(req.limit.clamp(1, MAX_CLAIM)).into());
+        a.extend(args![
+            StepState::InProgress.as_str(),
+            now,
+            &req.worker_id,
+            expires
+        ]);
+        let (limit, to, at, worker, until) = (n + 1, n + 2, n + 3, n + 4, n + 5);
+        let sql = format!(
+            "WITH c AS (SELECT step_uuid {filter} ORDER BY ready_at, position LIMIT ${limit} \
+             FOR UPDATE SKIP LOCKED), \
+             u AS (UPDATE steps s SET status = ${to}, updated_at = ${at}, attempts = s.attempts + 1 \
+             FROM c WHERE s.step_uuid = c.step_uuid \
+             RETURNING s.step_uuid, s.task_uuid, s.attempts, s.ready_at, s.position), \
+             l AS (INSERT INTO step_leases (step_uuid, task_uuid, worker_id, token, attempt, expires_at) \
+             SELECT step_uuid, task_uuid, ${worker}, CAST(gen_random_uuid() AS TEXT), attempts, ${until} \
+             FROM u ON CONFLICT (step_uuid) DO UPDATE SET task_uuid = excluded.task_uuid, \
+             worker_id = excluded.worker_id, token = excluded.token, attempt = excluded.attempt, \
+             expires_at = excluded.expires_at RETURNING step_uuid, token), \
+             a AS (INSERT INTO transitions (task_uuid, step_uuid, from_state, to_state, at, actor, reason) \
+             SELECT task_uuid, step_uuid, $1, ${to}, ${at}, ${worker}, \
+             'claimed for attempt ' || CAST(attempts AS TEXT) FROM u) \
+             SELECT u.step_uuid, u.task_uuid, u.attempts, l.token FROM u \
+             JOIN l ON l.step_uuid = u.step_uuid ORDER BY u.ready_at, u.position"
+        );
+        let mut leases = Vec::new();
+        for r in self.pool.all(&sql, a).await? {
+            leases.push((
+                r.uuid("task_uuid")?,
+                Lease {
+                    step_uuid: r.uuid("step_uuid")?,
+                    worker_id: req.worker_id.clone(),
+                    token: r.uuid("token")?,
+                    attempt: u32::try_from(r.int("attempts")?).unwrap_or(u32::MAX),
+                    expires_at: expires,
+                },
+            ));
+        }
+        Ok(leases)
     }
 
     pub(super) async fn renew_lease_impl(
@@ -205,7 +263,8 @@ impl SqlStore {
 const MAX_CLAIM: u32 = 1_000;
 
 /// Moves the claimed steps from `enqueued` to `in_progress` (starting an attempt), with one
-/// audit row and one lease each: three statements for the whole claim.
+/// audit row and one lease each: three writes for the whole claim, queued (`Tx::defer`) and
+/// sent with the commit.
 async fn start_attempts(
     tx: &mut Tx,
     leases: &[(Uuid, Lease)],
@@ -223,12 +282,14 @@ async fn start_attempts(
          WHERE status = $3 AND step_uuid IN ({})",
         placeholders(4, leases.len())
     );
-    let n = tx.exec(&sql, a).await?;
-    if n != leases.len() as u64 {
-        return Err(StoreError::Conflict(
+    tx.defer(
+        sql,
+        a,
+        Some((
+            leases.len() as u64,
             "claimed steps changed concurrently".to_owned(),
-        ));
-    }
+        )),
+    );
     let audit = leases
         .iter()
         .map(|(task, l)| {
@@ -243,15 +304,7 @@ async fn start_attempts(
             ]
         })
         .collect();
-    insert_rows(
-        tx,
-        "INSERT INTO transitions (task_uuid, step_uuid, from_state, to_state, at, actor, reason) \
-         VALUES ",
-        7,
-        audit,
-        "",
-    )
-    .await?;
+    defer_rows(tx, TRANSITION_INSERT, 7, audit, "");
     let rows = leases
         .iter()
         .map(|(task, l)| {
@@ -265,7 +318,7 @@ async fn start_attempts(
             ]
         })
         .collect();
-    insert_rows(
+    defer_rows(
         tx,
         "INSERT INTO step_leases (step_uuid, task_uuid, worker_id, token, attempt, expires_at) \
          VALUES ",
@@ -274,6 +327,6 @@ async fn start_attempts(
         " ON CONFLICT (step_uuid) DO UPDATE SET task_uuid = excluded.task_uuid, \
          worker_id = excluded.worker_id, token = excluded.token, attempt = excluded.attempt, \
          expires_at = excluded.expires_at",
-    )
-    .await
+    );
+    Ok(())
 }

@@ -10,7 +10,7 @@ use tasker_core::store::StepRecord;
 use tasker_core::{BatchFailure, StepState, StepView, StoreError};
 use uuid::Uuid;
 
-use super::bulk::{insert_steps, move_steps};
+use super::bulk::{Start, insert_steps, move_steps};
 use super::engine::Shape;
 use crate::db::{Tx, args};
 
@@ -132,6 +132,7 @@ pub(crate) async fn expand_after(
         &expansion.steps,
         next,
         &expansion.edges,
+        Start::Pending,
         now,
     )
     .await?;

@@ -40,18 +40,15 @@ pub(crate) async fn set_task_state(
 ) -> Result<(), StoreError> {
     from.transition(to)?;
     let completed = to.is_terminal().then_some(now);
-    let n = tx
-        .exec(
-            "UPDATE tasks SET status = $1, updated_at = $2, status_changed_at = $2, completed_at = $3 \
-             WHERE task_uuid = $4 AND status = $5",
-            args![to.as_str(), now, completed, task_uuid, from.as_str()],
-        )
-        .await?;
-    if n != 1 {
-        return Err(StoreError::Conflict(format!(
-            "task {task_uuid} changed concurrently"
-        )));
-    }
+    // Queued with the transaction's other writes; the task row is locked, so it moves unless
+    // the task changed concurrently.
+    tx.defer(
+        "UPDATE tasks SET status = $1, updated_at = $2, status_changed_at = $2, completed_at = $3 \
+         WHERE task_uuid = $4 AND status = $5"
+            .to_owned(),
+        args![to.as_str(), now, completed, task_uuid, from.as_str()],
+        Some((1, format!("task {task_uuid} changed concurrently"))),
+    );
     audit(
         tx,
         task_uuid,
@@ -118,23 +115,80 @@ pub(crate) async fn set_step_state(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    from.transition(to)?;
-    let completed = to.is_terminal().then_some(now);
-    let n = tx
-        .exec(
-            "UPDATE steps SET status = $1, updated_at = $2, completed_at = $3, \
-             attempts = attempts + CASE WHEN $1 = 'in_progress' THEN 1 ELSE 0 END, \
-             ready_at = CASE WHEN $1 = 'enqueued' THEN $2 ELSE ready_at END, \
-             retry_at = CASE WHEN $1 = 'enqueued' THEN NULL ELSE retry_at END \
-             WHERE step_uuid = $4 AND status = $5",
-            args![to.as_str(), now, completed, step_uuid, from.as_str()],
-        )
-        .await?;
+    let (sql, a) = step_state_update(step_uuid, from, to, None, now)?;
+    let n = tx.exec(&sql, a).await?;
     if n != 1 {
         return Err(StoreError::Conflict(format!(
             "step {step_uuid} changed concurrently"
         )));
     }
+    step_state_follow_up(tx, task_uuid, step_uuid, from, to, actor, reason, now).await
+}
+
+/// [`set_step_state`] queued with the transaction's other writes (`Tx::defer`), also setting
+/// the step's `results` when given: for a step whose row no other queued write touches (a
+/// result being recorded, with its lease checked under the task lock).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn defer_step_state(
+    tx: &mut Tx,
+    task_uuid: Uuid,
+    step_uuid: Uuid,
+    from: StepState,
+    to: StepState,
+    results: Option<String>,
+    actor: &str,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let (sql, a) = step_state_update(step_uuid, from, to, results, now)?;
+    tx.defer(
+        sql,
+        a,
+        Some((1, format!("step {step_uuid} changed concurrently"))),
+    );
+    step_state_follow_up(tx, task_uuid, step_uuid, from, to, actor, reason, now).await
+}
+
+/// The guarded `UPDATE` of a step's state (and `results`, when given).
+fn step_state_update(
+    step_uuid: Uuid,
+    from: StepState,
+    to: StepState,
+    results: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<(String, Vec<crate::db::Arg>), StoreError> {
+    from.transition(to)?;
+    let completed = to.is_terminal().then_some(now);
+    let mut a = args![to.as_str(), now, completed, step_uuid, from.as_str()];
+    let set_results = match results {
+        Some(r) => {
+            a.push(r.into());
+            ", results = $6"
+        }
+        None => "",
+    };
+    let sql = format!(
+        "UPDATE steps SET status = $1, updated_at = $2, completed_at = $3, \
+         attempts = attempts + CASE WHEN $1 = 'in_progress' THEN 1 ELSE 0 END, \
+         ready_at = CASE WHEN $1 = 'enqueued' THEN $2 ELSE ready_at END, \
+         retry_at = CASE WHEN $1 = 'enqueued' THEN NULL ELSE retry_at END{set_results} \
+         WHERE step_uuid = $4 AND status = $5"
+    );
+    Ok((sql, a))
+}
+
+/// After a step's state changed: its children's unmet parents and the audit row.
+#[allow(clippy::too_many_arguments)]
+async fn step_state_follow_up(
+    tx: &mut Tx,
+    task_uuid: Uuid,
+    step_uuid: Uuid,
+    from: StepState,
+    to: StepState,
+    actor: &str,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     if to.satisfies_dependents() && !from.satisfies_dependents() {
         release_children(tx, step_uuid).await?;
     }
@@ -152,34 +206,24 @@ pub(crate) async fn set_step_state(
 }
 
 /// One parent of each child of `step_uuid` is met (the step finished for its dependents).
+/// Queued (`Tx::defer`): it touches only the children's rows.
 pub(crate) async fn release_children(tx: &mut Tx, step_uuid: Uuid) -> Result<(), StoreError> {
-    tx.exec(
+    tx.defer(
         "UPDATE steps SET unmet_parents = unmet_parents - 1 WHERE step_uuid IN \
-         (SELECT child_uuid FROM step_edges WHERE parent_uuid = $1)",
+         (SELECT child_uuid FROM step_edges WHERE parent_uuid = $1)"
+            .to_owned(),
         args![step_uuid],
-    )
-    .await
-    .map(|_| ())
+        None,
+    );
+    Ok(())
 }
 
-/// `advance` after `step_uuid` finished an attempt, for a step whose result creates nothing:
-/// only its children can become ready (those with no unmet parent left), so it reads them
-/// and which step states remain instead of every step and edge. Falls back to the full pass
-/// when the task has a failed step (whose handling depends on the batch policy) or a child
-/// is a convergence (which also waits for pending decisions).
-pub(crate) async fn advance_after(
-    tx: &mut Tx,
-    task_uuid: Uuid,
-    step_uuid: Uuid,
-    actor: &str,
-    now: DateTime<Utc>,
-) -> Result<Advance, StoreError> {
-    let state = lock_task(tx, task_uuid).await?;
-    advance_after_locked(tx, task_uuid, state, &[step_uuid], actor, now).await
-}
-
-/// `advance_after` for a task already locked (found in `state`) after every step of `parents`
-/// finished an attempt.
+/// `advance` for a task already locked (found in `state`) after every step of `parents`
+/// finished an attempt, for steps whose results create nothing: only their children can
+/// become ready (those with no unmet parent left), so it reads them and which step states
+/// remain instead of every step and edge. Falls back to the full pass when the task has a
+/// failed step (whose handling depends on the batch policy) or a child is a convergence
+/// (which also waits for pending decisions).
 pub(crate) async fn advance_after_locked(
     tx: &mut Tx,
     task_uuid: Uuid,
@@ -260,6 +304,7 @@ async fn present_states(tx: &mut Tx, task_uuid: Uuid) -> Result<Vec<StepState>, 
     Ok(present)
 }
 
+/// Records a transition. Queued (`Tx::defer`): an insert that no other write reads.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn audit(
     tx: &mut Tx,
@@ -271,13 +316,14 @@ pub(crate) async fn audit(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    tx.exec(
+    tx.defer(
         "INSERT INTO transitions (task_uuid, step_uuid, from_state, to_state, at, actor, reason) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            .to_owned(),
         args![task_uuid, step_uuid, from, to, now, actor, reason],
-    )
-    .await
-    .map(|_| ())
+        None,
+    );
+    Ok(())
 }
 
 /// What `advance` did.

@@ -4,12 +4,12 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tasker_core::store::{DlqReason, Lease, RecordOutcome, StepOutcome, StepReport};
-use tasker_core::{StepState, StoreError, backoff_delay_ms};
+use tasker_core::{StepState, StoreError, TaskState, backoff_delay_ms};
 use uuid::Uuid;
 
-use super::engine::{advance, advance_after, lock_task, open_dlq, set_step_state};
+use super::engine::{advance, advance_after_locked, defer_step_state, open_dlq, set_step_state};
 use super::{SqlStore, announce, notify_work};
-use crate::db::{args, json_text};
+use crate::db::{Tx, args, json_text};
 
 impl SqlStore {
     pub(super) async fn record_result_impl(
@@ -18,11 +18,10 @@ impl SqlStore {
         report: StepReport,
         now: DateTime<Utc>,
     ) -> Result<RecordOutcome, StoreError> {
-        let Some(task_uuid) = self.task_of_step(lease.step_uuid).await? else {
+        let mut tx = self.pool.begin().await?;
+        let Some((task_uuid, state)) = lock_task_of_step(&mut tx, lease.step_uuid).await? else {
             return Ok(RecordOutcome::Discarded);
         };
-        let mut tx = self.pool.begin().await?;
-        lock_task(&mut tx, task_uuid).await?;
         let sql = format!(
             "SELECT l.token, {} FROM step_leases l JOIN steps s ON s.step_uuid = l.step_uuid \
              WHERE l.step_uuid = $1",
@@ -38,11 +37,13 @@ impl SqlStore {
             tracing::info!(step = %lease.step_uuid, worker = %lease.worker_id, "stale result discarded");
             return Ok(RecordOutcome::Discarded);
         };
-        tx.exec(
-            "DELETE FROM step_leases WHERE step_uuid = $1",
+        // The writes of a result are queued and sent together (`Tx::defer`): the lease, the
+        // step row, its children's counts, the audit and attempt rows touch different rows.
+        tx.defer(
+            "DELETE FROM step_leases WHERE step_uuid = $1".to_owned(),
             args![lease.step_uuid],
-        )
-        .await?;
+            None,
+        );
         // A decision's or batchable's result shapes the task: a bad one fails the step for good.
         let plan = if step.step_type.creates_steps() || step.batch_index.is_some() {
             super::dynamic::load_plan(&mut tx, task_uuid).await?
@@ -70,17 +71,13 @@ impl SqlStore {
         };
         let outcome = match report.outcome {
             StepOutcome::Success(result) => {
-                tx.exec(
-                    "UPDATE steps SET results = $1 WHERE step_uuid = $2",
-                    args![json_text(&result), lease.step_uuid],
-                )
-                .await?;
-                set_step_state(
+                defer_step_state(
                     &mut tx,
                     task_uuid,
                     lease.step_uuid,
                     StepState::InProgress,
                     StepState::Complete,
+                    Some(json_text(&result)),
                     &lease.worker_id,
                     Some(&format!("attempt {} succeeded", lease.attempt)),
                     now,
@@ -163,13 +160,14 @@ impl SqlStore {
             _ => None,
         };
         let duration = (now - report.started_at).num_milliseconds().max(0);
-        tx.exec(
+        tx.defer(
             "INSERT INTO step_results (step_uuid, task_uuid, attempt, worker_id, success, payload, \
-             backoff_ms, started_at, finished_at, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             backoff_ms, started_at, finished_at, duration_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                .to_owned(),
             args![lease.step_uuid, task_uuid, i64::from(lease.attempt), &lease.worker_id, i64::from(success),
                 json_text(&payload), backoff, report.started_at, now, duration],
-        )
-        .await?;
+            None,
+        );
         let mut tolerated = false;
         if outcome == RecordOutcome::FailedPermanently
             && step.batch_index.is_some()
@@ -181,7 +179,15 @@ impl SqlStore {
         let adv = if step.step_type.creates_steps() || outcome == RecordOutcome::FailedPermanently {
             advance(&mut tx, task_uuid, &lease.worker_id, now).await?
         } else {
-            advance_after(&mut tx, task_uuid, lease.step_uuid, &lease.worker_id, now).await?
+            advance_after_locked(
+                &mut tx,
+                task_uuid,
+                state,
+                &[lease.step_uuid],
+                &lease.worker_id,
+                now,
+            )
+            .await?
         };
         if outcome == RecordOutcome::FailedPermanently && !tolerated {
             let entry = open_dlq(
@@ -210,16 +216,22 @@ impl SqlStore {
         notify_work(&self.signal);
         Ok(outcome)
     }
+}
 
-    async fn task_of_step(&self, step_uuid: Uuid) -> Result<Option<Uuid>, StoreError> {
-        self.pool
-            .one(
-                "SELECT task_uuid FROM steps WHERE step_uuid = $1",
-                args![step_uuid],
-            )
-            .await?
-            .map(|r| r.uuid("task_uuid"))
-            .transpose()
+/// Locks the task of `step_uuid` (PostgreSQL) and returns it with its state, in one statement;
+/// `None` when the step does not exist.
+async fn lock_task_of_step(
+    tx: &mut Tx,
+    step_uuid: Uuid,
+) -> Result<Option<(Uuid, TaskState)>, StoreError> {
+    let lock = if tx.is_pg() { " FOR UPDATE OF t" } else { "" };
+    let sql = format!(
+        "SELECT t.task_uuid, t.status FROM tasks t JOIN steps s ON s.task_uuid = t.task_uuid \
+         WHERE s.step_uuid = $1{lock}"
+    );
+    match tx.one(&sql, args![step_uuid]).await? {
+        Some(r) => Ok(Some((r.uuid("task_uuid")?, r.parsed("status")?))),
+        None => Ok(None),
     }
 }
 

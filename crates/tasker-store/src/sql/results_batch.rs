@@ -11,7 +11,7 @@ use tasker_core::store::{Lease, RecordOutcome, StepOutcome, StepReport};
 use tasker_core::{StepState, StepType, StoreError, TaskState};
 use uuid::Uuid;
 
-use super::bulk::{insert_rows, value_rows_at};
+use super::bulk::{TRANSITION_INSERT, defer_rows, value_rows_at};
 use super::engine::advance_after_locked;
 use super::{SqlStore, announce, notify_work};
 use crate::db::{Arg, Tx, args, json_text, placeholders};
@@ -137,11 +137,14 @@ async fn complete_many(
     }
     let ids: Vec<Uuid> = valid.iter().map(|s| s.lease.step_uuid).collect();
     let in_ids = placeholders(1, ids.len());
-    tx.exec(
-        &format!("DELETE FROM step_leases WHERE step_uuid IN ({in_ids})"),
+    // The writes below are queued and sent as one statement (`Tx::defer`): the leases, the
+    // completed steps, their children (never one of the completed steps: a child runs only
+    // after its parents complete), and the audit and attempt rows are all different rows.
+    tx.defer(
+        format!("DELETE FROM step_leases WHERE step_uuid IN ({in_ids})"),
         uuid_args(ids.iter().copied()),
-    )
-    .await?;
+        None,
+    );
 
     StepState::InProgress.transition(StepState::Complete)?;
     let mut a = args![
@@ -161,22 +164,24 @@ async fn complete_many(
         "UPDATE steps SET status = $1, updated_at = $2, completed_at = $2, results = v.column2 \
          FROM (VALUES {rows}) AS v WHERE steps.step_uuid = v.column1 AND steps.status = $3"
     );
-    let n = tx.exec(&sql, a).await?;
-    if n != valid.len() as u64 {
-        return Err(StoreError::Conflict(
+    tx.defer(
+        sql,
+        a,
+        Some((
+            valid.len() as u64,
             "completed steps changed concurrently".to_owned(),
-        ));
-    }
+        )),
+    );
     // One parent of each child is met per completed parent.
-    tx.exec(
-        &format!(
+    tx.defer(
+        format!(
             "UPDATE steps SET unmet_parents = unmet_parents - (SELECT COUNT(*) FROM step_edges e \
              WHERE e.child_uuid = steps.step_uuid AND e.parent_uuid IN ({in_ids})) \
              WHERE step_uuid IN (SELECT child_uuid FROM step_edges WHERE parent_uuid IN ({in_ids}))"
         ),
         uuid_args(ids.iter().copied()),
-    )
-    .await?;
+        None,
+    );
     let audit = valid
         .iter()
         .map(|s| {
@@ -191,15 +196,7 @@ async fn complete_many(
             ]
         })
         .collect();
-    insert_rows(
-        tx,
-        "INSERT INTO transitions (task_uuid, step_uuid, from_state, to_state, at, actor, reason) \
-         VALUES ",
-        7,
-        audit,
-        "",
-    )
-    .await?;
+    defer_rows(tx, TRANSITION_INSERT, 7, audit, "");
     let results = valid
         .iter()
         .map(|s| {
@@ -221,15 +218,14 @@ async fn complete_many(
             ]
         })
         .collect();
-    insert_rows(
+    defer_rows(
         tx,
         "INSERT INTO step_results (step_uuid, task_uuid, attempt, worker_id, success, payload, \
          backoff_ms, started_at, finished_at, duration_ms) VALUES ",
         10,
         results,
         "",
-    )
-    .await?;
+    );
     let mut enqueued = 0;
     for (task, state) in &states {
         let parents: Vec<Uuid> = valid

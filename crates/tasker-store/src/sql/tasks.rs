@@ -10,8 +10,8 @@ use tasker_core::store::{
 use tasker_core::{StoreError, TaskState, TaskTemplate};
 use uuid::Uuid;
 
-use super::bulk::insert_steps;
-use super::engine::{SYSTEM, advance, audit, cancel_unfinished_steps, lock_task, set_task_state};
+use super::bulk::{Start, TRANSITION_INSERT, defer_rows, insert_steps, transition_row};
+use super::engine::{SYSTEM, advance, cancel_unfinished_steps, lock_task, set_task_state};
 use super::rows::{self, TASK_COLUMNS, load_task, u64_arg, with_counts};
 use super::{SqlStore, announce, notify_work};
 use crate::db::{Arg, Tx, args, json_text};
@@ -78,6 +78,9 @@ impl SqlStore {
             Err(e) => Err(e),
             Ok(()) => {
                 notify_work(&self.signal);
+                if first_pass(&task) {
+                    return Ok(created_record(task, now));
+                }
                 load_task(&self.pool, task.task_uuid)
                     .await?
                     .ok_or_else(|| StoreError::NotFound(format!("task {}", task.task_uuid)))
@@ -266,18 +269,29 @@ pub(crate) async fn insert_child_rows(
     parent: Option<(Uuid, Uuid)>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    // A static task is inserted already past its first readiness pass (roots enqueued, the
+    // task in `steps_in_process`): nothing is read back, and creation is a handful of
+    // statements. A dynamic task's first pass depends on its plan and runs as usual.
+    let first_pass = first_pass(t);
+    let status = if first_pass {
+        TaskState::StepsInProcess
+    } else {
+        TaskState::Pending
+    };
     let tags = serde_json::Value::from(t.meta.tags.clone());
-    tx.exec(
-        &format!(
+    // The task, its steps, audit rows and edges are queued (`Tx::defer`): a static task's
+    // creation is one statement on PostgreSQL.
+    tx.defer(
+        format!(
             "INSERT INTO tasks ({TASK_COLUMNS}, trace_parent) VALUES ($1, $2, $3, $4, $5, $6, \
-             $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $15, NULL, NULL, NULL, NULL, $16)"
+             $7, $8, $9, $10, $11, $12, $13, $14, $15, $15, $15, NULL, NULL, $16, $17, $18)"
         ),
         args![
             t.task_uuid,
             &t.namespace,
             &t.name,
             &t.version,
-            TaskState::Pending.as_str(),
+            status.as_str(),
             json_text(&t.context),
             &t.created_by,
             t.meta.initiator.clone(),
@@ -288,21 +302,38 @@ pub(crate) async fn insert_child_rows(
             t.meta.correlation_id.clone(),
             t.meta.idempotency_key.clone(),
             now,
+            parent.map(|p| p.0),
+            parent.map(|p| p.1),
             t.trace_parent.clone()
         ],
-    )
-    .await?;
-    audit(
-        tx,
+        None,
+    );
+    let created = transition_row(
         t.task_uuid,
         None,
         None,
-        "pending",
-        &t.created_by,
-        Some("task created"),
+        TaskState::Pending.as_str(),
         now,
-    )
-    .await?;
+        &t.created_by,
+        "task created",
+    );
+    let start = if first_pass {
+        Start::FirstPass {
+            before: vec![created],
+            after: vec![transition_row(
+                t.task_uuid,
+                None,
+                Some(TaskState::Pending.as_str()),
+                TaskState::StepsInProcess.as_str(),
+                now,
+                SYSTEM,
+                "steps in process",
+            )],
+        }
+    } else {
+        defer_rows(tx, TRANSITION_INSERT, 7, vec![created], "");
+        Start::Pending
+    };
     let ids: HashMap<&str, Uuid> = t
         .steps
         .iter()
@@ -324,19 +355,64 @@ pub(crate) async fn insert_child_rows(
             }
         }
     }
-    insert_steps(tx, t.task_uuid, &t.namespace, &t.steps, 0, &edges, now).await?;
+    insert_steps(
+        tx,
+        t.task_uuid,
+        &t.namespace,
+        &t.steps,
+        0,
+        &edges,
+        start,
+        now,
+    )
+    .await?;
     if let Some(plan) = &t.plan {
         super::dynamic::save_plan(tx, t.task_uuid, plan).await?;
     }
-    if let Some((task, step)) = parent {
-        tx.exec(
-            "UPDATE tasks SET parent_task_uuid = $1, parent_step_uuid = $2 WHERE task_uuid = $3",
-            args![task, step, t.task_uuid],
-        )
-        .await?;
+    if !first_pass {
+        advance(tx, t.task_uuid, SYSTEM, now).await?;
     }
-    advance(tx, t.task_uuid, SYSTEM, now).await?;
     announce(tx).await
+}
+
+/// Whether `t` is inserted already past its first readiness pass: a static task (no plan) with
+/// steps, none of which waits for something outside the workers.
+fn first_pass(t: &NewTask) -> bool {
+    t.plan.is_none() && !t.steps.is_empty() && t.steps.iter().all(|s| !s.step_type.is_waiting())
+}
+
+/// The record of a task [`first_pass`] just inserted, as it was committed (times at the
+/// store's millisecond precision), without reading it back.
+fn created_record(t: NewTask, now: DateTime<Utc>) -> TaskRecord {
+    let now = crate::db::millis(now.timestamp_millis()).unwrap_or(now);
+    let mut counts = tasker_core::store::StepCounts::default();
+    for s in &t.steps {
+        let state = if s.depends_on.is_empty() {
+            tasker_core::StepState::Enqueued
+        } else {
+            tasker_core::StepState::Pending
+        };
+        counts.total += 1;
+        *counts.by_state.entry(state).or_default() += 1;
+    }
+    TaskRecord {
+        task_uuid: t.task_uuid,
+        namespace: t.namespace,
+        name: t.name,
+        version: t.version,
+        status: TaskState::StepsInProcess,
+        context: t.context,
+        created_by: t.created_by,
+        meta: t.meta,
+        created_at: now,
+        updated_at: now,
+        status_changed_at: now,
+        completed_at: None,
+        step_counts: counts,
+        scheduled_for: None,
+        parent_task_uuid: None,
+        parent_step_uuid: None,
+    }
 }
 
 /// Whether the task's `tags` (a JSON array of strings) holds the value of placeholder `$n`

@@ -2,7 +2,7 @@
 //! (the result and its copies are one transaction), and the step, re-claimed once its lease
 //! expires, creates every copy exactly once. The kill lands inside that transaction for sure:
 //! the test holds `step_edges` locked, so the worker's copy insert waits on the lock (seen in
-//! `pg_stat_activity`) until the worker is dead. PostgreSQL only.
+//! `pg_locks`) until the worker is dead. PostgreSQL only.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -125,8 +125,11 @@ async fn a_worker_killed_while_recording_a_fan_out_leaves_no_copies_and_the_reru
             let waiting = psql(
                 &db.url,
                 &format!(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = '{VICTIM}' \
-                 AND wait_event_type = 'Lock' AND query ILIKE '%INSERT INTO step_edges%'"
+                    // The lock the worker waits for, not its query text: the copies' inserts
+                    // go as one statement, longer than pg_stat_activity keeps.
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE a.application_name = '{VICTIM}' AND NOT l.granted \
+                 AND l.relation = 'step_edges'::regclass"
                 ),
             );
             if waiting == "1" {
