@@ -13,8 +13,22 @@ use super::engine::SYSTEM;
 use super::rows::u64_arg;
 use crate::db::{Arg, Tx, args, json_text, placeholders};
 
-/// Bind parameters per statement: under SQLite's 32,766 and PostgreSQL's 65,535.
-const MAX_PARAMS: usize = 16_000;
+/// Bind parameters per PostgreSQL statement (its limit is 65,535).
+const PG_MAX_PARAMS: usize = 16_000;
+/// Bind parameters per SQLite statement. Binding costs time quadratic in a statement's
+/// parameters there (each is looked up by name, `sqlite3_bind_parameter_name`, a linear
+/// search): at 16,000 per statement a 10,000-copy fan-out spent most of its time binding.
+/// Statements are cheap in process, so SQLite takes many small ones.
+const SQLITE_MAX_PARAMS: usize = 900;
+
+/// Bind parameters per bulk statement on the transaction's backend.
+fn max_params(tx: &Tx) -> usize {
+    if tx.is_pg() {
+        PG_MAX_PARAMS
+    } else {
+        SQLITE_MAX_PARAMS
+    }
+}
 
 const STEP_INSERT: &str = "INSERT INTO steps (step_uuid, task_uuid, position, namespace, name, \
     handler, initialization, status, attempts, max_attempts, retryable, backoff_base_ms, \
@@ -71,7 +85,7 @@ pub(crate) const TRANSITION_INSERT: &str = "INSERT INTO transitions (task_uuid, 
 /// ending with `tail` (an `ON CONFLICT` clause, or nothing), with the transaction's other
 /// writes (`Tx::defer`): they are sent with its next statement or its commit.
 pub(crate) fn defer_rows(tx: &mut Tx, head: &str, cols: usize, rows: Vec<Vec<Arg>>, tail: &str) {
-    let per = (MAX_PARAMS / cols).max(1);
+    let per = (max_params(tx) / cols).max(1);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<Vec<Arg>> = rows.by_ref().take(per).collect();
@@ -198,7 +212,7 @@ async fn count_unmet_parents(tx: &mut Tx, edges: &[(Uuid, Uuid)]) -> Result<(), 
 /// fan-out's inserts, on stale statistics) as a scan of every step per child, which made a
 /// 100,000-copy fan-out quadratic.
 pub(crate) async fn recount_unmet_parents(tx: &mut Tx, steps: &[Uuid]) -> Result<(), StoreError> {
-    for chunk in steps.chunks(MAX_PARAMS) {
+    for chunk in steps.chunks(max_params(tx)) {
         let sql = format!(
             "UPDATE steps SET unmet_parents = c.n FROM (SELECT e.child_uuid AS child, \
              SUM(CASE WHEN p.status IN ('complete', 'resolved_manually') THEN 0 ELSE 1 END) AS n \
@@ -229,7 +243,7 @@ pub(crate) async fn move_steps(
 ) -> Result<u64, StoreError> {
     from.transition(to)?;
     let completed = to.is_terminal().then_some(now);
-    let per = MAX_PARAMS - 8;
+    let per = max_params(tx) - 8;
     let mut moved = 0;
     // The updates and audit rows are queued (`Tx::defer`): each update must move its whole
     // chunk, or the transaction fails with a conflict when they are sent.

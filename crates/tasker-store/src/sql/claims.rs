@@ -69,7 +69,9 @@ impl SqlStore {
 
     /// The claim on PostgreSQL as one statement (no transaction of its own): the steps are
     /// locked, moved to `in_progress`, leased (tokens from `gen_random_uuid`) and audited
-    /// together, in the order of the queue.
+    /// together, in the order of the queue. The update finds the locked steps through an
+    /// array, which keeps it on the primary key: joined to the locking subquery, the generic
+    /// plan of the prepared statement hashed a scan of every step (14 ms at 20,000 steps).
     async fn claim_pg(
         &self,
         req: &ClaimRequest,
@@ -92,7 +94,7 @@ impl SqlStore {
             "WITH c AS (SELECT step_uuid {filter} ORDER BY ready_at, position LIMIT ${limit} \
              FOR UPDATE SKIP LOCKED), \
              u AS (UPDATE steps s SET status = ${to}, updated_at = ${at}, attempts = s.attempts + 1 \
-             FROM c WHERE s.step_uuid = c.step_uuid \
+             WHERE s.step_uuid = ANY(ARRAY(SELECT step_uuid FROM c)) \
              RETURNING s.step_uuid, s.task_uuid, s.attempts, s.ready_at, s.position), \
              l AS (INSERT INTO step_leases (step_uuid, task_uuid, worker_id, token, attempt, expires_at) \
              SELECT step_uuid, task_uuid, ${worker}, CAST(gen_random_uuid() AS TEXT), attempts, ${until} \
