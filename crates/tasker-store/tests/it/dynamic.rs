@@ -23,6 +23,7 @@ tasker_testkit::on_each_backend!(crate::harness::with_store =>
     convergence_joins_one_two_or_zero_chosen_branches,
     nested_decisions_hold_the_convergence_until_the_inner_one_decides,
     batch_copies_carry_their_cursor_and_dependents_see_results_in_index_order,
+    copies_see_their_own_batchable_result_without_the_batches_in_every_claim,
     zero_batches_let_the_dependents_proceed_with_an_empty_array,
     decision_choosing_a_batchable_branch_fans_out,
     bad_dynamic_results_fail_the_step_permanently_and_create_nothing,
@@ -290,6 +291,51 @@ async fn batch_copies_carry_their_cursor_and_dependents_see_results_in_index_ord
     assert_eq!(total.parent_results.len(), 1);
     assert!(total.failed_batches.is_empty());
     assert_eq!(task_state(&store, task).await, TaskState::Complete);
+}
+
+/// A copy's `parent_results` hold its batchable's result without `batches` (its own cursor is
+/// in `batch`), read once per batchable and kept: a second claim, and copies of another task
+/// claimed with them, still see their own task's result.
+async fn copies_see_their_own_batchable_result_without_the_batches_in_every_claim(
+    store: Arc<dyn Store>,
+) {
+    let a = start(&store, &batch_yaml("fail_fast"), 100).await;
+    let b = start(&store, &batch_yaml("fail_fast"), 100).await;
+    let splits = claim_many(&store, at(1)).await;
+    assert_eq!(splits.len(), 2);
+    for c in &splits {
+        let (source, n) = if c.step.task_uuid == a {
+            ("a", 3)
+        } else {
+            ("b", 1)
+        };
+        let cursors: Vec<Value> = (0..n).map(|i| json!({ "p": i })).collect();
+        let result = json!({"batches": cursors, "source": source});
+        assert_eq!(
+            succeed(&store, &c.lease, result, at(1)).await,
+            RecordOutcome::Completed
+        );
+    }
+    let req = |limit| ClaimRequest {
+        worker_id: "w".into(),
+        namespaces: vec![],
+        limit,
+        lease: Duration::seconds(30),
+    };
+    let first = store.claim_steps(&req(2), at(2)).await.unwrap();
+    let rest = store.claim_steps(&req(1000), at(2)).await.unwrap();
+    assert_eq!((first.len(), rest.len()), (2, 2));
+    for c in first.iter().chain(&rest) {
+        let source = if c.step.task_uuid == a { "a" } else { "b" };
+        assert!(c.step.task_uuid == a || c.step.task_uuid == b);
+        assert_eq!(
+            c.parent_results["split"],
+            json!({ "source": source }),
+            "{} of task {source}",
+            c.step.name
+        );
+        assert!(c.step.batch.as_ref().unwrap()["cursor"]["p"].is_u64());
+    }
 }
 
 async fn zero_batches_let_the_dependents_proceed_with_an_empty_array(store: Arc<dyn Store>) {

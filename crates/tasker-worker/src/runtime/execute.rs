@@ -34,6 +34,9 @@ pub(crate) struct Execution {
     pub(crate) reporter: super::reporter::Reporter,
     /// How long a cancelled step's handler gets to stop after its signal.
     pub(crate) cancel_grace: Duration,
+    /// Outcomes being recorded at most (a step hands its worker slot back when its handler
+    /// ends and takes one of these until its outcome is recorded).
+    pub(crate) recording: Arc<tokio::sync::Semaphore>,
 }
 
 /// How often a running step's state is read to learn that its task was cancelled.
@@ -52,7 +55,10 @@ enum Stop {
 impl Execution {
     /// Runs one attempt in a `step.execute` span that joins the task's trace (the context
     /// stored with the task), with the handler and the result recording as its children.
-    pub(crate) async fn run(&self, claimed: ClaimedStep) {
+    /// `slot` (the step's place among the worker's `concurrency`) is dropped when the handler
+    /// ends, before the outcome is recorded: recording waits on the database, not on the
+    /// worker, and the results of steps that end together are written as one batch.
+    pub(crate) async fn run<S: Send>(&self, claimed: ClaimedStep, slot: S) {
         let step = &claimed.step;
         let span = tracing::info_span!(target: SPAN_TARGET, "step.execute",
             otel.name = %format_args!("step {}", step.name),
@@ -64,10 +70,10 @@ impl Execution {
             worker_id = %claimed.lease.worker_id,
             outcome = tracing::field::Empty);
         tasker_telemetry::set_parent(&span, claimed.trace_parent.as_deref());
-        self.attempt(claimed).instrument(span).await;
+        self.attempt(claimed, slot).instrument(span).await;
     }
 
-    async fn attempt(&self, claimed: ClaimedStep) {
+    async fn attempt<S: Send>(&self, claimed: ClaimedStep, slot: S) {
         let started_at = Utc::now();
         let step = &claimed.step;
         let lease = claimed.lease.clone();
@@ -183,7 +189,10 @@ impl Execution {
         // `in_progress`, a reader has every line.
         drop(call);
         log_writer.finish().await;
+        let recording = self.recording.acquire().await;
+        drop(slot);
         self.report(&claimed, outcome, started_at).await;
+        drop(recording);
     }
 
     /// Whether the step was cancelled (its task cancelled); a failed read says no.

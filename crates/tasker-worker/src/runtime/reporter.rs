@@ -1,6 +1,8 @@
 //! Result recording for the whole worker: steps hand their outcomes to one reporter, which
-//! writes whatever arrived while its previous write was in flight as one batch (group commit).
-//! A single result is written alone, as soon as it arrives; a burst costs one transaction.
+//! writes whatever arrived while its writes were in flight as one batch (group commit). A
+//! single result is written alone, as soon as it arrives; a burst costs one transaction. Up to
+//! `MAX_IN_FLIGHT` writes run at once: a write spends most of its time waiting on the
+//! database (round trips, the commit's flush), and one at a time left the worker idle.
 
 use std::sync::Arc;
 
@@ -12,6 +14,9 @@ use tracing::Instrument;
 
 /// Most results written in one batch.
 const MAX_BATCH: usize = 256;
+
+/// Most writes (batches or single results) in flight at once.
+const MAX_IN_FLIGHT: usize = 4;
 
 type Reply = oneshot::Sender<Result<RecordOutcome, StoreError>>;
 
@@ -63,7 +68,13 @@ impl Reporter {
 }
 
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Pending>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     while let Some(first) = rx.recv().await {
+        // Wait for a free write before taking what else arrived, so a batch holds everything
+        // reported while the other writes were in flight.
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -71,49 +82,60 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Pending>) {
                 Err(_) => break,
             }
         }
-        if batch.len() == 1 {
-            let p = batch.remove(0);
-            let outcome = store
-                .record_result(&p.lease, p.report, Utc::now())
-                .instrument(p.span)
-                .await;
-            let _ = p.reply.send(outcome);
-            continue;
-        }
-        metrics::histogram!("tasker_worker_result_batch_size").record(batch.len() as f64);
-        let reports: Vec<(Lease, StepReport)> = batch
-            .iter()
-            .map(|p| (p.lease.clone(), p.report.clone()))
-            .collect();
-        let steps: Vec<String> = reports
-            .iter()
-            .map(|(l, _)| l.step_uuid.to_string())
-            .collect();
-        let span = tracing::info_span!(target: tasker_config::SPAN_TARGET, "store.record_results",
-            otel.kind = "client", results = reports.len() as i64, step_uuids = %steps.join(","));
-        match store
-            .record_results(&reports, Utc::now())
-            .instrument(span)
-            .await
-        {
-            Ok(outcomes) if outcomes.len() == batch.len() => {
-                for (p, outcome) in batch.into_iter().zip(outcomes) {
-                    let _ = p.reply.send(Ok(outcome));
-                }
+        let store = store.clone();
+        tokio::spawn(async move {
+            write(&*store, batch).await;
+            drop(permit);
+        });
+    }
+    // The queue is closed: wait for the writes still in flight.
+    let _ = slots.acquire_many(MAX_IN_FLIGHT as u32).await;
+}
+
+/// Writes one batch and answers each of its results.
+async fn write(store: &dyn Store, mut batch: Vec<Pending>) {
+    if batch.len() == 1 {
+        let p = batch.remove(0);
+        let outcome = store
+            .record_result(&p.lease, p.report, Utc::now())
+            .instrument(p.span)
+            .await;
+        let _ = p.reply.send(outcome);
+        return;
+    }
+    metrics::histogram!("tasker_worker_result_batch_size").record(batch.len() as f64);
+    let reports: Vec<(Lease, StepReport)> = batch
+        .iter()
+        .map(|p| (p.lease.clone(), p.report.clone()))
+        .collect();
+    let steps: Vec<String> = reports
+        .iter()
+        .map(|(l, _)| l.step_uuid.to_string())
+        .collect();
+    let span = tracing::info_span!(target: tasker_config::SPAN_TARGET, "store.record_results",
+        otel.kind = "client", results = reports.len() as i64, step_uuids = %steps.join(","));
+    match store
+        .record_results(&reports, Utc::now())
+        .instrument(span)
+        .await
+    {
+        Ok(outcomes) if outcomes.len() == batch.len() => {
+            for (p, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = p.reply.send(Ok(outcome));
             }
-            result => {
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, results = reports.len(), "recording a batch of results failed; recording them one by one");
-                }
-                // None of the batch is known recorded: each is written on its own (a result
-                // whose lease is gone is discarded, so nothing counts twice).
-                for p in batch {
-                    let outcome = store
-                        .record_result(&p.lease, p.report, Utc::now())
-                        .instrument(p.span)
-                        .await;
-                    let _ = p.reply.send(outcome);
-                }
+        }
+        result => {
+            if let Err(e) = result {
+                tracing::warn!(error = %e, results = reports.len(), "recording a batch of results failed; recording them one by one");
+            }
+            // None of the batch is known recorded: each is written on its own (a result
+            // whose lease is gone is discarded, so nothing counts twice).
+            for p in batch {
+                let outcome = store
+                    .record_result(&p.lease, p.report, Utc::now())
+                    .instrument(p.span)
+                    .await;
+                let _ = p.reply.send(outcome);
             }
         }
     }

@@ -64,6 +64,22 @@ struct Shared {
     wake: Notify,
 }
 
+/// Outcomes being recorded at most, per slot of `concurrency`: a slot is free again when its
+/// handler ends, while the outcome is still being written.
+const RECORDING_PER_SLOT: usize = 4;
+
+/// A step's place among the worker's `concurrency`; handing it back wakes the claim loop.
+struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.shared.wake.notify_one();
+    }
+}
+
 /// How long released steps get to hand their leases back once the grace period is over.
 const RELEASE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -111,6 +127,9 @@ impl WorkerRuntime {
                 step_log_max_bytes: usize::try_from(cfg.step_log_max_bytes).unwrap_or(usize::MAX),
                 release: watch::channel(false).0,
                 cancel_grace: Duration::from_secs(cfg.cancel_grace_seconds),
+                recording: Arc::new(Semaphore::new(
+                    cfg.concurrency.max(1).saturating_mul(RECORDING_PER_SLOT),
+                )),
             },
             running: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
@@ -248,10 +267,12 @@ async fn run(shared: Arc<Shared>) {
                             break;
                         };
                         let shared = shared.clone();
+                        let slot = Slot {
+                            _permit: permit,
+                            shared: shared.clone(),
+                        };
                         running.spawn(async move {
-                            execute(&shared, step).await;
-                            drop(permit);
-                            shared.wake.notify_one();
+                            execute(&shared, step, slot).await;
                         });
                     }
                 }
@@ -296,7 +317,7 @@ async fn warn_missing_handlers(shared: Arc<Shared>) {
     }
 }
 
-async fn execute(shared: &Shared, step: ClaimedStep) {
+async fn execute(shared: &Shared, step: ClaimedStep, slot: Slot) {
     let id = step.step.step_uuid;
     let entry = RunningStep {
         task_uuid: step.step.task_uuid,
@@ -312,7 +333,7 @@ async fn execute(shared: &Shared, step: ClaimedStep) {
         .unwrap_or_else(PoisonError::into_inner)
         .insert(id, entry);
     metrics::gauge!("tasker_worker_running_steps").increment(1.0);
-    shared.execution.run(step).await;
+    shared.execution.run(step, slot).await;
     metrics::gauge!("tasker_worker_running_steps").decrement(1.0);
     shared
         .running
