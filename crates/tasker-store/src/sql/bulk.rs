@@ -54,6 +54,11 @@ pub(crate) enum Start {
     /// All `pending`, with `unmet_parents` counted from their parents' states; the caller's
     /// readiness pass decides what runs.
     Pending,
+    /// [`Start::Pending`] for steps created by the step `finished` (a decision or batchable
+    /// that just completed): when every edge leads from a new step or from `finished` to a new
+    /// step, the counts are known without reading (each new parent is unmet), which spares a
+    /// fan-out the aggregate over its edges; otherwise they are counted as for `Pending`.
+    After { finished: Uuid },
     /// The steps of a new static task, already past its first readiness pass: the roots are
     /// inserted `enqueued` (with their `pending` and `enqueued` audit rows) and every other
     /// step `pending` with `unmet_parents` = its number of parents (none is finished yet).
@@ -108,15 +113,31 @@ pub(crate) async fn insert_steps(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let first_pass = matches!(start, Start::FirstPass { .. });
+    let counted = match &start {
+        Start::FirstPass { .. } => true,
+        Start::Pending => false,
+        Start::After { finished } => {
+            let new: std::collections::HashSet<Uuid> = steps.iter().map(|s| s.step_uuid).collect();
+            edges
+                .iter()
+                .all(|(p, c)| new.contains(c) && (new.contains(p) || p == finished))
+        }
+    };
     let mut parents: HashMap<Uuid, i64> = HashMap::new();
-    if first_pass {
-        for (_, child) in edges {
-            *parents.entry(*child).or_default() += 1;
+    if counted {
+        let finished = match &start {
+            Start::After { finished } => Some(*finished),
+            _ => None,
+        };
+        for (parent, child) in edges {
+            if Some(*parent) != finished {
+                *parents.entry(*child).or_default() += 1;
+            }
         }
     }
     let mut step_rows = Vec::with_capacity(steps.len());
     let (mut audit_rows, after) = match start {
-        Start::Pending => (Vec::with_capacity(steps.len()), Vec::new()),
+        Start::Pending | Start::After { .. } => (Vec::with_capacity(steps.len()), Vec::new()),
         Start::FirstPass { before, after } => (before, after),
     };
     let mut enqueued = Vec::new();
@@ -192,7 +213,7 @@ pub(crate) async fn insert_steps(
         edge_rows,
         "",
     );
-    if first_pass {
+    if counted {
         return Ok(());
     }
     count_unmet_parents(tx, edges).await

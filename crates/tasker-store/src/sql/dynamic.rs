@@ -132,7 +132,9 @@ pub(crate) async fn expand_after(
         &expansion.steps,
         next,
         &expansion.edges,
-        Start::Pending,
+        Start::After {
+            finished: step.step_uuid,
+        },
         now,
     )
     .await?;

@@ -131,8 +131,12 @@ impl Browser {
             .unwrap_or_default()
     }
 
-    /// The first element matching a CSS selector; panics with the page source if none does.
+    /// The first element matching a CSS selector, once one does (a page submitted a moment
+    /// ago may still be loading); panics with the page source if none ever does.
     pub(crate) async fn find(&self, css: &str) -> Element<'_> {
+        if self.find_all(css).await.is_empty() {
+            self.wait_for(css).await;
+        }
         match self.find_all(css).await.into_iter().next() {
             Some(e) => e,
             None => panic!(
