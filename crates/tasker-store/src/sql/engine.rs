@@ -115,38 +115,69 @@ pub(crate) async fn set_step_state(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let (sql, a) = step_state_update(step_uuid, from, to, None, now)?;
-    let n = tx.exec(&sql, a).await?;
-    if n != 1 {
-        return Err(StoreError::Conflict(format!(
-            "step {step_uuid} changed concurrently"
-        )));
-    }
-    step_state_follow_up(tx, task_uuid, step_uuid, from, to, actor, reason, now).await
+    let change = StepChange {
+        task_uuid,
+        step_uuid,
+        from,
+        to,
+        results: None,
+        deferred: false,
+    };
+    change_step_state(tx, change, actor, reason, now).await
 }
 
-/// [`set_step_state`] queued with the transaction's other writes (`Tx::defer`), also setting
-/// the step's `results` when given: for a step whose row no other queued write touches (a
-/// result being recorded, with its lease checked under the task lock).
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn defer_step_state(
+/// A step's move from one state to another.
+pub(crate) struct StepChange {
+    pub(crate) task_uuid: Uuid,
+    pub(crate) step_uuid: Uuid,
+    pub(crate) from: StepState,
+    pub(crate) to: StepState,
+    /// The step's result, set in the same `UPDATE`.
+    pub(crate) results: Option<String>,
+    /// Queue the `UPDATE` with the transaction's other writes (`Tx::defer`): for a step whose
+    /// row no other queued write touches (a result being recorded, its lease checked under
+    /// the task lock). Otherwise it runs at once.
+    pub(crate) deferred: bool,
+}
+
+/// [`set_step_state`] for any [`StepChange`]: the guarded update, then the children's unmet
+/// parents and the audit row.
+pub(crate) async fn change_step_state(
     tx: &mut Tx,
-    task_uuid: Uuid,
-    step_uuid: Uuid,
-    from: StepState,
-    to: StepState,
-    results: Option<String>,
+    change: StepChange,
     actor: &str,
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let StepChange {
+        task_uuid,
+        step_uuid,
+        from,
+        to,
+        results,
+        deferred,
+    } = change;
     let (sql, a) = step_state_update(step_uuid, from, to, results, now)?;
-    tx.defer(
-        sql,
-        a,
-        Some((1, format!("step {step_uuid} changed concurrently"))),
-    );
-    step_state_follow_up(tx, task_uuid, step_uuid, from, to, actor, reason, now).await
+    let conflict = format!("step {step_uuid} changed concurrently");
+    if deferred {
+        tx.defer(sql, a, Some((1, conflict)));
+    } else if tx.exec(&sql, a).await? != 1 {
+        return Err(StoreError::Conflict(conflict));
+    }
+    if to.satisfies_dependents() && !from.satisfies_dependents() {
+        release_children(tx, step_uuid).await?;
+    }
+    audit(
+        tx,
+        task_uuid,
+        Some(step_uuid),
+        Some(from.as_str()),
+        to.as_str(),
+        actor,
+        reason,
+        now,
+    )
+    .await
 }
 
 /// The guarded `UPDATE` of a step's state (and `results`, when given).
@@ -177,35 +208,6 @@ fn step_state_update(
     Ok((sql, a))
 }
 
-/// After a step's state changed: its children's unmet parents and the audit row.
-#[allow(clippy::too_many_arguments)]
-async fn step_state_follow_up(
-    tx: &mut Tx,
-    task_uuid: Uuid,
-    step_uuid: Uuid,
-    from: StepState,
-    to: StepState,
-    actor: &str,
-    reason: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    if to.satisfies_dependents() && !from.satisfies_dependents() {
-        release_children(tx, step_uuid).await?;
-    }
-    audit(
-        tx,
-        task_uuid,
-        Some(step_uuid),
-        Some(from.as_str()),
-        to.as_str(),
-        actor,
-        reason,
-        now,
-    )
-    .await
-}
-
-/// One parent of each child of `step_uuid` is met (the step finished for its dependents).
 /// Queued (`Tx::defer`): it touches only the children's rows.
 pub(crate) async fn release_children(tx: &mut Tx, step_uuid: Uuid) -> Result<(), StoreError> {
     tx.defer(

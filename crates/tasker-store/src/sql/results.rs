@@ -7,7 +7,9 @@ use tasker_core::store::{DlqReason, Lease, RecordOutcome, StepOutcome, StepRepor
 use tasker_core::{StepState, StoreError, TaskState, backoff_delay_ms};
 use uuid::Uuid;
 
-use super::engine::{advance, advance_after_locked, defer_step_state, open_dlq, set_step_state};
+use super::engine::{
+    StepChange, advance, advance_after_locked, change_step_state, open_dlq, set_step_state,
+};
 use super::{SqlStore, announce, notify_work};
 use crate::db::{Tx, args, json_text};
 
@@ -72,18 +74,16 @@ impl SqlStore {
         };
         let outcome = match report.outcome {
             StepOutcome::Success(result) => {
-                defer_step_state(
-                    &mut tx,
+                let change = StepChange {
                     task_uuid,
-                    lease.step_uuid,
-                    StepState::InProgress,
-                    StepState::Complete,
-                    Some(json_text(&result)),
-                    &lease.worker_id,
-                    Some(&format!("attempt {} succeeded", lease.attempt)),
-                    now,
-                )
-                .await?;
+                    step_uuid: lease.step_uuid,
+                    from: StepState::InProgress,
+                    to: StepState::Complete,
+                    results: Some(json_text(&result)),
+                    deferred: true,
+                };
+                let reason = format!("attempt {} succeeded", lease.attempt);
+                change_step_state(&mut tx, change, &lease.worker_id, Some(&reason), now).await?;
                 if let Some(plan) = &plan
                     && step.step_type.creates_steps()
                 {

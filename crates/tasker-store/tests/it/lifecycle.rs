@@ -23,6 +23,10 @@ async fn linear_task_runs_in_order_with_results_and_full_audit(store: Arc<dyn St
     let task = create(&store, LINEAR).await;
     assert_eq!(task.status, TaskState::StepsInProcess);
     assert_eq!(task.step_counts.get(StepState::Enqueued), 1);
+    assert_eq!(task.step_counts.get(StepState::Pending), 2);
+    // The created record is built without reading it back: it is what the store holds.
+    let stored = store.get_task(task.task_uuid).await.unwrap().unwrap();
+    assert_eq!(stored, task);
     for (i, name) in ["a", "b", "c"].iter().enumerate() {
         let now = at(10 * i as i64 + 1);
         let claimed = claim(&store, "w1", now).await;
@@ -48,6 +52,19 @@ async fn linear_task_runs_in_order_with_results_and_full_audit(store: Arc<dyn St
     let audit = store.audit_trail(task.task_uuid, None).await.unwrap();
     // Per step: created, enqueued, in_progress, complete. Task: created, in process, complete.
     assert_eq!(audit.len(), 3 * 4 + 3);
+    let task_path: Vec<(Option<&str>, &str)> = audit
+        .iter()
+        .filter(|t| t.step_uuid.is_none())
+        .map(|t| (t.from_state.as_deref(), t.to_state.as_str()))
+        .collect();
+    assert_eq!(
+        task_path,
+        [
+            (None, "pending"),
+            (Some("pending"), "steps_in_process"),
+            (Some("steps_in_process"), "complete")
+        ]
+    );
     let step_a = store
         .audit_trail(task.task_uuid, Some(steps[0].step_uuid))
         .await
