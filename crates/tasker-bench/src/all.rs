@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::stats::print_table;
 use crate::stores::StoreKind;
 use crate::tasks::Shape;
-use crate::{auth_overhead, throughput, workflow};
+use crate::{auth_overhead, dispatch, throughput, workflow};
 
 /// Runs the suite; `quick` gives every part its `--quick` sizes.
 pub(crate) async fn run(quick: bool, database_url: &str) -> Result<Value> {
@@ -38,7 +38,22 @@ pub(crate) async fn run(quick: bool, database_url: &str) -> Result<Value> {
         );
         throughputs.push(throughput::run(&params).await?);
     }
-    let targets = summary(&auth, &workflows, &throughputs);
+    // Dispatch at half of the peak each store's throughput run just measured.
+    let mut dispatches = Vec::new();
+    for (store, doc) in [StoreKind::Sqlite, StoreKind::Postgres]
+        .into_iter()
+        .zip(&throughputs)
+    {
+        let params = dispatch::Params {
+            store,
+            rate: throughput::peak_steps_per_s(doc)? / 2.0,
+            seconds: if quick { 1.0 } else { 5.0 },
+            database_url: database_url.to_owned(),
+            pg_settings: Vec::new(),
+        };
+        dispatches.push(dispatch::run(&params).await?);
+    }
+    let targets = summary(&auth, &workflows, &throughputs, &dispatches);
     print_summary(&targets);
     Ok(json!({
         "benchmark": "all",
@@ -46,12 +61,18 @@ pub(crate) async fn run(quick: bool, database_url: &str) -> Result<Value> {
         "auth_overhead": auth,
         "workflow": workflows,
         "throughput": throughputs,
+        "dispatch": dispatches,
         "targets": targets,
     }))
 }
 
 /// One row per target: what PRODUCT 9 asks, what this run measured, met or not.
-fn summary(auth: &Value, workflows: &[Value], throughputs: &[Value]) -> Vec<Value> {
+fn summary(
+    auth: &Value,
+    workflows: &[Value],
+    throughputs: &[Value],
+    dispatches: &[Value],
+) -> Vec<Value> {
     let mut rows = Vec::new();
     let mut target = |name: String, measured: f64, limit: f64, higher_is_better: bool| {
         let met = if higher_is_better {
@@ -113,6 +134,20 @@ fn summary(auth: &Value, workflows: &[Value], throughputs: &[Value]) -> Vec<Valu
             0.35,
             true,
         );
+    }
+    for doc in dispatches {
+        let store = doc["store"].as_str().unwrap_or_default();
+        for (key, limit) in [("dispatch_p50_ms", 1.0), ("dispatch_p99_ms", 10.0)] {
+            if let Some(v) = doc[key].as_f64() {
+                let p = key.trim_start_matches("dispatch_").trim_end_matches("_ms");
+                target(
+                    format!("dispatch on {store} at half of peak: {p} ms"),
+                    v,
+                    limit,
+                    false,
+                );
+            }
+        }
     }
     rows
 }

@@ -6,10 +6,25 @@ use anyhow::Result;
 use crate::procs::ConfigRoot;
 use crate::tokens;
 
-/// Orchestration-loop and worker fallback polling. Both loops also wake on the store's work
-/// signal (in-process notify for SQLite, LISTEN/NOTIFY for PostgreSQL); 10 ms is the
-/// smallest interval the runtime accepts.
-pub(crate) const POLL_INTERVAL_MS: u64 = 10;
+/// Orchestration-loop and worker fallback polling: the product's default. Both loops wake
+/// on the store's work signal (in-process notify for SQLite, LISTEN/NOTIFY for PostgreSQL),
+/// so the fallback only matters when a signal is lost; a shorter one (10 ms is the smallest
+/// accepted) only adds sweeps and idle claims to what is measured.
+pub(crate) const POLL_INTERVAL_MS: u64 = 500;
+
+/// `worker.prefetch` of every worker the benchmarks start (`--prefetch`); unset = the
+/// product's default (the worker's concurrency).
+static PREFETCH: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+
+/// Sets `worker.prefetch` for the rest of the run (first call wins).
+pub(crate) fn set_prefetch(prefetch: usize) {
+    let _ = PREFETCH.set(prefetch);
+}
+
+/// The `worker.prefetch` the benchmarks configure, `None` for the default.
+pub(crate) fn prefetch() -> Option<usize> {
+    PREFETCH.get().copied()
+}
 
 /// Steps one worker runs at once.
 pub(crate) const WORKER_CONCURRENCY: usize = 8;
@@ -93,7 +108,8 @@ pub(crate) fn set_worker_concurrency(root: &ConfigRoot, concurrency: usize) -> R
 }
 
 fn worker_section() -> String {
+    let prefetch = prefetch().map_or(String::new(), |p| format!("prefetch = {p}\n"));
     format!(
-        "[worker]\nconcurrency = {WORKER_CONCURRENCY}\npoll_interval_ms = {POLL_INTERVAL_MS}\nlease_seconds = 30\n"
+        "[worker]\nconcurrency = {WORKER_CONCURRENCY}\n{prefetch}poll_interval_ms = {POLL_INTERVAL_MS}\nlease_seconds = 30\n"
     )
 }

@@ -6,12 +6,14 @@
 mod all;
 mod auth_overhead;
 mod configs;
+mod dispatch;
 mod console_list;
 mod fanout;
 mod floors;
 mod http;
 mod load;
 mod procs;
+mod scrape;
 mod stats;
 mod stores;
 mod tasks;
@@ -38,6 +40,9 @@ struct Args {
     /// Smaller sizes and shorter phases (under 15 s per subcommand).
     #[arg(long, global = true)]
     quick: bool,
+    /// `worker.prefetch` of the workers started (default: the product's default).
+    #[arg(long, global = true)]
+    prefetch: Option<usize>,
     #[command(subcommand)]
     command: Command,
 }
@@ -130,6 +135,25 @@ enum Command {
         #[arg(long = "pg-set", value_name = "NAME=VALUE")]
         pg_settings: Vec<String>,
     },
+    /// Dispatch latency (a step ready -> its handler starts), p50/p99, at a steady rate of
+    /// linear tasks; without `--rate`, at half of the peak a throughput drain measures first.
+    Dispatch {
+        /// Backend (SQLite: the embedded worker; PostgreSQL: one `tasker-worker`).
+        #[arg(long, value_enum, default_value = "postgres")]
+        store: StoreKind,
+        /// Steps made ready per second (default: half of the measured peak).
+        #[arg(long)]
+        rate: Option<f64>,
+        /// Seconds of paced load (default 5; 1 with --quick).
+        #[arg(long)]
+        seconds: Option<f64>,
+        /// PostgreSQL server on which a database is created for the run.
+        #[arg(long, env = "TASKER_BENCH_DATABASE_URL", default_value = DEFAULT_POSTGRES_URL)]
+        database_url: String,
+        /// PostgreSQL setting for the created database, `name=value` (repeatable).
+        #[arg(long = "pg-set", value_name = "NAME=VALUE")]
+        pg_settings: Vec<String>,
+    },
     /// The store's floors alone: bare claim+complete rows/s and the single-row commit.
     Floors {
         /// Backend.
@@ -170,6 +194,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<()> {
+    if let Some(prefetch) = args.prefetch {
+        configs::set_prefetch(prefetch);
+    }
     let doc = match args.command {
         Command::AuthOverhead {
             connections,
@@ -234,6 +261,37 @@ async fn run(args: Args) -> Result<()> {
                 pg_settings,
             );
             throughput::run(&params).await?
+        }
+        Command::Dispatch {
+            store,
+            rate,
+            seconds,
+            database_url,
+            pg_settings,
+        } => {
+            let rate = match rate {
+                Some(rate) => rate,
+                None => {
+                    let params = throughput::Params::new(
+                        store,
+                        vec![1],
+                        None,
+                        args.quick,
+                        database_url.clone(),
+                        pg_settings.clone(),
+                    );
+                    let peak = throughput::peak_steps_per_s(&throughput::run(&params).await?)?;
+                    peak / 2.0
+                }
+            };
+            let params = dispatch::Params {
+                store,
+                rate,
+                seconds: seconds.unwrap_or(if args.quick { 1.0 } else { 5.0 }),
+                database_url,
+                pg_settings,
+            };
+            dispatch::run(&params).await?
         }
         Command::Floors {
             store,

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use crate::configs::{self, POLL_INTERVAL_MS, ServerKind, WORKER_CONCURRENCY};
 use crate::floors::{self, Floors};
 use crate::procs::{ConfigRoot, Process, sibling_binary};
+use crate::scrape::{StoreWork, store_work};
 use crate::stats::{print_table, round};
 use crate::stores::{Store, StoreKind};
 use crate::tasks::{self, Shape};
@@ -66,6 +67,9 @@ struct Point {
     startup_ms: f64,
     /// Database transactions during the drain (PostgreSQL).
     transactions: Option<u64>,
+    /// Statements and transactions the processes' stores sent during the drain (their own
+    /// counters), the bench's own progress queries included.
+    store: StoreWork,
 }
 
 /// Runs the benchmark and returns its JSON document.
@@ -135,6 +139,7 @@ async fn embedded_point(params: &Params, root: &ConfigRoot, url: &str) -> Result
     let spawned = Instant::now();
     let server = Process::start(&sibling_binary("tasker-server")?, &drain_root, url)?;
     let ready = Instant::now();
+    let before = store_work(server.addr()).await?;
     let target = u64::try_from(params.tasks)?;
     let done = tasks::wait_complete(server.addr(), target, COUNT_EVERY, STALL)
         .await
@@ -144,6 +149,7 @@ async fn embedded_point(params: &Params, root: &ConfigRoot, url: &str) -> Result
                 server.log_tail()
             )
         })?;
+    let store = store_work(server.addr()).await?.since(before);
     Ok(Point {
         workers: 0,
         steps: params.tasks * shape.steps(),
@@ -151,6 +157,7 @@ async fn embedded_point(params: &Params, root: &ConfigRoot, url: &str) -> Result
         with_startup_secs: (done - spawned).as_secs_f64(),
         startup_ms: (ready - spawned).as_secs_f64() * 1000.0,
         transactions: None,
+        store,
     })
 }
 
@@ -159,6 +166,7 @@ async fn point(params: &Params, root: &ConfigRoot, url: &str, workers: usize) ->
     let shape = Shape::Linear;
     tasks::submit(server.addr(), shape, params.tasks, CREATORS).await?;
     let before = pg_transactions(url).await?;
+    let server_before = store_work(server.addr()).await?;
     let worker_binary = sibling_binary("tasker-worker")?;
     let spawned = Instant::now();
     let mut running = Vec::with_capacity(workers);
@@ -181,6 +189,10 @@ async fn point(params: &Params, root: &ConfigRoot, url: &str, workers: usize) ->
             ));
         }
     };
+    let mut work = vec![store_work(server.addr()).await?.since(server_before)];
+    for worker in &running {
+        work.push(store_work(worker.addr()).await?);
+    }
     // Backends report their counters when they end: stop every process first.
     drop(running);
     drop(server);
@@ -192,6 +204,7 @@ async fn point(params: &Params, root: &ConfigRoot, url: &str, workers: usize) ->
         with_startup_secs: (done - spawned).as_secs_f64(),
         startup_ms: (ready - spawned).as_secs_f64() * 1000.0,
         transactions: Some(after.saturating_sub(before)),
+        store: StoreWork::sum(work),
     })
 }
 
@@ -223,6 +236,17 @@ async fn pg_transactions(url: &str) -> Result<u64> {
     Ok(u64::try_from(last.max(0))?)
 }
 
+/// The highest steps/s among the points of a throughput document.
+pub(crate) fn peak_steps_per_s(doc: &Value) -> Result<f64> {
+    doc["points"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["steps_per_s"].as_f64())
+        .fold(None, |best: Option<f64>, v| Some(best.map_or(v, |b| b.max(v))))
+        .ok_or_else(|| anyhow::anyhow!("the throughput run measured no point"))
+}
+
 fn document(params: &Params, points: &[Point], floor: Floors) -> Value {
     let rate = |steps: usize, secs: f64| steps as f64 / secs.max(1e-9);
     let base = points
@@ -239,6 +263,8 @@ fn document(params: &Params, points: &[Point], floor: Floors) -> Value {
                 "steps_per_s": round(steps_per_s, 1),
                 "ratio_to_floor": round(steps_per_s / floor.claim_complete_rows_per_s.max(1e-9), 3),
                 "transactions_per_step": p.transactions.map(|t| round(t as f64 / p.steps.max(1) as f64, 2)),
+                "statements_per_step": round(p.store.statements / p.steps.max(1) as f64, 2),
+                "store_transactions_per_step": round(p.store.transactions / p.steps.max(1) as f64, 2),
                 "steps": p.steps,
                 "seconds": round(p.drain_secs, 3),
                 "steps_per_s_incl_startup": round(rate(p.steps, p.with_startup_secs), 1),
@@ -253,6 +279,7 @@ fn document(params: &Params, points: &[Point], floor: Floors) -> Value {
         "shape": Shape::Linear.name(),
         "tasks": params.tasks,
         "worker_concurrency": WORKER_CONCURRENCY,
+        "worker_prefetch": configs::prefetch(),
         "worker_poll_interval_ms": POLL_INTERVAL_MS,
         "pg_settings": params.pg_settings,
         "floor": floor.to_json(),
@@ -276,6 +303,7 @@ fn print_report(doc: &Value, store: StoreKind, floor: Floors) {
             "steps/s",
             "of floor",
             "txn/step",
+            "stmt/step",
             "speedup",
             "seconds",
             "steps/s incl. startup",
@@ -291,6 +319,7 @@ fn print_report(doc: &Value, store: StoreKind, floor: Floors) {
                 "steps_per_s",
                 "ratio_to_floor",
                 "transactions_per_step",
+                "statements_per_step",
                 "speedup",
                 "seconds",
                 "steps_per_s_incl_startup",

@@ -182,6 +182,7 @@ fn document(params: &Params, mut f: Figures) -> Value {
         "orchestration_poll_interval_ms": POLL_INTERVAL_MS,
         "worker_poll_interval_ms": POLL_INTERVAL_MS,
         "worker_concurrency": WORKER_CONCURRENCY,
+        "worker_prefetch": configs::prefetch(),
         "pg_settings": params.pg_settings,
         "targets": {
             "complete_p50_max_ms": complete_limit,

@@ -11,7 +11,7 @@ use crate::bounded::read_bounded;
 use crate::error::ConfigError;
 use crate::loader::{Loaded, RoleConfig};
 use crate::model::{
-    ApiKeyConfig, AuthConfig, MAX_CANCEL_GRACE_SECONDS, MAX_STATIC_KEYS, MAX_STEP_LOG_BYTES,
+    ApiKeyConfig, AuthConfig, MAX_CANCEL_GRACE_SECONDS, MAX_PREFETCH, MAX_STATIC_KEYS, MAX_STEP_LOG_BYTES,
     VerificationMethod, WebConfig,
 };
 use tasker_proto::Env;
@@ -50,6 +50,12 @@ pub(crate) fn validate<C: RoleConfig>(
         return Err(loaded.error_at(
             "worker.step_log_max_bytes",
             format!("must be at most {MAX_STEP_LOG_BYTES} (16 MiB)"),
+        ));
+    }
+    if config.worker_section().prefetch.unwrap_or(0) > MAX_PREFETCH {
+        return Err(loaded.error_at(
+            "worker.prefetch",
+            format!("must be at most {MAX_PREFETCH} (the most steps one claim takes)"),
         ));
     }
     if config.worker_section().cancel_grace_seconds > MAX_CANCEL_GRACE_SECONDS {

@@ -51,12 +51,19 @@ async fn orchestration_loop(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) 
             next_sweep = next_sweep.min(due);
         }
         tokio::select! {
-            () = &mut notified => {}
+            () = &mut notified => {
+                // Work signals come with every recorded result: the earliest retry time is
+                // re-read at most once per `WAKE_COALESCE`, covering every signal meanwhile.
+                tokio::time::sleep(WAKE_COALESCE).await;
+            }
             () = tokio::time::sleep_until(next_sweep) => {}
             _ = stop.changed() => {}
         }
     }
 }
+
+/// The shortest time between two readings of the earliest retry time prompted by work signals.
+const WAKE_COALESCE: Duration = Duration::from_millis(10);
 
 /// Takes expired leases back and enqueues steps whose retry time has come.
 async fn sweep(inner: &Inner) {

@@ -155,8 +155,15 @@ pub(crate) enum Row {
     Pg(PgRow),
 }
 
+/// Counts one statement sent to the database (`tasker_store_statements_total`): with
+/// `tasker_store_transactions_total`, what a benchmark divides by the steps it ran.
+fn count_statement() {
+    metrics::counter!("tasker_store_statements_total").increment(1);
+}
+
 impl Pool {
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
+        metrics::counter!("tasker_store_transactions_total").increment(1);
         match self {
             Pool::Sqlite(pool, lock) => {
                 let guard = lock.clone().lock_owned().await;
@@ -167,7 +174,10 @@ impl Pool {
         }
     }
 
+    /// One statement outside a transaction (its own transaction).
     pub(crate) async fn all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        count_statement();
+        metrics::counter!("tasker_store_transactions_total").increment(1);
         let lite = sqlite_sql(sql, args.len(), matches!(self, Pool::Sqlite(..)));
         match self {
             Pool::Sqlite(pool, _) => Ok(bind_args!(&lite, args)
@@ -263,6 +273,7 @@ impl Tx {
     }
 
     async fn run_exec(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        count_statement();
         let lite = sqlite_sql(sql, args.len(), !self.is_pg());
         match &mut self.conn {
             TxConn::Sqlite(tx, _) => Ok(bind_args!(&lite, args)
@@ -284,6 +295,7 @@ impl Tx {
     }
 
     async fn run_all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        count_statement();
         let lite = sqlite_sql(sql, args.len(), !self.is_pg());
         match &mut self.conn {
             TxConn::Sqlite(tx, _) => Ok(bind_args!(&lite, args)

@@ -9,6 +9,7 @@ mod dynamic;
 mod engine;
 mod logs;
 mod manual;
+mod readiness;
 mod release;
 mod rerun;
 mod results;

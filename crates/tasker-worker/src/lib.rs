@@ -20,6 +20,7 @@ mod handlers {
 
 mod runtime {
     //! The claim/run/report loop, the execution of one claimed step, and lease recovery.
+    pub(crate) mod dispatch;
     pub(crate) mod execute;
     pub(crate) mod log_writer;
     pub(crate) mod recovery;

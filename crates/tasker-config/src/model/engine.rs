@@ -206,6 +206,11 @@ pub struct WorkerSection {
     pub namespaces: Vec<String>,
     /// Steps run at once.
     pub concurrency: usize,
+    /// Steps claimed ahead of the free slots and held (leased) in a local buffer, so a busy
+    /// worker claims in larger batches and a freed slot starts its next step without a round
+    /// trip to the store; `None` = `concurrency`, 0 = claim only for free slots. At most
+    /// [`MAX_PREFETCH`].
+    pub prefetch: Option<usize>,
     /// Claim lease, renewed while a step runs.
     pub lease_seconds: u64,
     /// Fallback polling interval when no event arrives.
@@ -225,11 +230,21 @@ pub struct WorkerSection {
     pub cancel_grace_seconds: u64,
 }
 
+/// Largest accepted `worker.prefetch` (the most steps one claim takes).
+pub const MAX_PREFETCH: usize = 1000;
+
 /// Largest accepted `worker.cancel_grace_seconds` (one hour).
 pub const MAX_CANCEL_GRACE_SECONDS: u64 = 3600;
 
 /// Largest accepted `worker.step_log_max_bytes` (16 MiB).
 pub const MAX_STEP_LOG_BYTES: u64 = 16 * 1024 * 1024;
+
+impl WorkerSection {
+    /// The buffer of claimed steps waiting for a slot: `prefetch`, or `concurrency` when unset.
+    pub fn prefetch_steps(&self) -> usize {
+        self.prefetch.unwrap_or(self.concurrency).min(MAX_PREFETCH)
+    }
+}
 
 impl Default for WorkerSection {
     fn default() -> Self {
@@ -237,6 +252,7 @@ impl Default for WorkerSection {
             id: None,
             namespaces: Vec::new(),
             concurrency: 8,
+            prefetch: None,
             lease_seconds: 30,
             poll_interval_ms: 500,
             shutdown_timeout_seconds: 30,

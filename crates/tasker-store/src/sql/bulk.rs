@@ -262,15 +262,29 @@ pub(crate) async fn move_steps(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
+    let items: Vec<(Uuid, Uuid, &str)> = ids.iter().map(|id| (task_uuid, *id, actor)).collect();
+    move_steps_of_tasks(tx, &items, from, to, reason, now)
+}
+
+/// [`move_steps`] for steps of several tasks at once: `(task, step, actor)` each, one update
+/// per chunk and one audit row per step, all queued (`Tx::defer`).
+pub(crate) fn move_steps_of_tasks(
+    tx: &mut Tx,
+    items: &[(Uuid, Uuid, &str)],
+    from: StepState,
+    to: StepState,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
     from.transition(to)?;
     let completed = to.is_terminal().then_some(now);
     let per = max_params(tx) - 8;
     let mut moved = 0;
-    // The updates and audit rows are queued (`Tx::defer`): each update must move its whole
-    // chunk, or the transaction fails with a conflict when they are sent.
-    for chunk in ids.chunks(per) {
+    // Each update must move its whole chunk, or the transaction fails with a conflict when
+    // the queued writes are sent.
+    for chunk in items.chunks(per) {
         let mut a: Vec<Arg> = args![to.as_str(), now, completed, from.as_str()];
-        a.extend(chunk.iter().map(|id| Arg::from(*id)));
+        a.extend(chunk.iter().map(|(_, id, _)| Arg::from(*id)));
         let sql = format!(
             "UPDATE steps SET status = $1, updated_at = $2, completed_at = $3, \
              ready_at = CASE WHEN $1 = 'enqueued' THEN $2 ELSE ready_at END, \
@@ -278,15 +292,20 @@ pub(crate) async fn move_steps(
              WHERE status = $4 AND step_uuid IN ({})",
             placeholders(5, chunk.len())
         );
-        let conflict = format!("steps of task {task_uuid} changed concurrently");
+        let conflict = match chunk.first() {
+            Some((task, ..)) if chunk.iter().all(|(t, ..)| t == task) => {
+                format!("steps of task {task} changed concurrently")
+            }
+            _ => "steps changed concurrently".to_owned(),
+        };
         tx.defer(sql, a, Some((chunk.len() as u64, conflict)));
         moved += chunk.len() as u64;
     }
-    let audit_rows = ids
+    let audit_rows = items
         .iter()
-        .map(|id| {
+        .map(|(task, id, actor)| {
             transition_row(
-                task_uuid,
+                *task,
                 Some(*id),
                 Some(from.as_str()),
                 to.as_str(),

@@ -27,14 +27,15 @@ impl SqlStore {
             ));
             a.extend(req.namespaces.iter().map(Arg::from));
         }
-        // Idle workers look before they take the write lock (SQLite) or open a transaction.
-        let probe = format!("SELECT step_uuid {filter} LIMIT 1");
-        if self.pool.one(&probe, a.clone()).await?.is_none() {
-            return Ok(Vec::new());
-        }
+        // The claim on PostgreSQL is one statement, which writes nothing when nothing is
+        // ready. On SQLite an idle worker looks before it takes the write lock.
         if self.pool.is_pg() {
             let leases = self.claim_pg(req, &filter, a, now).await?;
             return self.claimed_steps(leases).await;
+        }
+        let probe = format!("SELECT step_uuid {filter} LIMIT 1");
+        if self.pool.one(&probe, a.clone()).await?.is_none() {
+            return Ok(Vec::new());
         }
         let mut tx = self.pool.begin().await?;
         let sql = format!(

@@ -414,7 +414,7 @@ pub(crate) async fn advance(
 }
 
 /// Moves the task from `state` to the state its steps' `states` imply, when they differ.
-async fn settle(
+pub(crate) async fn settle(
     tx: &mut Tx,
     task_uuid: Uuid,
     state: TaskState,

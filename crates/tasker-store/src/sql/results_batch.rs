@@ -12,7 +12,7 @@ use tasker_core::{StepState, StepType, StoreError, TaskState};
 use uuid::Uuid;
 
 use super::bulk::{TRANSITION_INSERT, defer_rows, value_rows_at};
-use super::engine::advance_after_locked;
+use super::readiness::{Completed, advance_completed};
 use super::{SqlStore, announce, notify_work};
 use crate::db::{Arg, Tx, args, json_text, placeholders};
 
@@ -227,21 +227,23 @@ async fn complete_many(
         results,
         "",
     );
-    let mut enqueued = 0;
-    for (task, state) in &states {
-        let parents: Vec<Uuid> = valid
-            .iter()
-            .filter(|s| s.task == *task)
-            .map(|s| s.lease.step_uuid)
-            .collect();
-        let actor = valid
-            .iter()
-            .find(|s| s.task == *task)
-            .map_or(super::engine::SYSTEM, |s| s.lease.worker_id.as_str());
-        enqueued += advance_after_locked(tx, *task, *state, &parents, actor, now)
-            .await?
-            .enqueued;
-    }
+    let completed: Vec<Completed> = states
+        .iter()
+        .map(|(task, state)| Completed {
+            task: *task,
+            state: *state,
+            parents: valid
+                .iter()
+                .filter(|s| s.task == *task)
+                .map(|s| s.lease.step_uuid)
+                .collect(),
+            actor: valid
+                .iter()
+                .find(|s| s.task == *task)
+                .map_or(super::engine::SYSTEM, |s| s.lease.worker_id.as_str()),
+        })
+        .collect();
+    let enqueued = advance_completed(tx, &completed, now).await?;
     if enqueued > 0 {
         announce(tx).await?;
     }

@@ -1,7 +1,7 @@
-//! `WorkerRuntime`: claims ready steps of its namespaces while it has free slots, wakes on the
-//! store's work signal or the polling interval, sweeps expired leases (`recovery`), and stops
-//! gracefully: stop claiming, let running steps finish within the grace period, release the
-//! leases of the rest. Dropping the runtime aborts everything without reporting, exactly like a
+//! `WorkerRuntime`: runs the claim loop (`dispatch`: ready steps of its namespaces for its free
+//! slots and a prefetch buffer, woken by the store's work signal or the polling interval),
+//! sweeps expired leases (`recovery`), and stops gracefully: stop claiming, hand back the
+//! buffer, let running steps finish within the grace period, release the leases of the rest. Dropping the runtime aborts everything without reporting, exactly like a
 //! crashed process: leases then expire.
 
 use std::collections::HashMap;
@@ -12,9 +12,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tasker_config::{EngineConfig, WorkerSection};
 use tasker_core::Store;
-use tasker_core::store::{ClaimRequest, ClaimedStep};
+use tasker_core::store::ClaimedStep;
 use tokio::sync::{Notify, Semaphore, watch};
-use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use super::execute::Execution;
@@ -52,16 +51,19 @@ pub struct WorkerStatus {
     pub handlers: Vec<String>,
 }
 
-struct Shared {
-    store: Arc<dyn Store>,
-    worker_id: String,
-    namespaces: Vec<String>,
-    concurrency: usize,
-    poll: Duration,
-    execution: Execution,
+pub(super) struct Shared {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) worker_id: String,
+    pub(super) namespaces: Vec<String>,
+    pub(super) concurrency: usize,
+    /// Claimed steps held beyond the free slots (`worker.prefetch`).
+    pub(super) prefetch: usize,
+    pub(super) poll: Duration,
+    pub(super) execution: Execution,
     running: Mutex<HashMap<Uuid, RunningStep>>,
-    stopping: AtomicBool,
-    wake: Notify,
+    pub(super) stopping: AtomicBool,
+    /// Raised when a slot frees.
+    pub(super) wake: Notify,
 }
 
 /// Outcomes being recorded at most, per slot of `concurrency`: a slot is free again when its
@@ -69,9 +71,18 @@ struct Shared {
 const RECORDING_PER_SLOT: usize = 4;
 
 /// A step's place among the worker's `concurrency`; handing it back wakes the claim loop.
-struct Slot {
+pub(super) struct Slot {
     _permit: tokio::sync::OwnedSemaphorePermit,
     shared: Arc<Shared>,
+}
+
+impl Slot {
+    pub(super) fn new(permit: tokio::sync::OwnedSemaphorePermit, shared: Arc<Shared>) -> Self {
+        Self {
+            _permit: permit,
+            shared,
+        }
+    }
 }
 
 impl Drop for Slot {
@@ -117,6 +128,7 @@ impl WorkerRuntime {
             worker_id,
             namespaces: cfg.namespaces.clone(),
             concurrency: cfg.concurrency.max(1),
+            prefetch: cfg.prefetch_steps(),
             poll: Duration::from_millis(cfg.poll_interval_ms.max(10)),
             execution: Execution {
                 reporter: super::reporter::Reporter::start(store.clone()),
@@ -136,7 +148,7 @@ impl WorkerRuntime {
             wake: Notify::new(),
         });
         tokio::spawn(warn_missing_handlers(shared.clone()));
-        let main = tokio::spawn(run(shared.clone()));
+        let main = tokio::spawn(super::dispatch::run(shared.clone()));
         let recovery = super::recovery::spawn(
             shared.store.clone(),
             shared.worker_id.clone(),
@@ -240,58 +252,6 @@ impl Drop for WorkerRuntime {
     }
 }
 
-async fn run(shared: Arc<Shared>) {
-    let slots = Arc::new(Semaphore::new(shared.concurrency));
-    let mut running: JoinSet<()> = JoinSet::new();
-    let signal = shared.store.work_signal();
-    while !shared.stopping.load(Ordering::SeqCst) {
-        let notified = signal.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        let free = slots.available_permits();
-        let mut claimed_all = false;
-        if free > 0 {
-            let request = ClaimRequest {
-                worker_id: shared.worker_id.clone(),
-                namespaces: shared.namespaces.clone(),
-                limit: u32::try_from(free).unwrap_or(u32::MAX),
-                lease: shared.execution.lease,
-            };
-            match shared.store.claim_steps(&request, Utc::now()).await {
-                Ok(steps) => {
-                    metrics::counter!("tasker_worker_steps_total", "result" => "claimed")
-                        .increment(steps.len() as u64);
-                    claimed_all = steps.len() == free;
-                    for step in steps {
-                        let Ok(permit) = slots.clone().try_acquire_owned() else {
-                            break;
-                        };
-                        let shared = shared.clone();
-                        let slot = Slot {
-                            _permit: permit,
-                            shared: shared.clone(),
-                        };
-                        running.spawn(async move {
-                            execute(&shared, step, slot).await;
-                        });
-                    }
-                }
-                Err(e) => tracing::warn!(worker = %shared.worker_id, error = %e, "claim failed"),
-            }
-        }
-        while running.try_join_next().is_some() {}
-        if claimed_all {
-            continue;
-        }
-        tokio::select! {
-            () = &mut notified => {}
-            () = shared.wake.notified() => {}
-            () = tokio::time::sleep(shared.poll) => {}
-        }
-    }
-    while running.join_next().await.is_some() {}
-}
-
 /// Logs every registered template step of this worker's namespaces whose handler is missing.
 async fn warn_missing_handlers(shared: Arc<Shared>) {
     let templates = match shared.store.list_templates().await {
@@ -317,7 +277,7 @@ async fn warn_missing_handlers(shared: Arc<Shared>) {
     }
 }
 
-async fn execute(shared: &Shared, step: ClaimedStep, slot: Slot) {
+pub(super) async fn execute(shared: &Shared, step: ClaimedStep, slot: Slot) {
     let id = step.step.step_uuid;
     let entry = RunningStep {
         task_uuid: step.step.task_uuid,

@@ -1,0 +1,216 @@
+//! The claim loop: claims ready steps for the free slots plus a buffer of `prefetch` steps
+//! held under this worker's lease, starts buffered steps the moment a slot frees, and claims
+//! again (in the background, while buffered steps keep starting) once the buffer is down to
+//! half. A buffered step that waits too long for a slot is handed back to the queue, and a
+//! stopping worker hands back its whole buffer: in both cases the attempt does not count.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::Utc;
+use tasker_core::StoreError;
+use tasker_core::store::{ClaimRequest, ClaimedStep, Lease};
+use tokio::sync::Semaphore;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
+
+use super::worker::{Shared, Slot, execute};
+
+/// A claimed step waiting for a slot.
+struct Buffered {
+    step: ClaimedStep,
+    since: Instant,
+}
+
+/// The longest a buffered step waits for a slot before it is handed back: a third of the
+/// lease. The attempt's first renewal comes a third of the lease after its start, so a step
+/// started at the end of this wait is still renewed well before its lease runs out.
+pub(super) fn longest_buffered_wait(lease: chrono::Duration) -> Duration {
+    (lease / 3)
+        .to_std()
+        .unwrap_or(Duration::from_secs(1))
+        .max(Duration::from_millis(100))
+}
+
+type Claim = JoinHandle<Result<Vec<ClaimedStep>, StoreError>>;
+
+/// Runs until the worker stops, then hands back the buffer and waits for the running steps.
+pub(super) async fn run(shared: Arc<Shared>) {
+    let slots = Arc::new(Semaphore::new(shared.concurrency));
+    let mut running: JoinSet<()> = JoinSet::new();
+    let mut buffer: VecDeque<Buffered> = VecDeque::new();
+    let mut claim: Option<(Claim, usize)> = None;
+    let signal = shared.store.work_signal();
+    let longest_wait = longest_buffered_wait(shared.execution.lease);
+    // Whether a buffered step started since the last claim: the buffer is refilled only while
+    // steps flow through it, so slots busy with long steps do not keep claiming and handing
+    // back the same steps.
+    let mut flowing = false;
+    while !shared.stopping.load(Ordering::SeqCst) {
+        let notified = signal.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        flowing |= start_buffered(&shared, &slots, &mut buffer, &mut running);
+        if hand_back_aged(&shared, &mut buffer, &mut running, longest_wait) {
+            flowing = false;
+        }
+        if claim.is_none() {
+            let free = slots.available_permits();
+            let want = free + shared.prefetch.saturating_sub(buffer.len());
+            // Claim for a free slot at once; refill the buffer once it is down to half.
+            if want > 0 && (free > 0 || (flowing && buffer.len() <= shared.prefetch / 2)) {
+                claim = Some((spawn_claim(&shared, want), want));
+                flowing = false;
+            }
+        }
+        while running.try_join_next().is_some() {}
+        let aged_at = buffer.front().map(|b| b.since + longest_wait);
+        let wait_until = Instant::now() + shared.poll;
+        let wait_until = aged_at.map_or(wait_until, |a| a.min(wait_until));
+        tokio::select! {
+            (joined, want) = join_claim(&mut claim) => {
+                let got = claimed(&shared, joined);
+                let claimed_all = got.len() == want;
+                let now = Instant::now();
+                buffer.extend(got.into_iter().map(|step| Buffered { step, since: now }));
+                if !claimed_all {
+                    // The queue had fewer steps than asked for: wait for a signal before
+                    // asking again.
+                    flowing |= start_buffered(&shared, &slots, &mut buffer, &mut running);
+                    tokio::select! {
+                        () = &mut notified => {}
+                        () = shared.wake.notified() => {}
+                        () = tokio::time::sleep_until(wait_until) => {}
+                    }
+                }
+            }
+            () = &mut notified => {}
+            () = shared.wake.notified() => {}
+            () = tokio::time::sleep_until(wait_until) => {}
+        }
+    }
+    if let Some((in_flight, _)) = claim.take() {
+        let got = claimed(&shared, in_flight.await);
+        buffer.extend(got.into_iter().map(|step| Buffered {
+            step,
+            since: Instant::now(),
+        }));
+    }
+    for b in buffer.drain(..) {
+        let shared = shared.clone();
+        running.spawn(async move { hand_back(&shared, &b.step.lease, "the worker is stopping").await });
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// Waits for the claim in flight (never completes without one) and clears it.
+async fn join_claim(
+    claim: &mut Option<(Claim, usize)>,
+) -> (Result<Result<Vec<ClaimedStep>, StoreError>, tokio::task::JoinError>, usize) {
+    let Some((handle, want)) = claim.as_mut() else {
+        return std::future::pending().await;
+    };
+    let joined = handle.await;
+    let want = *want;
+    *claim = None;
+    (joined, want)
+}
+
+fn spawn_claim(shared: &Arc<Shared>, want: usize) -> Claim {
+    let request = ClaimRequest {
+        worker_id: shared.worker_id.clone(),
+        namespaces: shared.namespaces.clone(),
+        limit: u32::try_from(want).unwrap_or(u32::MAX),
+        lease: shared.execution.lease,
+    };
+    let store = shared.store.clone();
+    tokio::spawn(async move { store.claim_steps(&request, Utc::now()).await })
+}
+
+/// The steps of a finished claim; a failed claim is logged and gives none.
+fn claimed(
+    shared: &Shared,
+    joined: Result<Result<Vec<ClaimedStep>, StoreError>, tokio::task::JoinError>,
+) -> Vec<ClaimedStep> {
+    match joined {
+        Ok(Ok(steps)) => {
+            metrics::counter!("tasker_worker_steps_total", "result" => "claimed")
+                .increment(steps.len() as u64);
+            steps
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(worker = %shared.worker_id, error = %e, "claim failed");
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::warn!(worker = %shared.worker_id, error = %e, "claim task failed");
+            Vec::new()
+        }
+    }
+}
+
+/// Starts buffered steps, oldest first, while slots are free; whether any started.
+fn start_buffered(
+    shared: &Arc<Shared>,
+    slots: &Arc<Semaphore>,
+    buffer: &mut VecDeque<Buffered>,
+    running: &mut JoinSet<()>,
+) -> bool {
+    let before = buffer.len();
+    while !buffer.is_empty() {
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            break;
+        };
+        let Some(b) = buffer.pop_front() else {
+            break;
+        };
+        let slot = Slot::new(permit, shared.clone());
+        let shared = shared.clone();
+        running.spawn(async move { execute(&shared, b.step, slot).await });
+    }
+    metrics::gauge!("tasker_worker_buffered_steps").set(buffer.len() as f64);
+    buffer.len() < before
+}
+
+/// Hands back the buffered steps that waited `longest_wait` without a slot, so that an idle
+/// worker can run them; whether any was.
+fn hand_back_aged(
+    shared: &Arc<Shared>,
+    buffer: &mut VecDeque<Buffered>,
+    running: &mut JoinSet<()>,
+    longest_wait: Duration,
+) -> bool {
+    let before = buffer.len();
+    let now = Instant::now();
+    while buffer
+        .front()
+        .is_some_and(|b| now.duration_since(b.since) >= longest_wait)
+    {
+        let Some(b) = buffer.pop_front() else {
+            break;
+        };
+        let shared = shared.clone();
+        running.spawn(async move {
+            hand_back(&shared, &b.step.lease, "no slot came free in time").await;
+        });
+    }
+    buffer.len() < before
+}
+
+/// Gives a buffered step's lease back: the step is enqueued again and its attempt not counted.
+async fn hand_back(shared: &Shared, lease: &Lease, why: &str) {
+    match shared.store.release_lease(lease, Utc::now()).await {
+        Ok(released) => {
+            if released {
+                metrics::counter!("tasker_worker_steps_total", "result" => "handed_back")
+                    .increment(1);
+            }
+            tracing::debug!(step = %lease.step_uuid, released, why, "buffered step handed back");
+        }
+        Err(e) => {
+            tracing::warn!(step = %lease.step_uuid, error = %e, why, "handing back a buffered step failed; its lease will expire");
+        }
+    }
+}
