@@ -13,7 +13,7 @@ use crate::tokens;
 pub(crate) const POLL_INTERVAL_MS: u64 = 500;
 
 /// `worker.prefetch` of every worker the benchmarks start (`--prefetch`); unset = the
-/// product's default (the worker's concurrency).
+/// product's default (16 × the worker's concurrency).
 static PREFETCH: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
 
 /// Sets `worker.prefetch` for the rest of the run (first call wins).

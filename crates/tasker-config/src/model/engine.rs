@@ -206,9 +206,10 @@ pub struct WorkerSection {
     pub namespaces: Vec<String>,
     /// Steps run at once.
     pub concurrency: usize,
-    /// Steps claimed ahead of the free slots and held (leased) in a local buffer, so a busy
-    /// worker claims in larger batches and a freed slot starts its next step without a round
-    /// trip to the store; `None` = `concurrency`, 0 = claim only for free slots. At most
+    /// Most steps claimed ahead of the free slots and held (leased) in a local buffer, so a
+    /// busy worker claims in larger batches and a freed slot starts its next step without a
+    /// round trip to the store. The buffer holds at most what the worker started in the last
+    /// second. `None` = 16 × `concurrency`, 0 = claim only for free slots. At most
     /// [`MAX_PREFETCH`].
     pub prefetch: Option<usize>,
     /// Claim lease, renewed while a step runs.
@@ -240,9 +241,12 @@ pub const MAX_CANCEL_GRACE_SECONDS: u64 = 3600;
 pub const MAX_STEP_LOG_BYTES: u64 = 16 * 1024 * 1024;
 
 impl WorkerSection {
-    /// The buffer of claimed steps waiting for a slot: `prefetch`, or `concurrency` when unset.
+    /// The largest buffer of claimed steps waiting for a slot: `prefetch`, or 16 ×
+    /// `concurrency` when unset; at most [`MAX_PREFETCH`].
     pub fn prefetch_steps(&self) -> usize {
-        self.prefetch.unwrap_or(self.concurrency).min(MAX_PREFETCH)
+        self.prefetch
+            .unwrap_or(self.concurrency.saturating_mul(16))
+            .min(MAX_PREFETCH)
     }
 }
 

@@ -34,6 +34,55 @@ pub(super) fn longest_buffered_wait(lease: chrono::Duration) -> Duration {
         .max(Duration::from_millis(100))
 }
 
+/// How many steps this worker started lately, in windows of [`Pace::WINDOW`]: the buffer
+/// holds at most what the worker starts in one window, so a worker whose slots are busy with
+/// long steps claims only for its free slots, and one that runs short steps claims ahead.
+#[derive(Debug)]
+struct Pace {
+    window_start: Instant,
+    current: usize,
+    previous: usize,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Self {
+            window_start: Instant::now(),
+            current: 0,
+            previous: 0,
+        }
+    }
+}
+
+impl Pace {
+    const WINDOW: Duration = Duration::from_secs(1);
+
+    fn roll(&mut self, now: Instant) {
+        let elapsed = now.duration_since(self.window_start);
+        if elapsed >= Self::WINDOW * 2 {
+            self.previous = 0;
+            self.current = 0;
+            self.window_start = now;
+        } else if elapsed >= Self::WINDOW {
+            self.previous = self.current;
+            self.current = 0;
+            self.window_start += Self::WINDOW;
+        }
+    }
+
+    fn started(&mut self, n: usize) {
+        self.roll(Instant::now());
+        self.current += n;
+    }
+
+    /// Steps to hold ahead of the free slots: the starts of the busier of the last two
+    /// windows, at most `prefetch`.
+    fn target(&mut self, prefetch: usize) -> usize {
+        self.roll(Instant::now());
+        self.current.max(self.previous).min(prefetch)
+    }
+}
+
 type Claim = JoinHandle<Result<Vec<ClaimedStep>, StoreError>>;
 
 /// Runs until the worker stops, then hands back the buffer and waits for the running steps.
@@ -48,19 +97,23 @@ pub(super) async fn run(shared: Arc<Shared>) {
     // steps flow through it, so slots busy with long steps do not keep claiming and handing
     // back the same steps.
     let mut flowing = false;
+    let mut pace = Pace::default();
     while !shared.stopping.load(Ordering::SeqCst) {
         let notified = signal.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        flowing |= start_buffered(&shared, &slots, &mut buffer, &mut running);
+        let started = start_buffered(&shared, &slots, &mut buffer, &mut running);
+        pace.started(started);
+        flowing |= started > 0;
         if hand_back_aged(&shared, &mut buffer, &mut running, longest_wait) {
             flowing = false;
         }
         if claim.is_none() {
             let free = slots.available_permits();
-            let want = free + shared.prefetch.saturating_sub(buffer.len());
+            let ahead = pace.target(shared.prefetch);
+            let want = free + ahead.saturating_sub(buffer.len());
             // Claim for a free slot at once; refill the buffer once it is down to half.
-            if want > 0 && (free > 0 || (flowing && buffer.len() <= shared.prefetch / 2)) {
+            if want > 0 && (free > 0 || (flowing && buffer.len() <= ahead / 2)) {
                 claim = Some((spawn_claim(&shared, want), want));
                 flowing = false;
             }
@@ -78,7 +131,9 @@ pub(super) async fn run(shared: Arc<Shared>) {
                 if !claimed_all {
                     // The queue had fewer steps than asked for: wait for a signal before
                     // asking again.
-                    flowing |= start_buffered(&shared, &slots, &mut buffer, &mut running);
+                    let started = start_buffered(&shared, &slots, &mut buffer, &mut running);
+                    pace.started(started);
+                    flowing |= started > 0;
                     tokio::select! {
                         () = &mut notified => {}
                         () = shared.wake.notified() => {}
@@ -151,13 +206,13 @@ fn claimed(
     }
 }
 
-/// Starts buffered steps, oldest first, while slots are free; whether any started.
+/// Starts buffered steps, oldest first, while slots are free; how many started.
 fn start_buffered(
     shared: &Arc<Shared>,
     slots: &Arc<Semaphore>,
     buffer: &mut VecDeque<Buffered>,
     running: &mut JoinSet<()>,
-) -> bool {
+) -> usize {
     let before = buffer.len();
     while !buffer.is_empty() {
         let Ok(permit) = slots.clone().try_acquire_owned() else {
@@ -171,7 +226,7 @@ fn start_buffered(
         running.spawn(async move { execute(&shared, b.step, slot).await });
     }
     metrics::gauge!("tasker_worker_buffered_steps").set(buffer.len() as f64);
-    buffer.len() < before
+    before - buffer.len()
 }
 
 /// Hands back the buffered steps that waited `longest_wait` without a slot, so that an idle

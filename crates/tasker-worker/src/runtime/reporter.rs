@@ -16,7 +16,7 @@ use tracing::Instrument;
 const MAX_BATCH: usize = 256;
 
 /// Most writes (batches or single results) in flight at once.
-const MAX_IN_FLIGHT: usize = 4;
+const MAX_IN_FLIGHT: usize = 2;
 
 type Reply = oneshot::Sender<Result<RecordOutcome, StoreError>>;
 

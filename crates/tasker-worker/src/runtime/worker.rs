@@ -68,7 +68,7 @@ pub(super) struct Shared {
 
 /// Outcomes being recorded at most, per slot of `concurrency`: a slot is free again when its
 /// handler ends, while the outcome is still being written.
-const RECORDING_PER_SLOT: usize = 4;
+const RECORDING_PER_SLOT: usize = 32;
 
 /// A step's place among the worker's `concurrency`; handing it back wakes the claim loop.
 pub(super) struct Slot {
