@@ -72,7 +72,11 @@ async fn measure(
     let _worker = if embedded {
         None
     } else {
-        Some(Process::start(&sibling_binary("tasker-worker")?, root, url)?)
+        Some(Process::start(
+            &sibling_binary("tasker-worker")?,
+            root,
+            url,
+        )?)
     };
     // Warm both processes up (connections, prepared statements) before the paced phase.
     tasks::submit(server.addr(), Shape::Linear, 10, 2).await?;
@@ -89,7 +93,12 @@ async fn measure(
         STALL,
     )
     .await
-    .with_context(|| format!("the paced tasks did not complete; server log:\n{}", server.log_tail()))?;
+    .with_context(|| {
+        format!(
+            "the paced tasks did not complete; server log:\n{}",
+            server.log_tail()
+        )
+    })?;
     let samples = waits(url).await?;
     Ok((samples, count, elapsed))
 }

@@ -6,8 +6,8 @@
 mod all;
 mod auth_overhead;
 mod configs;
-mod dispatch;
 mod console_list;
+mod dispatch;
 mod fanout;
 mod floors;
 mod http;
@@ -124,7 +124,7 @@ enum Command {
         /// Worker counts, comma-separated.
         #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
         workers: Vec<usize>,
-        /// Tasks in each backlog (default 500; 30 with --quick).
+        /// Tasks in each backlog (default 2000; 30 with --quick).
         #[arg(long)]
         tasks: Option<usize>,
         /// PostgreSQL server on which a database is created per worker count.

@@ -16,10 +16,12 @@ pub(crate) struct StoreWork {
 impl StoreWork {
     /// The work of a set of processes.
     pub(crate) fn sum(items: impl IntoIterator<Item = StoreWork>) -> StoreWork {
-        items.into_iter().fold(StoreWork::default(), |a, b| StoreWork {
-            statements: a.statements + b.statements,
-            transactions: a.transactions + b.transactions,
-        })
+        items
+            .into_iter()
+            .fold(StoreWork::default(), |a, b| StoreWork {
+                statements: a.statements + b.statements,
+                transactions: a.transactions + b.transactions,
+            })
     }
 
     /// `self - before`, never negative.

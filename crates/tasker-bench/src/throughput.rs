@@ -50,7 +50,7 @@ impl Params {
         Self {
             store,
             workers,
-            tasks: tasks.unwrap_or(if quick { 30 } else { 500 }).max(1),
+            tasks: tasks.unwrap_or(if quick { 30 } else { 2000 }).max(1),
             database_url,
             pg_settings,
             floor_sizes: floors::Sizes::new(quick),
@@ -243,7 +243,9 @@ pub(crate) fn peak_steps_per_s(doc: &Value) -> Result<f64> {
         .into_iter()
         .flatten()
         .filter_map(|p| p["steps_per_s"].as_f64())
-        .fold(None, |best: Option<f64>, v| Some(best.map_or(v, |b| b.max(v))))
+        .fold(None, |best: Option<f64>, v| {
+            Some(best.map_or(v, |b| b.max(v)))
+        })
         .ok_or_else(|| anyhow::anyhow!("the throughput run measured no point"))
 }
 

@@ -17,9 +17,10 @@ pub use error::ConfigError;
 pub use loader::{LoadOptions, Loaded, RoleConfig, load_merged_table};
 pub use model::{
     ApiKeyConfig, AuthConfig, BackoffConfig, CommonLayer, DatabaseConfig, DlqConfig, EngineConfig,
-    LogFormat, LoggingConfig, MAX_CANCEL_GRACE_SECONDS, MAX_PREFETCH, MAX_STATIC_KEYS, MAX_STEP_LOG_BYTES,
-    OrchestrationConfig, OrchestrationSection, Role, SPAN_TARGET, StalenessConfig, TelemetryConfig,
-    TemplatesConfig, UiConfig, VerificationMethod, WebConfig, WorkerConfig, WorkerSection,
+    LogFormat, LoggingConfig, MAX_CANCEL_GRACE_SECONDS, MAX_PREFETCH, MAX_STATIC_KEYS,
+    MAX_STEP_LOG_BYTES, OrchestrationConfig, OrchestrationSection, Role, SPAN_TARGET,
+    StalenessConfig, TelemetryConfig, TemplatesConfig, UiConfig, VerificationMethod, WebConfig,
+    WorkerConfig, WorkerSection,
 };
 pub use redact::{REDACTED, RedactedView, redacted_view};
 pub use secret::{DatabaseUrl, Secret};

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 pub use auth::{ApiKeyConfig, AuthConfig, MAX_STATIC_KEYS, VerificationMethod};
 pub use engine::{
     BackoffConfig, DatabaseConfig, DlqConfig, EngineConfig, LogFormat, LoggingConfig,
-    MAX_CANCEL_GRACE_SECONDS, MAX_PREFETCH, MAX_STEP_LOG_BYTES, OrchestrationSection, StalenessConfig,
-    TemplatesConfig, WorkerSection,
+    MAX_CANCEL_GRACE_SECONDS, MAX_PREFETCH, MAX_STEP_LOG_BYTES, OrchestrationSection,
+    StalenessConfig, TemplatesConfig, WorkerSection,
 };
 pub use telemetry::{SPAN_TARGET, TelemetryConfig};
 

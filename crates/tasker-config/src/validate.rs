@@ -11,8 +11,8 @@ use crate::bounded::read_bounded;
 use crate::error::ConfigError;
 use crate::loader::{Loaded, RoleConfig};
 use crate::model::{
-    ApiKeyConfig, AuthConfig, MAX_CANCEL_GRACE_SECONDS, MAX_PREFETCH, MAX_STATIC_KEYS, MAX_STEP_LOG_BYTES,
-    VerificationMethod, WebConfig,
+    ApiKeyConfig, AuthConfig, MAX_CANCEL_GRACE_SECONDS, MAX_PREFETCH, MAX_STATIC_KEYS,
+    MAX_STEP_LOG_BYTES, VerificationMethod, WebConfig,
 };
 use tasker_proto::Env;
 

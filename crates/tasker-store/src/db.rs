@@ -21,6 +21,40 @@ pub(crate) enum Arg {
     Text(Option<String>),
     Int(Option<i64>),
     Float(f64),
+    /// A list of texts (ids) bound as one parameter: a `TEXT[]` on PostgreSQL, a JSON array
+    /// on SQLite; used through [`in_list`] and [`list_rows`].
+    List(Vec<String>),
+}
+
+impl Arg {
+    /// The ids as one list parameter.
+    pub(crate) fn ids(ids: impl IntoIterator<Item = Uuid>) -> Arg {
+        Arg::List(ids.into_iter().map(|id| id.to_string()).collect())
+    }
+}
+
+/// Membership in the list parameter `$n` (after a column): `= ANY($n)` on PostgreSQL,
+/// `IN (SELECT value FROM json_each($n))` on SQLite. One parameter whatever the list's
+/// length, so the statement is prepared once and kept; and PostgreSQL's planner, which
+/// assumes a few elements for an array parameter, keeps to the indexes even on statistics
+/// taken before the tables filled (an `IN` of a hundred placeholders looked like most of the
+/// table to it, and it chose scans).
+pub(crate) fn in_list(pg: bool, n: usize) -> String {
+    if pg {
+        format!("= ANY(CAST(${n} AS TEXT[]))")
+    } else {
+        format!("IN (SELECT value FROM json_each(${n}))")
+    }
+}
+
+/// The elements of the list parameter `$n` as rows of a table `alias` with one column,
+/// `value`.
+pub(crate) fn list_rows(pg: bool, n: usize, alias: &str) -> String {
+    if pg {
+        format!("unnest(CAST(${n} AS TEXT[])) AS {alias}(value)")
+    } else {
+        format!("json_each(${n}) AS {alias}")
+    }
 }
 
 impl From<&str> for Arg {
@@ -106,8 +140,9 @@ fn sqlite_sql(sql: &str, args: usize, sqlite: bool) -> std::borrow::Cow<'_, str>
     }
 }
 
+/// Binds `args` to `sql`; `$list` turns a list argument into the backend's bindable form.
 macro_rules! bind_args {
-    ($sql:expr, $args:expr) => {{
+    ($sql:expr, $args:expr, $list:expr) => {{
         let sql: &str = $sql;
         let args: Vec<Arg> = $args;
         let mut q = sqlx::query(sql).persistent(args.len() <= MAX_CACHED_ARGS);
@@ -116,10 +151,21 @@ macro_rules! bind_args {
                 Arg::Text(v) => q.bind(v),
                 Arg::Int(v) => q.bind(v),
                 Arg::Float(v) => q.bind(v),
+                Arg::List(v) => q.bind($list(v)),
             };
         }
         q
     }};
+}
+
+/// A list argument on SQLite: a JSON array of strings (read with `json_each`).
+fn sqlite_list(items: Vec<String>) -> String {
+    serde_json::Value::from(items).to_string()
+}
+
+/// A list argument on PostgreSQL: a `TEXT[]`.
+fn pg_list(items: Vec<String>) -> Vec<String> {
+    items
 }
 
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
@@ -180,14 +226,14 @@ impl Pool {
         metrics::counter!("tasker_store_transactions_total").increment(1);
         let lite = sqlite_sql(sql, args.len(), matches!(self, Pool::Sqlite(..)));
         match self {
-            Pool::Sqlite(pool, _) => Ok(bind_args!(&lite, args)
+            Pool::Sqlite(pool, _) => Ok(bind_args!(&lite, args, sqlite_list)
                 .fetch_all(pool)
                 .await
                 .map_err(db_err)?
                 .into_iter()
                 .map(Row::Sqlite)
                 .collect()),
-            Pool::Pg(pool) => Ok(bind_args!(sql, args)
+            Pool::Pg(pool) => Ok(bind_args!(sql, args, pg_list)
                 .fetch_all(pool)
                 .await
                 .map_err(db_err)?
@@ -276,12 +322,12 @@ impl Tx {
         count_statement();
         let lite = sqlite_sql(sql, args.len(), !self.is_pg());
         match &mut self.conn {
-            TxConn::Sqlite(tx, _) => Ok(bind_args!(&lite, args)
+            TxConn::Sqlite(tx, _) => Ok(bind_args!(&lite, args, sqlite_list)
                 .execute(&mut **tx)
                 .await
                 .map_err(db_err)?
                 .rows_affected()),
-            TxConn::Pg(tx) => Ok(bind_args!(sql, args)
+            TxConn::Pg(tx) => Ok(bind_args!(sql, args, pg_list)
                 .execute(&mut **tx)
                 .await
                 .map_err(db_err)?
@@ -298,14 +344,14 @@ impl Tx {
         count_statement();
         let lite = sqlite_sql(sql, args.len(), !self.is_pg());
         match &mut self.conn {
-            TxConn::Sqlite(tx, _) => Ok(bind_args!(&lite, args)
+            TxConn::Sqlite(tx, _) => Ok(bind_args!(&lite, args, sqlite_list)
                 .fetch_all(&mut **tx)
                 .await
                 .map_err(db_err)?
                 .into_iter()
                 .map(Row::Sqlite)
                 .collect()),
-            TxConn::Pg(tx) => Ok(bind_args!(sql, args)
+            TxConn::Pg(tx) => Ok(bind_args!(sql, args, pg_list)
                 .fetch_all(&mut **tx)
                 .await
                 .map_err(db_err)?

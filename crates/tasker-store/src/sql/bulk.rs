@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::engine::SYSTEM;
 use super::rows::u64_arg;
-use crate::db::{Arg, Tx, args, json_text, placeholders};
+use crate::db::{Arg, Tx, args, in_list, json_text, placeholders};
 
 /// Bind parameters per PostgreSQL statement (its limit is 65,535).
 const PG_MAX_PARAMS: usize = 16_000;
@@ -283,14 +283,19 @@ pub(crate) fn move_steps_of_tasks(
     // Each update must move its whole chunk, or the transaction fails with a conflict when
     // the queued writes are sent.
     for chunk in items.chunks(per) {
-        let mut a: Vec<Arg> = args![to.as_str(), now, completed, from.as_str()];
-        a.extend(chunk.iter().map(|(_, id, _)| Arg::from(*id)));
+        let a: Vec<Arg> = args![
+            to.as_str(),
+            now,
+            completed,
+            from.as_str(),
+            Arg::ids(chunk.iter().map(|(_, id, _)| *id))
+        ];
         let sql = format!(
             "UPDATE steps SET status = $1, updated_at = $2, completed_at = $3, \
              ready_at = CASE WHEN $1 = 'enqueued' THEN $2 ELSE ready_at END, \
              retry_at = CASE WHEN $1 = 'enqueued' THEN NULL ELSE retry_at END \
-             WHERE status = $4 AND step_uuid IN ({})",
-            placeholders(5, chunk.len())
+             WHERE status = $4 AND step_uuid {}",
+            in_list(tx.is_pg(), 5)
         );
         let conflict = match chunk.first() {
             Some((task, ..)) if chunk.iter().all(|(t, ..)| t == task) => {

@@ -13,13 +13,14 @@ use uuid::Uuid;
 
 use super::SqlStore;
 use super::rows::{STEP_COLUMNS, step};
-use crate::db::{Arg, placeholders};
+use crate::db::{Arg, in_list};
 
 /// One parent of a claimed step: name, template step, batch index, state and result.
 type Parent = (String, String, Option<u32>, StepState, Value);
 
+/// The ids as the one list argument of a statement.
 fn uuid_args(ids: &[Uuid]) -> Vec<Arg> {
-    ids.iter().map(|id| Arg::from(*id)).collect()
+    vec![Arg::ids(ids.iter().copied())]
 }
 
 impl SqlStore {
@@ -38,11 +39,11 @@ impl SqlStore {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let in_steps = placeholders(1, ids.len());
-        let in_tasks = placeholders(1, tasks.len());
+        let pg = self.pool.is_pg();
+        let in_list = in_list(pg, 1);
 
         let mut steps = HashMap::with_capacity(ids.len());
-        let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE step_uuid IN ({in_steps})");
+        let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE step_uuid {in_list}");
         for r in self.pool.all(&sql, uuid_args(&ids)).await? {
             let s = step(&r)?;
             steps.insert(s.step_uuid, s);
@@ -53,7 +54,7 @@ impl SqlStore {
         let mut plans: HashMap<Uuid, TaskPlan> = HashMap::new();
         let sql = format!(
             "SELECT t.task_uuid, t.context, t.trace_parent, p.plan FROM tasks t \
-             LEFT JOIN task_plans p ON p.task_uuid = t.task_uuid WHERE t.task_uuid IN ({in_tasks})"
+             LEFT JOIN task_plans p ON p.task_uuid = t.task_uuid WHERE t.task_uuid {in_list}"
         );
         for r in self.pool.all(&sql, uuid_args(&tasks)).await? {
             let task = r.uuid("task_uuid")?;
@@ -81,7 +82,7 @@ impl SqlStore {
              THEN NULL ELSE p.results END AS results \
              FROM step_edges e JOIN steps p ON p.step_uuid = e.parent_uuid \
              JOIN steps c ON c.step_uuid = e.child_uuid \
-             WHERE e.child_uuid IN ({in_steps}) ORDER BY p.position"
+             WHERE e.child_uuid {in_list} ORDER BY p.position"
         );
         let rows = self.pool.all(&sql, uuid_args(&ids)).await?;
         let mut heads_wanted = Vec::new();
@@ -197,8 +198,8 @@ impl SqlStore {
             .into_iter()
             .collect();
         let sql = format!(
-            "SELECT step_uuid, completed_at, results FROM steps WHERE step_uuid IN ({})",
-            placeholders(1, ids.len())
+            "SELECT step_uuid, completed_at, results FROM steps WHERE step_uuid {}",
+            in_list(self.pool.is_pg(), 1)
         );
         let mut read = Vec::new();
         for r in self.pool.all(&sql, uuid_args(&ids)).await? {

@@ -38,6 +38,22 @@ pub(crate) async fn set_task_state(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    record_task_state(tx, task_uuid, from, to, actor, reason, now).await?;
+    super::subtasks::child_ended(tx, task_uuid, to, now).await
+}
+
+/// [`set_task_state`] for a task known to have no parent task: the move and its audit row,
+/// both queued.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn record_task_state(
+    tx: &mut Tx,
+    task_uuid: Uuid,
+    from: TaskState,
+    to: TaskState,
+    actor: &str,
+    reason: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     from.transition(to)?;
     let completed = to.is_terminal().then_some(now);
     // Queued with the transaction's other writes; the task row is locked, so it moves unless
@@ -59,8 +75,7 @@ pub(crate) async fn set_task_state(
         reason,
         now,
     )
-    .await?;
-    super::subtasks::child_ended(tx, task_uuid, to, now).await
+    .await
 }
 
 /// Cancels every unfinished step of the task and drops its leases, so that no worker starts one
@@ -237,13 +252,15 @@ pub(crate) async fn advance_after_locked(
     if state.is_terminal() || parents.is_empty() {
         return Ok(Advance { enqueued: 0 });
     }
-    let mut a = args![StepState::Pending.as_str()];
-    a.extend(parents.iter().map(|p| crate::db::Arg::from(*p)));
+    let a = args![
+        StepState::Pending.as_str(),
+        crate::db::Arg::ids(parents.iter().copied())
+    ];
     let sql = format!(
         "SELECT DISTINCT c.step_uuid, c.step_type FROM step_edges e JOIN steps c \
          ON c.step_uuid = e.child_uuid WHERE c.status = $1 AND c.unmet_parents <= 0 \
-         AND e.parent_uuid IN ({})",
-        crate::db::placeholders(2, parents.len())
+         AND e.parent_uuid {}",
+        crate::db::in_list(tx.is_pg(), 2)
     );
     let children = tx.all(&sql, a).await?;
     let mut ready = Vec::with_capacity(children.len());
@@ -422,6 +439,20 @@ pub(crate) async fn settle(
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    settle_task(tx, task_uuid, state, states, actor, true, now).await
+}
+
+/// [`settle`]; `may_have_parent = false` (a task known to have no parent task) skips looking
+/// for a waiting parent step when the task ends.
+pub(crate) async fn settle_task(
+    tx: &mut Tx,
+    task_uuid: Uuid,
+    state: TaskState,
+    states: &[StepState],
+    actor: &str,
+    may_have_parent: bool,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let derived = derive_task_state(states);
     if derived == state {
         return Ok(());
@@ -432,7 +463,11 @@ pub(crate) async fn settle(
         TaskState::WaitingForRetry => "steps waiting for retry",
         _ => "steps in process",
     };
-    set_task_state(tx, task_uuid, state, derived, actor, Some(reason), now).await
+    if may_have_parent {
+        set_task_state(tx, task_uuid, state, derived, actor, Some(reason), now).await
+    } else {
+        record_task_state(tx, task_uuid, state, derived, actor, Some(reason), now).await
+    }
 }
 
 /// Per step (in the order of the views): the template step it comes from and its batch index.

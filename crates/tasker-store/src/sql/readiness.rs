@@ -11,8 +11,8 @@ use tasker_core::{StepState, StepType, StoreError, TaskState};
 use uuid::Uuid;
 
 use super::bulk::move_steps_of_tasks;
-use super::engine::{advance, advance_after_locked, settle};
-use crate::db::{Arg, Tx, args, placeholders};
+use super::engine::{advance, advance_after_locked, settle_task};
+use crate::db::{Arg, Tx, args, in_list, list_rows};
 
 /// The completions of one locked task in the batch.
 pub(crate) struct Completed<'a> {
@@ -23,6 +23,8 @@ pub(crate) struct Completed<'a> {
     pub(crate) parents: Vec<Uuid>,
     /// Who completed them (the audit rows' actor).
     pub(crate) actor: &'a str,
+    /// Whether the task is a child task (whose end a parent step waits for).
+    pub(crate) has_parent: bool,
 }
 
 /// Most ids per statement (within SQLite's parameter budget).
@@ -49,17 +51,19 @@ pub(crate) async fn advance_completed(
     if live.is_empty() {
         return Ok(0);
     }
-    let parents: Vec<Uuid> = live.iter().flat_map(|c| c.parents.iter().copied()).collect();
+    let parents: Vec<Uuid> = live
+        .iter()
+        .flat_map(|c| c.parents.iter().copied())
+        .collect();
     let mut released: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
     let mut full_rules: BTreeSet<Uuid> = BTreeSet::new();
     for chunk in parents.chunks(IDS_PER_STATEMENT) {
-        let mut a = args![StepState::Pending.as_str()];
-        a.extend(chunk.iter().map(|p| Arg::from(*p)));
+        let a = args![StepState::Pending.as_str(), Arg::ids(chunk.iter().copied())];
         let sql = format!(
             "SELECT DISTINCT c.step_uuid, c.task_uuid, c.step_type FROM step_edges e \
              JOIN steps c ON c.step_uuid = e.child_uuid WHERE c.status = $1 \
-             AND c.unmet_parents <= 0 AND e.parent_uuid IN ({})",
-            placeholders(2, chunk.len())
+             AND c.unmet_parents <= 0 AND e.parent_uuid {}",
+            in_list(tx.is_pg(), 2)
         );
         for r in tx.all(&sql, a).await? {
             let task = r.uuid("task_uuid")?;
@@ -101,7 +105,7 @@ pub(crate) async fn advance_completed(
         if states.contains(&StepState::Error) {
             advance(tx, c.task, c.actor, now).await?;
         } else {
-            settle(tx, c.task, c.state, &states, c.actor, now).await?;
+            settle_task(tx, c.task, c.state, &states, c.actor, c.has_parent, now).await?;
         }
     }
     for c in live.iter().filter(|c| full_rules.contains(&c.task)) {
@@ -121,7 +125,7 @@ async fn present_states_of(
         .iter()
         .map(|s| {
             format!(
-                "CAST(CASE WHEN EXISTS (SELECT 1 FROM steps WHERE task_uuid = t.column1 \
+                "CAST(CASE WHEN EXISTS (SELECT 1 FROM steps WHERE task_uuid = t.value \
                  AND status = '{0}') THEN 1 ELSE 0 END AS BIGINT) AS s_{0}",
                 s.as_str()
             )
@@ -129,13 +133,12 @@ async fn present_states_of(
         .collect();
     let mut present = BTreeMap::new();
     for chunk in tasks.chunks(IDS_PER_STATEMENT) {
-        let values: Vec<String> = (1..=chunk.len()).map(|i| format!("(${i})")).collect();
         let sql = format!(
-            "SELECT t.column1 AS task_uuid, {} FROM (VALUES {}) AS t",
+            "SELECT t.value AS task_uuid, {} FROM {}",
             probes.join(", "),
-            values.join(", ")
+            list_rows(tx.is_pg(), 1, "t")
         );
-        let a: Vec<Arg> = chunk.iter().map(|t| Arg::from(*t)).collect();
+        let a = vec![Arg::ids(chunk.iter().copied())];
         for row in tx.all(&sql, a).await? {
             let mut states = Vec::new();
             for s in StepState::ALL {

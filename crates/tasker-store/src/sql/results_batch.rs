@@ -14,10 +14,11 @@ use uuid::Uuid;
 use super::bulk::{TRANSITION_INSERT, defer_rows, value_rows_at};
 use super::readiness::{Completed, advance_completed};
 use super::{SqlStore, announce, notify_work};
-use crate::db::{Arg, Tx, args, json_text, placeholders};
+use crate::db::{Arg, Tx, args, in_list, json_text};
 
+/// The ids as the one list argument of a statement.
 fn uuid_args(ids: impl IntoIterator<Item = Uuid>) -> Vec<Arg> {
-    ids.into_iter().map(Arg::from).collect()
+    vec![Arg::ids(ids)]
 }
 
 /// A success taking the set-based path: its index in the batch and its task.
@@ -40,8 +41,8 @@ impl SqlStore {
         if reports.len() > 1 {
             // A step's task and type never change: read them before the transaction.
             let sql = format!(
-                "SELECT step_uuid, task_uuid, step_type FROM steps WHERE step_uuid IN ({})",
-                placeholders(1, reports.len())
+                "SELECT step_uuid, task_uuid, step_type FROM steps WHERE step_uuid {}",
+                in_list(self.pool.is_pg(), 1)
             );
             let mut kinds = HashMap::with_capacity(reports.len());
             for r in self
@@ -109,18 +110,20 @@ async fn complete_many(
     tasks.dedup();
     // Lock the tasks in one order, so two batches never wait on each other.
     let sql = format!(
-        "SELECT task_uuid, status FROM tasks WHERE task_uuid IN ({}) ORDER BY task_uuid{}",
-        placeholders(1, tasks.len()),
+        "SELECT task_uuid, status, parent_task_uuid FROM tasks WHERE task_uuid {} \
+         ORDER BY task_uuid{}",
+        in_list(tx.is_pg(), 1),
         tx.for_update()
     );
-    let mut states: BTreeMap<Uuid, TaskState> = BTreeMap::new();
+    let mut states: BTreeMap<Uuid, (TaskState, bool)> = BTreeMap::new();
     for r in tx.all(&sql, uuid_args(tasks.iter().copied())).await? {
-        states.insert(r.uuid("task_uuid")?, r.parsed("status")?);
+        let has_parent = r.opt_text("parent_task_uuid")?.is_some();
+        states.insert(r.uuid("task_uuid")?, (r.parsed("status")?, has_parent));
     }
     let sql = format!(
         "SELECT l.step_uuid, l.token FROM step_leases l JOIN steps s ON s.step_uuid = l.step_uuid \
-         WHERE s.status = $1 AND l.step_uuid IN ({})",
-        placeholders(2, batch.len())
+         WHERE s.status = $1 AND l.step_uuid {}",
+        in_list(tx.is_pg(), 2)
     );
     let mut a = args![StepState::InProgress.as_str()];
     a.extend(uuid_args(batch.iter().map(|s| s.lease.step_uuid)));
@@ -136,12 +139,12 @@ async fn complete_many(
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = valid.iter().map(|s| s.lease.step_uuid).collect();
-    let in_ids = placeholders(1, ids.len());
+    let in_ids = in_list(tx.is_pg(), 1);
     // The writes below are queued and sent as one statement (`Tx::defer`): the leases, the
     // completed steps, their children (never one of the completed steps: a child runs only
     // after its parents complete), and the audit and attempt rows are all different rows.
     tx.defer(
-        format!("DELETE FROM step_leases WHERE step_uuid IN ({in_ids})"),
+        format!("DELETE FROM step_leases WHERE step_uuid {in_ids}"),
         uuid_args(ids.iter().copied()),
         None,
     );
@@ -177,7 +180,7 @@ async fn complete_many(
     tx.defer(
         format!(
             "UPDATE steps SET unmet_parents = unmet_parents - c.n FROM (SELECT child_uuid, \
-             COUNT(*) AS n FROM step_edges WHERE parent_uuid IN ({in_ids}) GROUP BY child_uuid) AS c \
+             COUNT(*) AS n FROM step_edges WHERE parent_uuid {in_ids} GROUP BY child_uuid) AS c \
              WHERE steps.step_uuid = c.child_uuid"
         ),
         uuid_args(ids.iter().copied()),
@@ -229,9 +232,10 @@ async fn complete_many(
     );
     let completed: Vec<Completed> = states
         .iter()
-        .map(|(task, state)| Completed {
+        .map(|(task, (state, has_parent))| Completed {
             task: *task,
             state: *state,
+            has_parent: *has_parent,
             parents: valid
                 .iter()
                 .filter(|s| s.task == *task)

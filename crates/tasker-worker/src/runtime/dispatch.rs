@@ -155,7 +155,9 @@ pub(super) async fn run(shared: Arc<Shared>) {
     }
     for b in buffer.drain(..) {
         let shared = shared.clone();
-        running.spawn(async move { hand_back(&shared, &b.step.lease, "the worker is stopping").await });
+        running.spawn(
+            async move { hand_back(&shared, &b.step.lease, "the worker is stopping").await },
+        );
     }
     while running.join_next().await.is_some() {}
 }
@@ -163,7 +165,10 @@ pub(super) async fn run(shared: Arc<Shared>) {
 /// Waits for the claim in flight (never completes without one) and clears it.
 async fn join_claim(
     claim: &mut Option<(Claim, usize)>,
-) -> (Result<Result<Vec<ClaimedStep>, StoreError>, tokio::task::JoinError>, usize) {
+) -> (
+    Result<Result<Vec<ClaimedStep>, StoreError>, tokio::task::JoinError>,
+    usize,
+) {
     let Some((handle, want)) = claim.as_mut() else {
         return std::future::pending().await;
     };

@@ -13,6 +13,7 @@ mod fanout_crash;
 mod multi_process;
 mod orphans;
 mod polyglot;
+mod prefetch;
 mod shutdown;
 
 use serde_json::{Value, json};
