@@ -47,6 +47,17 @@ pub(crate) fn in_list(pg: bool, n: usize) -> String {
     }
 }
 
+/// Membership in the rows of `subquery` (after a column): `= ANY(ARRAY(subquery))` on
+/// PostgreSQL, which runs the subquery first and then looks the column up in its index (joined
+/// instead, the planner may hash a scan of the whole table), `IN (subquery)` on SQLite.
+pub(crate) fn in_subquery(pg: bool, subquery: &str) -> String {
+    if pg {
+        format!("= ANY(ARRAY({subquery}))")
+    } else {
+        format!("IN ({subquery})")
+    }
+}
+
 /// The elements of the list parameter `$n` as rows of a table `alias` with one column,
 /// `value`.
 pub(crate) fn list_rows(pg: bool, n: usize, alias: &str) -> String {

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::SqlStore;
 use super::rows::{STEP_COLUMNS, step};
 use crate::db::{Arg, in_list};
+use tasker_core::store::StepRecord;
 
 /// One parent of a claimed step: name, template step, batch index, state and result.
 type Parent = (String, String, Option<u32>, StepState, Value);
@@ -66,54 +67,7 @@ impl SqlStore {
             }
         }
 
-        let mut parents: HashMap<Uuid, Vec<Parent>> = HashMap::new();
-        // Each parent's result is decoded once per claim. A copy's batchable parent is not read
-        // at all: its result carries every copy's cursor (megabytes for 100,000 copies), and a
-        // copy sees it without `batches` (its own cursor is in its input). That trimmed result
-        // is read once per batchable and completion and kept (`BatchHeads`).
-        let mut decoded: HashMap<Uuid, Value> = HashMap::new();
-        let batchable = StepType::Batchable.as_str();
-        let sql = format!(
-            "SELECT e.child_uuid, p.step_uuid AS parent_uuid, p.name, p.template_step, \
-             p.batch_index, p.status, p.completed_at, \
-             CAST(CASE WHEN p.step_type = '{batchable}' AND c.batch_index IS NOT NULL \
-             THEN 1 ELSE 0 END AS BIGINT) AS head_only, \
-             CASE WHEN p.step_type = '{batchable}' AND c.batch_index IS NOT NULL \
-             THEN NULL ELSE p.results END AS results \
-             FROM step_edges e JOIN steps p ON p.step_uuid = e.parent_uuid \
-             JOIN steps c ON c.step_uuid = e.child_uuid \
-             WHERE e.child_uuid {in_list} ORDER BY p.position"
-        );
-        let rows = self.pool.all(&sql, uuid_args(&ids)).await?;
-        let mut heads_wanted = Vec::new();
-        for r in &rows {
-            if r.int("head_only")? == 1 {
-                heads_wanted.push((r.uuid("parent_uuid")?, r.opt_int("completed_at")?));
-            }
-        }
-        let heads = self.batch_heads(heads_wanted).await?;
-        for r in rows {
-            let child = r.uuid("child_uuid")?;
-            let parent = r.uuid("parent_uuid")?;
-            let result = if r.int("head_only")? == 1 {
-                heads.get(&parent).cloned().unwrap_or(Value::Null)
-            } else if let Some(v) = decoded.get(&parent) {
-                v.clone()
-            } else {
-                let v = r.opt_json("results")?.unwrap_or(Value::Null);
-                decoded.insert(parent, v.clone());
-                v
-            };
-            let name = r.text("name")?;
-            parents.entry(child).or_default().push((
-                name.clone(),
-                r.opt_text("template_step")?.unwrap_or(name),
-                r.opt_int("batch_index")?
-                    .and_then(|i| u32::try_from(i).ok()),
-                r.parsed("status")?,
-                result,
-            ));
-        }
+        let mut parents = self.parents_of(&steps).await?;
 
         let mut claimed = Vec::with_capacity(leases.len());
         for (task_uuid, lease) in leases {
@@ -152,6 +106,135 @@ impl SqlStore {
             });
         }
         Ok(claimed)
+    }
+}
+
+/// A parent step as its claimed children see it.
+struct ParentRow {
+    name: String,
+    template_step: String,
+    batch_index: Option<u32>,
+    status: StepState,
+    completed_at: Option<i64>,
+    position: i64,
+    batchable: bool,
+    /// The result, decoded once per claim; `None` for a batchable (read as needed).
+    results: Option<Value>,
+}
+
+impl SqlStore {
+    /// The parents of the claimed `steps`, by child, in position order, with their results.
+    /// The edges and the parents are read by key, one statement each (a join let the planner
+    /// hash a scan of every step). A copy's batchable parent is seen without its `batches`
+    /// list (its own cursor is in its input): that trimmed result is read once per batchable
+    /// and completion and kept (`BatchHeads`); the whole result, megabytes for 100,000 copies,
+    /// is read only for the batchable's other children.
+    async fn parents_of(
+        &self,
+        steps: &HashMap<Uuid, StepRecord>,
+    ) -> Result<HashMap<Uuid, Vec<Parent>>, StoreError> {
+        let pg = self.pool.is_pg();
+        let ids: Vec<Uuid> = steps.keys().copied().collect();
+        let sql = format!(
+            "SELECT child_uuid, parent_uuid FROM step_edges WHERE child_uuid {}",
+            in_list(pg, 1)
+        );
+        let mut edges = Vec::new();
+        for r in self.pool.all(&sql, uuid_args(&ids)).await? {
+            edges.push((r.uuid("child_uuid")?, r.uuid("parent_uuid")?));
+        }
+        if edges.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let parent_ids: Vec<Uuid> = edges
+            .iter()
+            .map(|(_, p)| *p)
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let batchable = StepType::Batchable.as_str();
+        let sql = format!(
+            "SELECT step_uuid, name, template_step, batch_index, status, completed_at, position, \
+             CAST(CASE WHEN step_type = '{batchable}' THEN 1 ELSE 0 END AS BIGINT) AS batchable, \
+             CASE WHEN step_type = '{batchable}' THEN NULL ELSE results END AS results \
+             FROM steps WHERE step_uuid {}",
+            in_list(pg, 1)
+        );
+        let mut rows: HashMap<Uuid, ParentRow> = HashMap::with_capacity(parent_ids.len());
+        for r in self.pool.all(&sql, uuid_args(&parent_ids)).await? {
+            let name = r.text("name")?;
+            rows.insert(
+                r.uuid("step_uuid")?,
+                ParentRow {
+                    template_step: r.opt_text("template_step")?.unwrap_or_else(|| name.clone()),
+                    name,
+                    batch_index: r
+                        .opt_int("batch_index")?
+                        .and_then(|i| u32::try_from(i).ok()),
+                    status: r.parsed("status")?,
+                    completed_at: r.opt_int("completed_at")?,
+                    position: r.int("position")?,
+                    batchable: r.int("batchable")? == 1,
+                    results: r.opt_json("results")?,
+                },
+            );
+        }
+        let is_copy = |child: &Uuid| steps.get(child).is_some_and(|c| c.batch_index.is_some());
+        let mut heads_wanted = Vec::new();
+        let mut whole_wanted = BTreeSet::new();
+        for (child, parent) in &edges {
+            if let Some(p) = rows.get(parent).filter(|p| p.batchable) {
+                if is_copy(child) {
+                    heads_wanted.push((*parent, p.completed_at));
+                } else {
+                    whole_wanted.insert(*parent);
+                }
+            }
+        }
+        let heads = self.batch_heads(heads_wanted).await?;
+        let mut whole: HashMap<Uuid, Value> = HashMap::new();
+        if !whole_wanted.is_empty() {
+            let ids: Vec<Uuid> = whole_wanted.into_iter().collect();
+            let sql = format!(
+                "SELECT step_uuid, results FROM steps WHERE step_uuid {}",
+                in_list(pg, 1)
+            );
+            for r in self.pool.all(&sql, uuid_args(&ids)).await? {
+                whole.insert(
+                    r.uuid("step_uuid")?,
+                    r.opt_json("results")?.unwrap_or(Value::Null),
+                );
+            }
+        }
+        let mut by_child: HashMap<Uuid, Vec<(i64, Parent)>> = HashMap::new();
+        for (child, parent) in edges {
+            let Some(p) = rows.get(&parent) else {
+                continue;
+            };
+            let result = match (p.batchable, is_copy(&child)) {
+                (true, true) => heads.get(&parent).cloned(),
+                (true, false) => whole.get(&parent).cloned(),
+                (false, _) => p.results.clone(),
+            }
+            .unwrap_or(Value::Null);
+            by_child.entry(child).or_default().push((
+                p.position,
+                (
+                    p.name.clone(),
+                    p.template_step.clone(),
+                    p.batch_index,
+                    p.status,
+                    result,
+                ),
+            ));
+        }
+        Ok(by_child
+            .into_iter()
+            .map(|(child, mut list)| {
+                list.sort_by_key(|(position, _)| *position);
+                (child, list.into_iter().map(|(_, p)| p).collect())
+            })
+            .collect())
     }
 }
 

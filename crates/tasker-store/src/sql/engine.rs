@@ -256,11 +256,14 @@ pub(crate) async fn advance_after_locked(
         StepState::Pending.as_str(),
         crate::db::Arg::ids(parents.iter().copied())
     ];
-    let sql = format!(
-        "SELECT DISTINCT c.step_uuid, c.step_type FROM step_edges e JOIN steps c \
-         ON c.step_uuid = e.child_uuid WHERE c.status = $1 AND c.unmet_parents <= 0 \
-         AND e.parent_uuid {}",
+    let children = format!(
+        "SELECT child_uuid FROM step_edges WHERE parent_uuid {}",
         crate::db::in_list(tx.is_pg(), 2)
+    );
+    let sql = format!(
+        "SELECT step_uuid, step_type FROM steps WHERE step_uuid {} \
+         AND status = $1 AND unmet_parents <= 0",
+        crate::db::in_subquery(tx.is_pg(), &children)
     );
     let children = tx.all(&sql, a).await?;
     let mut ready = Vec::with_capacity(children.len());

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::bulk::move_steps_of_tasks;
 use super::engine::{advance, advance_after_locked, settle_task};
-use crate::db::{Arg, Tx, args, in_list, list_rows};
+use crate::db::{Arg, Tx, args, in_list, in_subquery, list_rows};
 
 /// The completions of one locked task in the batch.
 pub(crate) struct Completed<'a> {
@@ -59,11 +59,14 @@ pub(crate) async fn advance_completed(
     let mut full_rules: BTreeSet<Uuid> = BTreeSet::new();
     for chunk in parents.chunks(IDS_PER_STATEMENT) {
         let a = args![StepState::Pending.as_str(), Arg::ids(chunk.iter().copied())];
-        let sql = format!(
-            "SELECT DISTINCT c.step_uuid, c.task_uuid, c.step_type FROM step_edges e \
-             JOIN steps c ON c.step_uuid = e.child_uuid WHERE c.status = $1 \
-             AND c.unmet_parents <= 0 AND e.parent_uuid {}",
+        let children = format!(
+            "SELECT child_uuid FROM step_edges WHERE parent_uuid {}",
             in_list(tx.is_pg(), 2)
+        );
+        let sql = format!(
+            "SELECT step_uuid, task_uuid, step_type FROM steps WHERE step_uuid {} \
+             AND status = $1 AND unmet_parents <= 0",
+            in_subquery(tx.is_pg(), &children)
         );
         for r in tx.all(&sql, a).await? {
             let task = r.uuid("task_uuid")?;
