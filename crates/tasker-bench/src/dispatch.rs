@@ -67,7 +67,7 @@ async fn measure(
     root: &ConfigRoot,
     url: &str,
     embedded: bool,
-) -> Result<(Vec<i64>, usize, Duration)> {
+) -> Result<(Vec<(i64, i64)>, usize, Duration)> {
     let server = Process::start(&sibling_binary("tasker-server")?, root, url)?;
     let _worker = if embedded {
         None
@@ -134,25 +134,26 @@ async fn paced(addr: &str, tasks_per_s: f64, count: usize) -> Result<()> {
     Ok(())
 }
 
-/// Each first attempt's wait from ready to handler start, in milliseconds (warm-up included:
+/// Each first attempt's wait from ready to handler start, and the part of it until the step
+/// was claimed (its `enqueued → in_progress` transition), in milliseconds (warm-up included:
 /// ten tasks against hundreds).
-async fn waits(url: &str) -> Result<Vec<i64>> {
+async fn waits(url: &str) -> Result<Vec<(i64, i64)>> {
     use sqlx::Connection;
-    const SQL: &str = "SELECT r.started_at - s.ready_at AS waited FROM step_results r \
-                       JOIN steps s ON s.step_uuid = r.step_uuid \
-                       WHERE r.attempt = 1 AND s.attempts = 1 ORDER BY waited";
-    let mut waits: Vec<i64> = if url.starts_with("sqlite:") {
+    const SQL: &str = "SELECT r.started_at - s.ready_at AS waited, t.at - s.ready_at AS to_claim \
+                       FROM step_results r JOIN steps s ON s.step_uuid = r.step_uuid \
+                       JOIN transitions t ON t.step_uuid = s.step_uuid AND t.to_state = 'in_progress' \
+                       WHERE r.attempt = 1 AND s.attempts = 1";
+    let waits: Vec<(i64, i64)> = if url.starts_with("sqlite:") {
         let mut conn = sqlx::SqliteConnection::connect(url).await?;
-        let rows = sqlx::query_scalar(SQL).fetch_all(&mut conn).await?;
+        let rows = sqlx::query_as(SQL).fetch_all(&mut conn).await?;
         conn.close().await?;
         rows
     } else {
         let mut conn = sqlx::PgConnection::connect(url).await?;
-        let rows = sqlx::query_scalar(SQL).fetch_all(&mut conn).await?;
+        let rows = sqlx::query_as(SQL).fetch_all(&mut conn).await?;
         conn.close().await?;
         rows
     };
-    waits.sort_unstable();
     Ok(waits)
 }
 
@@ -165,7 +166,11 @@ fn percentile(sorted: &[i64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1] as f64
 }
 
-fn document(params: &Params, waits: Vec<i64>, created: usize, elapsed: Duration) -> Value {
+fn document(params: &Params, samples: Vec<(i64, i64)>, created: usize, elapsed: Duration) -> Value {
+    let mut waits: Vec<i64> = samples.iter().map(|(w, _)| *w).collect();
+    let mut to_claim: Vec<i64> = samples.iter().map(|(_, c)| *c).collect();
+    waits.sort_unstable();
+    to_claim.sort_unstable();
     let mean = if waits.is_empty() {
         0.0
     } else {
@@ -187,6 +192,8 @@ fn document(params: &Params, waits: Vec<i64>, created: usize, elapsed: Duration)
         "dispatch_p99_ms": percentile(&waits, 99.0),
         "dispatch_max_ms": waits.last().copied().unwrap_or(0),
         "dispatch_mean_ms": round(mean, 3),
+        "ready_to_claimed_p50_ms": percentile(&to_claim, 50.0),
+        "ready_to_claimed_p99_ms": percentile(&to_claim, 99.0),
     })
 }
 
@@ -205,6 +212,8 @@ fn print_report(doc: &Value) {
         "dispatch_p99_ms",
         "dispatch_max_ms",
         "dispatch_mean_ms",
+        "ready_to_claimed_p50_ms",
+        "ready_to_claimed_p99_ms",
     ];
     let rows = vec![
         keys.iter().map(|k| (*k).to_owned()).collect(),

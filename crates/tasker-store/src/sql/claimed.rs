@@ -1,6 +1,7 @@
 //! What a worker needs to run the steps it claimed: the steps, their tasks' contexts, their
-//! parents' results and (for dynamic tasks) the plans, read for the whole claim at once — three
-//! statements per claim, whatever its size, instead of four per step.
+//! parents' results and (for dynamic tasks) the plans, read for the whole claim at once — four
+//! statements per claim whatever its size, sent together on four connections, so a claim
+//! waits for one round trip of reads.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, PoisonError};
@@ -13,7 +14,7 @@ use uuid::Uuid;
 
 use super::SqlStore;
 use super::rows::{STEP_COLUMNS, step};
-use crate::db::{Arg, in_list};
+use crate::db::{Arg, in_list, in_subquery};
 use tasker_core::store::StepRecord;
 
 /// One parent of a claimed step: name, template step, batch index, state and result.
@@ -42,22 +43,31 @@ impl SqlStore {
             .collect();
         let pg = self.pool.is_pg();
         let in_list = in_list(pg, 1);
-
-        let mut steps = HashMap::with_capacity(ids.len());
-        let sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE step_uuid {in_list}");
-        for r in self.pool.all(&sql, uuid_args(&ids)).await? {
-            let s = step(&r)?;
-            steps.insert(s.step_uuid, s);
-        }
-
+        // The four reads are independent: they run at once, on connections of their own.
+        let steps_sql = format!("SELECT {STEP_COLUMNS} FROM steps WHERE step_uuid {in_list}");
         // Each task's context, trace and (for a dynamic task) plan, in one statement.
-        let mut contexts = HashMap::with_capacity(tasks.len());
-        let mut plans: HashMap<Uuid, TaskPlan> = HashMap::new();
-        let sql = format!(
+        let contexts_sql = format!(
             "SELECT t.task_uuid, t.context, t.trace_parent, p.plan FROM tasks t \
              LEFT JOIN task_plans p ON p.task_uuid = t.task_uuid WHERE t.task_uuid {in_list}"
         );
-        for r in self.pool.all(&sql, uuid_args(&tasks)).await? {
+        let edges_sql =
+            format!("SELECT child_uuid, parent_uuid FROM step_edges WHERE child_uuid {in_list}");
+        let parents_sql = parent_rows_sql(pg);
+        let (step_rows, context_rows, edge_rows, parent_rows) = futures::try_join!(
+            self.pool.all(&steps_sql, uuid_args(&ids)),
+            self.pool.all(&contexts_sql, uuid_args(&tasks)),
+            self.pool.all(&edges_sql, uuid_args(&ids)),
+            self.pool.all(&parents_sql, uuid_args(&ids)),
+        )?;
+
+        let mut steps = HashMap::with_capacity(ids.len());
+        for r in &step_rows {
+            let s = step(r)?;
+            steps.insert(s.step_uuid, s);
+        }
+        let mut contexts = HashMap::with_capacity(tasks.len());
+        let mut plans: HashMap<Uuid, TaskPlan> = HashMap::new();
+        for r in context_rows {
             let task = r.uuid("task_uuid")?;
             contexts.insert(task, (r.json("context")?, r.opt_text("trace_parent")?));
             if let Some(plan) = r.opt_text("plan")? {
@@ -66,8 +76,12 @@ impl SqlStore {
                 plans.insert(task, plan);
             }
         }
+        let mut edges = Vec::with_capacity(edge_rows.len());
+        for r in &edge_rows {
+            edges.push((r.uuid("child_uuid")?, r.uuid("parent_uuid")?));
+        }
 
-        let mut parents = self.parents_of(&steps).await?;
+        let mut parents = self.parents_of(&steps, edges, parent_rows).await?;
 
         let mut claimed = Vec::with_capacity(leases.len());
         for (task_uuid, lease) in leases {
@@ -109,6 +123,22 @@ impl SqlStore {
     }
 }
 
+/// The parents of the steps of the list `$1`, found through their edges first (by key).
+fn parent_rows_sql(pg: bool) -> String {
+    let batchable = StepType::Batchable.as_str();
+    let edges = format!(
+        "SELECT parent_uuid FROM step_edges WHERE child_uuid {}",
+        in_list(pg, 1)
+    );
+    format!(
+        "SELECT step_uuid, name, template_step, batch_index, status, completed_at, position, \
+         CAST(CASE WHEN step_type = '{batchable}' THEN 1 ELSE 0 END AS BIGINT) AS batchable, \
+         CASE WHEN step_type = '{batchable}' THEN NULL ELSE results END AS results \
+         FROM steps WHERE step_uuid {}",
+        in_subquery(pg, &edges)
+    )
+}
+
 /// A parent step as its claimed children see it.
 struct ParentRow {
     name: String,
@@ -123,45 +153,24 @@ struct ParentRow {
 }
 
 impl SqlStore {
-    /// The parents of the claimed `steps`, by child, in position order, with their results.
-    /// The edges and the parents are read by key, one statement each (a join let the planner
-    /// hash a scan of every step). A copy's batchable parent is seen without its `batches`
+    /// The parents of the claimed `steps`, by child, in position order, with their results,
+    /// from their `edges` and `parent_rows` (read by key with the claim's other reads: a join
+    /// of edges and steps let the planner hash a scan of every step). A copy's batchable parent is seen without its `batches`
     /// list (its own cursor is in its input): that trimmed result is read once per batchable
     /// and completion and kept (`BatchHeads`); the whole result, megabytes for 100,000 copies,
     /// is read only for the batchable's other children.
     async fn parents_of(
         &self,
         steps: &HashMap<Uuid, StepRecord>,
+        edges: Vec<(Uuid, Uuid)>,
+        parent_rows: Vec<crate::db::Row>,
     ) -> Result<HashMap<Uuid, Vec<Parent>>, StoreError> {
-        let pg = self.pool.is_pg();
-        let ids: Vec<Uuid> = steps.keys().copied().collect();
-        let sql = format!(
-            "SELECT child_uuid, parent_uuid FROM step_edges WHERE child_uuid {}",
-            in_list(pg, 1)
-        );
-        let mut edges = Vec::new();
-        for r in self.pool.all(&sql, uuid_args(&ids)).await? {
-            edges.push((r.uuid("child_uuid")?, r.uuid("parent_uuid")?));
-        }
         if edges.is_empty() {
             return Ok(HashMap::new());
         }
-        let parent_ids: Vec<Uuid> = edges
-            .iter()
-            .map(|(_, p)| *p)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let batchable = StepType::Batchable.as_str();
-        let sql = format!(
-            "SELECT step_uuid, name, template_step, batch_index, status, completed_at, position, \
-             CAST(CASE WHEN step_type = '{batchable}' THEN 1 ELSE 0 END AS BIGINT) AS batchable, \
-             CASE WHEN step_type = '{batchable}' THEN NULL ELSE results END AS results \
-             FROM steps WHERE step_uuid {}",
-            in_list(pg, 1)
-        );
-        let mut rows: HashMap<Uuid, ParentRow> = HashMap::with_capacity(parent_ids.len());
-        for r in self.pool.all(&sql, uuid_args(&parent_ids)).await? {
+        let pg = self.pool.is_pg();
+        let mut rows: HashMap<Uuid, ParentRow> = HashMap::with_capacity(parent_rows.len());
+        for r in parent_rows {
             let name = r.text("name")?;
             rows.insert(
                 r.uuid("step_uuid")?,

@@ -98,6 +98,8 @@ pub(super) async fn run(shared: Arc<Shared>) {
     // back the same steps.
     let mut flowing = false;
     let mut pace = Pace::default();
+    // Whether work was announced while a claim ran (that claim may have missed it).
+    let mut signalled = false;
     while !shared.stopping.load(Ordering::SeqCst) {
         let notified = signal.notified();
         tokio::pin!(notified);
@@ -116,6 +118,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
             if want > 0 && (free > 0 || (flowing && buffer.len() <= ahead / 2)) {
                 claim = Some((spawn_claim(&shared, want), want));
                 flowing = false;
+                signalled = false;
             }
         }
         while running.try_join_next().is_some() {}
@@ -128,9 +131,9 @@ pub(super) async fn run(shared: Arc<Shared>) {
                 let claimed_all = got.len() == want;
                 let now = Instant::now();
                 buffer.extend(got.into_iter().map(|step| Buffered { step, since: now }));
-                if !claimed_all {
-                    // The queue had fewer steps than asked for: wait for a signal before
-                    // asking again.
+                if !claimed_all && !std::mem::take(&mut signalled) {
+                    // The queue had fewer steps than asked for, and no work was announced
+                    // while the claim ran: wait for a signal before asking again.
                     let started = start_buffered(&shared, &slots, &mut buffer, &mut running);
                     pace.started(started);
                     flowing |= started > 0;
@@ -141,7 +144,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
                     }
                 }
             }
-            () = &mut notified => {}
+            () = &mut notified => signalled |= claim.is_some(),
             () = shared.wake.notified() => {}
             () = tokio::time::sleep_until(wait_until) => {}
         }
