@@ -115,6 +115,36 @@ async fn one_batch_completes_steps_of_several_tasks_and_enqueues_their_children(
     assert_eq!(d["c"], StepState::Enqueued);
     assert_eq!(d["d"], StepState::Pending);
     assert_eq!(states(&store, linear).await["b"], StepState::Enqueued);
+    // The children of every task in the batch were enqueued together, each audited as released
+    // by the worker that completed its parent, with its queue time set.
+    for (task, name) in [(diamond, "b"), (diamond, "c"), (linear, "b")] {
+        let child = store
+            .list_steps(task)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|s| s.name == name)
+            .unwrap();
+        let audit = store.audit_trail(task, Some(child.step_uuid)).await.unwrap();
+        let released = audit.last().unwrap();
+        assert_eq!(
+            (
+                released.from_state.as_deref(),
+                released.to_state.as_str(),
+                released.actor.as_str(),
+                released.reason.as_deref(),
+                released.at
+            ),
+            (
+                Some("pending"),
+                "enqueued",
+                "w1",
+                Some("dependencies satisfied"),
+                at(2)
+            ),
+            "{name} of {task}"
+        );
+    }
     let a = &store.list_steps(linear).await.unwrap()[0];
     let audit = store.audit_trail(linear, Some(a.step_uuid)).await.unwrap();
     let reasons: Vec<(String, String)> = audit
