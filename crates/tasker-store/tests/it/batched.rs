@@ -125,7 +125,10 @@ async fn one_batch_completes_steps_of_several_tasks_and_enqueues_their_children(
             .into_iter()
             .find(|s| s.name == name)
             .unwrap();
-        let audit = store.audit_trail(task, Some(child.step_uuid)).await.unwrap();
+        let audit = store
+            .audit_trail(task, Some(child.step_uuid))
+            .await
+            .unwrap();
         let released = audit.last().unwrap();
         assert_eq!(
             (
