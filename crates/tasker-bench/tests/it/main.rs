@@ -98,7 +98,7 @@ fn workflow_diamond_on_sqlite() {
     check_workflow(&doc, "diamond", "sqlite", 3);
 }
 
-tasker_testkit::postgres_tests!(sync: workflow_diamond_on_postgres, throughput_reports_one_point_per_worker_count, floors_on_postgres, all_reports_every_target, fanout_on_postgres);
+tasker_testkit::postgres_tests!(sync: workflow_diamond_on_postgres, throughput_reports_one_point_per_worker_count, floors_on_postgres, all_reports_every_target, fanout_on_postgres, dispatch_on_postgres);
 
 fn check_fanout(doc: &Value, store: &str, copies: u64) {
     assert_eq!(doc["benchmark"], "fanout");
@@ -176,7 +176,73 @@ fn throughput_reports_one_point_per_worker_count() {
         // Each of the 24 steps takes at least its claim and its result transaction.
         let per_step = point["transactions_per_step"].as_f64().unwrap();
         assert!(per_step >= 2.0, "{point}");
+        // The processes' own counters saw the drain's statements.
+        assert!(
+            point["statements_per_step"].as_f64().unwrap() > 0.0,
+            "{point}"
+        );
+        assert!(
+            point["store_transactions_per_step"].as_f64().unwrap() > 0.0,
+            "{point}"
+        );
     }
+}
+
+/// A paced run: every step of the warm-up and paced tasks is a sample, and the wait until the
+/// claim is part of the whole wait.
+fn check_dispatch(doc: &Value, store: &str) {
+    assert_eq!(doc["benchmark"], "dispatch");
+    assert_eq!(doc["store"], store);
+    assert_eq!(doc["rate_steps_per_s"].as_f64(), Some(40.0));
+    // 10 warm-up tasks and 40 steps/s for 1 s (10 linear tasks), 4 steps each.
+    assert_eq!(doc["samples"].as_u64(), Some(80), "{doc:#}");
+    assert_eq!(doc["resolution_ms"].as_u64(), Some(1));
+    let p50 = doc["dispatch_p50_ms"].as_f64().unwrap();
+    let p99 = doc["dispatch_p99_ms"].as_f64().unwrap();
+    assert!(p50 >= 0.0 && p99 >= p50, "{doc:#}");
+    assert!(doc["dispatch_max_ms"].as_f64().unwrap() >= p99, "{doc:#}");
+    assert!(
+        doc["ready_to_claimed_p50_ms"].as_f64().unwrap() <= p50 + 1.0,
+        "{doc:#}"
+    );
+    assert!(
+        doc["offered_steps_per_s"].as_f64().unwrap() > 0.0,
+        "{doc:#}"
+    );
+}
+
+#[test]
+fn dispatch_on_sqlite() {
+    let doc = bench(&["dispatch", "--store", "sqlite", "--rate", "40"]);
+    check_dispatch(&doc, "sqlite");
+}
+
+fn dispatch_on_postgres() {
+    let url = tasker_testkit::postgres_url();
+    let doc = bench(&[
+        "dispatch",
+        "--store",
+        "postgres",
+        "--rate",
+        "40",
+        "--database-url",
+        &url,
+    ]);
+    check_dispatch(&doc, "postgres");
+}
+
+#[test]
+fn dispatch_refuses_a_rate_that_is_not_positive() {
+    let output = Command::new(env!("CARGO_BIN_EXE_tasker-bench"))
+        .args(["dispatch", "--store", "sqlite", "--rate", "0", "--quick"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--rate must be a positive number of steps per second"),
+        "{stderr}"
+    );
 }
 
 fn check_floor(floor: &Value) {
@@ -222,6 +288,10 @@ fn throughput_on_sqlite_drains_with_the_embedded_worker() {
     let ratio = points[0]["ratio_to_floor"].as_f64().unwrap();
     assert!(ratio > 0.0, "{doc:#}");
     assert!(points[0]["transactions_per_step"].is_null(), "{doc:#}");
+    assert!(
+        points[0]["statements_per_step"].as_f64().unwrap() > 0.0,
+        "{doc:#}"
+    );
 }
 
 /// `all` runs the whole suite and lists every PRODUCT 9 target it measures, met or not.
@@ -230,6 +300,7 @@ fn all_reports_every_target() {
     let doc = bench(&["all", "--database-url", &url]);
     assert_eq!(doc["workflow"].as_array().unwrap().len(), 4);
     assert_eq!(doc["throughput"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["dispatch"].as_array().unwrap().len(), 2);
     let targets = doc["targets"].as_array().unwrap();
     let names: Vec<&str> = targets
         .iter()
@@ -243,6 +314,8 @@ fn all_reports_every_target() {
         "diamond on postgres: creation p50 ms",
         "throughput on sqlite / claim+complete floor",
         "throughput on postgres / claim+complete floor",
+        "dispatch on sqlite at half of peak: p50 ms",
+        "dispatch on postgres at half of peak: p99 ms",
     ] {
         assert!(names.contains(&expected), "no {expected:?} in {names:?}");
     }
