@@ -204,6 +204,8 @@ pub(crate) struct Tx {
 enum TxConn {
     Sqlite(Transaction<'static, Sqlite>, OwnedMutexGuard<()>),
     Pg(Transaction<'static, Postgres>),
+    /// A PostgreSQL transaction not begun yet ([`Pool::begin_lazy`]).
+    PgLazy(PgPool),
 }
 
 /// A result row.
@@ -232,6 +234,20 @@ impl Pool {
     }
 
     /// One statement outside a transaction (its own transaction).
+    /// [`Pool::begin`], except that on PostgreSQL nothing is sent until the transaction reads
+    /// or writes: one that only queues writes (`Tx::defer`) without a row count to check is
+    /// committed as their one statement alone, without `BEGIN` and `COMMIT` round trips (a
+    /// single statement is atomic by itself).
+    pub(crate) async fn begin_lazy(&self) -> Result<Tx, StoreError> {
+        match self {
+            Pool::Pg(pool) => {
+                metrics::counter!("tasker_store_transactions_total").increment(1);
+                Ok(Tx::new(TxConn::PgLazy(pool.clone())))
+            }
+            Pool::Sqlite(..) => self.begin().await,
+        }
+    }
+
     pub(crate) async fn all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
         count_statement();
         metrics::counter!("tasker_store_transactions_total").increment(1);
@@ -276,7 +292,7 @@ impl Tx {
     pub(crate) fn for_update(&self) -> &'static str {
         match self.conn {
             TxConn::Sqlite(..) => "",
-            TxConn::Pg(_) => " FOR UPDATE",
+            TxConn::Pg(_) | TxConn::PgLazy(_) => " FOR UPDATE",
         }
     }
 
@@ -284,12 +300,12 @@ impl Tx {
     pub(crate) fn skip_locked(&self) -> &'static str {
         match self.conn {
             TxConn::Sqlite(..) => "",
-            TxConn::Pg(_) => " FOR UPDATE SKIP LOCKED",
+            TxConn::Pg(_) | TxConn::PgLazy(_) => " FOR UPDATE SKIP LOCKED",
         }
     }
 
     pub(crate) fn is_pg(&self) -> bool {
-        matches!(self.conn, TxConn::Pg(_))
+        matches!(self.conn, TxConn::Pg(_) | TxConn::PgLazy(_))
     }
 
     /// Queues a write to be sent with the next statement or at commit (see `deferred`):
@@ -329,7 +345,16 @@ impl Tx {
         self.run_exec(sql, args).await
     }
 
+    /// Sends `BEGIN` for a lazy transaction about to send its first statement.
+    async fn started(&mut self) -> Result<(), StoreError> {
+        if let TxConn::PgLazy(pool) = &self.conn {
+            self.conn = TxConn::Pg(pool.begin().await.map_err(db_err)?);
+        }
+        Ok(())
+    }
+
     async fn run_exec(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        self.started().await?;
         count_statement();
         let lite = sqlite_sql(sql, args.len(), !self.is_pg());
         match &mut self.conn {
@@ -343,6 +368,7 @@ impl Tx {
                 .await
                 .map_err(db_err)?
                 .rows_affected()),
+            TxConn::PgLazy(_) => Err(not_begun()),
         }
     }
 
@@ -352,6 +378,7 @@ impl Tx {
     }
 
     async fn run_all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        self.started().await?;
         count_statement();
         let lite = sqlite_sql(sql, args.len(), !self.is_pg());
         match &mut self.conn {
@@ -369,6 +396,7 @@ impl Tx {
                 .into_iter()
                 .map(Row::Pg)
                 .collect()),
+            TxConn::PgLazy(_) => Err(not_begun()),
         }
     }
 
@@ -381,12 +409,39 @@ impl Tx {
     }
 
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
+        if let TxConn::PgLazy(pool) = &self.conn
+            && self.pending.iter().all(|d| d.expect.is_none())
+        {
+            // Nothing was sent, and no queued write has a count whose mismatch would have to
+            // roll the others back: the writes go as one statement, atomic on its own.
+            let pool = Pool::Pg(pool.clone());
+            let pending = std::mem::take(&mut self.pending);
+            match (deferred::combine(&pending), pending.as_slice()) {
+                (Some((sql, args, _)), _) => {
+                    pool.all(&sql, args).await?;
+                    return Ok(());
+                }
+                (None, []) => return Ok(()),
+                (None, [one]) => {
+                    pool.all(&one.sql, one.args.clone()).await?;
+                    return Ok(());
+                }
+                // Too many arguments for one statement: a transaction as usual.
+                (None, _) => self.pending = pending,
+            }
+        }
         self.flush().await?;
         match self.conn {
             TxConn::Sqlite(tx, _guard) => tx.commit().await.map_err(db_err),
             TxConn::Pg(tx) => tx.commit().await.map_err(db_err),
+            TxConn::PgLazy(_) => Ok(()),
         }
     }
+}
+
+/// A lazy transaction reached a statement without beginning (a bug, never a database state).
+fn not_begun() -> StoreError {
+    StoreError::Conflict("a PostgreSQL transaction was used before it began".to_owned())
 }
 
 fn corrupt(col: &str, e: sqlx::Error) -> StoreError {

@@ -103,7 +103,13 @@ impl SqlStore {
     }
 
     async fn insert_task(&self, t: &NewTask, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        // A static task's creation only queues writes: on PostgreSQL it is one statement
+        // without a transaction around it.
+        let mut tx = if first_pass(t) {
+            self.pool.begin_lazy().await?
+        } else {
+            self.pool.begin().await?
+        };
         insert_task_rows(&mut tx, t, now).await?;
         tx.commit().await
     }
