@@ -241,6 +241,22 @@ fn other_bad_values_are_errors() {
         "[worker]\nstep_log_max_bytes = 16777216\n",
     );
     assert!(root.worker(&no_env()).is_ok());
+    let (err, _) = orchestration_error("[worker]\nprefetch = 1001\n");
+    assert!(
+        err.contains("worker.prefetch") && err.contains("must be at most 1000"),
+        "{err}"
+    );
+    let (err, _) = orchestration_error("[worker]\nprefetch = \"lots\"\n");
+    assert!(err.contains("prefetch"), "{err}");
+    let root = Root::new();
+    root.write("base/worker.toml", "[worker]\nprefetch = 1000\n");
+    let worker = root.worker(&no_env()).unwrap().config.worker;
+    assert_eq!(worker.prefetch_steps(), 1000);
+    let root = Root::new();
+    root.write("base/worker.toml", "[worker]\nconcurrency = 4\n");
+    let worker = root.worker(&no_env()).unwrap().config.worker;
+    assert_eq!(worker.prefetch, None);
+    assert_eq!(worker.prefetch_steps(), 64, "16 x concurrency by default");
     let root = Root::new();
     root.write("base/common.toml", "[database]\nurl = \"mysql://x\"\n");
     let err = root.orchestration(&no_env()).unwrap_err().to_string();

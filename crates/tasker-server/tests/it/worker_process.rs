@@ -174,7 +174,19 @@ async fn a_separate_worker_process_runs_the_servers_tasks() {
         r#"tasker_worker_steps_total{result="completed"} 4"#,
         "tasker_worker_running_steps 0",
         r#"tasker_worker_handler_duration_seconds_count{handler="builtin.add"} 2"#,
+        "tasker_worker_buffered_steps 0",
     ] {
         assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+    }
+    // The store's own counters: claims, results and their reads took statements.
+    for counter in [
+        "tasker_store_statements_total",
+        "tasker_store_transactions_total",
+    ] {
+        let value: f64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(counter)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {counter} in:\n{metrics}"));
+        assert!(value >= 4.0, "{counter} {value}");
     }
 }

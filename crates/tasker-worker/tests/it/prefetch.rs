@@ -75,6 +75,41 @@ fn worker_section(lease_seconds: u64) -> WorkerSection {
     }
 }
 
+/// A worker of one slot and a buffer of two, over three tasks of one gated step each.
+struct Setup {
+    _dir: tempfile::TempDir,
+    store: Arc<dyn Store>,
+    tasks: Vec<Uuid>,
+    /// Closed: permits let handlers finish.
+    gate: Arc<Semaphore>,
+    runtime: WorkerRuntime,
+}
+
+async fn setup(lease_seconds: u64) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&dir).await;
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        tasks.push(create_gated(&store).await);
+    }
+    let gate = Arc::new(Semaphore::new(0));
+    let mut registry = HandlerRegistry::with_builtins();
+    registry.register("test.gate", Gate(gate.clone()));
+    let runtime = WorkerRuntime::start(
+        store.clone(),
+        &worker_section(lease_seconds),
+        &EngineConfig::default(),
+        registry,
+    );
+    Setup {
+        _dir: dir,
+        store,
+        tasks,
+        gate,
+        runtime,
+    }
+}
+
 /// Each task's one step: (state, attempts).
 async fn step_states(store: &Arc<dyn Store>, tasks: &[Uuid]) -> Vec<(StepState, u32)> {
     let mut out = Vec::new();
@@ -103,21 +138,13 @@ async fn path(store: &Arc<dyn Store>, task: Uuid) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopping_worker_hands_back_its_buffered_steps_without_counting_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite_store(&dir).await;
-    let mut tasks = Vec::new();
-    for _ in 0..3 {
-        tasks.push(create_gated(&store).await);
-    }
-    let gate = Arc::new(Semaphore::new(0));
-    let mut registry = HandlerRegistry::with_builtins();
-    registry.register("test.gate", Gate(gate.clone()));
-    let runtime = WorkerRuntime::start(
-        store.clone(),
-        &worker_section(30),
-        &EngineConfig::default(),
-        registry,
-    );
+    let Setup {
+        _dir,
+        store,
+        tasks,
+        runtime,
+        ..
+    } = setup(30).await;
     // One step runs in the one slot, one more waits in the buffer, leased to the worker.
     let states = eventually(
         "one running and one buffered step",
@@ -168,22 +195,14 @@ async fn a_stopping_worker_hands_back_its_buffered_steps_without_counting_them()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_buffered_step_waiting_too_long_is_handed_back_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = sqlite_store(&dir).await;
-    let mut tasks = Vec::new();
-    for _ in 0..3 {
-        tasks.push(create_gated(&store).await);
-    }
-    let gate = Arc::new(Semaphore::new(0));
-    let mut registry = HandlerRegistry::with_builtins();
-    registry.register("test.gate", Gate(gate.clone()));
     // A one-second lease: a buffered step waits at most a third of it for a slot.
-    let runtime = WorkerRuntime::start(
-        store.clone(),
-        &worker_section(1),
-        &EngineConfig::default(),
-        registry,
-    );
+    let Setup {
+        _dir,
+        store,
+        tasks,
+        gate,
+        runtime,
+    } = setup(1).await;
     let handed_back = eventually("a buffered step handed back", HANG_GUARD, async || {
         for task in &tasks {
             let p = path(&store, *task).await;
