@@ -10,8 +10,9 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tasker_config::{DatabaseConfig, DatabaseUrl};
 use tasker_core::StoreError;
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Notify;
 
+use crate::db::lite::{LitePool, Target};
 use crate::db::{Pool, db_err};
 use crate::sql::{SqlStore, WORK_CHANNEL};
 
@@ -50,12 +51,15 @@ async fn connect_within(
 ) -> Result<SqlStore, StoreError> {
     let signal = Arc::new(Notify::new());
     if url.is_sqlite() {
-        let pool = open_sqlite(url.expose(), max_connections.unwrap_or(SQLITE_POOL_SIZE)).await?;
+        // The sqlx pool creates the file, switches it to WAL and migrates; the engine then
+        // runs on its own in-process connections (`db::lite`).
+        let target = Target::from_url(url.expose())?;
+        let size = max_connections.unwrap_or(SQLITE_POOL_SIZE);
+        let migrator = open_sqlite(url.expose(), size).await?;
+        migrator.close().await;
+        let pool = LitePool::open(target, usize::try_from(size).unwrap_or(8))?;
         tracing::info!(database = %url.redacted(), "SQLite store ready");
-        Ok(SqlStore::new(
-            Pool::Sqlite(pool, Arc::new(Mutex::new(()))),
-            signal,
-        ))
+        Ok(SqlStore::new(Pool::Sqlite(pool), signal))
     } else if url.is_postgres() {
         let options = PgConnectOptions::from_str(url.expose()).map_err(db_err)?;
         reach_postgres(&options, connect_timeout).await?;

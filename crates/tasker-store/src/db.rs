@@ -1,19 +1,17 @@
-//! A thin runtime switch over the two sqlx backends. The engine's SQL is written once (`$N`
-//! placeholders, TEXT ids, BIGINT millisecond times) and runs through these types on either.
-//! SQLite write transactions are serialised in-process and start with `BEGIN IMMEDIATE`, so
-//! there is a single writer; PostgreSQL relies on row locks.
-
-use std::sync::Arc;
+//! A thin runtime switch over the two backends: sqlx for PostgreSQL, SQLite in process
+//! (`lite`). The engine's SQL is written once (`$N` placeholders, TEXT ids, BIGINT millisecond
+//! times) and runs through these types on either. SQLite write transactions are serialised
+//! in-process and start with `BEGIN IMMEDIATE`, so there is a single writer; PostgreSQL relies
+//! on row locks.
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgRow};
-use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::{Postgres, Row as _, Sqlite, Transaction};
+use sqlx::{Postgres, Row as _, Transaction};
 use tasker_core::StoreError;
-use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
 mod deferred;
+pub(crate) mod lite;
 
 /// A bound parameter.
 #[derive(Debug, Clone)]
@@ -139,18 +137,6 @@ pub(crate) use args;
 /// vary) are not kept prepared: each would hold its own plan on the connection and the server.
 const MAX_CACHED_ARGS: usize = 64;
 
-/// The SQL SQLite is given: `$N` is a *named* parameter there, looked up by a linear search
-/// of the names seen so far (quadratic in a bulk statement's thousands), while `?N` is a
-/// numbered one, found at once; both bind the `N`th argument. The engine's SQL has no `$`
-/// outside placeholders.
-fn sqlite_sql(sql: &str, args: usize, sqlite: bool) -> std::borrow::Cow<'_, str> {
-    if sqlite && args > MAX_CACHED_ARGS {
-        std::borrow::Cow::Owned(sql.replace('$', "?"))
-    } else {
-        std::borrow::Cow::Borrowed(sql)
-    }
-}
-
 /// Binds `args` to `sql`; `$list` turns a list argument into the backend's bindable form.
 macro_rules! bind_args {
     ($sql:expr, $args:expr, $list:expr) => {{
@@ -167,11 +153,6 @@ macro_rules! bind_args {
         }
         q
     }};
-}
-
-/// A list argument on SQLite: a JSON array of strings (read with `json_each`).
-fn sqlite_list(items: Vec<String>) -> String {
-    serde_json::Value::from(items).to_string()
 }
 
 /// A list argument on PostgreSQL: a `TEXT[]`.
@@ -191,7 +172,7 @@ pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
 /// A connection pool of either backend.
 #[derive(Clone)]
 pub(crate) enum Pool {
-    Sqlite(SqlitePool, Arc<Mutex<()>>),
+    Sqlite(lite::LitePool),
     Pg(PgPool),
 }
 
@@ -202,7 +183,7 @@ pub(crate) struct Tx {
 }
 
 enum TxConn {
-    Sqlite(Transaction<'static, Sqlite>, OwnedMutexGuard<()>),
+    Sqlite(lite::LiteTx),
     Pg(Transaction<'static, Postgres>),
     /// A PostgreSQL transaction not begun yet ([`Pool::begin_lazy`]).
     PgLazy(PgPool),
@@ -210,7 +191,7 @@ enum TxConn {
 
 /// A result row.
 pub(crate) enum Row {
-    Sqlite(SqliteRow),
+    Sqlite(lite::LiteRow),
     Pg(PgRow),
 }
 
@@ -224,11 +205,7 @@ impl Pool {
     pub(crate) async fn begin(&self) -> Result<Tx, StoreError> {
         metrics::counter!("tasker_store_transactions_total").increment(1);
         match self {
-            Pool::Sqlite(pool, lock) => {
-                let guard = lock.clone().lock_owned().await;
-                let tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
-                Ok(Tx::new(TxConn::Sqlite(tx, guard)))
-            }
+            Pool::Sqlite(pool) => Ok(Tx::new(TxConn::Sqlite(pool.begin().await?))),
             Pool::Pg(pool) => Ok(Tx::new(TxConn::Pg(pool.begin().await.map_err(db_err)?))),
         }
     }
@@ -251,12 +228,10 @@ impl Pool {
     pub(crate) async fn all(&self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
         count_statement();
         metrics::counter!("tasker_store_transactions_total").increment(1);
-        let lite = sqlite_sql(sql, args.len(), matches!(self, Pool::Sqlite(..)));
         match self {
-            Pool::Sqlite(pool, _) => Ok(bind_args!(&lite, args, sqlite_list)
-                .fetch_all(pool)
-                .await
-                .map_err(db_err)?
+            Pool::Sqlite(pool) => Ok(pool
+                .all(sql, args)
+                .await?
                 .into_iter()
                 .map(Row::Sqlite)
                 .collect()),
@@ -356,13 +331,8 @@ impl Tx {
     async fn run_exec(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
         self.started().await?;
         count_statement();
-        let lite = sqlite_sql(sql, args.len(), !self.is_pg());
         match &mut self.conn {
-            TxConn::Sqlite(tx, _) => Ok(bind_args!(&lite, args, sqlite_list)
-                .execute(&mut **tx)
-                .await
-                .map_err(db_err)?
-                .rows_affected()),
+            TxConn::Sqlite(tx) => Ok(tx.run(sql, args)?.1),
             TxConn::Pg(tx) => Ok(bind_args!(sql, args, pg_list)
                 .execute(&mut **tx)
                 .await
@@ -380,15 +350,8 @@ impl Tx {
     async fn run_all(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
         self.started().await?;
         count_statement();
-        let lite = sqlite_sql(sql, args.len(), !self.is_pg());
         match &mut self.conn {
-            TxConn::Sqlite(tx, _) => Ok(bind_args!(&lite, args, sqlite_list)
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(db_err)?
-                .into_iter()
-                .map(Row::Sqlite)
-                .collect()),
+            TxConn::Sqlite(tx) => Ok(tx.run(sql, args)?.0.into_iter().map(Row::Sqlite).collect()),
             TxConn::Pg(tx) => Ok(bind_args!(sql, args, pg_list)
                 .fetch_all(&mut **tx)
                 .await
@@ -432,7 +395,7 @@ impl Tx {
         }
         self.flush().await?;
         match self.conn {
-            TxConn::Sqlite(tx, _guard) => tx.commit().await.map_err(db_err),
+            TxConn::Sqlite(tx) => tx.commit(),
             TxConn::Pg(tx) => tx.commit().await.map_err(db_err),
             TxConn::PgLazy(_) => Ok(()),
         }
@@ -449,29 +412,39 @@ fn corrupt(col: &str, e: sqlx::Error) -> StoreError {
 }
 
 macro_rules! get {
-    ($row:expr, $col:expr, $t:ty) => {
+    ($row:expr, $col:expr, $t:ty, $lite:ident) => {
         match $row {
-            Row::Sqlite(r) => r.try_get::<$t, _>($col).map_err(|e| corrupt($col, e)),
+            Row::Sqlite(r) => r.$lite($col),
             Row::Pg(r) => r.try_get::<$t, _>($col).map_err(|e| corrupt($col, e)),
         }
     };
 }
 
+fn required<T>(col: &str, v: Option<T>) -> Result<T, StoreError> {
+    v.ok_or_else(|| StoreError::Corrupt(format!("column `{col}`: unexpected null")))
+}
+
 impl Row {
     pub(crate) fn text(&self, col: &str) -> Result<String, StoreError> {
-        get!(self, col, String)
+        match self {
+            Row::Sqlite(r) => required(col, r.opt_text(col)?),
+            Row::Pg(r) => r.try_get::<String, _>(col).map_err(|e| corrupt(col, e)),
+        }
     }
     pub(crate) fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
-        get!(self, col, Option<String>)
+        get!(self, col, Option<String>, opt_text)
     }
     pub(crate) fn int(&self, col: &str) -> Result<i64, StoreError> {
-        get!(self, col, i64)
+        match self {
+            Row::Sqlite(r) => required(col, r.opt_int(col)?),
+            Row::Pg(r) => r.try_get::<i64, _>(col).map_err(|e| corrupt(col, e)),
+        }
     }
     pub(crate) fn opt_int(&self, col: &str) -> Result<Option<i64>, StoreError> {
-        get!(self, col, Option<i64>)
+        get!(self, col, Option<i64>, opt_int)
     }
     pub(crate) fn opt_float(&self, col: &str) -> Result<Option<f64>, StoreError> {
-        get!(self, col, Option<f64>)
+        get!(self, col, Option<f64>, opt_float)
     }
     pub(crate) fn uuid(&self, col: &str) -> Result<Uuid, StoreError> {
         parse_uuid(&self.text(col)?)
