@@ -4,8 +4,8 @@
 //! machine that was about 100 µs, most of a step's latency, against a few µs here.
 //!
 //! One writer connection behind an async mutex serialises this process's write transactions
-//! (`BEGIN IMMEDIATE`; a waiting writer yields instead of blocking a thread). Reads outside a
-//! transaction use read-only connections, which WAL lets run beside the writer. Another process
+//! (`BEGIN IMMEDIATE`; a waiting writer yields instead of blocking a thread). Plain `SELECT`s
+//! outside a transaction use reader connections, which WAL lets run beside the writer. Another process
 //! holding the write lock makes `BEGIN IMMEDIATE` answer busy at once; it is retried with an
 //! async pause, never by blocking a thread in SQLite's busy handler.
 
@@ -84,14 +84,20 @@ impl Conn {
 }
 
 fn open(target: &Target, read_only: bool) -> Result<Conn, StoreError> {
-    let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    flags |= if read_only {
-        OpenFlags::SQLITE_OPEN_READ_ONLY
-    } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
-    };
+    // Readers open read-write too: a read-only connection cannot create the WAL index file,
+    // which SQLite removes when the last connection to the file closes.
+    let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_READ_WRITE;
+    if !read_only {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
     let conn = Connection::open_with_flags(&target.path, flags).map_err(lite_err)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    conn.busy_timeout(READ_BUSY_TIMEOUT).map_err(lite_err)?;
+    if !read_only {
+        // Already so when the migration pool made the file; a no-op then.
+        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            .map_err(lite_err)?;
+    }
     conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
         .map_err(lite_err)?;
     conn.busy_timeout(if read_only {
@@ -346,4 +352,186 @@ pub(crate) fn lite_err(e: rusqlite::Error) -> StoreError {
         ));
     }
     StoreError::Backend(Box::new(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tasker_core::StoreError;
+
+    use super::{LitePool, Target};
+    use crate::db::args;
+
+    fn pool(dir: &tempfile::TempDir) -> LitePool {
+        let url = format!("sqlite://{}/t.db", dir.path().display());
+        LitePool::open(Target::from_url(&url).unwrap(), 2).unwrap()
+    }
+
+    async fn with_table(dir: &tempfile::TempDir) -> LitePool {
+        let p = pool(dir);
+        let mut tx = p.begin().await.unwrap();
+        tx.run(
+            "CREATE TABLE t (id TEXT PRIMARY KEY, n BIGINT, f REAL, note TEXT)",
+            vec![],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+        p
+    }
+
+    #[test]
+    fn urls_name_files_and_memory_is_refused() {
+        assert_eq!(
+            Target::from_url("sqlite://data/x.db?mode=rwc")
+                .unwrap()
+                .path,
+            "data/x.db"
+        );
+        assert_eq!(
+            Target::from_url("sqlite:/tmp/y.db").unwrap().path,
+            "/tmp/y.db"
+        );
+        for url in ["sqlite::memory:", "sqlite://", "sqlite:file:x?mode=memory"] {
+            let err = Target::from_url(url).err().unwrap().to_string();
+            assert!(
+                err.contains("in-memory SQLite database is not supported"),
+                "{url}: {err}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn placeholders_bind_by_number_and_rows_decode_by_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = with_table(&dir).await;
+        // `$2` before `$1`: bound by number, not by order of appearance.
+        let rows = p
+            .all(
+                "INSERT INTO t (n, id, f, note) VALUES ($2, $1, $3, $4) RETURNING id, n, f, note",
+                args!["a", 7_i64, 1.5_f64, None::<String>],
+            )
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].opt_text("id").unwrap().as_deref(), Some("a"));
+        assert_eq!(rows[0].opt_int("n").unwrap(), Some(7));
+        assert_eq!(rows[0].opt_float("f").unwrap(), Some(1.5));
+        assert_eq!(rows[0].opt_text("note").unwrap(), None);
+        let read = p
+            .all("SELECT n AS total FROM t WHERE id = $1", args!["a"])
+            .await
+            .unwrap();
+        assert_eq!(read[0].opt_float("total").unwrap(), Some(7.0));
+        let err = read[0].opt_text("total").err().unwrap().to_string();
+        assert!(
+            err.contains("column `total`: expected text, found integer"),
+            "{err}"
+        );
+        let err = read[0].opt_int("missing").err().unwrap().to_string();
+        assert!(err.contains("column `missing`: not in the result"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_dropped_transaction_rolls_back_and_the_writer_stays_usable() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = with_table(&dir).await;
+        {
+            let mut tx = p.begin().await.unwrap();
+            let (_, changed) = tx
+                .run("INSERT INTO t (id) VALUES ($1)", args!["gone"])
+                .unwrap();
+            assert_eq!(changed, 1);
+        }
+        let mut tx = p.begin().await.unwrap();
+        tx.run("INSERT INTO t (id) VALUES ($1)", args!["kept"])
+            .unwrap();
+        tx.commit().unwrap();
+        let rows = p.all("SELECT id FROM t ORDER BY id", vec![]).await.unwrap();
+        let ids: Vec<_> = rows
+            .iter()
+            .map(|r| r.opt_text("id").unwrap().unwrap())
+            .collect();
+        assert_eq!(ids, ["kept"]);
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_key_is_a_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = with_table(&dir).await;
+        p.all("INSERT INTO t (id) VALUES ($1)", args!["x"])
+            .await
+            .unwrap();
+        let err = p
+            .all("INSERT INTO t (id) VALUES ($1)", args!["x"])
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            matches!(err, StoreError::Conflict(ref m) if m.contains("unique")),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn changed_rows_are_counted_for_writes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = with_table(&dir).await;
+        let mut tx = p.begin().await.unwrap();
+        tx.run(
+            "INSERT INTO t (id, n) VALUES ('a', 1), ('b', 1), ('c', 2)",
+            vec![],
+        )
+        .unwrap();
+        assert_eq!(
+            tx.run("UPDATE t SET n = 3 WHERE n = $1", args![1_i64])
+                .unwrap()
+                .1,
+            2
+        );
+        assert_eq!(tx.run("SELECT id FROM t", vec![]).unwrap().1, 0);
+        tx.commit().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_of_another_process_is_waited_for_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = with_table(&dir).await;
+        // A second pool on the same file stands for another process.
+        let second = pool(&dir);
+        let mut held = first.begin().await.unwrap();
+        held.run("INSERT INTO t (id) VALUES ('first')", vec![])
+            .unwrap();
+        let waiting = tokio::spawn(async move {
+            let mut tx = second.begin().await.unwrap();
+            tx.run("INSERT INTO t (id) VALUES ('second')", vec![])
+                .unwrap();
+            tx.commit().unwrap();
+            second
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !waiting.is_finished(),
+            "the second writer must wait for the first"
+        );
+        // The runtime is not blocked: this pool still reads meanwhile.
+        assert!(
+            first
+                .all("SELECT id FROM t", vec![])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        held.commit().unwrap();
+        let second = waiting.await.unwrap();
+        let rows = second
+            .all("SELECT id FROM t ORDER BY id", vec![])
+            .await
+            .unwrap();
+        let ids: Vec<_> = rows
+            .iter()
+            .map(|r| r.opt_text("id").unwrap().unwrap())
+            .collect();
+        assert_eq!(ids, ["first", "second"]);
+    }
 }
