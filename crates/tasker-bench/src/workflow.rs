@@ -1,5 +1,5 @@
 //! `workflow`: one `tasker-server` with its embedded worker on SQLite or PostgreSQL. Latency
-//! comes from tasks run one at a time, each read every millisecond until complete (so the
+//! comes from tasks run one at a time, each read back to back until complete (so the
 //! figure is not inflated by queueing or coarse polling); tasks/s from a backlog created over
 //! several connections and drained.
 
@@ -195,7 +195,7 @@ fn document(params: &Params, mut f: Figures) -> Value {
 
 fn print_report(doc: &Value) {
     println!(
-        "workflow: {} shape on {}, {} tasks one at a time (read every {} ms until complete), \
+        "workflow: {} shape on {}, {} tasks one at a time (read every {} ms until complete; 0 = back to back), \
          then {} tasks over {} connections",
         doc["shape"].as_str().unwrap_or_default(),
         doc["store"].as_str().unwrap_or_default(),
