@@ -235,14 +235,35 @@ fn numbered(sql: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A statement slower than this is logged at `warn` (every statement is, at `debug`).
+const SLOW_STATEMENT: Duration = Duration::from_secs(1);
+
 fn run(conn: &Connection, sql: &str, args: Vec<Arg>) -> Result<(Vec<LiteRow>, u64), StoreError> {
-    let sql = numbered(sql);
-    if args.len() <= MAX_CACHED_ARGS {
-        let mut stmt = conn.prepare_cached(&sql).map_err(lite_err)?;
+    let started = std::time::Instant::now();
+    let text = numbered(sql);
+    let out = if args.len() <= MAX_CACHED_ARGS {
+        let mut stmt = conn.prepare_cached(&text).map_err(lite_err)?;
         execute(conn, &mut stmt, args)
     } else {
-        let mut stmt = conn.prepare(&sql).map_err(lite_err)?;
+        let mut stmt = conn.prepare(&text).map_err(lite_err)?;
         execute(conn, &mut stmt, args)
+    };
+    let elapsed = started.elapsed();
+    // Only the SQL: arguments may hold task contexts and results.
+    if elapsed >= SLOW_STATEMENT {
+        tracing::warn!(target: "tasker_store::sql", elapsed_ms = elapsed.as_secs_f64() * 1000.0, statement = %summary(sql), "slow SQLite statement");
+    } else {
+        tracing::debug!(target: "tasker_store::sql", elapsed_ms = elapsed.as_secs_f64() * 1000.0, statement = %summary(sql), "SQLite statement");
+    }
+    out
+}
+
+/// A statement's text on one line, at most 200 characters.
+fn summary(sql: &str) -> String {
+    let line: String = sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(200) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line,
     }
 }
 
