@@ -252,4 +252,54 @@ mod tests {
         );
         assert!(sqlite_file("sqlite::memory:").is_none());
     }
+
+    /// The hot statements look steps up by id, not by walking a status (migration 0010's
+    /// statistics; without them SQLite chose `steps_claim_order` for all three).
+    #[tokio::test]
+    async fn sqlite_plans_find_steps_by_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/plans.db", dir.path().display());
+        let store = super::connect(&tasker_config::DatabaseUrl::new(url), None)
+            .await
+            .unwrap();
+        for sql in [
+            "SELECT step_uuid, step_type FROM steps WHERE step_uuid IN (SELECT child_uuid FROM \
+             step_edges WHERE parent_uuid IN (SELECT value FROM json_each($2))) AND status = $1",
+            "UPDATE steps SET status = $1 WHERE status = $2 AND step_uuid IN \
+             (SELECT value FROM json_each($3))",
+            "UPDATE steps SET status = $1 WHERE status = $2 AND step_uuid IN ($3, $4, $5)",
+        ] {
+            let rows = store
+                .pool()
+                .all(&format!("EXPLAIN QUERY PLAN {sql}"), Vec::new())
+                .await
+                .unwrap();
+            let plan: Vec<String> = rows.iter().map(|r| r.text("detail").unwrap()).collect();
+            assert!(
+                plan.iter()
+                    .any(|d| d.contains("SEARCH steps USING INDEX sqlite_autoindex_steps_1")),
+                "{sql}: {plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|d| d.contains("steps_claim_order")),
+                "{sql}: {plan:?}"
+            );
+        }
+        // The claim itself still walks the queue in order.
+        let rows = store
+            .pool()
+            .all(
+                "EXPLAIN QUERY PLAN SELECT step_uuid FROM steps WHERE status = $1 \
+                 ORDER BY ready_at, position LIMIT $2",
+                Vec::new(),
+            )
+            .await
+            .unwrap();
+        assert!(
+            rows[0]
+                .text("detail")
+                .unwrap()
+                .contains("steps_claim_order")
+        );
+    }
 }

@@ -61,6 +61,12 @@ impl std::fmt::Debug for SqlStore {
 }
 
 impl SqlStore {
+    /// The connection pool (for the crate's own tests).
+    #[cfg(test)]
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     pub(crate) fn new(pool: Pool, signal: Arc<Notify>) -> Self {
         Self {
             pool,
