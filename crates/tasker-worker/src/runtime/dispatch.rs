@@ -34,14 +34,23 @@ pub(super) fn longest_buffered_wait(lease: chrono::Duration) -> Duration {
         .max(Duration::from_millis(100))
 }
 
-/// How many steps this worker started lately, in windows of [`Pace::WINDOW`]: the buffer
-/// holds at most what the worker starts in one window, so a worker whose slots are busy with
-/// long steps claims only for its free slots, and one that runs short steps claims ahead.
+/// How fast this worker starts steps (counted in windows of [`Pace::WINDOW`]), how long its
+/// claims take, and whether the queue has a backlog. While the queue keeps up (a claim got
+/// fewer steps than it asked for), the buffer holds what the worker starts during a few
+/// claims ([`Pace::CLAIMS_AHEAD`]): refilled at half, it does not run dry, and a step waits in
+/// it about that long at most. While a backlog waits in the queue (a claim sent with every
+/// slot busy got all it asked for), steps wait there or here alike, and the buffer covers
+/// more claims ([`Pace::CLAIMS_AHEAD_UNDER_BACKLOG`]), so each claim takes many steps. A worker whose slots are busy with long steps starts few
+/// and claims only for its free slots; one that runs short steps claims ahead.
 #[derive(Debug)]
 struct Pace {
     window_start: Instant,
     current: usize,
     previous: usize,
+    /// Recent claim duration (moving average), in seconds.
+    claim_secs: f64,
+    /// Whether the last claim got every step it asked for.
+    backlog: bool,
 }
 
 impl Default for Pace {
@@ -50,12 +59,20 @@ impl Default for Pace {
             window_start: Instant::now(),
             current: 0,
             previous: 0,
+            claim_secs: 0.0,
+            backlog: false,
         }
     }
 }
 
 impl Pace {
     const WINDOW: Duration = Duration::from_secs(1);
+    /// Claim durations the buffer covers: refilled at half, it lasts two claims.
+    const CLAIMS_AHEAD: f64 = 4.0;
+    /// Claim durations the buffer covers under a backlog: claims take many steps at once.
+    const CLAIMS_AHEAD_UNDER_BACKLOG: f64 = 16.0;
+    /// The least time the buffer covers, whatever the claims take.
+    const MIN_AHEAD: Duration = Duration::from_millis(2);
 
     fn roll(&mut self, now: Instant) {
         let elapsed = now.duration_since(self.window_start);
@@ -75,22 +92,53 @@ impl Pace {
         self.current += n;
     }
 
-    /// Steps to hold ahead of the free slots: the starts of the busier of the last two
-    /// windows, at most `prefetch`.
+    /// Records how long a claim took and whether it found a backlog (sent while every slot
+    /// was busy, it got all it asked for).
+    fn claimed(&mut self, took: Duration, backlog: bool) {
+        self.backlog = backlog;
+        let secs = took.as_secs_f64();
+        self.claim_secs = if self.claim_secs == 0.0 {
+            secs
+        } else {
+            0.8 * self.claim_secs + 0.2 * secs
+        };
+    }
+
+    /// Steps to hold ahead of the free slots: the starts (of the busier of the last two
+    /// windows) during [`Pace::CLAIMS_AHEAD`] claims, or during a whole window under a
+    /// backlog; at least one when any started, at most `prefetch`.
     fn target(&mut self, prefetch: usize) -> usize {
         self.roll(Instant::now());
-        self.current.max(self.previous).min(prefetch)
+        let starts = self.current.max(self.previous);
+        let claims = if self.backlog {
+            Self::CLAIMS_AHEAD_UNDER_BACKLOG
+        } else {
+            Self::CLAIMS_AHEAD
+        };
+        let ahead = (self.claim_secs * claims)
+            .clamp(Self::MIN_AHEAD.as_secs_f64(), Self::WINDOW.as_secs_f64());
+        let per_window = Self::WINDOW.as_secs_f64();
+        #[allow(
+            clippy::cast_precision_loss,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )]
+        let wanted = (starts as f64 * ahead / per_window).ceil() as usize;
+        wanted.min(prefetch)
     }
 }
 
 type Claim = JoinHandle<Result<Vec<ClaimedStep>, StoreError>>;
+/// A claim in flight: its task, the steps asked for, when it was sent, and whether every
+/// slot was busy then.
+type InFlight = (Claim, usize, Instant, bool);
 
 /// Runs until the worker stops, then hands back the buffer and waits for the running steps.
 pub(super) async fn run(shared: Arc<Shared>) {
     let slots = Arc::new(Semaphore::new(shared.concurrency));
     let mut running: JoinSet<()> = JoinSet::new();
     let mut buffer: VecDeque<Buffered> = VecDeque::new();
-    let mut claim: Option<(Claim, usize)> = None;
+    let mut claim: Option<InFlight> = None;
     let signal = shared.store.work_signal();
     let longest_wait = longest_buffered_wait(shared.execution.lease);
     // Whether a buffered step started since the last claim: the buffer is refilled only while
@@ -116,7 +164,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
             let want = free + ahead.saturating_sub(buffer.len());
             // Claim for a free slot at once; refill the buffer once it is down to half.
             if want > 0 && (free > 0 || (flowing && buffer.len() <= ahead / 2)) {
-                claim = Some((spawn_claim(&shared, want), want));
+                claim = Some((spawn_claim(&shared, want), want, Instant::now(), free == 0));
                 flowing = false;
                 signalled = false;
             }
@@ -126,9 +174,10 @@ pub(super) async fn run(shared: Arc<Shared>) {
         let wait_until = Instant::now() + shared.poll;
         let wait_until = aged_at.map_or(wait_until, |a| a.min(wait_until));
         tokio::select! {
-            (joined, want) = join_claim(&mut claim) => {
+            (joined, want, sent, saturated) = join_claim(&mut claim) => {
                 let got = claimed(&shared, joined);
                 let claimed_all = got.len() == want;
+                pace.claimed(sent.elapsed(), saturated && claimed_all);
                 let now = Instant::now();
                 buffer.extend(got.into_iter().map(|step| Buffered { step, since: now }));
                 if !claimed_all && !std::mem::take(&mut signalled) {
@@ -149,7 +198,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
             () = tokio::time::sleep_until(wait_until) => {}
         }
     }
-    if let Some((in_flight, _)) = claim.take() {
+    if let Some((in_flight, ..)) = claim.take() {
         let got = claimed(&shared, in_flight.await);
         buffer.extend(got.into_iter().map(|step| Buffered {
             step,
@@ -167,18 +216,20 @@ pub(super) async fn run(shared: Arc<Shared>) {
 
 /// Waits for the claim in flight (never completes without one) and clears it.
 async fn join_claim(
-    claim: &mut Option<(Claim, usize)>,
+    claim: &mut Option<InFlight>,
 ) -> (
     Result<Result<Vec<ClaimedStep>, StoreError>, tokio::task::JoinError>,
     usize,
+    Instant,
+    bool,
 ) {
-    let Some((handle, want)) = claim.as_mut() else {
+    let Some((handle, want, sent, saturated)) = claim.as_mut() else {
         return std::future::pending().await;
     };
     let joined = handle.await;
-    let want = *want;
+    let (want, sent, saturated) = (*want, *sent, *saturated);
     *claim = None;
-    (joined, want)
+    (joined, want, sent, saturated)
 }
 
 fn spawn_claim(shared: &Arc<Shared>, want: usize) -> Claim {
@@ -275,5 +326,56 @@ async fn hand_back(shared: &Shared, lease: &Lease, why: &str) {
         Err(e) => {
             tracing::warn!(step = %lease.step_uuid, error = %e, why, "handing back a buffered step failed; its lease will expire");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Pace;
+
+    #[test]
+    fn an_idle_worker_holds_nothing_ahead() {
+        let mut pace = Pace::default();
+        pace.claimed(Duration::from_millis(1), false);
+        assert_eq!(pace.target(1000), 0);
+    }
+
+    #[test]
+    fn a_keeping_up_queue_buffers_four_claims_of_starts() {
+        let mut pace = Pace::default();
+        pace.started(1000);
+        pace.claimed(Duration::from_millis(1), false);
+        // 1,000 starts a second, 4 ms ahead.
+        assert_eq!(pace.target(1000), 4);
+        // The claim time is a moving average: one fast claim moves it a fifth of the way.
+        pace.claimed(Duration::from_micros(10), false);
+        assert!(
+            (pace.claim_secs - 0.000_802).abs() < 1e-9,
+            "{}",
+            pace.claim_secs
+        );
+        // Fast claims still cover 2 ms; one start is enough for one step ahead.
+        let mut fast = Pace::default();
+        fast.started(1000);
+        fast.claimed(Duration::from_micros(10), false);
+        assert_eq!(fast.target(1000), 2);
+        let mut slow = Pace::default();
+        slow.started(1);
+        slow.claimed(Duration::from_micros(10), false);
+        assert_eq!(slow.target(1000), 1);
+    }
+
+    #[test]
+    fn a_backlog_buffers_more_claims_and_the_prefetch_caps_it() {
+        let mut pace = Pace::default();
+        pace.started(1000);
+        pace.claimed(Duration::from_millis(1), true);
+        assert_eq!(pace.target(1000), 16);
+        assert_eq!(pace.target(10), 10);
+        // A claim that came back short ends the backlog.
+        pace.claimed(Duration::from_millis(1), false);
+        assert_eq!(pace.target(1000), 4);
     }
 }
