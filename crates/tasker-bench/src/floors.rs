@@ -6,13 +6,15 @@
 //!   completing them in a second, every statement its own transaction (synchronous commit as
 //!   the database is configured). Rows completed per second.
 //! - **commit round trip**: one connection inserting one row per transaction; p50/p99.
+//!
+//! SQLite is driven the way the store drives it (`rusqlite`, in process, statements cached);
+//! PostgreSQL through sqlx, as the store does.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{Connection, PgConnection, SqliteConnection};
+use sqlx::{Connection, PgConnection};
 
 use crate::stats::{Samples, round};
 use crate::stores::StoreKind;
@@ -137,7 +139,7 @@ async fn claim_loop(mut conn: Conn, worker: usize, deadline: Instant) -> Result<
 /// Where the scratch tables live.
 enum Target {
     Postgres(String),
-    Sqlite(Box<SqliteConnectOptions>, String),
+    Sqlite(String),
 }
 
 impl Target {
@@ -148,14 +150,7 @@ impl Target {
                 let path = url
                     .strip_prefix("sqlite://")
                     .context("floor: a SQLite URL starts with sqlite://")?;
-                let path = format!("{path}.floor");
-                let options = SqliteConnectOptions::new()
-                    .filename(&path)
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10));
-                Self::Sqlite(Box::new(options), path)
+                Self::Sqlite(format!("{path}.floor"))
             }
         })
     }
@@ -167,14 +162,18 @@ impl Target {
                     .await
                     .context("floor: cannot connect to PostgreSQL")?,
             ),
-            Self::Sqlite(options, _) => {
-                Conn::Sqlite(SqliteConnection::connect_with(options).await?)
+            Self::Sqlite(path) => {
+                let c = rusqlite::Connection::open(path)?;
+                c.busy_timeout(Duration::from_secs(10))?;
+                c.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+                c.execute_batch("PRAGMA synchronous = NORMAL")?;
+                Conn::Sqlite(c)
             }
         })
     }
 
     fn remove_scratch(&self) {
-        if let Self::Sqlite(_, path) = self {
+        if let Self::Sqlite(path) = self {
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{path}{suffix}"));
             }
@@ -185,14 +184,14 @@ impl Target {
 /// One connection of either backend, speaking the floor's few statements.
 enum Conn {
     Pg(PgConnection),
-    Sqlite(SqliteConnection),
+    Sqlite(rusqlite::Connection),
 }
 
 impl Conn {
     async fn run(&mut self, sql: &str) -> Result<()> {
         match self {
             Self::Pg(c) => sqlx::query(sql).execute(c).await.map(drop)?,
-            Self::Sqlite(c) => sqlx::query(sql).execute(c).await.map(drop)?,
+            Self::Sqlite(c) => c.execute_batch(sql)?,
         }
         Ok(())
     }
@@ -245,17 +244,14 @@ impl Conn {
                 .fetch_all(c)
                 .await?
             }
-            Self::Sqlite(c) => {
-                sqlx::query_scalar(
+            Self::Sqlite(c) => c
+                .prepare_cached(
                     "UPDATE bench_floor_jobs SET state = 1, worker = ?1 WHERE id IN \
                      (SELECT id FROM bench_floor_jobs WHERE state = 0 ORDER BY id LIMIT ?2) \
                      RETURNING id",
-                )
-                .bind(worker)
-                .bind(batch)
-                .fetch_all(c)
-                .await?
-            }
+                )?
+                .query_map([worker, batch], |r| r.get(0))?
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -271,13 +267,11 @@ impl Conn {
                 .await?;
             }
             Self::Sqlite(c) => {
-                sqlx::query(
+                c.prepare_cached(
                     "UPDATE bench_floor_jobs SET state = 2, result = 'ok' \
                      WHERE id IN (SELECT value FROM json_each(?1))",
-                )
-                .bind(serde_json::to_string(ids)?)
-                .execute(c)
-                .await?;
+                )?
+                .execute([serde_json::to_string(ids)?])?;
             }
         }
         Ok(())
@@ -292,10 +286,9 @@ impl Conn {
                 .execute(c)
                 .await
                 .map(drop)?,
-            Self::Sqlite(c) => sqlx::query("INSERT INTO bench_floor_commits (at) VALUES (?1)")
-                .bind(at)
-                .execute(c)
-                .await
+            Self::Sqlite(c) => c
+                .prepare_cached("INSERT INTO bench_floor_commits (at) VALUES (?1)")?
+                .execute([at])
                 .map(drop)?,
         }
         Ok(())
@@ -307,7 +300,7 @@ impl Conn {
         self.run("DROP TABLE IF EXISTS bench_floor_commits").await?;
         match self {
             Self::Pg(c) => c.close().await?,
-            Self::Sqlite(c) => c.close().await?,
+            Self::Sqlite(c) => c.close().map_err(|(_, e)| e)?,
         }
         Ok(())
     }
