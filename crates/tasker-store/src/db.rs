@@ -180,6 +180,8 @@ pub(crate) enum Pool {
 pub(crate) struct Tx {
     conn: TxConn,
     pending: Vec<deferred::Deferred>,
+    /// Whether the work notification is already queued or sent in this transaction.
+    announced: bool,
 }
 
 enum TxConn {
@@ -260,7 +262,13 @@ impl Tx {
         Self {
             conn,
             pending: Vec::new(),
+            announced: false,
         }
+    }
+
+    /// Whether this is the transaction's first work notification (and records it).
+    pub(crate) fn first_announcement(&mut self) -> bool {
+        !std::mem::replace(&mut self.announced, true)
     }
 
     /// ` FOR UPDATE` on PostgreSQL; SQLite already holds the single write lock.

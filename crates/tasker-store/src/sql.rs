@@ -81,16 +81,21 @@ fn notify_work(signal: &Notify) {
 }
 
 /// Tells other processes (PostgreSQL only) that work became claimable; delivered on commit.
-/// Queued with the transaction's other writes.
+/// Queued with the transaction's other writes, once per transaction.
 async fn announce(tx: &mut Tx) -> Result<(), StoreError> {
-    if tx.is_pg() {
+    announce_now(tx);
+    Ok(())
+}
+
+/// [`announce`] for code that is not async: queued, so nothing is sent here.
+pub(crate) fn announce_now(tx: &mut Tx) {
+    if tx.is_pg() && tx.first_announcement() {
         tx.defer(
             "SELECT pg_notify($1, '')".to_owned(),
             crate::db::args![WORK_CHANNEL],
             None,
         );
     }
-    Ok(())
 }
 
 #[async_trait]

@@ -321,5 +321,10 @@ pub(crate) fn move_steps_of_tasks(
         })
         .collect();
     defer_rows(tx, TRANSITION_INSERT, 7, audit_rows, "");
+    if to == StepState::Enqueued && moved > 0 {
+        // Sent with the move itself rather than alone before the commit (a round trip less
+        // on PostgreSQL); a notification is delivered on commit either way.
+        super::announce_now(tx);
+    }
     Ok(moved)
 }

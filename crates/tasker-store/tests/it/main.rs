@@ -8,6 +8,7 @@ mod dynamic;
 mod harness;
 mod leases;
 mod lifecycle;
+mod notify;
 mod queries;
 mod reruns;
 mod retention;
