@@ -135,7 +135,10 @@ pub(crate) use args;
 
 /// Statements with more bind parameters than this (the chunks of bulk writes, whose sizes
 /// vary) are not kept prepared: each would hold its own plan on the connection and the server.
-const MAX_CACHED_ARGS: usize = 64;
+/// Below it fall a task's creation (one statement per template shape: about 130 parameters
+/// for four steps; parsed and planned at every creation under the old limit of 64, a third
+/// of PostgreSQL's creation time) and the combined writes of small result batches.
+const MAX_CACHED_ARGS: usize = 256;
 
 /// Binds `args` to `sql`; `$list` turns a list argument into the backend's bindable form.
 macro_rules! bind_args {
