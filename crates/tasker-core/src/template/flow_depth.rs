@@ -310,12 +310,14 @@ mod tests {
         }
 
         /// A `key: value` entry of a flow sequence (`[a: b]`) is a one-pair mapping one level
-        /// down without a bracket: at most one such level per bracketed one.
+        /// down without a bracket: at most one such level per bracketed one. The document
+        /// itself may also be a block mapping whose key is the flow collection (`[…]: a`), a
+        /// level that is not a flow level.
         #[test]
         fn single_pair_mappings_at_most_double_the_depth(text in tokens(true)) {
             if let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(&text) {
                 let bound = flow_depth_bound(&text, usize::MAX);
-                proptest::prop_assert!(2 * bound >= parsed_depth(&value), "{text:?}: bound {bound}");
+                proptest::prop_assert!(2 * bound + 1 >= parsed_depth(&value), "{text:?}: bound {bound}");
             }
         }
     }
