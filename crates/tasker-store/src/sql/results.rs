@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tasker_core::store::{DlqReason, Lease, RecordOutcome, StepOutcome, StepReport};
+use tasker_core::store::{DlqReason, Lease, RecordOutcome, StepOutcome, StepRecord, StepReport};
 use tasker_core::{StepState, StoreError, TaskState, backoff_delay_ms};
 use uuid::Uuid;
 
@@ -21,21 +21,10 @@ impl SqlStore {
         now: DateTime<Utc>,
     ) -> Result<RecordOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let Some((task_uuid, state)) = lock_task_of_step(&mut tx, lease.step_uuid).await? else {
-            return Ok(RecordOutcome::Discarded);
-        };
-        let sql = format!(
-            "SELECT l.token, {} FROM step_leases l JOIN steps s ON s.step_uuid = l.step_uuid \
-             WHERE l.step_uuid = $1",
-            super::rows::qualified_step_columns("s")
-        );
-        let held = tx.one(&sql, args![lease.step_uuid]).await?;
-        let step = match &held {
-            Some(r) if r.text("token")? == lease.token.to_string() => Some(super::rows::step(r)?),
-            _ => None,
-        }
-        .filter(|s| s.status == StepState::InProgress);
-        let Some(step) = step else {
+        let leased = lock_leased_step(&mut tx, lease).await?;
+        let Some((task_uuid, state, step)) =
+            leased.filter(|(_, _, s)| s.status == StepState::InProgress)
+        else {
             tracing::info!(step = %lease.step_uuid, worker = %lease.worker_id, "stale result discarded");
             return Ok(RecordOutcome::Discarded);
         };
@@ -245,19 +234,37 @@ impl SqlStore {
 
 /// Locks the task of `step_uuid` (PostgreSQL) and returns it with its state, in one statement;
 /// `None` when the step does not exist.
-async fn lock_task_of_step(
+/// Locks the task of the step `lease` holds and reads the step, in one statement: the task,
+/// the step and the lease, whose token must be the lease's. `None` when the step has no lease
+/// or another one. On PostgreSQL all three rows are locked (in the order tasks, steps, leases,
+/// the order every writer locks them): a statement that waited for one of the locks re-reads
+/// every locked row at its newest version, so a lease removed meanwhile (expired, or its
+/// result recorded) is seen as gone. With only the task locked, the step and the lease would
+/// be read as they were when the statement began.
+async fn lock_leased_step(
     tx: &mut Tx,
-    step_uuid: Uuid,
-) -> Result<Option<(Uuid, TaskState)>, StoreError> {
-    let lock = if tx.is_pg() { " FOR UPDATE OF t" } else { "" };
+    lease: &Lease,
+) -> Result<Option<(Uuid, TaskState, StepRecord)>, StoreError> {
+    let lock = if tx.is_pg() {
+        " FOR UPDATE OF t, s, l"
+    } else {
+        ""
+    };
     let sql = format!(
-        "SELECT t.task_uuid, t.status FROM tasks t JOIN steps s ON s.task_uuid = t.task_uuid \
-         WHERE s.step_uuid = $1{lock}"
+        "SELECT t.status AS task_status, l.token, {} FROM tasks t \
+         JOIN steps s ON s.task_uuid = t.task_uuid \
+         JOIN step_leases l ON l.step_uuid = s.step_uuid \
+         WHERE s.step_uuid = $1{lock}",
+        super::rows::qualified_step_columns("s")
     );
-    match tx.one(&sql, args![step_uuid]).await? {
-        Some(r) => Ok(Some((r.uuid("task_uuid")?, r.parsed("status")?))),
-        None => Ok(None),
+    let Some(r) = tx.one(&sql, args![lease.step_uuid]).await? else {
+        return Ok(None);
+    };
+    if r.text("token")? != lease.token.to_string() {
+        return Ok(None);
     }
+    let step = super::rows::step(&r)?;
+    Ok(Some((step.task_uuid, r.parsed("task_status")?, step)))
 }
 
 fn error_message(error: &Value) -> String {
