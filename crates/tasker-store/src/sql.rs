@@ -112,7 +112,12 @@ impl Store for SqlStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.pool.one("SELECT 1 AS one", vec![]).await.map(|_| ())
+        let answer = self.pool.one("SELECT 1 AS one", vec![]).await.map(|_| ());
+        if let Err(e) = &answer {
+            // Readiness answers only "unreachable"; the reason goes to the log.
+            tracing::warn!(error = %e, "the store did not answer a ping");
+        }
+        answer
     }
 
     async fn upsert_template(

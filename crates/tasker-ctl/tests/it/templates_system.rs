@@ -139,7 +139,9 @@ fn system_health_analytics_and_handlers() {
 
 #[test]
 fn worker_health_comes_from_the_worker_url() {
-    let worker = ServerProcess::start(&binary("tasker-worker"), &TestConfig::new(), &[]);
+    // The config root holds the worker's database: it lives as long as the worker.
+    let config = TestConfig::new();
+    let worker = ServerProcess::start(&binary("tasker-worker"), &config, &[]);
     let dir = tempfile::TempDir::new().unwrap();
     // The orchestration URL points nowhere: only the worker is asked.
     let run = |format: &str| {
