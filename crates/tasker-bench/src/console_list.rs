@@ -1,5 +1,5 @@
 //! The console's task list with a large store: one task is created through the API (a real
-//! four-step task left pending, no worker runs), then copied with its steps by SQL to reach
+//! four-step task, `steps_in_process` with no worker to run it), then copied with its steps by SQL to reach
 //! `--tasks` rows, and `GET /ui/tasks` is requested over one keep-alive connection. Reports
 //! the server time the console reports (`Server-Timing: app;dur=`) and the round trip, for
 //! the first page, a filtered page and a deep page.
@@ -58,7 +58,7 @@ pub(crate) async fn run(p: &Params) -> Result<Value> {
         ("first page", "/ui/tasks".to_owned()),
         (
             "filtered",
-            "/ui/tasks?namespace=examples&name=diamond_math&status=pending".to_owned(),
+            "/ui/tasks?namespace=examples&name=diamond_math&status=steps_in_process".to_owned(),
         ),
         ("page 1000", "/ui/tasks?page=1000".to_owned()),
     ];
