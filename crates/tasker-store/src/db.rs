@@ -502,8 +502,19 @@ pub(crate) fn json_text(v: &serde_json::Value) -> String {
 
 /// `$first, $first+1, …` placeholders for an `IN (...)` list of `n` values.
 pub(crate) fn placeholders(first: usize, n: usize) -> String {
-    (first..first + n)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut out = String::with_capacity(n * 6);
+    push_placeholders(&mut out, first, n);
+    out
+}
+
+/// Appends [`placeholders`] to `out` (one buffer for a whole statement: a bulk insert has
+/// thousands of them).
+pub(crate) fn push_placeholders(out: &mut String, first: usize, n: usize) {
+    use std::fmt::Write as _;
+    for i in first..first + n {
+        if i > first {
+            out.push_str(", ");
+        }
+        let _ = write!(out, "${i}");
+    }
 }

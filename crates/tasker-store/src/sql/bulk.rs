@@ -43,10 +43,16 @@ pub(crate) fn value_rows(rows: usize, cols: usize) -> String {
 
 /// `value_rows` whose first placeholder is `$first`.
 pub(crate) fn value_rows_at(first: usize, rows: usize, cols: usize) -> String {
-    (0..rows)
-        .map(|r| format!("({})", placeholders(first + r * cols, cols)))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut out = String::with_capacity(rows * (cols * 6 + 4));
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        crate::db::push_placeholders(&mut out, first + r * cols, cols);
+        out.push(')');
+    }
+    out
 }
 
 /// How [`insert_steps`] leaves the steps it inserts.
@@ -327,4 +333,20 @@ pub(crate) fn move_steps_of_tasks(
         super::announce_now(tx);
     }
     Ok(moved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{value_rows, value_rows_at};
+    use crate::db::placeholders;
+
+    #[test]
+    fn placeholder_lists_number_from_their_first() {
+        assert_eq!(placeholders(1, 3), "$1, $2, $3");
+        assert_eq!(placeholders(9, 2), "$9, $10");
+        assert_eq!(placeholders(4, 0), "");
+        assert_eq!(value_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(value_rows_at(7, 2, 1), "($7), ($8)");
+        assert_eq!(value_rows(0, 3), "");
+    }
 }
