@@ -8,6 +8,12 @@ use tasker_config::WorkerConfig;
 use tasker_http::{ConfigFlags, run_server};
 use tasker_worker::HandlerRegistry;
 
+/// mimalloc (feature `mimalloc`, on by default): a worker allocates many small, short-lived
+/// buffers (claimed steps, JSON, statements).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Tasker worker.
 #[derive(Debug, Parser)]
 #[command(name = "tasker-worker", version, about)]
