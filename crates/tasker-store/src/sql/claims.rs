@@ -31,7 +31,7 @@ impl SqlStore {
         // ready. On SQLite an idle worker looks before it takes the write lock.
         if self.pool.is_pg() {
             let leases = self.claim_pg(req, &filter, a, now).await?;
-            return self.claimed_steps(leases).await;
+            return self.claimed_or_handed_back(leases, now).await;
         }
         let probe = format!("SELECT step_uuid {filter} LIMIT 1");
         if self.pool.one(&probe, a.clone()).await?.is_none() {
@@ -65,7 +65,30 @@ impl SqlStore {
         }
         start_attempts(&mut tx, &leases, now).await?;
         tx.commit().await?;
-        self.claimed_steps(leases).await
+        self.claimed_or_handed_back(leases, now).await
+    }
+
+    /// The claimed steps as the worker needs them; when they cannot be read, their leases are
+    /// released before the error is returned (the attempts do not count), so the steps are
+    /// claimable again at once instead of when the leases, held by a worker that never saw
+    /// them, expire.
+    async fn claimed_or_handed_back(
+        &self,
+        leases: Vec<(Uuid, Lease)>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<ClaimedStep>, StoreError> {
+        let held: Vec<Lease> = leases.iter().map(|(_, l)| l.clone()).collect();
+        let err = match self.claimed_steps(leases).await {
+            Ok(steps) => return Ok(steps),
+            Err(e) => e,
+        };
+        tracing::warn!(error = %err, steps = held.len(), "claimed steps could not be read; releasing their leases");
+        for lease in &held {
+            if let Err(e) = self.release_lease_impl(lease, now).await {
+                tracing::warn!(step = %lease.step_uuid, error = %e, "releasing an unread claim failed; its lease will expire");
+            }
+        }
+        Err(err)
     }
 
     /// The claim on PostgreSQL as one statement (no transaction of its own): the steps are

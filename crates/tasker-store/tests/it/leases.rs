@@ -23,6 +23,7 @@ tasker_testkit::on_each_backend!(crate::harness::with_store =>
 
 tasker_testkit::on_each_backend!(crate::harness::with_url =>
     claimers_in_separate_stores_never_share_a_step,
+    a_claim_whose_steps_cannot_be_read_hands_them_back,
 );
 
 async fn expired_lease_moves_the_step_to_another_worker_and_discards_the_late_result(
@@ -206,4 +207,61 @@ async fn a_claimed_step_carries_its_tasks_trace_context(store: Arc<dyn Store>) {
     let untraced = claim(&store, "w", at(1)).await;
     assert_eq!(untraced.len(), 1);
     assert_eq!(untraced[0].trace_parent, None);
+}
+
+/// Writes `sql` through a connection of its own, as an operator's tool (or a bug) would.
+async fn raw(url: &DatabaseUrl, sql: &str) {
+    use sqlx::Connection as _;
+    if url.is_sqlite() {
+        let mut c = sqlx::SqliteConnection::connect(url.expose()).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(url.expose()).await.unwrap();
+        sqlx::raw_sql(sql).execute(&mut c).await.unwrap();
+    }
+}
+
+/// A claim whose steps cannot be read afterwards (here a task context that is not JSON) fails,
+/// and the steps it leased are released at once, their attempts not counted: they do not wait
+/// for a lease held by a worker that never saw them.
+async fn a_claim_whose_steps_cannot_be_read_hands_them_back(url: DatabaseUrl) {
+    let store: Arc<dyn Store> = Arc::new(tasker_store::connect(&url, Some(4)).await.unwrap());
+    let task = create(&store, SINGLE).await;
+    let id = task.task_uuid;
+    raw(
+        &url,
+        &format!("UPDATE tasks SET context = 'not json' WHERE task_uuid = '{id}'"),
+    )
+    .await;
+    let req = ClaimRequest {
+        worker_id: "w1".into(),
+        namespaces: vec![],
+        limit: 10,
+        lease: Duration::seconds(30),
+    };
+    let err = store.claim_steps(&req, at(1)).await.unwrap_err();
+    assert!(err.to_string().contains("context"), "{err}");
+    let step = &store.list_steps(id).await.unwrap()[0];
+    assert_eq!((step.status, step.attempts), (StepState::Enqueued, 0));
+    let audit = store.audit_trail(id, Some(step.step_uuid)).await.unwrap();
+    let last = audit.last().unwrap();
+    assert_eq!(
+        (last.from_state.as_deref(), last.to_state.as_str()),
+        (Some("in_progress"), "enqueued")
+    );
+    assert!(
+        last.reason
+            .as_deref()
+            .is_some_and(|r| r.contains("the attempt does not count")),
+        "{last:?}"
+    );
+    // Repaired, the step is claimed at once, as its first attempt.
+    raw(
+        &url,
+        &format!("UPDATE tasks SET context = '{{}}' WHERE task_uuid = '{id}'"),
+    )
+    .await;
+    let claimed = store.claim_steps(&req, at(2)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].lease.attempt, 1);
 }
