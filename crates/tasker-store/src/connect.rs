@@ -253,6 +253,21 @@ mod tests {
         assert!(sqlite_file("sqlite::memory:").is_none());
     }
 
+    /// An in-memory URL is a clear startup error, not a store whose connections each see an
+    /// empty database of their own.
+    #[tokio::test]
+    async fn an_in_memory_sqlite_url_is_refused() {
+        let err = super::connect(&tasker_config::DatabaseUrl::new("sqlite::memory:"), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("an in-memory SQLite database is not supported")
+                && err.contains("sqlite://data/tasker.db"),
+            "{err}"
+        );
+    }
+
     /// The hot statements look steps up by id, not by walking a status (migration 0010's
     /// statistics; without them SQLite chose `steps_claim_order` for all three).
     #[tokio::test]

@@ -72,6 +72,11 @@ fn shift_placeholders(sql: &str, offset: usize) -> String {
     if offset == 0 {
         return sql.to_owned();
     }
+    rewrite_placeholders(sql, '$', offset)
+}
+
+/// `sql` with each placeholder `$N` outside quoted literals written `{marker}{N + offset}`.
+pub(super) fn rewrite_placeholders(sql: &str, marker: char, offset: usize) -> String {
     let mut out = String::with_capacity(sql.len() + 16);
     let mut chars = sql.chars().peekable();
     let mut quoted = false;
@@ -90,7 +95,7 @@ fn shift_placeholders(sql: &str, offset: usize) -> String {
             n = n * 10 + d as usize;
             chars.next();
         }
-        out.push('$');
+        out.push(marker);
         out.push_str(&(n + offset).to_string());
     }
     out

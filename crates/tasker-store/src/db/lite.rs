@@ -225,11 +225,11 @@ fn is_read(sql: &str) -> bool {
 }
 
 /// The engine writes `$N` placeholders; SQLite reads `$N` as a *named* parameter (found by a
-/// linear search of the names, and numbered by first appearance), `?N` as the `N`th. The
-/// engine's SQL has no `$` outside placeholders.
+/// linear search of the names, and numbered by first appearance), `?N` as the `N`th. A `$`
+/// inside a quoted literal (a JSON path) is left alone.
 fn numbered(sql: &str) -> std::borrow::Cow<'_, str> {
     if sql.contains('$') {
-        std::borrow::Cow::Owned(sql.replace('$', "?"))
+        std::borrow::Cow::Owned(super::deferred::rewrite_placeholders(sql, '?', 0))
     } else {
         std::borrow::Cow::Borrowed(sql)
     }
@@ -451,6 +451,70 @@ mod tests {
         );
         let err = read[0].opt_int("missing").err().unwrap().to_string();
         assert!(err.contains("column `missing`: not in the result"), "{err}");
+    }
+
+    /// Log lines written by the code under test, for [`statements_are_logged_without_arguments`].
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn statements_are_logged_without_arguments() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = with_table(&dir).await;
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("tasker_store::sql=debug")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        p.all(
+            "INSERT INTO t (id, note) VALUES ($1, $2)",
+            args!["row-1", "sk-secret-value"],
+        )
+        .await
+        .unwrap();
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains("INSERT INTO t (id, note) VALUES ($1, $2)"))
+            .unwrap_or_else(|| panic!("no statement line in: {text}"));
+        assert!(
+            line.contains("DEBUG") && line.contains("SQLite statement"),
+            "{line}"
+        );
+        assert!(line.contains("elapsed_ms="), "{line}");
+        assert!(
+            !text.contains("sk-secret-value") && !text.contains("row-1"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dollar_inside_a_literal_is_not_a_placeholder() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pool(&dir);
+        let rows = p
+            .all(
+                "SELECT '$1' AS lit, json_extract('{\"a\": 5}', '$.a') AS path, $1 AS v",
+                args!["x"],
+            )
+            .await
+            .unwrap();
+        assert_eq!(rows[0].opt_text("lit").unwrap().as_deref(), Some("$1"));
+        assert_eq!(rows[0].opt_int("path").unwrap(), Some(5));
+        assert_eq!(rows[0].opt_text("v").unwrap().as_deref(), Some("x"));
     }
 
     #[tokio::test]
