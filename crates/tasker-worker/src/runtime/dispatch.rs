@@ -335,47 +335,39 @@ mod tests {
 
     use super::Pace;
 
+    /// A pace that started `starts` steps and whose one claim took `claim`.
+    fn pace(starts: usize, claim: Duration, backlog: bool) -> Pace {
+        let mut pace = Pace::default();
+        pace.started(starts);
+        pace.claimed(claim, backlog);
+        pace
+    }
+
     #[test]
     fn an_idle_worker_holds_nothing_ahead() {
-        let mut pace = Pace::default();
-        pace.claimed(Duration::from_millis(1), false);
-        assert_eq!(pace.target(1000), 0);
+        assert_eq!(pace(0, Duration::from_millis(1), false).target(1000), 0);
     }
 
     #[test]
     fn a_keeping_up_queue_buffers_four_claims_of_starts() {
-        let mut pace = Pace::default();
-        pace.started(1000);
-        pace.claimed(Duration::from_millis(1), false);
         // 1,000 starts a second, 4 ms ahead.
-        assert_eq!(pace.target(1000), 4);
+        let mut p = pace(1000, Duration::from_millis(1), false);
+        assert_eq!(p.target(1000), 4);
         // The claim time is a moving average: one fast claim moves it a fifth of the way.
-        pace.claimed(Duration::from_micros(10), false);
-        assert!(
-            (pace.claim_secs - 0.000_802).abs() < 1e-9,
-            "{}",
-            pace.claim_secs
-        );
+        p.claimed(Duration::from_micros(10), false);
+        assert!((p.claim_secs - 0.000_802).abs() < 1e-9, "{}", p.claim_secs);
         // Fast claims still cover 2 ms; one start is enough for one step ahead.
-        let mut fast = Pace::default();
-        fast.started(1000);
-        fast.claimed(Duration::from_micros(10), false);
-        assert_eq!(fast.target(1000), 2);
-        let mut slow = Pace::default();
-        slow.started(1);
-        slow.claimed(Duration::from_micros(10), false);
-        assert_eq!(slow.target(1000), 1);
+        assert_eq!(pace(1000, Duration::from_micros(10), false).target(1000), 2);
+        assert_eq!(pace(1, Duration::from_micros(10), false).target(1000), 1);
     }
 
     #[test]
     fn a_backlog_buffers_more_claims_and_the_prefetch_caps_it() {
-        let mut pace = Pace::default();
-        pace.started(1000);
-        pace.claimed(Duration::from_millis(1), true);
-        assert_eq!(pace.target(1000), 16);
-        assert_eq!(pace.target(10), 10);
+        let mut p = pace(1000, Duration::from_millis(1), true);
+        assert_eq!(p.target(1000), 16);
+        assert_eq!(p.target(10), 10);
         // A claim that came back short ends the backlog.
-        pace.claimed(Duration::from_millis(1), false);
-        assert_eq!(pace.target(1000), 4);
+        p.claimed(Duration::from_millis(1), false);
+        assert_eq!(p.target(1000), 4);
     }
 }
