@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, HeaderName};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use tasker_config::{AuthConfig, MAX_STATIC_KEYS, SPAN_TARGET, VerificationMethod};
 use tasker_proto::Permission;
 use tracing::Instrument;
@@ -168,6 +168,7 @@ struct AuthState {
     jwks: Option<Arc<JwksSource>>,
     anonymous: Arc<Principal>,
     summary: String,
+    successes: metrics::Successes,
 }
 
 impl AuthState {
@@ -180,6 +181,7 @@ impl AuthState {
             jwks: None,
             anonymous: Arc::new(Principal::anonymous()),
             summary: "auth disabled: every route is open".to_owned(),
+            successes: metrics::Successes::default(),
         }
     }
 
@@ -229,6 +231,7 @@ impl AuthState {
             jwks,
             anonymous: Arc::new(Principal::anonymous()),
             summary,
+            successes: metrics::Successes::default(),
         })
     }
 
@@ -250,7 +253,12 @@ impl AuthState {
             auth.permission = permission.as_str(),
             auth.method = tracing::field::Empty,
             auth.result = tracing::field::Empty);
-        let (method, result) = self.decide(headers).instrument(span.clone()).await;
+        // With tracing export off the span is disabled: entering it on every poll is skipped.
+        let (method, result) = if span.is_disabled() {
+            self.decide(headers).await
+        } else {
+            self.decide(headers).instrument(span.clone()).await
+        };
         let result = result.and_then(|principal| {
             if principal.allows(permission) {
                 return Ok(principal);
@@ -289,7 +297,7 @@ impl AuthState {
         let (method, result) = self.credential(headers).await;
         match &result {
             Ok(principal) => {
-                metrics::success(principal.method);
+                self.successes.record(principal.method);
                 tracing::info!(subject = %principal.subject, method = principal.method.as_str(), "authenticated");
             }
             Err(err) => {
@@ -310,7 +318,7 @@ impl AuthState {
             if authorization.next().is_some() {
                 return ("jwt", Err(malformed("Multiple Authorization headers")));
             }
-            let result = match bearer_token(value.as_bytes()) {
+            let result = match bearer_token(value) {
                 Ok(token) => self.verify_bearer(token).await,
                 Err(err) => Err(err),
             };
@@ -414,11 +422,11 @@ fn read_key_file(key: &str, path: &str) -> Result<String, SetupError> {
     tasker_config::read_bounded(path).map_err(|e| SetupError::new(key, e.to_string()))
 }
 
-fn bearer_token(value: &[u8]) -> Result<&str, AuthError> {
-    let text = std::str::from_utf8(value)
-        .ok()
-        .filter(|t| t.is_ascii())
-        .ok_or_else(|| malformed("Malformed Authorization header"))?;
+fn bearer_token(value: &HeaderValue) -> Result<&str, AuthError> {
+    // Visible ASCII only (one pass); anything else is no token.
+    let text = value
+        .to_str()
+        .map_err(|_| malformed("Malformed Authorization header"))?;
     let (scheme, token) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(malformed(

