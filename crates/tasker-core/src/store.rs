@@ -174,6 +174,23 @@ pub trait Store: ScheduleStore + Send + Sync + 'static {
         Ok(outcomes)
     }
 
+    /// Records results under the rules of [`Store::record_results`] and then claims up to
+    /// `claim.limit` steps for the reporting worker, in the same transaction: the slots the
+    /// finished steps free get their next steps with the commit that records the results,
+    /// without a wake-up and a claim of their own (a linear task's next step is claimed by
+    /// the write that enqueues it). An error means none of the results is known recorded and
+    /// nothing was claimed. Default, for a store that cannot share the transaction: the
+    /// results only, and no steps (the worker claims for its free slots as usual).
+    async fn record_results_and_claim(
+        &self,
+        reports: &[(Lease, StepReport)],
+        claim: &ClaimRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<RecordOutcome>, Vec<ClaimedStep>), StoreError> {
+        let _ = claim;
+        Ok((self.record_results(reports, now).await?, Vec::new()))
+    }
+
     /// Enqueues `waiting_for_retry` steps whose time has come; returns how many.
     async fn enqueue_due_retries(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
     /// The earliest pending retry time, if any.

@@ -257,7 +257,37 @@ impl Store for SqlStore {
         reports: &[(Lease, StepReport)],
         now: DateTime<Utc>,
     ) -> Result<Vec<RecordOutcome>, StoreError> {
-        self.record_results_impl(reports, now).await
+        Ok(self.record_results_impl(reports, now, None).await?.0)
+    }
+
+    async fn record_results_and_claim(
+        &self,
+        reports: &[(Lease, StepReport)],
+        claim: &ClaimRequest,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<RecordOutcome>, Vec<ClaimedStep>), StoreError> {
+        let claim = Some(claim).filter(|c| c.limit > 0);
+        let recording = self.record_results_impl(reports, now, claim);
+        let (outcomes, leases) = match reports {
+            // A result written alone has the span of `record_result`.
+            [(lease, _)] => {
+                let span = tracing::info_span!(target: SPAN_TARGET, "store.record_result",
+                    otel.kind = "client", db.system = self.backend(), step_uuid = %lease.step_uuid,
+                    attempt = i64::from(lease.attempt));
+                recording.instrument(span).await?
+            }
+            _ => recording.await?,
+        };
+        // The results are committed: a claim whose steps cannot be read hands them back and
+        // answers none, instead of failing the recorded results.
+        let claimed = match self.claimed_or_handed_back(leases, now).await {
+            Ok(steps) => steps,
+            Err(e) => {
+                tracing::warn!(error = %e, "steps claimed with results could not be read");
+                Vec::new()
+            }
+        };
+        Ok((outcomes, claimed))
     }
 
     async fn enqueue_due_retries(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

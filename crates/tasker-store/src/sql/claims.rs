@@ -12,59 +12,46 @@ use super::engine::{SYSTEM, advance, load_step_tx, lock_task, open_dlq, set_step
 use super::{SqlStore, announce, notify_work};
 use crate::db::{Arg, Tx, args, placeholders};
 
+/// The queue filter of a claim (`FROM steps WHERE …`, ready steps of the request's
+/// namespaces) and its arguments, `$1` being the `enqueued` status.
+fn claim_filter(req: &ClaimRequest) -> (String, Vec<Arg>) {
+    let mut a: Vec<Arg> = args![StepState::Enqueued.as_str()];
+    let mut filter = "FROM steps WHERE status = $1".to_owned();
+    if !req.namespaces.is_empty() {
+        filter.push_str(&format!(
+            " AND namespace IN ({})",
+            placeholders(2, req.namespaces.len())
+        ));
+        a.extend(req.namespaces.iter().map(Arg::from));
+    }
+    (filter, a)
+}
+
 impl SqlStore {
     pub(super) async fn claim_steps_impl(
         &self,
         req: &ClaimRequest,
         now: DateTime<Utc>,
     ) -> Result<Vec<ClaimedStep>, StoreError> {
-        let mut a: Vec<Arg> = args![StepState::Enqueued.as_str()];
-        let mut filter = "FROM steps WHERE status = $1".to_owned();
-        if !req.namespaces.is_empty() {
-            filter.push_str(&format!(
-                " AND namespace IN ({})",
-                placeholders(2, req.namespaces.len())
-            ));
-            a.extend(req.namespaces.iter().map(Arg::from));
-        }
         // The claim on PostgreSQL is one statement, which writes nothing when nothing is
         // ready. On SQLite an idle worker looks before it takes the write lock.
         if self.pool.is_pg() {
-            let leases = self.claim_pg(req, &filter, a, now).await?;
+            let (sql, a, expires) = pg_claim(req, now)?;
+            let rows = self.pool.all(&sql, a).await?;
+            let leases = pg_leases(&rows, req, expires)?;
             return self.claimed_or_handed_back(leases, now).await;
         }
+        let (filter, a) = claim_filter(req);
         let probe = format!("SELECT step_uuid {filter} LIMIT 1");
-        if self.pool.one(&probe, a.clone()).await?.is_none() {
+        if self.pool.one(&probe, a).await?.is_none() {
             return Ok(Vec::new());
         }
         let mut tx = self.pool.begin().await?;
-        let sql = format!(
-            "SELECT step_uuid, task_uuid, attempts {filter} ORDER BY ready_at, position LIMIT ${}{}",
-            a.len() + 1,
-            tx.skip_locked()
-        );
-        a.push(i64::from(req.limit.clamp(1, MAX_CLAIM)).into());
-        let expires = now + req.lease;
-        let mut leases = Vec::new();
-        for r in tx.all(&sql, a).await? {
-            let attempt = u32::try_from(r.int("attempts")? + 1).unwrap_or(u32::MAX);
-            leases.push((
-                r.uuid("task_uuid")?,
-                Lease {
-                    step_uuid: r.uuid("step_uuid")?,
-                    worker_id: req.worker_id.clone(),
-                    token: Uuid::new_v4(),
-                    attempt,
-                    expires_at: expires,
-                },
-            ));
-        }
+        let leases = claim_in(&mut tx, req, now).await?;
+        tx.commit().await?;
         if leases.is_empty() {
-            tx.commit().await?;
             return Ok(Vec::new());
         }
-        start_attempts(&mut tx, &leases, now).await?;
-        tx.commit().await?;
         self.claimed_or_handed_back(leases, now).await
     }
 
@@ -72,11 +59,14 @@ impl SqlStore {
     /// released before the error is returned (the attempts do not count), so the steps are
     /// claimable again at once instead of when the leases, held by a worker that never saw
     /// them, expire.
-    async fn claimed_or_handed_back(
+    pub(super) async fn claimed_or_handed_back(
         &self,
         leases: Vec<(Uuid, Lease)>,
         now: DateTime<Utc>,
     ) -> Result<Vec<ClaimedStep>, StoreError> {
+        if leases.is_empty() {
+            return Ok(Vec::new());
+        }
         let held: Vec<Lease> = leases.iter().map(|(_, l)| l.clone()).collect();
         let err = match self.claimed_steps(leases).await {
             Ok(steps) => return Ok(steps),
@@ -90,63 +80,114 @@ impl SqlStore {
         }
         Err(err)
     }
+}
 
-    /// The claim on PostgreSQL as one statement (no transaction of its own): the steps are
-    /// locked, moved to `in_progress`, leased (tokens from `gen_random_uuid`) and audited
-    /// together, in the order of the queue. The update finds the locked steps through an
-    /// array, which keeps it on the primary key: joined to the locking subquery, the generic
-    /// plan of the prepared statement hashed a scan of every step (14 ms at 20,000 steps).
-    async fn claim_pg(
-        &self,
-        req: &ClaimRequest,
-        filter: &str,
-        mut a: Vec<Arg>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<(Uuid, Lease)>, StoreError> {
-        StepState::Enqueued.transition(StepState::InProgress)?;
-        let n = a.len();
-        let expires = now + req.lease;
-        a.push(i64::from(req.limit.clamp(1, MAX_CLAIM)).into());
-        a.extend(args![
-            StepState::InProgress.as_str(),
-            now,
-            &req.worker_id,
-            expires
-        ]);
-        let (limit, to, at, worker, until) = (n + 1, n + 2, n + 3, n + 4, n + 5);
-        let sql = format!(
-            "WITH c AS (SELECT step_uuid {filter} ORDER BY ready_at, position LIMIT ${limit} \
-             FOR UPDATE SKIP LOCKED), \
-             u AS (UPDATE steps s SET status = ${to}, updated_at = ${at}, attempts = s.attempts + 1 \
-             WHERE s.step_uuid = ANY(ARRAY(SELECT step_uuid FROM c)) \
-             RETURNING s.step_uuid, s.task_uuid, s.attempts, s.ready_at, s.position), \
-             l AS (INSERT INTO step_leases (step_uuid, task_uuid, worker_id, token, attempt, expires_at) \
-             SELECT step_uuid, task_uuid, ${worker}, CAST(gen_random_uuid() AS TEXT), attempts, ${until} \
-             FROM u ON CONFLICT (step_uuid) DO UPDATE SET task_uuid = excluded.task_uuid, \
-             worker_id = excluded.worker_id, token = excluded.token, attempt = excluded.attempt, \
-             expires_at = excluded.expires_at RETURNING step_uuid, token), \
-             a AS (INSERT INTO transitions (task_uuid, step_uuid, from_state, to_state, at, actor, reason) \
-             SELECT task_uuid, step_uuid, $1, ${to}, ${at}, ${worker}, \
-             'claimed for attempt ' || CAST(attempts AS TEXT) FROM u) \
-             SELECT u.step_uuid, u.task_uuid, u.attempts, l.token FROM u \
-             JOIN l ON l.step_uuid = u.step_uuid ORDER BY u.ready_at, u.position"
-        );
-        let mut leases = Vec::new();
-        for r in self.pool.all(&sql, a).await? {
-            leases.push((
-                r.uuid("task_uuid")?,
-                Lease {
-                    step_uuid: r.uuid("step_uuid")?,
-                    worker_id: req.worker_id.clone(),
-                    token: r.uuid("token")?,
-                    attempt: u32::try_from(r.int("attempts")?).unwrap_or(u32::MAX),
-                    expires_at: expires,
-                },
-            ));
-        }
-        Ok(leases)
+/// Claims up to `req.limit` ready steps inside `tx` (which sees its own writes: the steps a
+/// result just enqueued are claimable): their tasks and leases. The steps move to
+/// `in_progress` with a lease and an audit row each.
+pub(super) async fn claim_in(
+    tx: &mut Tx,
+    req: &ClaimRequest,
+    now: DateTime<Utc>,
+) -> Result<Vec<(Uuid, Lease)>, StoreError> {
+    if tx.is_pg() {
+        let (sql, a, expires) = pg_claim(req, now)?;
+        let rows = tx.all(&sql, a).await?;
+        return pg_leases(&rows, req, expires);
     }
+    let (filter, mut a) = claim_filter(req);
+    let sql = format!(
+        "SELECT step_uuid, task_uuid, attempts {filter} ORDER BY ready_at, position LIMIT ${}{}",
+        a.len() + 1,
+        tx.skip_locked()
+    );
+    a.push(i64::from(req.limit.clamp(1, MAX_CLAIM)).into());
+    let expires = now + req.lease;
+    let mut leases = Vec::new();
+    for r in tx.all(&sql, a).await? {
+        let attempt = u32::try_from(r.int("attempts")? + 1).unwrap_or(u32::MAX);
+        leases.push((
+            r.uuid("task_uuid")?,
+            Lease {
+                step_uuid: r.uuid("step_uuid")?,
+                worker_id: req.worker_id.clone(),
+                token: Uuid::new_v4(),
+                attempt,
+                expires_at: expires,
+            },
+        ));
+    }
+    if !leases.is_empty() {
+        start_attempts(tx, &leases, now).await?;
+    }
+    Ok(leases)
+}
 
+/// The claim on PostgreSQL as one statement (atomic on its own outside a transaction): the
+/// steps are locked, moved to `in_progress`, leased (tokens from `gen_random_uuid`) and
+/// audited together, in the order of the queue. The update finds the locked steps through an
+/// array, which keeps it on the primary key: joined to the locking subquery, the generic plan
+/// of the prepared statement hashed a scan of every step (14 ms at 20,000 steps). Returns the
+/// statement, its arguments and the leases' expiry.
+fn pg_claim(
+    req: &ClaimRequest,
+    now: DateTime<Utc>,
+) -> Result<(String, Vec<Arg>, DateTime<Utc>), StoreError> {
+    StepState::Enqueued.transition(StepState::InProgress)?;
+    let (filter, mut a) = claim_filter(req);
+    let n = a.len();
+    let expires = now + req.lease;
+    a.push(i64::from(req.limit.clamp(1, MAX_CLAIM)).into());
+    a.extend(args![
+        StepState::InProgress.as_str(),
+        now,
+        &req.worker_id,
+        expires
+    ]);
+    let (limit, to, at, worker, until) = (n + 1, n + 2, n + 3, n + 4, n + 5);
+    let sql = format!(
+        "WITH c AS (SELECT step_uuid {filter} ORDER BY ready_at, position LIMIT ${limit} \
+         FOR UPDATE SKIP LOCKED), \
+         u AS (UPDATE steps s SET status = ${to}, updated_at = ${at}, attempts = s.attempts + 1 \
+         WHERE s.step_uuid = ANY(ARRAY(SELECT step_uuid FROM c)) \
+         RETURNING s.step_uuid, s.task_uuid, s.attempts, s.ready_at, s.position), \
+         l AS (INSERT INTO step_leases (step_uuid, task_uuid, worker_id, token, attempt, expires_at) \
+         SELECT step_uuid, task_uuid, ${worker}, CAST(gen_random_uuid() AS TEXT), attempts, ${until} \
+         FROM u ON CONFLICT (step_uuid) DO UPDATE SET task_uuid = excluded.task_uuid, \
+         worker_id = excluded.worker_id, token = excluded.token, attempt = excluded.attempt, \
+         expires_at = excluded.expires_at RETURNING step_uuid, token), \
+         a AS (INSERT INTO transitions (task_uuid, step_uuid, from_state, to_state, at, actor, reason) \
+         SELECT task_uuid, step_uuid, $1, ${to}, ${at}, ${worker}, \
+         'claimed for attempt ' || CAST(attempts AS TEXT) FROM u) \
+         SELECT u.step_uuid, u.task_uuid, u.attempts, l.token FROM u \
+         JOIN l ON l.step_uuid = u.step_uuid ORDER BY u.ready_at, u.position"
+    );
+    Ok((sql, a, expires))
+}
+
+/// The leases a PostgreSQL claim returned.
+fn pg_leases(
+    rows: &[crate::db::Row],
+    req: &ClaimRequest,
+    expires: DateTime<Utc>,
+) -> Result<Vec<(Uuid, Lease)>, StoreError> {
+    let mut leases = Vec::with_capacity(rows.len());
+    for r in rows {
+        leases.push((
+            r.uuid("task_uuid")?,
+            Lease {
+                step_uuid: r.uuid("step_uuid")?,
+                worker_id: req.worker_id.clone(),
+                token: r.uuid("token")?,
+                attempt: u32::try_from(r.int("attempts")?).unwrap_or(u32::MAX),
+                expires_at: expires,
+            },
+        ));
+    }
+    Ok(leases)
+}
+
+impl SqlStore {
     pub(super) async fn renew_lease_impl(
         &self,
         lease: &Lease,

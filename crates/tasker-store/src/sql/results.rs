@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use tasker_core::store::{DlqReason, Lease, RecordOutcome, StepOutcome, StepRecord, StepReport};
+use tasker_core::store::{
+    ClaimRequest, DlqReason, Lease, RecordOutcome, StepOutcome, StepRecord, StepReport,
+};
 use tasker_core::{StepState, StoreError, TaskState, backoff_delay_ms};
 use uuid::Uuid;
 
@@ -20,13 +22,28 @@ impl SqlStore {
         report: StepReport,
         now: DateTime<Utc>,
     ) -> Result<RecordOutcome, StoreError> {
+        Ok(self
+            .record_result_claiming(lease, report, now, None)
+            .await?
+            .0)
+    }
+
+    /// Records one result and, when `claim` is given and the result counted, claims steps for
+    /// the reporting worker before the commit (`claims::claim_in`); returns the claim's leases.
+    pub(super) async fn record_result_claiming(
+        &self,
+        lease: &Lease,
+        report: StepReport,
+        now: DateTime<Utc>,
+        claim: Option<&ClaimRequest>,
+    ) -> Result<(RecordOutcome, Vec<(Uuid, Lease)>), StoreError> {
         let mut tx = self.pool.begin().await?;
         let leased = lock_leased_step(&mut tx, lease).await?;
         let Some((task_uuid, state, step)) =
             leased.filter(|(_, _, s)| s.status == StepState::InProgress)
         else {
             tracing::info!(step = %lease.step_uuid, worker = %lease.worker_id, "stale result discarded");
-            return Ok(RecordOutcome::Discarded);
+            return Ok((RecordOutcome::Discarded, Vec::new()));
         };
         // The writes of a result are queued and sent together (`Tx::defer`): the lease, the
         // step row, its children's counts, the audit and attempt rows touch different rows.
@@ -203,12 +220,16 @@ impl SqlStore {
         if adv.enqueued > 0 {
             announce(&mut tx).await?;
         }
+        let claimed = match claim {
+            Some(req) => super::claims::claim_in(&mut tx, req, now).await?,
+            None => Vec::new(),
+        };
         tx.commit().await?;
         if created >= REFRESH_STATISTICS_AFTER {
             self.refresh_statistics().await;
         }
         notify_work(&self.signal);
-        Ok(outcome)
+        Ok((outcome, claimed))
     }
 }
 

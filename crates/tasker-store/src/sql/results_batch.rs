@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use tasker_core::store::{Lease, RecordOutcome, StepOutcome, StepReport};
+use tasker_core::store::{ClaimRequest, Lease, RecordOutcome, StepOutcome, StepReport};
 use tasker_core::{StepState, StepType, StoreError, TaskState};
 use uuid::Uuid;
 
@@ -30,11 +30,14 @@ struct Success<'a> {
 }
 
 impl SqlStore {
+    /// Records `reports`; with `claim`, also claims steps for the reporting worker in the last
+    /// transaction that records a result (`claims::claim_in`), whose leases it returns.
     pub(super) async fn record_results_impl(
         &self,
         reports: &[(Lease, StepReport)],
         now: DateTime<Utc>,
-    ) -> Result<Vec<RecordOutcome>, StoreError> {
+        claim: Option<&ClaimRequest>,
+    ) -> Result<(Vec<RecordOutcome>, Vec<(Uuid, Lease)>), StoreError> {
         let mut outcomes = vec![RecordOutcome::Discarded; reports.len()];
         let mut fast = Vec::new();
         let mut slow = Vec::new();
@@ -76,9 +79,14 @@ impl SqlStore {
         } else {
             slow.extend(0..reports.len());
         }
+        let mut claimed = Vec::new();
         if !fast.is_empty() {
             let mut tx = self.pool.begin().await?;
             let completed = complete_many(&mut tx, &fast, now).await?;
+            // The claim goes with the successes unless a one-by-one report follows.
+            if let Some(req) = claim.filter(|_| slow.is_empty() && !completed.is_empty()) {
+                claimed = super::claims::claim_in(&mut tx, req, now).await?;
+            }
             tx.commit().await?;
             for s in &fast {
                 if completed.contains(&s.index) {
@@ -91,11 +99,17 @@ impl SqlStore {
                 notify_work(&self.signal);
             }
         }
+        let last = slow.last().copied();
         for index in slow {
             let (lease, report) = &reports[index];
-            outcomes[index] = self.record_result_impl(lease, report.clone(), now).await?;
+            let claim = claim.filter(|_| Some(index) == last);
+            let (outcome, leases) = self
+                .record_result_claiming(lease, report.clone(), now, claim)
+                .await?;
+            outcomes[index] = outcome;
+            claimed = leases;
         }
-        Ok(outcomes)
+        Ok((outcomes, claimed))
     }
 }
 

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tasker_core::store::{ClaimedStep, Lease, RecordOutcome, StepOutcome, StepReport};
+use tasker_core::store::{
+    ClaimRequest, ClaimedStep, Lease, RecordOutcome, StepOutcome, StepReport,
+};
 use tasker_core::{StepState, Store};
 use uuid::Uuid;
 
@@ -16,6 +18,8 @@ tasker_testkit::on_each_backend!(crate::harness::with_store =>
     one_batch_completes_steps_of_several_tasks_and_enqueues_their_children,
     a_batch_mixing_failures_and_successes_follows_the_single_result_rules,
     batch_copies_recorded_together_release_the_join_once_all_are_done,
+    a_result_claims_the_step_it_releases_in_its_own_transaction,
+    a_batch_claims_for_its_slots_and_a_stale_result_claims_nothing,
 );
 
 fn success(lease: &Lease, v: Value) -> (Lease, StepReport) {
@@ -275,4 +279,150 @@ async fn batch_copies_recorded_together_release_the_join_once_all_are_done(store
     assert_eq!(total.len(), 1);
     let want: Vec<Value> = (0..12).map(|i| json!(i)).collect();
     assert_eq!(total[0].parent_results["part"], Value::Array(want));
+}
+
+fn claim_request(worker: &str, limit: u32) -> ClaimRequest {
+    ClaimRequest {
+        worker_id: worker.into(),
+        namespaces: vec![],
+        limit,
+        lease: chrono::Duration::seconds(30),
+    }
+}
+
+/// The audit rows of `step`, as (from, to, actor, reason).
+async fn audit_of(
+    store: &Arc<dyn Store>,
+    task: Uuid,
+    step: Uuid,
+) -> Vec<(Option<String>, String, String, Option<String>)> {
+    store
+        .audit_trail(task, Some(step))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.from_state, t.to_state, t.actor, t.reason))
+        .collect()
+}
+
+/// A linear task's result claims the step it enqueues, with a lease of the reporting worker,
+/// everything the handler needs, and the same audit rows as a claim of its own; the next
+/// result records under that lease.
+async fn a_result_claims_the_step_it_releases_in_its_own_transaction(store: Arc<dyn Store>) {
+    let task = create(&store, LINEAR).await.task_uuid;
+    let a = claim(&store, "w1", at(1)).await.remove(0);
+    assert_eq!(a.step.name, "a");
+    let (outcomes, claimed) = store
+        .record_results_and_claim(
+            &[success(&a.lease, json!({"a": 1}))],
+            &claim_request("w1", 4),
+            at(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![RecordOutcome::Completed]);
+    assert_eq!(claimed.len(), 1, "the released child is claimed at once");
+    let b = &claimed[0];
+    assert_eq!(
+        (b.step.name.as_str(), b.step.status, b.step.attempts),
+        ("b", StepState::InProgress, 1)
+    );
+    assert_eq!((b.lease.worker_id.as_str(), b.lease.attempt), ("w1", 1));
+    assert_eq!(b.lease.expires_at, at(2) + chrono::Duration::seconds(30));
+    assert_eq!(b.parent_results.get("a"), Some(&json!({"a": 1})));
+    assert_eq!(b.context, json!({"n": 1}));
+    let trail: Vec<(Option<String>, String)> = audit_of(&store, task, b.step.step_uuid)
+        .await
+        .into_iter()
+        .map(|(from, to, ..)| (from, to))
+        .collect();
+    assert_eq!(
+        trail,
+        vec![
+            (None, "pending".to_owned()),
+            (Some("pending".to_owned()), "enqueued".to_owned()),
+            (Some("enqueued".to_owned()), "in_progress".to_owned())
+        ]
+    );
+    assert_eq!(
+        audit_of(&store, task, b.step.step_uuid).await[2]
+            .3
+            .as_deref(),
+        Some("claimed for attempt 1")
+    );
+    // Nobody else can claim it, and its own lease records its result.
+    assert!(claim(&store, "w2", at(3)).await.is_empty());
+    assert_eq!(
+        succeed(&store, &b.lease, json!({"b": 2}), at(4)).await,
+        RecordOutcome::Completed
+    );
+    assert_eq!(states(&store, task).await["c"], StepState::Enqueued);
+}
+
+/// A batch of successes claims up to the limit (the released children of several tasks in
+/// queue order); a result whose lease is stale records nothing and claims nothing, and a zero
+/// limit claims nothing.
+async fn a_batch_claims_for_its_slots_and_a_stale_result_claims_nothing(store: Arc<dyn Store>) {
+    let diamond = create(&store, DIAMOND).await.task_uuid;
+    let linear = create(&store, LINEAR).await.task_uuid;
+    let first = claim(&store, "w1", at(1)).await;
+    assert_eq!(first.len(), 2);
+    let reports = vec![
+        success(&pick(&first, diamond, "a").lease, json!(1)),
+        success(&pick(&first, linear, "a").lease, json!(2)),
+    ];
+    let (outcomes, claimed) = store
+        .record_results_and_claim(&reports, &claim_request("w1", 2), at(2))
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![RecordOutcome::Completed; 2]);
+    assert_eq!(claimed.len(), 2, "the limit bounds the claim");
+    assert!(claimed.iter().all(|c| c.lease.worker_id == "w1"));
+    // Three children were released: the one left is claimable by anyone.
+    let rest = claim(&store, "w2", at(3)).await;
+    assert_eq!(rest.len(), 1);
+    let mut names: Vec<(Uuid, String)> = claimed
+        .iter()
+        .chain(&rest)
+        .map(|c| (c.step.task_uuid, c.step.name.clone()))
+        .collect();
+    names.sort();
+    let mut want = vec![
+        (diamond, "b".to_owned()),
+        (diamond, "c".to_owned()),
+        (linear, "b".to_owned()),
+    ];
+    want.sort();
+    assert_eq!(names, want);
+
+    let single = create(&store, SINGLE).await.task_uuid;
+    let only = claim(&store, "w3", at(4)).await.remove(0);
+    assert_eq!(only.step.task_uuid, single);
+    let other = create(&store, SINGLE).await.task_uuid;
+    let stale = Lease {
+        token: Uuid::new_v4(),
+        ..only.lease.clone()
+    };
+    let (outcomes, claimed) = store
+        .record_results_and_claim(
+            &[success(&stale, json!("x"))],
+            &claim_request("w3", 5),
+            at(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![RecordOutcome::Discarded]);
+    assert!(claimed.is_empty(), "a discarded result claims nothing");
+    assert_eq!(states(&store, other).await["only"], StepState::Enqueued);
+    let (outcomes, claimed) = store
+        .record_results_and_claim(
+            &[success(&only.lease, json!("y"))],
+            &claim_request("w3", 0),
+            at(6),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![RecordOutcome::Completed]);
+    assert!(claimed.is_empty(), "a zero limit claims nothing");
+    assert_eq!(states(&store, other).await["only"], StepState::Enqueued);
 }

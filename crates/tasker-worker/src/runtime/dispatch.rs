@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
+use super::reporter::HandoffReceiver;
 use super::worker::{Shared, Slot, execute};
 
 /// A claimed step waiting for a slot.
@@ -148,10 +149,16 @@ pub(super) async fn run(shared: Arc<Shared>) {
     let mut pace = Pace::default();
     // Whether work was announced while a claim ran (that claim may have missed it).
     let mut signalled = false;
+    let mut handed = shared
+        .handed
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
     while !shared.stopping.load(Ordering::SeqCst) {
         let notified = signal.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        take_handed(&mut handed, &mut buffer);
         let started = start_buffered(&shared, &slots, &mut buffer, &mut running);
         pace.started(started);
         flowing |= started > 0;
@@ -159,7 +166,10 @@ pub(super) async fn run(shared: Arc<Shared>) {
             flowing = false;
         }
         if claim.is_none() {
-            let free = slots.available_permits();
+            // Slots whose results are being written get their next steps with that write.
+            let free = slots
+                .available_permits()
+                .saturating_sub(shared.handoff.pending.load(Ordering::SeqCst));
             let ahead = pace.target(shared.prefetch);
             let want = free + ahead.saturating_sub(buffer.len());
             // Claim for a free slot at once; refill the buffer once it is down to half.
@@ -189,15 +199,24 @@ pub(super) async fn run(shared: Arc<Shared>) {
                     tokio::select! {
                         () = &mut notified => {}
                         () = shared.wake.notified() => {}
+                        () = shared.handoff.done.notified() => {}
                         () = tokio::time::sleep_until(wait_until) => {}
                     }
                 }
             }
             () = &mut notified => signalled |= claim.is_some(),
             () = shared.wake.notified() => {}
+            () = shared.handoff.done.notified() => {}
             () = tokio::time::sleep_until(wait_until) => {}
         }
     }
+    // The reporter claims nothing more; a step it claimed meanwhile and can no longer hand
+    // over, it hands back itself.
+    shared.handoff.closed.store(true, Ordering::SeqCst);
+    if let Some(rx) = handed.as_mut() {
+        rx.close();
+    }
+    take_handed(&mut handed, &mut buffer);
     if let Some((in_flight, ..)) = claim.take() {
         let got = claimed(&shared, in_flight.await);
         buffer.extend(got.into_iter().map(|step| Buffered {
@@ -265,6 +284,17 @@ fn claimed(
     }
 }
 
+/// Moves the steps the reporter claimed with results into the buffer.
+fn take_handed(handed: &mut Option<HandoffReceiver>, buffer: &mut VecDeque<Buffered>) {
+    let Some(rx) = handed.as_mut() else {
+        return;
+    };
+    while let Ok(steps) = rx.try_recv() {
+        let now = Instant::now();
+        buffer.extend(steps.into_iter().map(|step| Buffered { step, since: now }));
+    }
+}
+
 /// Starts buffered steps, oldest first, while slots are free; how many started.
 fn start_buffered(
     shared: &Arc<Shared>,
@@ -285,6 +315,10 @@ fn start_buffered(
         running.spawn(async move { execute(&shared, b.step, slot).await });
     }
     metrics::gauge!("tasker_worker_buffered_steps").set(buffer.len() as f64);
+    shared
+        .handoff
+        .buffered
+        .store(buffer.len(), Ordering::SeqCst);
     before - buffer.len()
 }
 

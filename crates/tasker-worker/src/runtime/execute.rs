@@ -190,9 +190,10 @@ impl Execution {
         drop(call);
         log_writer.finish().await;
         let recording = self.recording.acquire().await;
+        let held = self.reporter.hold_slot();
         drop(slot);
         self.report(&claimed, outcome, started_at).await;
-        drop(recording);
+        drop((held, recording));
     }
 
     /// Whether the step was cancelled (its task cancelled); a failed read says no.

@@ -3,13 +3,18 @@
 //! single result is written alone, as soon as it arrives; a burst costs one transaction. Up to
 //! `MAX_IN_FLIGHT` writes run at once: a write spends most of its time waiting on the
 //! database (round trips, the commit's flush), and one at a time left the worker idle.
+//!
+//! A write also claims the next steps for the slots its results free (`Handoff`), in the
+//! transaction that records them: the step a result enqueues is claimed by the commit that
+//! enqueues it, with no wake-up and no claim of its own in between.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use chrono::Utc;
-use tasker_core::store::{Lease, RecordOutcome, StepReport};
+use tasker_core::store::{ClaimRequest, ClaimedStep, Lease, RecordOutcome, StepReport};
 use tasker_core::{Store, StoreError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::Instrument;
 
 /// Most results written in one batch.
@@ -31,14 +36,102 @@ struct Pending {
 /// Hands outcomes to the reporter task.
 pub(crate) struct Reporter {
     queue: mpsc::UnboundedSender<Pending>,
+    handoff: Option<Arc<Handoff>>,
 }
+
+/// Steps the reporter claims together with results, for the slots the reporting steps free,
+/// on their way to the claim loop (`dispatch`), which starts them like the steps it claims.
+pub(crate) struct Handoff {
+    /// What the reporter claims with (its `limit` is set per write).
+    request: ClaimRequest,
+    /// Slots freed by steps whose outcomes are queued or being written ([`HeldSlot`]): each
+    /// write may claim a step for its slot, so the claim loop does not claim for them itself.
+    pub(super) pending: AtomicUsize,
+    /// Steps in the claim loop's buffer, which the freed slots take first.
+    pub(super) buffered: AtomicUsize,
+    /// Raised when a write is done (steps handed over, or none).
+    pub(super) done: Notify,
+    /// Set when the claim loop stops: writes claim nothing more.
+    pub(super) closed: AtomicBool,
+    steps: mpsc::UnboundedSender<Vec<ClaimedStep>>,
+}
+
+impl Handoff {
+    /// The handoff and the claim loop's end of it.
+    pub(crate) fn new(request: ClaimRequest) -> (Arc<Self>, HandoffReceiver) {
+        let (steps, rx) = mpsc::unbounded_channel();
+        let handoff = Arc::new(Self {
+            request,
+            pending: AtomicUsize::new(0),
+            buffered: AtomicUsize::new(0),
+            done: Notify::new(),
+            closed: AtomicBool::new(false),
+            steps,
+        });
+        (handoff, rx)
+    }
+
+    /// The claim for a write of `results` results: one step per freed slot, less the steps
+    /// already buffered for them.
+    fn claim_for(&self, results: usize) -> Option<ClaimRequest> {
+        if self.closed.load(Ordering::SeqCst) {
+            return None;
+        }
+        let want = results.saturating_sub(self.buffered.load(Ordering::SeqCst));
+        (want > 0).then(|| ClaimRequest {
+            limit: u32::try_from(want).unwrap_or(u32::MAX),
+            ..self.request.clone()
+        })
+    }
+
+    /// Hands claimed steps to the claim loop; once it has stopped, gives their leases back.
+    async fn hand_over(&self, store: &dyn Store, steps: Vec<ClaimedStep>) {
+        if steps.is_empty() {
+            return;
+        }
+        metrics::counter!("tasker_worker_steps_total", "result" => "claimed")
+            .increment(steps.len() as u64);
+        if let Err(mpsc::error::SendError(steps)) = self.steps.send(steps) {
+            for step in steps {
+                if let Err(e) = store.release_lease(&step.lease, Utc::now()).await {
+                    tracing::warn!(step = %step.lease.step_uuid, error = %e, "handing back a step claimed while stopping failed; its lease will expire");
+                }
+            }
+        }
+    }
+}
+
+/// A slot left to the write of its step's outcome ([`Reporter::hold_slot`]); dropping it
+/// gives the slot back to the claim loop and wakes it.
+pub(crate) struct HeldSlot(Arc<Handoff>);
+
+impl Drop for HeldSlot {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::SeqCst);
+        self.0.done.notify_one();
+    }
+}
+
+/// The claim loop's end of the [`Handoff`].
+pub(crate) type HandoffReceiver = mpsc::UnboundedReceiver<Vec<ClaimedStep>>;
 
 impl Reporter {
     /// Starts the reporter task; it ends when the `Reporter` is dropped and its queue drained.
-    pub(crate) fn start(store: Arc<dyn Store>) -> Self {
+    /// With a `handoff`, writes also claim steps for the slots their results free.
+    pub(crate) fn start(store: Arc<dyn Store>, handoff: Option<Arc<Handoff>>) -> Self {
         let (queue, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(store, rx));
-        Self { queue }
+        tokio::spawn(run(store, rx, handoff.clone()));
+        Self { queue, handoff }
+    }
+
+    /// Marks a slot about to be freed by a step whose outcome follows: until the mark is
+    /// dropped (after the outcome is recorded), the claim loop leaves that slot to the
+    /// write, which claims its next step. Take it before freeing the slot.
+    pub(crate) fn hold_slot(&self) -> Option<HeldSlot> {
+        self.handoff.as_ref().map(|h| {
+            h.pending.fetch_add(1, Ordering::SeqCst);
+            HeldSlot(h.clone())
+        })
     }
 
     /// Records one outcome (batched with others reported meanwhile).
@@ -67,7 +160,11 @@ impl Reporter {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Pending>) {
+async fn run(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::UnboundedReceiver<Pending>,
+    handoff: Option<Arc<Handoff>>,
+) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         // Wait for a free write before taking what else arrived, so a batch holds everything
@@ -83,13 +180,75 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Pending>) {
             }
         }
         let store = store.clone();
+        let handoff = handoff.clone();
         tokio::spawn(async move {
-            write(&*store, batch).await;
+            let results = batch.len();
+            match &handoff {
+                Some(h) => match h.claim_for(results) {
+                    Some(claim) => write_and_claim(&*store, batch, h, &claim).await,
+                    None => write(&*store, batch).await,
+                },
+                None => write(&*store, batch).await,
+            }
+            if let Some(h) = &handoff {
+                h.done.notify_one();
+            }
             drop(permit);
         });
     }
     // The queue is closed: wait for the writes still in flight.
     let _ = slots.acquire_many(MAX_IN_FLIGHT as u32).await;
+}
+
+/// Writes one batch with a claim for its freed slots, hands the claimed steps over and
+/// answers each result; a failed write falls back to [`write`] (which claims nothing).
+async fn write_and_claim(
+    store: &dyn Store,
+    batch: Vec<Pending>,
+    handoff: &Handoff,
+    claim: &ClaimRequest,
+) {
+    let reports: Vec<(Lease, StepReport)> = batch
+        .iter()
+        .map(|p| (p.lease.clone(), p.report.clone()))
+        .collect();
+    let span = if batch.len() == 1 {
+        batch[0].span.clone()
+    } else {
+        batch_span(&reports)
+    };
+    let written = store
+        .record_results_and_claim(&reports, claim, Utc::now())
+        .instrument(span)
+        .await;
+    match written {
+        Ok((outcomes, steps)) if outcomes.len() == batch.len() => {
+            handoff.hand_over(store, steps).await;
+            for (p, outcome) in batch.into_iter().zip(outcomes) {
+                let _ = p.reply.send(Ok(outcome));
+            }
+        }
+        Ok((_, steps)) => {
+            handoff.hand_over(store, steps).await;
+            write(store, batch).await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, results = batch.len(), "recording results with a claim failed; recording them without");
+            write(store, batch).await;
+        }
+    }
+}
+
+/// The span of a batch written together (the steps' own spans stay with them); records the
+/// batch's size.
+fn batch_span(reports: &[(Lease, StepReport)]) -> tracing::Span {
+    metrics::histogram!("tasker_worker_result_batch_size").record(reports.len() as f64);
+    let steps: Vec<String> = reports
+        .iter()
+        .map(|(l, _)| l.step_uuid.to_string())
+        .collect();
+    tracing::info_span!(target: tasker_config::SPAN_TARGET, "store.record_results",
+        otel.kind = "client", results = reports.len() as i64, step_uuids = %steps.join(","))
 }
 
 /// Writes one batch and answers each of its results.
@@ -103,17 +262,11 @@ async fn write(store: &dyn Store, mut batch: Vec<Pending>) {
         let _ = p.reply.send(outcome);
         return;
     }
-    metrics::histogram!("tasker_worker_result_batch_size").record(batch.len() as f64);
     let reports: Vec<(Lease, StepReport)> = batch
         .iter()
         .map(|p| (p.lease.clone(), p.report.clone()))
         .collect();
-    let steps: Vec<String> = reports
-        .iter()
-        .map(|(l, _)| l.step_uuid.to_string())
-        .collect();
-    let span = tracing::info_span!(target: tasker_config::SPAN_TARGET, "store.record_results",
-        otel.kind = "client", results = reports.len() as i64, step_uuids = %steps.join(","));
+    let span = batch_span(&reports);
     match store
         .record_results(&reports, Utc::now())
         .instrument(span)
@@ -138,5 +291,50 @@ async fn write(store: &dyn Store, mut batch: Vec<Pending>) {
                 let _ = p.reply.send(outcome);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use tasker_core::store::ClaimRequest;
+
+    use super::Handoff;
+
+    fn handoff() -> std::sync::Arc<Handoff> {
+        Handoff::new(ClaimRequest {
+            worker_id: "w".into(),
+            namespaces: vec!["ns".into()],
+            limit: 0,
+            lease: chrono::Duration::seconds(30),
+        })
+        .0
+    }
+
+    #[test]
+    fn a_write_claims_one_step_per_result_less_the_buffered_ones() {
+        let h = handoff();
+        let claim = h.claim_for(3).expect("nothing buffered: a step per result");
+        assert_eq!(
+            (
+                claim.limit,
+                claim.worker_id.as_str(),
+                claim.namespaces.as_slice()
+            ),
+            (3, "w", ["ns".to_owned()].as_slice())
+        );
+        h.buffered.store(2, Ordering::SeqCst);
+        assert_eq!(h.claim_for(3).map(|c| c.limit), Some(1));
+        assert!(
+            h.claim_for(2).is_none(),
+            "the buffer covers every freed slot"
+        );
+        h.buffered.store(0, Ordering::SeqCst);
+        h.closed.store(true, Ordering::SeqCst);
+        assert!(
+            h.claim_for(3).is_none(),
+            "a stopped claim loop takes nothing more"
+        );
     }
 }

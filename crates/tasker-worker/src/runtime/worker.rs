@@ -12,11 +12,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tasker_config::{EngineConfig, WorkerSection};
 use tasker_core::Store;
-use tasker_core::store::ClaimedStep;
+use tasker_core::store::{ClaimRequest, ClaimedStep};
 use tokio::sync::{Notify, Semaphore, watch};
 use uuid::Uuid;
 
 use super::execute::Execution;
+use super::reporter::{Handoff, HandoffReceiver};
 use crate::handlers::registry::HandlerRegistry;
 
 /// A step currently running on this worker.
@@ -64,6 +65,10 @@ pub(super) struct Shared {
     pub(super) stopping: AtomicBool,
     /// Raised when a slot frees.
     pub(super) wake: Notify,
+    /// Steps the reporter claims with results (see `reporter::Handoff`).
+    pub(super) handoff: Arc<Handoff>,
+    /// The claim loop's end of the handoff, taken when it starts.
+    pub(super) handed: Mutex<Option<HandoffReceiver>>,
 }
 
 /// Outcomes being recorded at most, per slot of `concurrency`: a slot is free again when its
@@ -123,6 +128,12 @@ impl WorkerRuntime {
         let worker_id = cfg.id.clone().unwrap_or_else(default_worker_id);
         let lease =
             chrono::Duration::seconds(i64::try_from(cfg.lease_seconds.max(1)).unwrap_or(30));
+        let (handoff, handed) = Handoff::new(ClaimRequest {
+            worker_id: worker_id.clone(),
+            namespaces: cfg.namespaces.clone(),
+            limit: 0,
+            lease,
+        });
         let shared = Arc::new(Shared {
             store: store.clone(),
             worker_id,
@@ -131,7 +142,7 @@ impl WorkerRuntime {
             prefetch: cfg.prefetch_steps(),
             poll: Duration::from_millis(cfg.poll_interval_ms.max(10)),
             execution: Execution {
-                reporter: super::reporter::Reporter::start(store.clone()),
+                reporter: super::reporter::Reporter::start(store.clone(), Some(handoff.clone())),
                 store,
                 registry,
                 lease,
@@ -146,6 +157,8 @@ impl WorkerRuntime {
             running: Mutex::new(HashMap::new()),
             stopping: AtomicBool::new(false),
             wake: Notify::new(),
+            handoff,
+            handed: Mutex::new(Some(handed)),
         });
         tokio::spawn(warn_missing_handlers(shared.clone()));
         let main = tokio::spawn(super::dispatch::run(shared.clone()));
