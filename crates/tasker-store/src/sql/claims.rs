@@ -36,9 +36,7 @@ impl SqlStore {
         // The claim on PostgreSQL is one statement, which writes nothing when nothing is
         // ready. On SQLite an idle worker looks before it takes the write lock.
         if self.pool.is_pg() {
-            let (sql, a, expires) = pg_claim(req, now)?;
-            let rows = self.pool.all(&sql, a).await?;
-            let leases = pg_leases(&rows, req, expires)?;
+            let leases = self.claim_leases(req, now).await?;
             return self.claimed_or_handed_back(leases, now).await;
         }
         let (filter, a) = claim_filter(req);
@@ -46,13 +44,40 @@ impl SqlStore {
         if self.pool.one(&probe, a).await?.is_none() {
             return Ok(Vec::new());
         }
+        let leases = self.claim_leases(req, now).await?;
+        self.claimed_or_handed_back(leases, now).await
+    }
+
+    /// A claim on its own (PostgreSQL: one statement, atomic without a transaction; SQLite:
+    /// a write transaction): the tasks and leases of the claimed steps, not yet read.
+    pub(super) async fn claim_leases(
+        &self,
+        req: &ClaimRequest,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Uuid, Lease)>, StoreError> {
+        if self.pool.is_pg() {
+            let (sql, a, expires) = pg_claim(req, now)?;
+            let rows = self.pool.all(&sql, a).await?;
+            return pg_leases(&rows, req, expires);
+        }
         let mut tx = self.pool.begin().await?;
         let leases = claim_in(&mut tx, req, now).await?;
         tx.commit().await?;
-        if leases.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.claimed_or_handed_back(leases, now).await
+        Ok(leases)
+    }
+
+    /// The claim of a result written without one (see `results_batch::claims_in_transaction`):
+    /// the results are committed, so a failed claim is logged and claims nothing rather than
+    /// failing them.
+    pub(super) async fn claim_after_commit(
+        &self,
+        req: &ClaimRequest,
+        now: DateTime<Utc>,
+    ) -> Vec<(Uuid, Lease)> {
+        self.claim_leases(req, now).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "claim after recording results failed");
+            Vec::new()
+        })
     }
 
     /// The claimed steps as the worker needs them; when they cannot be read, their leases are

@@ -220,11 +220,16 @@ impl SqlStore {
         if adv.enqueued > 0 {
             announce(&mut tx).await?;
         }
-        let claimed = match claim {
+        let in_tx =
+            claim.filter(|_| super::results_batch::claims_in_transaction(tx.is_pg(), adv.enqueued));
+        let mut claimed = match in_tx {
             Some(req) => super::claims::claim_in(&mut tx, req, now).await?,
             None => Vec::new(),
         };
         tx.commit().await?;
+        if let (Some(req), None) = (claim, in_tx) {
+            claimed = self.claim_after_commit(req, now).await;
+        }
         if created >= REFRESH_STATISTICS_AFTER {
             self.refresh_statistics().await;
         }

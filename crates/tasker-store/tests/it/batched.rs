@@ -425,4 +425,28 @@ async fn a_batch_claims_for_its_slots_and_a_stale_result_claims_nothing(store: A
     assert_eq!(outcomes, vec![RecordOutcome::Completed]);
     assert!(claimed.is_empty(), "a zero limit claims nothing");
     assert_eq!(states(&store, other).await["only"], StepState::Enqueued);
+    // A result that releases nothing still claims for its slot (on PostgreSQL after its
+    // commit, so as not to hold its task's lock longer).
+    let held = claim(&store, "w4", at(7)).await;
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].step.task_uuid, other);
+    let later = create(&store, SINGLE).await.task_uuid;
+    let (outcomes, claimed) = store
+        .record_results_and_claim(
+            &[success(&held[0].lease, json!("z"))],
+            &claim_request("w4", 3),
+            at(8),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcomes, vec![RecordOutcome::Completed]);
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (
+            claimed[0].step.task_uuid,
+            claimed[0].lease.worker_id.as_str()
+        ),
+        (later, "w4")
+    );
+    assert_eq!(status(&store, other).await, "complete");
 }
