@@ -165,6 +165,12 @@ pub(super) async fn run(shared: Arc<Shared>) {
         if hand_back_aged(&shared, &mut buffer, &mut running, longest_wait) {
             flowing = false;
         }
+        // Steps handed over since the top of the loop take their slots before this loop
+        // counts the free ones (which also tells the reporter what is buffered).
+        take_handed(&mut handed, &mut buffer);
+        let started = start_buffered(&shared, &slots, &mut buffer, &mut running);
+        pace.started(started);
+        flowing |= started > 0;
         if claim.is_none() {
             // Slots whose results are being written get their next steps with that write.
             let free = slots
@@ -190,6 +196,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
                 pace.claimed(sent.elapsed(), saturated && claimed_all);
                 let now = Instant::now();
                 buffer.extend(got.into_iter().map(|step| Buffered { step, since: now }));
+                shared.handoff.buffered.store(buffer.len(), Ordering::SeqCst);
                 if !claimed_all && !std::mem::take(&mut signalled) {
                     // The queue had fewer steps than asked for, and no work was announced
                     // while the claim ran: wait for a signal before asking again.
