@@ -158,19 +158,18 @@ pub(super) async fn run(shared: Arc<Shared>) {
         let notified = signal.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
+        // Steps the reporter handed over take their slots before the free ones are counted.
         take_handed(&mut handed, &mut buffer);
         let started = start_buffered(&shared, &slots, &mut buffer, &mut running);
         pace.started(started);
         flowing |= started > 0;
         if hand_back_aged(&shared, &mut buffer, &mut running, longest_wait) {
             flowing = false;
+            shared
+                .handoff
+                .buffered
+                .store(buffer.len(), Ordering::SeqCst);
         }
-        // Steps handed over since the top of the loop take their slots before this loop
-        // counts the free ones (which also tells the reporter what is buffered).
-        take_handed(&mut handed, &mut buffer);
-        let started = start_buffered(&shared, &slots, &mut buffer, &mut running);
-        pace.started(started);
-        flowing |= started > 0;
         if claim.is_none() {
             // Slots whose results are being written get their next steps with that write.
             let free = slots

@@ -312,6 +312,59 @@ mod tests {
         .0
     }
 
+    /// A step claimed with a result after the claim loop stopped goes back to the queue at
+    /// once (its attempt not counted) instead of waiting for its lease to expire.
+    #[tokio::test]
+    async fn steps_that_can_no_longer_be_handed_over_are_released() {
+        use tasker_core::store::{NewStep, NewTask, StepDefaults, TaskMeta};
+        use tasker_core::{BackoffSettings, StepState, Store, parse_template};
+
+        let dir = tempfile::tempdir().unwrap();
+        let url =
+            tasker_config::DatabaseUrl::new(format!("sqlite://{}/t.db", dir.path().display()));
+        let store = tasker_store::connect(&url, None).await.unwrap();
+        let template = parse_template(
+            "name: one\nnamespace: ns\nversion: 1.0.0\nsteps:\n  - {name: only, handler: {callable: h}}\n",
+        )
+        .unwrap();
+        let defaults = StepDefaults {
+            max_attempts: 3,
+            timeout_seconds: 60,
+            backoff: BackoffSettings {
+                base_ms: 100,
+                max_ms: 1000,
+                jitter_percent: 0,
+            },
+        };
+        let now = chrono::Utc::now();
+        let task = NewTask {
+            task_uuid: uuid::Uuid::new_v4(),
+            namespace: template.namespace.clone(),
+            name: template.name.clone(),
+            version: template.version.clone(),
+            context: serde_json::json!({}),
+            created_by: "test".into(),
+            meta: TaskMeta::default(),
+            plan: None,
+            steps: NewStep::plan(&template, &defaults, uuid::Uuid::new_v4),
+            trace_parent: None,
+        };
+        let task = store.create_task(task, now).await.unwrap().task_uuid;
+        let (h, rx) = Handoff::new(ClaimRequest {
+            worker_id: "w".into(),
+            namespaces: vec![],
+            limit: 0,
+            lease: chrono::Duration::seconds(30),
+        });
+        let claim = h.claim_for(1).unwrap();
+        let steps = store.claim_steps(&claim, now).await.unwrap();
+        assert_eq!(steps.len(), 1);
+        drop(rx);
+        h.hand_over(&store, steps).await;
+        let step = &store.list_steps(task).await.unwrap()[0];
+        assert_eq!((step.status, step.attempts), (StepState::Enqueued, 0));
+    }
+
     #[test]
     fn a_write_claims_one_step_per_result_less_the_buffered_ones() {
         let h = handoff();

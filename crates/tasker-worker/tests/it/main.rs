@@ -10,6 +10,7 @@ mod command;
 mod custom_handler;
 mod db_restart;
 mod fanout_crash;
+mod handoff;
 mod multi_process;
 mod orphans;
 mod polyglot;
